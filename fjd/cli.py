@@ -1,0 +1,109 @@
+"""The ``fjd`` command: ``fjd dispatcher``, ``fjd worker`` (and ``python -m fjd``)."""
+import argparse
+import logging
+import sys
+
+from . import __version__
+
+EPILOG = """The queue root is --root, else $FJD_ROOT, else the current directory.
+Folders in it: jobqueue/ (waiting), workerqueue/ (idle workers), jobpod/ (inboxes),
+done/, failed/ and records/ (one NAME.json, NAME.out, NAME.err per finished job)."""
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % text)
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError("%r must not be negative" % text)
+    return value
+
+
+def size(text):
+    units = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+    raw = text.strip().lower().rstrip("b")
+    factor = units.get(raw[-1:], 1)
+    try:
+        return int(float(raw.rstrip("kmg")) * factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a size such as 16M" % text)
+
+
+def add_common(parser):
+    parser.add_argument("--root", metavar="DIR",
+                        help="queue root (default: $FJD_ROOT, else the current directory)")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="how much to log to stderr (default: INFO)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="fjd", description="fjd: file-based job distribution over a shared folder.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version="fjd " + __version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    dispatcher = commands.add_parser(
+        "dispatcher", help="hand queued jobs to idle workers",
+        description="Poll jobqueue/ and workerqueue/ and move each job into an idle worker's "
+                    "inbox with an atomic rename. Stop with Ctrl-C or SIGTERM.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common(dispatcher)
+    dispatcher.add_argument("--interval", type=positive_float, default=0.05, metavar="SECONDS",
+                            help="seconds between polls when idle (default: 0.05)")
+    dispatcher.add_argument("--settle", type=positive_float, default=1.0, metavar="SECONDS",
+                            help="where the kernel cannot tell whether a job file is still "
+                                 "open for writing (NFS, sshfs), take it once unchanged this "
+                                 "long (default: 1)")
+    dispatcher.add_argument("--exit-when-done", action="store_true",
+                            help="exit once jobqueue/ and all inboxes are empty")
+
+    worker = commands.add_parser(
+        "worker", help="run jobs handed to this worker",
+        description="Announce in workerqueue/, run each job that arrives in jobpod/<id>/ "
+                    "and file it in done/ or failed/. On Ctrl-C or SIGTERM a running job's "
+                    "process group is terminated and the job goes back to jobqueue/.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common(worker)
+    worker.add_argument("--interval", type=positive_float, default=0.05, metavar="SECONDS",
+                        help="seconds between polls of the inbox when idle (default: 0.05)")
+    worker.add_argument("--grace", type=positive_float, default=3.0, metavar="SECONDS",
+                        help="on stop, seconds between SIGTERM and SIGKILL for a running job "
+                             "(default: 3)")
+    worker.add_argument("--max-job-size", type=size, default="16M", metavar="SIZE",
+                        help="larger job files fail unread (default: 16M)")
+    worker.add_argument("--allow-user", action="append", default=[], metavar="USER",
+                        help="also run job files owned by USER (repeatable; by default only "
+                             "files owned by the worker's own user run)")
+    worker.add_argument("--id", dest="worker_id", metavar="ID",
+                        help="worker id (default: host-pid-random)")
+    return parser
+
+
+def setup_logging(level, role):
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s " + role + "[%(process)d] %(levelname)s %(message)s",
+        datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    setup_logging(args.log_level, args.command)
+    if args.command == "dispatcher":
+        from .dispatcher import Dispatcher
+        return Dispatcher(root=args.root, interval=args.interval, settle=args.settle,
+                          exit_when_done=args.exit_when_done).run()
+    if args.command == "worker":
+        from .worker import Worker
+        return Worker(root=args.root, interval=args.interval, grace=args.grace,
+                      max_job_bytes=args.max_job_size, allow_users=args.allow_user,
+                      worker_id=args.worker_id).run()
+    parser.error("unknown command %s" % args.command)
+    return 2

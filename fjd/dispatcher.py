@@ -1,0 +1,210 @@
+"""The dispatcher: hands each queued job to an idle worker with one atomic rename.
+
+Each cycle it lists ``workerqueue/`` (one file per idle worker), takes the next complete job
+file from ``jobqueue/`` in name order and renames it into that worker's inbox
+``jobpod/<worker>/``, then removes the worker's announcement. It never deletes or overwrites
+a job: anything in ``jobqueue/`` that is not a job file goes to ``failed/`` with its reason.
+"""
+import collections
+import logging
+import os
+import stat
+import time
+
+from . import names, records
+from .jobfile import kind_of
+from .layout import Layout, display, hostname, is_ignored, list_names, try_rename
+from .ready import GONE, NOT_REGULAR, READY, ReadinessChecker
+from .waker import Waker
+
+log = logging.getLogger("fjd.dispatcher")
+
+DEFAULT_INTERVAL = 0.05
+
+
+class JobListing:
+    """The queued names, sorted, kept between cycles; re-listed only when worth it (rule 7).
+
+    Listing a folder of 10^6 names costs about a second, so a new listing is made when the
+    cached names run out, or when the folder changed and the last listing is old compared
+    with what it cost to make.
+    """
+
+    RELIST_COST_FACTOR = 10.0
+
+    def __init__(self, path):
+        self.path = path
+        self.pending = collections.deque()
+        self.odd = []  # (name, mode) of entries that are not regular files
+        self.last_list_at = None
+        self.last_list_cost = 0.0
+        self.last_mtime = None
+
+    def _folder_mtime(self):
+        try:
+            return os.stat(self.path).st_mtime_ns
+        except OSError:
+            return None
+
+    def refresh_if_due(self, now):
+        if self.pending and self.last_list_at is not None:
+            if now - self.last_list_at < self.last_list_cost * self.RELIST_COST_FACTOR:
+                return
+            if self._folder_mtime() == self.last_mtime:
+                return
+        self.relist(now)
+
+    def relist(self, now):
+        started = time.monotonic()
+        self.last_mtime = self._folder_mtime()
+        regular, odd = [], []
+        try:
+            with os.scandir(self.path) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if is_ignored(name):
+                        continue
+                    try:
+                        if entry.is_file(follow_symlinks=False):
+                            regular.append(name)
+                        else:
+                            odd.append((name, entry.stat(follow_symlinks=False).st_mode))
+                    except OSError:
+                        continue
+        except FileNotFoundError:
+            pass
+        regular.sort()
+        self.pending = collections.deque(regular)
+        self.odd = odd
+        self.last_list_at = now
+        self.last_list_cost = time.monotonic() - started
+
+
+class Dispatcher:
+    def __init__(self, root=None, interval=DEFAULT_INTERVAL, settle=1.0, exit_when_done=False):
+        self.layout = Layout(root)
+        self.interval = interval
+        self.exit_when_done = exit_when_done
+        self.readiness = ReadinessChecker(settle_seconds=settle)
+        self.listing = JobListing(self.layout.jobqueue)
+        self.waker = None
+        self.assigned = 0
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self):
+        self.layout.ensure()
+        self.waker = Waker()
+        log.info("dispatcher on %s serving %s (pid %d)", hostname(), display(self.layout.root),
+                 os.getpid())
+        try:
+            while not self.waker.stopping:
+                busy = self.cycle()
+                if self.exit_when_done and self.all_done():
+                    log.info("queue drained and no job running: exiting")
+                    break
+                if not busy:
+                    self.waker.sleep(self.interval)
+        finally:
+            self.waker.close()
+        log.info("dispatcher stopped after assigning %d jobs", self.assigned)
+        return 0
+
+    def cycle(self):
+        """One pass; True when there may be more to do right away."""
+        now = time.monotonic()
+        idle = sorted(list_names(self.layout.workerqueue))
+        if not idle and not self.listing.odd:
+            return False
+        self.listing.refresh_if_due(now)
+        self.reject_odd_entries()
+        if not idle:
+            return False
+        deferred = []
+        handed = 0
+        for worker_id in idle:
+            name = self.next_ready_job(deferred)
+            if name is None:
+                break
+            outcome = self.assign(name, worker_id)
+            if outcome in ("stale-worker", "busy-name"):
+                deferred.append(name)
+            elif outcome == "assigned":
+                handed += 1
+        self.listing.pending.extendleft(reversed(deferred))
+        return handed > 0
+
+    def next_ready_job(self, deferred):
+        pending = self.listing.pending
+        while pending:
+            name = pending.popleft()
+            path = os.path.join(self.layout.jobqueue, name)
+            state, mode = self.readiness.check(path, name)
+            if state == READY:
+                return name
+            if state == NOT_REGULAR:
+                self.reject(name, mode)
+            elif state != GONE:
+                deferred.append(name)
+        return None
+
+    # -- actions --------------------------------------------------------------------------
+
+    def assign(self, name, worker_id):
+        inbox = self.layout.inbox(worker_id)
+        target = os.path.join(inbox, name)
+        if os.path.lexists(target):
+            return "busy-name"
+        source = os.path.join(self.layout.jobqueue, name)
+        if not try_rename(source, target):
+            if not os.path.isdir(inbox):
+                self.drop_announcement(worker_id, "its inbox is gone")
+                return "stale-worker"
+            return "gone"
+        self.drop_announcement(worker_id)
+        self.assigned += 1
+        log.info("%s -> %s", display(name), display(worker_id))
+        return "assigned"
+
+    def drop_announcement(self, worker_id, why=None):
+        try:
+            os.unlink(os.path.join(self.layout.workerqueue, worker_id))
+        except FileNotFoundError:
+            pass
+        if why:
+            log.info("forgot worker %s: %s", display(worker_id), why)
+
+    def reject_odd_entries(self):
+        odd, self.listing.odd = self.listing.odd, []
+        for name, mode in odd:
+            self.reject(name, mode)
+
+    def reject(self, name, mode):
+        """Move something that is not a job file to failed/, with the reason."""
+        if stat.S_ISLNK(mode):
+            reason = ("it is a symbolic link; fjd does not follow links in jobqueue/ "
+                      "(queue a copy of the file instead)")
+        else:
+            reason = "it is %s, not a job file" % kind_of(mode)
+        original, attempts = names.parse(name)
+        now = time.time()
+        record = {"reason": reason, "rejected_by": "dispatcher", "host": hostname(),
+                  "attempt": attempts, "start": None, "end": records.iso(now), "end_ts": now}
+        try:
+            final = records.finish(self.layout, os.path.join(self.layout.jobqueue, name),
+                                   original, "failed", record)
+        except OSError as error:
+            log.warning("could not move %s to failed/: %s", display(name), error.strerror)
+            return
+        if final:
+            log.warning("%s -> failed/%s: %s", display(name), display(final), reason)
+
+    def all_done(self):
+        """Nothing queued and nothing in any inbox."""
+        if list_names(self.layout.jobqueue):
+            return False
+        for worker_id in list_names(self.layout.jobpod):
+            inbox = self.layout.inbox(worker_id)
+            if any(not n.startswith(".") for n in list_names(inbox)):
+                return False
+        return True

@@ -1,0 +1,149 @@
+"""Reading a job file: the INI format of 2012, and a one-line reason for everything else.
+
+Only the ``[control]`` section is fjd's; every other section belongs to the job. Values are
+taken literally (``%`` is not special), later duplicates win, and bytes that are not UTF-8
+are passed through to the command unchanged.
+"""
+import configparser
+import errno
+import os
+import shlex
+import stat
+
+DEFAULT_MAX_JOB_BYTES = 16 * 1024 * 1024
+
+
+class JobError(Exception):
+    """A job that cannot run; the message is the one-line reason shown to people."""
+
+
+class JobSpec:
+    """What fjd needs from a job file."""
+
+    __slots__ = ("argv", "executable", "logfile", "workdir", "timeout", "retries", "priority",
+                 "owner_uid")
+
+    def __init__(self, argv, executable, logfile=None, workdir=None, timeout=None, retries=0,
+                 priority=0, owner_uid=None):
+        self.argv = argv
+        self.executable = executable
+        self.logfile = logfile
+        self.workdir = workdir
+        self.timeout = timeout
+        self.retries = retries
+        self.priority = priority
+        self.owner_uid = owner_uid
+
+
+def kind_of(mode):
+    """A person's word for a file type that is not a job file."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file"
+    return "not a regular file"
+
+
+def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
+    """The raw content and owner of a job file, refusing links, pipes and oversized files."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise JobError("the job file is a symbolic link; fjd does not follow links "
+                           "(queue a copy of the file instead)")
+        raise JobError("cannot open the job file: %s" % error.strerror)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise JobError("the job is %s, not a job file" % kind_of(info.st_mode))
+        if info.st_size > max_bytes:
+            raise JobError("the job file is too large (%d bytes; the limit is %d, "
+                           "see --max-job-size)" % (info.st_size, max_bytes))
+        chunks = []
+        remaining = max_bytes + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_bytes:
+            raise JobError("the job file is too large (over %d bytes, see --max-job-size)"
+                           % max_bytes)
+        return data, info.st_uid
+    finally:
+        os.close(fd)
+
+
+def parse_config(data):
+    """Parse INI text; a readable JobError for anything that is not one."""
+    if not data.strip():
+        raise JobError("the job file is empty")
+    if b"\0" in data:
+        raise JobError("the job file holds binary data (NUL bytes), not an INI job description")
+    text = data.decode("utf-8", "surrogateescape")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(text, source="job file")
+    except configparser.MissingSectionHeaderError as error:
+        raise JobError("not an INI job file: line %d comes before any [section] header "
+                       "(a job starts with [control])" % error.lineno)
+    except configparser.ParsingError as error:
+        lines = ", ".join(str(lineno) for lineno, _ in error.errors[:5])
+        raise JobError("not an INI job file: line %s is neither 'key: value' nor a "
+                       "[section] header" % lines)
+    except configparser.Error as error:
+        raise JobError("not a valid INI job file: %s" % str(error).splitlines()[0])
+    return parser
+
+
+def _number(control, key, kind, minimum):
+    raw = control.get(key, "").strip()
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise JobError("[control] %s must be a number, not %r" % (key, raw))
+    if value < minimum or value != value:
+        raise JobError("[control] %s must be at least %s, not %r" % (key, minimum, raw))
+    return value
+
+
+def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
+    """Read and check a job file; JobError says in one line why it cannot run."""
+    data, owner = read_job_bytes(path, max_bytes)
+    parser = parse_config(data)
+    if not parser.has_section("control"):
+        found = ", ".join("[%s]" % s for s in parser.sections()[:5]) or "none"
+        raise JobError("the job file has no [control] section (sections found: %s)" % found)
+    control = parser["control"]
+    executable = control.get("executable")
+    if executable is None:
+        raise JobError("[control] has no 'executable', so there is nothing to run")
+    if not executable.strip():
+        raise JobError("[control] executable is empty, so there is nothing to run")
+    try:
+        argv = shlex.split(executable)
+    except ValueError as error:
+        raise JobError("[control] executable cannot be split into words (%s): %s"
+                       % (str(error).lower(), executable.strip()))
+    if not argv:
+        raise JobError("[control] executable is empty, so there is nothing to run")
+    timeout = _number(control, "timeout", float, 0)
+    retries = _number(control, "retries", int, 0) or 0
+    priority = _number(control, "priority", int, -(10 ** 9)) or 0
+    logfile = control.get("logfile", "").strip() or None
+    workdir = control.get("workdir", "").strip() or None
+    return JobSpec(argv, executable.strip(), logfile=logfile, workdir=workdir,
+                   timeout=timeout or None, retries=retries, priority=priority, owner_uid=owner)

@@ -1,0 +1,129 @@
+"""Where everything lives in a queue root, and the file operations every process shares.
+
+The folders are fjd's public contract (see README "Folders"); every state change of a job
+is one rename between them, so a crash at any instant leaves each job in exactly one place.
+"""
+import errno
+import logging
+import os
+import socket
+import stat
+
+JOBQUEUE = "jobqueue"
+WORKERQUEUE = "workerqueue"
+JOBPOD = "jobpod"
+DONE = "done"
+FAILED = "failed"
+RECORDS = "records"
+FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS)
+
+# Errors that mean "somebody else got there first" (DESIGN.md rule 1).
+GONE = (errno.ENOENT, errno.ESTALE)
+
+log = logging.getLogger("fjd")
+
+
+def resolve_root(root=None):
+    """The queue root: --root, else $FJD_ROOT, else the current directory (the 2012 behaviour)."""
+    if not root:
+        root = os.environ.get("FJD_ROOT") or os.getcwd()
+    return os.path.abspath(os.path.expanduser(root))
+
+
+def is_ignored(name):
+    """Files still being written by a careful writer: never touched (DESIGN.md)."""
+    return name.startswith(".") or name.endswith((".tmp", ".part"))
+
+
+def display(name):
+    """A name as one printable line, whatever bytes or newlines it holds."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    if text.isprintable():
+        return text
+    return repr(text)[1:-1]
+
+
+def hostname():
+    return socket.gethostname() or "localhost"
+
+
+class Layout:
+    """The paths of one queue root."""
+
+    def __init__(self, root=None):
+        self.root = resolve_root(root)
+        self.jobqueue = os.path.join(self.root, JOBQUEUE)
+        self.workerqueue = os.path.join(self.root, WORKERQUEUE)
+        self.jobpod = os.path.join(self.root, JOBPOD)
+        self.done = os.path.join(self.root, DONE)
+        self.failed = os.path.join(self.root, FAILED)
+        self.records = os.path.join(self.root, RECORDS)
+
+    def folder(self, name):
+        return os.path.join(self.root, name)
+
+    def inbox(self, worker_id):
+        return os.path.join(self.jobpod, worker_id)
+
+    def ensure(self):
+        """Create the folders (not writable by others) and warn about an unsafe root."""
+        for name in FOLDERS:
+            make_dir(self.folder(name))
+        warn_if_world_writable(self.root)
+
+
+def make_dir(path):
+    try:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    except FileExistsError:
+        # exists but is not a directory: say so plainly
+        raise SystemExit("fjd: %s exists and is not a directory" % display(path))
+
+
+def warn_if_world_writable(root):
+    """Whoever can write the queue can run commands as the worker's user (README: trust model)."""
+    for path in [root] + [os.path.join(root, f) for f in FOLDERS]:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue
+        if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
+            log.warning("%s is writable by every user: anyone can queue commands that run "
+                        "as you (chmod o-w %s)", display(path), display(path))
+
+
+def try_rename(src, dst):
+    """Rename src to dst; False if src is gone (somebody else won). Never overwrites a claim.
+
+    After an error it checks whether the rename happened anyway (NFS retries, rule 3).
+    """
+    try:
+        os.rename(src, dst)
+        return True
+    except OSError as error:
+        if not os.path.lexists(src) and os.path.lexists(dst):
+            return True
+        if error.errno in GONE:
+            return False
+        raise
+
+
+def list_names(path):
+    """Names in a folder that are not being written, unsorted; [] if the folder is missing."""
+    try:
+        with os.scandir(path) as entries:
+            return [e.name for e in entries if not is_ignored(e.name)]
+    except FileNotFoundError:
+        return []
+
+
+def write_file_atomic(path, data, mode=0o644):
+    """Write bytes under a temporary dot-name, then rename into place."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, ".%s.%d.tmp" % (name[:200], os.getpid()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)

@@ -1,0 +1,65 @@
+"""Sleeping that ends early: on SIGINT/SIGTERM/SIGHUP, on a child's exit, or on a poke.
+
+Signals are delivered through ``signal.set_wakeup_fd`` into a pipe that ``select`` waits on,
+so a daemon blocked in its poll sleep reacts within milliseconds and never needs a
+KeyboardInterrupt traceback to stop.
+"""
+import os
+import select
+import signal
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Waker:
+    def __init__(self, watch_children=False):
+        self.stop_signal = None
+        self.stop_count = 0
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._previous_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._on_stop)
+        if watch_children:
+            signal.signal(signal.SIGCHLD, self._on_child)
+        self.extra_fds = []
+
+    @property
+    def stopping(self):
+        return self.stop_signal is not None
+
+    def _on_stop(self, signum, frame):
+        self.stop_signal = signum
+        self.stop_count += 1
+
+    def _on_child(self, signum, frame):
+        pass
+
+    def request_stop(self, signum=signal.SIGTERM):
+        self._on_stop(signum, None)
+
+    def sleep(self, timeout):
+        """Wait up to timeout seconds; returns the extra fds that became readable."""
+        if self.stopping:
+            return []
+        fds = [self._read] + self.extra_fds
+        try:
+            ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
+        except InterruptedError:
+            ready = []
+        if self._read in ready:
+            self.drain()
+        return [fd for fd in ready if fd != self._read]
+
+    def drain(self):
+        try:
+            while os.read(self._read, 4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def close(self):
+        signal.set_wakeup_fd(self._previous_fd)
+        os.close(self._read)
+        os.close(self._write)

@@ -1,0 +1,376 @@
+"""The worker: announces itself, runs what lands in its inbox, files the result, repeats.
+
+A worker owns ``jobpod/<worker id>/`` (its inbox) and ``workerqueue/<worker id>`` (its
+"I am idle" announcement). For each job in its inbox it runs
+``shlex.split(executable) + [absolute job path]`` without a shell, stdout and stderr into
+files, then moves the job to ``done/`` or ``failed/`` with a record in ``records/``.
+
+Stopping (SIGINT, SIGTERM, SIGHUP): a running job's whole process group gets SIGTERM, then
+SIGKILL after the grace time; the interrupted job and any not yet started go back to
+``jobqueue/`` unchanged, to be run again from the start by another worker.
+"""
+import logging
+import os
+import pwd
+import re
+import signal
+import subprocess
+import time
+
+from . import names, records
+from .jobfile import DEFAULT_MAX_JOB_BYTES, JobError, load
+from .layout import (Layout, display, hostname, is_ignored, make_dir, try_rename,
+                     warn_if_world_writable)
+from .waker import Waker
+
+log = logging.getLogger("fjd.worker")
+
+DEFAULT_INTERVAL = 0.05
+DEFAULT_HEARTBEAT = 1.0
+DEFAULT_GRACE = 3.0
+HEARTBEAT_FILE = ".heartbeat"
+STDOUT_FILE = ".stdout"
+STDERR_FILE = ".stderr"
+
+
+def new_worker_id():
+    """host-pid-random: unique even when two hosts share a hostname."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", hostname())[:60] or "host"
+    return "%s-%d-%s" % (host, os.getpid(), os.urandom(3).hex())
+
+
+def signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % number
+
+
+def user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "uid %d" % uid
+
+
+class Interrupted(Exception):
+    """The worker was told to stop while a job ran."""
+
+
+class Worker:
+    def __init__(self, root=None, interval=DEFAULT_INTERVAL, heartbeat=DEFAULT_HEARTBEAT,
+                 grace=DEFAULT_GRACE, max_job_bytes=DEFAULT_MAX_JOB_BYTES, allow_users=(),
+                 worker_id=None):
+        self.layout = Layout(root)
+        self.interval = interval
+        self.heartbeat_interval = heartbeat
+        self.grace = grace
+        self.max_job_bytes = max_job_bytes
+        self.allowed_uids = {os.geteuid()} | {self._uid(u) for u in allow_users}
+        self.worker_id = worker_id
+        self.inbox = None
+        self.host = hostname()
+        self.waker = None
+        self.beats = 0
+        self.last_beat = None
+        self.handbacks = 0
+        self.finished = 0
+        self.cwd = os.getcwd()
+        self.base_env = dict(os.environ)
+
+    @staticmethod
+    def _uid(user):
+        if str(user).isdigit():
+            return int(user)
+        try:
+            return pwd.getpwnam(user).pw_uid
+        except KeyError:
+            raise SystemExit("fjd worker: --allow-user %s: no such user" % user)
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def register(self):
+        for folder in (self.layout.jobqueue, self.layout.workerqueue, self.layout.jobpod,
+                       self.layout.done, self.layout.failed, self.layout.records):
+            make_dir(folder)
+        warn_if_world_writable(self.layout.root)
+        requested = self.worker_id
+        while True:
+            self.worker_id = requested or new_worker_id()
+            self.inbox = self.layout.inbox(self.worker_id)
+            try:
+                os.mkdir(self.inbox, 0o755)
+                break
+            except FileExistsError:
+                if requested:
+                    raise SystemExit("fjd worker: a worker called %s already exists"
+                                     % display(requested))
+        self.beat(force=True)
+        self.announce()
+
+    def run(self):
+        self.waker = Waker(watch_children=True)
+        try:
+            self.register()
+            log.info("worker %s on %s serving %s (pid %d)", self.worker_id, self.host,
+                     display(self.layout.root), os.getpid())
+            self.serve()
+        finally:
+            if self.inbox:
+                self.leave()
+            self.waker.close()
+        log.info("worker %s stopped after %d jobs", self.worker_id, self.finished)
+        return 0
+
+    def serve(self):
+        while not self.waker.stopping:
+            self.beat()
+            jobs = self.inbox_jobs()
+            if jobs:
+                for name in jobs:
+                    if self.waker.stopping:
+                        break
+                    self.run_job(name)
+                    self.beat()
+                continue
+            if not os.path.exists(self.token_path()):
+                self.announce()
+            self.waker.sleep(self.interval)
+
+    def inbox_jobs(self):
+        try:
+            return sorted(n for n in os.listdir(self.inbox) if not n.startswith("."))
+        except FileNotFoundError:
+            # somebody removed our inbox (the dispatcher thought we were dead): start afresh
+            log.warning("inbox %s disappeared; registering again", display(self.inbox))
+            self.worker_id = None
+            self.register()
+            return []
+
+    def token_path(self):
+        return os.path.join(self.layout.workerqueue, self.worker_id)
+
+    def announce(self):
+        """Tell the dispatcher we are idle."""
+        fd = os.open(self.token_path(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, ("%s %d\n" % (self.host, os.getpid())).encode())
+        finally:
+            os.close(fd)
+
+    def beat(self, force=False):
+        """Show we are alive: a counter that changes (observers never read our clock)."""
+        now = time.monotonic()
+        if not force and self.last_beat is not None and \
+                now - self.last_beat < self.heartbeat_interval:
+            return
+        self.last_beat = now
+        self.beats += 1
+        path = os.path.join(self.inbox, HEARTBEAT_FILE)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, ("%d %s %d\n" % (self.beats, self.host, os.getpid())).encode())
+            finally:
+                os.close(fd)
+        except OSError as error:
+            log.warning("could not write heartbeat: %s", error.strerror)
+
+    def leave(self):
+        """Withdraw the announcement, hand back unstarted jobs, remove the inbox."""
+        try:
+            os.unlink(self.token_path())
+        except FileNotFoundError:
+            pass
+        for _ in range(100):
+            for name in self.inbox_jobs_quiet():
+                self.hand_back(name, "not started")
+            for leftover in (HEARTBEAT_FILE, STDOUT_FILE, STDERR_FILE):
+                try:
+                    os.unlink(os.path.join(self.inbox, leftover))
+                except FileNotFoundError:
+                    pass
+            try:
+                os.rmdir(self.inbox)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.05)  # the dispatcher slipped a job in: hand it back too
+        log.warning("could not empty inbox %s", display(self.inbox))
+
+    def inbox_jobs_quiet(self):
+        try:
+            return sorted(n for n in os.listdir(self.inbox) if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+
+    def hand_back(self, name, why):
+        original, attempts = names.parse(name)
+        self.handbacks += 1
+        tag = "w%s-%d" % (self.worker_id.rsplit("-", 1)[-1], self.handbacks)
+        target = os.path.join(self.layout.jobqueue, names.requeue_name(original, attempts, tag))
+        if try_rename(os.path.join(self.inbox, name), target):
+            log.info("%s back to jobqueue/ (%s)", display(original), why)
+
+    # -- one job --------------------------------------------------------------------------
+
+    def run_job(self, name):
+        path = os.path.join(self.inbox, name)
+        original, attempts = names.parse(name)
+        started = time.time()
+        record = {"original": original, "worker": self.worker_id, "host": self.host,
+                  "worker_pid": os.getpid(), "attempt": attempts + 1,
+                  "start": records.iso(started), "start_ts": started}
+        try:
+            spec = load(path, self.max_job_bytes)
+            if spec.owner_uid not in self.allowed_uids:
+                raise JobError("the job file belongs to %s; this worker runs only files of %s "
+                               "(see --allow-user)" % (user_name(spec.owner_uid),
+                                                      ", ".join(sorted(user_name(u) for u in
+                                                                       self.allowed_uids))))
+            workdir = os.path.join(self.cwd, spec.workdir) if spec.workdir else self.cwd
+            if not os.path.isdir(workdir):
+                raise JobError("[control] workdir %s is not a directory" % spec.workdir)
+            if spec.logfile:
+                touch_logfile(os.path.join(workdir, spec.logfile), spec.logfile)
+        except JobError as error:
+            return self.file_result(path, original, "failed", record, str(error), started)
+        argv = spec.argv + [path]
+        record.update(command=argv, cwd=workdir, timeout=spec.timeout, retries=spec.retries)
+        runs = []
+        outcome = None
+        try:
+            for run_number in range(1, spec.retries + 2):
+                outcome = self.execute(argv, workdir, spec.timeout, original, attempts + 1)
+                runs.append(outcome)
+                if outcome["exit_status"] == 0 or outcome.get("cannot_start"):
+                    break
+                if run_number <= spec.retries:
+                    log.info("%s: %s; retry %d of %d", display(original), outcome["reason"],
+                             run_number, spec.retries)
+        except Interrupted:
+            self.discard_outputs()
+            self.hand_back(name, "worker stopping; its run was interrupted")
+            return None
+        record.update({k: v for k, v in outcome.items() if k != "cannot_start"})
+        if len(runs) > 1:
+            record["runs"] = [{"exit_status": r["exit_status"], "signal": r["signal"],
+                               "reason": r["reason"]} for r in runs]
+        state = "done" if outcome["exit_status"] == 0 else "failed"
+        outputs = {"stdout": os.path.join(self.inbox, STDOUT_FILE),
+                   "stderr": os.path.join(self.inbox, STDERR_FILE)}
+        return self.file_result(path, original, state, record, outcome["reason"], started,
+                                outputs)
+
+    def file_result(self, path, original, state, record, reason, started, outputs=None):
+        ended = time.time()
+        record.update(reason=reason, end=records.iso(ended), end_ts=ended,
+                      duration=round(ended - started, 6))
+        final = records.finish(self.layout, path, original, state, record, outputs)
+        self.finished += 1
+        if final is None:
+            return None
+        if state == "done":
+            log.info("%s done (%.3f s)", display(final), ended - started)
+        else:
+            log.warning("%s failed: %s", display(final), reason)
+        return final
+
+    def execute(self, argv, workdir, timeout, original, attempt):
+        """Run once; a dict with exit_status, signal and reason. Raises Interrupted on stop."""
+        out = os.open(os.path.join(self.inbox, STDOUT_FILE),
+                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        err = os.open(os.path.join(self.inbox, STDERR_FILE),
+                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        env = dict(self.base_env)
+        env.update(FJD_JOB_NAME=original, FJD_WORKER_ID=self.worker_id,
+                   FJD_ATTEMPT=str(attempt), FJD_ROOT=self.layout.root)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    cwd=workdir, env=env, start_new_session=True)
+        except OSError as error:
+            return {"exit_status": None, "signal": None, "cannot_start": True,
+                    "reason": start_failure(argv[0], error)}
+        finally:
+            os.close(out)
+            os.close(err)
+        deadline = time.monotonic() + timeout if timeout else None
+        while True:
+            code = proc.poll()
+            if code is not None:
+                break
+            if self.waker.stopping:
+                self.kill_group(proc, "the worker is stopping")
+                raise Interrupted()
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                self.kill_group(proc, "timeout")
+                return {"exit_status": None, "signal": None, "timed_out": True,
+                        "reason": "timed out after %g s ([control] timeout); its process "
+                                  "group was killed" % timeout}
+            self.beat()
+            wait = self.heartbeat_interval
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            self.waker.sleep(max(wait, 0.001))
+        if code == 0:
+            return {"exit_status": 0, "signal": None, "reason": None}
+        if code < 0:
+            return {"exit_status": None, "signal": signal_name(-code),
+                    "reason": "killed by %s" % signal_name(-code)}
+        return {"exit_status": code, "signal": None, "reason": "exited with status %d" % code}
+
+    def kill_group(self, proc, why):
+        """SIGTERM to the job's process group, SIGKILL after the grace time."""
+        for sig, patience in ((signal.SIGTERM, self.grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            limit = time.monotonic() + patience
+            while time.monotonic() < limit:
+                if proc.poll() is not None and not group_alive(proc.pid):
+                    return
+                if sig == signal.SIGTERM and self.waker.stop_count > 1:
+                    break  # asked twice: no more patience
+                self.waker.sleep(0.02)
+        proc.wait()
+
+    def discard_outputs(self):
+        for leftover in (STDOUT_FILE, STDERR_FILE):
+            try:
+                os.unlink(os.path.join(self.inbox, leftover))
+            except FileNotFoundError:
+                pass
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def touch_logfile(path, shown):
+    """Create the job's logfile (and its folder) before the run, as the 2012 worker did."""
+    try:
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
+        os.close(fd)
+    except OSError as error:
+        raise JobError("cannot create logfile %s: %s" % (shown, error.strerror))
+
+
+def start_failure(program, error):
+    shown = display(program)
+    if isinstance(error, FileNotFoundError):
+        return "program not found: %s (no such file, and not on PATH)" % shown
+    if isinstance(error, PermissionError):
+        return "program is not executable: %s (permission denied)" % shown
+    if getattr(error, "errno", None) == 8:  # ENOEXEC
+        return "cannot execute %s: exec format error (a script without a #! line?)" % shown
+    return "cannot start %s: %s" % (shown, error.strerror or error)
