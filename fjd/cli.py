@@ -1,5 +1,6 @@
 """The ``fjd`` command: ``fjd dispatcher``, ``fjd worker`` (and ``python -m fjd``)."""
 import argparse
+import importlib
 import logging
 import sys
 
@@ -8,6 +9,11 @@ from . import __version__
 EPILOG = """The queue root is --root, else $FJD_ROOT, else the current directory.
 Folders in it: jobqueue/ (waiting), workerqueue/ (idle workers), jobpod/ (inboxes),
 done/, failed/ and records/ (one NAME.json, NAME.out, NAME.err per finished job)."""
+
+
+# Modules that add subcommands: each has register(subparsers, add_common), which adds its
+# parser(s) with set_defaults(func=handler); handler(args) returns the exit status.
+EXTRA_COMMANDS = []
 
 
 def positive_float(text):
@@ -77,8 +83,13 @@ def build_parser():
     worker.add_argument("--allow-user", action="append", default=[], metavar="USER",
                         help="also run job files owned by USER (repeatable; by default only "
                              "files owned by the worker's own user run)")
+    worker.add_argument("--lifetime", type=positive_float, metavar="SECONDS",
+                        help="stop (as on SIGTERM) after this many seconds, e.g. before a "
+                             "batch allocation ends")
     worker.add_argument("--id", dest="worker_id", metavar="ID",
                         help="worker id (default: host-pid-random)")
+    for module_name in EXTRA_COMMANDS:
+        importlib.import_module("fjd." + module_name).register(commands, add_common)
     return parser
 
 
@@ -95,7 +106,9 @@ def main(argv=None):
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    setup_logging(args.log_level, args.command)
+    setup_logging(getattr(args, "log_level", "WARNING"), args.command)
+    if getattr(args, "func", None):
+        return args.func(args)
     if args.command == "dispatcher":
         from .dispatcher import Dispatcher
         return Dispatcher(root=args.root, interval=args.interval, settle=args.settle,
@@ -104,6 +117,6 @@ def main(argv=None):
         from .worker import Worker
         return Worker(root=args.root, interval=args.interval, grace=args.grace,
                       max_job_bytes=args.max_job_size, allow_users=args.allow_user,
-                      worker_id=args.worker_id).run()
+                      worker_id=args.worker_id, lifetime=args.lifetime).run()
     parser.error("unknown command %s" % args.command)
     return 2

@@ -15,7 +15,8 @@ JOBPOD = "jobpod"
 DONE = "done"
 FAILED = "failed"
 RECORDS = "records"
-FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS)
+CANCELLED = "cancelled"
+FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS, CANCELLED)
 
 # Errors that mean "somebody else got there first" (DESIGN.md rule 1).
 GONE = (errno.ENOENT, errno.ESTALE)
@@ -58,6 +59,7 @@ class Layout:
         self.done = os.path.join(self.root, DONE)
         self.failed = os.path.join(self.root, FAILED)
         self.records = os.path.join(self.root, RECORDS)
+        self.cancelled = os.path.join(self.root, CANCELLED)
 
     def folder(self, name):
         return os.path.join(self.root, name)

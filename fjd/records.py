@@ -14,7 +14,7 @@ import time
 from . import names
 from .layout import RECORDS, display, log, try_rename
 
-STATES = ("done", "failed")
+STATES = ("done", "failed", "cancelled")
 
 
 def iso(timestamp):
@@ -37,7 +37,7 @@ def reserve(layout, original):
 
 
 def finish(layout, job_path, original, state, record, outputs=None):
-    """Record the outcome, then move the job into done/ or failed/ (the commit point).
+    """Record the outcome, then move the job into done/, failed/ or cancelled/ (the commit point).
 
     outputs maps "stdout"/"stderr" to files that are moved beside the record. Returns the
     final name, or None when the job was no longer there (somebody else moved it).

@@ -29,6 +29,7 @@ DEFAULT_INTERVAL = 0.05
 DEFAULT_HEARTBEAT = 1.0
 DEFAULT_GRACE = 3.0
 HEARTBEAT_FILE = ".heartbeat"
+STOP_FILE = ".stop"  # written by `fjd workers stop`: stop as on SIGTERM
 STDOUT_FILE = ".stdout"
 STDERR_FILE = ".stderr"
 
@@ -57,10 +58,14 @@ class Interrupted(Exception):
     """The worker was told to stop while a job ran."""
 
 
+class Cancelled(Exception):
+    """The job file left the inbox while it ran (`fjd cancel` moved it to cancelled/)."""
+
+
 class Worker:
     def __init__(self, root=None, interval=DEFAULT_INTERVAL, heartbeat=DEFAULT_HEARTBEAT,
                  grace=DEFAULT_GRACE, max_job_bytes=DEFAULT_MAX_JOB_BYTES, allow_users=(),
-                 worker_id=None):
+                 worker_id=None, lifetime=None):
         self.layout = Layout(root)
         self.interval = interval
         self.heartbeat_interval = heartbeat
@@ -68,6 +73,8 @@ class Worker:
         self.max_job_bytes = max_job_bytes
         self.allowed_uids = {os.geteuid()} | {self._uid(u) for u in allow_users}
         self.worker_id = worker_id
+        self.lifetime = lifetime
+        self.started = time.monotonic()
         self.inbox = None
         self.host = hostname()
         self.waker = None
@@ -163,9 +170,10 @@ class Worker:
         now = time.monotonic()
         if not force and self.last_beat is not None and \
                 now - self.last_beat < self.heartbeat_interval:
-            return
+            return False
         self.last_beat = now
         self.beats += 1
+        self.check_stop_requests(now)
         path = os.path.join(self.inbox, HEARTBEAT_FILE)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -175,6 +183,18 @@ class Worker:
                 os.close(fd)
         except OSError as error:
             log.warning("could not write heartbeat: %s", error.strerror)
+        return True
+
+    def check_stop_requests(self, now):
+        """A stop file in our inbox, or the end of --lifetime, stops us as SIGTERM would."""
+        if self.waker is None or self.waker.stopping:
+            return
+        if self.lifetime is not None and now - self.started >= self.lifetime:
+            log.info("lifetime of %g s is over: stopping", self.lifetime)
+            self.waker.request_stop()
+        elif os.path.lexists(os.path.join(self.inbox, STOP_FILE)):
+            log.info("found a stop request: stopping")
+            self.waker.request_stop()
 
     def leave(self):
         """Withdraw the announcement, hand back unstarted jobs, remove the inbox."""
@@ -185,7 +205,7 @@ class Worker:
         for _ in range(100):
             for name in self.inbox_jobs_quiet():
                 self.hand_back(name, "not started")
-            for leftover in (HEARTBEAT_FILE, STDOUT_FILE, STDERR_FILE):
+            for leftover in (HEARTBEAT_FILE, STDOUT_FILE, STDERR_FILE, STOP_FILE):
                 try:
                     os.unlink(os.path.join(self.inbox, leftover))
                 except FileNotFoundError:
@@ -222,6 +242,9 @@ class Worker:
         record = {"original": original, "worker": self.worker_id, "host": self.host,
                   "worker_pid": os.getpid(), "attempt": attempts + 1,
                   "start": records.iso(started), "start_ts": started}
+        if not os.path.lexists(path):
+            log.info("%s was taken out of the inbox (cancelled?)", display(original))
+            return None
         try:
             spec = load(path, self.max_job_bytes)
             if spec.owner_uid not in self.allowed_uids:
@@ -242,7 +265,8 @@ class Worker:
         outcome = None
         try:
             for run_number in range(1, spec.retries + 2):
-                outcome = self.execute(argv, workdir, spec.timeout, original, attempts + 1)
+                outcome = self.execute(argv, workdir, spec.timeout, original, attempts + 1,
+                                       path)
                 runs.append(outcome)
                 if outcome["exit_status"] == 0 or outcome.get("cannot_start"):
                     break
@@ -252,6 +276,11 @@ class Worker:
         except Interrupted:
             self.discard_outputs()
             self.hand_back(name, "worker stopping; its run was interrupted")
+            return None
+        except Cancelled:
+            self.discard_outputs()
+            log.info("%s was cancelled while running; its process group was killed",
+                     display(original))
             return None
         record.update({k: v for k, v in outcome.items() if k != "cannot_start"})
         if len(runs) > 1:
@@ -277,7 +306,7 @@ class Worker:
             log.warning("%s failed: %s", display(final), reason)
         return final
 
-    def execute(self, argv, workdir, timeout, original, attempt):
+    def execute(self, argv, workdir, timeout, original, attempt, job_path=None):
         """Run once; a dict with exit_status, signal and reason. Raises Interrupted on stop."""
         out = os.open(os.path.join(self.inbox, STDOUT_FILE),
                       os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -309,7 +338,9 @@ class Worker:
                 return {"exit_status": None, "signal": None, "timed_out": True,
                         "reason": "timed out after %g s ([control] timeout); its process "
                                   "group was killed" % timeout}
-            self.beat()
+            if self.beat() and job_path and not os.path.lexists(job_path):
+                self.kill_group(proc, "cancelled")
+                raise Cancelled()
             wait = self.heartbeat_interval
             if deadline is not None:
                 wait = min(wait, deadline - now)

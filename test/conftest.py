@@ -1,0 +1,180 @@
+"""Shared fixtures: a queue root in a temp folder and real dispatcher/worker processes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+PYTHON = sys.executable
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
+    """Poll until predicate() is truthy; fail the test with message after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, message))
+        time.sleep(interval)
+
+
+class Daemon:
+    """A dispatcher or worker process with its log in a file."""
+
+    def __init__(self, argv, log_path, cwd, env=None):
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.pid = self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGINT, timeout=10.0):
+        """Send sig and wait; returns the exit status."""
+        if self.alive():
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("%s did not exit within %.0f s of %s"
+                                 % (self.argv[1:3], timeout, signal.Signals(sig).name))
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+        self.proc.wait()
+
+    def log(self):
+        self._log.flush()
+        with open(self.log_path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+
+    def close(self):
+        self._log.close()
+
+
+class Queue:
+    """A queue root in a temp folder, with helpers to start daemons and write jobs."""
+
+    def __init__(self, root, logs):
+        self.root = str(root)
+        self.logs = str(logs)
+        self.daemons = []
+        os.makedirs(os.path.join(self.root, "jobqueue"), exist_ok=True)
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def env(self, extra=None):
+        env = dict(os.environ)
+        env.pop("FJD_ROOT", None)
+        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+        env.update(extra or {})
+        return env
+
+    def start(self, role, *args, cwd=None, env=None):
+        script = os.path.join(REPO, role + ".py")
+        log_path = os.path.join(self.logs, "%s-%d.log" % (role, len(self.daemons)))
+        daemon = Daemon([PYTHON, script, "--root", self.root] + list(args), log_path,
+                        cwd or self.root, self.env(env))
+        self.daemons.append(daemon)
+        return daemon
+
+    def dispatcher(self, *args, **kwargs):
+        return self.start("dispatcher", *args, **kwargs)
+
+    def worker(self, *args, **kwargs):
+        return self.start("worker", *args, **kwargs)
+
+    def write(self, name, content, folder="jobqueue"):
+        """Write a job the safe way: a dot-name first, then rename."""
+        data = content.encode() if isinstance(content, str) else content
+        directory = self.path(folder)
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, ".writing-%d.tmp" % time.monotonic_ns())
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.rename(tmp, os.path.join(directory, name))
+        return os.path.join(directory, name)
+
+    def job(self, name, executable, params=None, **control):
+        lines = ["[control]", "executable: %s" % executable]
+        lines += ["%s: %s" % (key, value) for key, value in control.items()]
+        if params:
+            lines += ["", "[params]"] + ["%s: %s" % kv for kv in params.items()]
+        return self.write(name, "\n".join(lines) + "\n")
+
+    def names(self, folder):
+        try:
+            return sorted(n for n in os.listdir(self.path(folder)) if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+
+    def done(self):
+        return self.names("done")
+
+    def failed(self):
+        return self.names("failed")
+
+    def queued(self):
+        return self.names("jobqueue")
+
+    def in_inboxes(self):
+        found = []
+        for worker in self.names("jobpod"):
+            found += self.names(os.path.join("jobpod", worker))
+        return found
+
+    def record(self, final_name):
+        with open(self.path("records", final_name + ".json")) as handle:
+            return json.load(handle)
+
+    def reason(self, final_name):
+        return self.record(final_name)["reason"]
+
+    def wait_finished(self, count, timeout=20.0):
+        return wait_for(lambda: len(self.done()) + len(self.failed()) >= count, timeout,
+                        message="%d finished jobs (done: %s, failed: %s)"
+                                % (count, self.done(), self.failed()))
+
+    def all_logs(self):
+        return "\n".join(d.log() for d in self.daemons)
+
+    def shutdown(self):
+        for daemon in self.daemons:
+            if daemon.alive():
+                daemon.proc.send_signal(signal.SIGTERM)
+        for daemon in self.daemons:
+            try:
+                daemon.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+            daemon.close()
+
+
+@pytest.fixture
+def queue(tmp_path):
+    root = tmp_path / "root"
+    logs = tmp_path / "logs"
+    root.mkdir()
+    logs.mkdir()
+    q = Queue(root, logs)
+    yield q
+    q.shutdown()
+
+
+def assert_no_traceback(text):
+    assert "Traceback" not in text, text[-4000:]
