@@ -12,8 +12,7 @@ import os
 import re
 
 MAX_NAME_BYTES = 255
-# room we may add to a name: "@a123.<tag>" in the queue, "~12" and ".json" in records
-SUFFIX_ROOM = 48
+RECORD_ROOM = len(".json")  # records/NAME.json must fit too
 
 _HISTORY = re.compile(r"@a(\d{1,6})(?:\.([0-9A-Za-z-]{1,40}))?\Z")
 
@@ -28,18 +27,19 @@ def parse(queue_name):
 
 def requeue_name(original, attempts, tag=""):
     """The name under which a job goes back to jobqueue/ with its attempt count."""
-    name = "%s@a%d" % (fit(original), attempts)
-    return "%s.%s" % (name, tag) if tag else name
+    suffix = "@a%d" % attempts + ("." + tag if tag else "")
+    return fit(original, MAX_NAME_BYTES - len(suffix)) + suffix
 
 
 def final_names(original):
     """Candidate names in done/ or failed/: the original first, then job0~2.conf, ..."""
-    original = fit(original)
-    yield original
+    limit = MAX_NAME_BYTES - RECORD_ROOM
+    yield fit(original, limit)
     stem, ext = split_ext(original)
-    for number in range(2, 100):
-        yield "%s~%d%s" % (stem, number, ext)
-    yield "%s~%s%s" % (stem, os.urandom(6).hex(), ext)
+    marks = ["~%d" % number for number in range(2, 100)] + ["~" + os.urandom(6).hex()]
+    for mark in marks:
+        tail = mark + ext
+        yield fit(stem, limit - len(os.fsencode(tail))) + tail
 
 
 def split_ext(name):
@@ -49,20 +49,18 @@ def split_ext(name):
     return stem, ext
 
 
-def fit(name):
-    """Shorten a name so that fjd's suffixes still fit in 255 bytes (names over 207 bytes).
+def fit(name, limit=MAX_NAME_BYTES - RECORD_ROOM):
+    """Shorten a name to limit bytes, keeping its extension and a hash of the whole.
 
-    The end of the name and a short hash of the whole are kept, so it stays unique and
-    recognisable.
+    Only names close to the 255-byte limit of most filesystems are touched; the hash keeps
+    shortened names unique and the start keeps them recognisable.
     """
     raw = os.fsencode(name)
-    limit = MAX_NAME_BYTES - SUFFIX_ROOM
     if len(raw) <= limit:
         return name
     digest = hashlib.sha1(raw).hexdigest()[:8]
     stem, ext = split_ext(name)
-    raw_ext = os.fsencode(ext)
-    keep = limit - len(raw_ext) - len(digest) - 1
+    keep = limit - len(os.fsencode(ext)) - len(digest) - 1
     text = stem
     while len(os.fsencode(text)) > keep:
         text = text[:-1]

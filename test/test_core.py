@@ -1,0 +1,223 @@
+"""The 2012 usage, the on-disk contract, and how jobs are run (issue 2, points 2-4, 6, 7)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import PYTHON, REPO, assert_no_traceback, wait_for
+
+
+def copy_example(root):
+    shutil.copytree(os.path.join(REPO, "test"), os.path.join(root, "test"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+def run_create_jobs(queue):
+    return subprocess.run([PYTHON, os.path.join("test", "create_jobs.py")], cwd=queue.root,
+                          env=queue.env(), check=True, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("workers_first", [False, True])
+def test_original_example(queue, workers_first):
+    """python dispatcher.py, python worker.py (x3), python test/create_jobs.py: ten jobs done."""
+    copy_example(queue.root)
+    if workers_first:
+        workers = [queue.worker() for _ in range(3)]
+        time.sleep(0.3)
+        dispatcher = queue.dispatcher()
+    else:
+        dispatcher = queue.dispatcher()
+        workers = [queue.worker() for _ in range(3)]
+    run_create_jobs(queue)
+    queue.wait_finished(10)
+    assert queue.done() == ["job%d.conf" % i for i in range(10)]
+    assert queue.failed() == []
+    for i in range(10):
+        with open(queue.path("data", "job%d.dat" % i)) as handle:
+            assert handle.read() == "This was done with parameter param1:value%d." % i
+    ran_on = {queue.record("job%d.conf" % i)["worker"] for i in range(10)}
+    assert len(ran_on) >= 2, "jobs should spread over the workers"
+    for daemon in [dispatcher] + workers:
+        assert daemon.stop(signal.SIGINT) == 0
+        assert_no_traceback(daemon.log())
+
+
+def test_run_example_script(tmp_path):
+    """The README's first command runs the example end to end and exits 0."""
+    checkout = tmp_path / "fjd"
+    shutil.copytree(REPO, checkout, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", "jobqueue", "jobpod", "workerqueue", "done", "failed",
+        "records", "cancelled", "data", "bench"))
+    result = subprocess.run([PYTHON, "test/run_example.py"], cwd=str(checkout),
+                            capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "data/job9.dat: This was done with parameter param1:value9." in result.stdout
+    assert_no_traceback(result.stderr)
+
+
+def test_record_contents(queue):
+    queue.dispatcher()
+    queue.worker()
+    queue.job("hello.conf", PYTHON + " -c \"import sys; print('out', sys.argv[1]); "
+                                     "sys.stderr.write('err')\"")
+    queue.wait_finished(1)
+    assert queue.done() == ["hello.conf"]
+    record = queue.record("hello.conf")
+    assert record["exit_status"] == 0 and record["state"] == "done"
+    assert record["host"] and record["worker"] and record["start"] and record["end"]
+    assert record["end_ts"] >= record["start_ts"]
+    job_path = record["command"][-1]
+    assert os.path.isabs(job_path) and job_path.endswith("hello.conf")
+    with open(queue.path(record["stdout"])) as handle:
+        assert handle.read() == "out %s\n" % job_path
+    with open(queue.path(record["stderr"])) as handle:
+        assert handle.read() == "err"
+
+
+def test_stdin_is_devnull_and_no_shell(queue):
+    queue.dispatcher()
+    queue.worker()
+    queue.job("stdin.conf", PYTHON + " -c \"import sys; assert sys.stdin.read() == ''\"")
+    queue.job("noshell.conf", "echo $HOME ';' `id`")
+    queue.wait_finished(2)
+    assert queue.done() == ["noshell.conf", "stdin.conf"]
+    with open(queue.path("records", "noshell.conf.out")) as handle:
+        out = handle.read()
+    assert out.startswith("$HOME ; `id` ")
+
+
+def test_dispatcher_start_keeps_queued_jobs(queue):
+    """The 2012 dispatcher wiped jobqueue/ on start; ours never touches queued jobs."""
+    for i in range(5):
+        queue.job("keep%d.conf" % i, "true")
+    queue.write(".hidden", "x")
+    dispatcher = queue.dispatcher()
+    time.sleep(1.0)
+    assert queue.queued() == ["keep%d.conf" % i for i in range(5)]
+    dispatcher.stop()
+    queue.dispatcher()
+    queue.worker()
+    queue.wait_finished(5)
+    assert queue.done() == ["keep%d.conf" % i for i in range(5)]
+
+
+def test_same_name_never_overwrites(queue):
+    queue.dispatcher()
+    queue.worker()
+    queue.job("same.conf", "echo first")
+    queue.wait_finished(1)
+    queue.job("same.conf", "echo second")
+    queue.wait_finished(2)
+    queue.job("same.conf", "false")
+    queue.wait_finished(3)
+    assert queue.done() == ["same.conf", "same~2.conf"]
+    assert queue.failed() == ["same~3.conf"]
+    with open(queue.path("records", "same.conf.out")) as handle:
+        assert handle.read().startswith("first")
+    with open(queue.path("records", "same~2.conf.out")) as handle:
+        assert handle.read().startswith("second")
+
+
+def test_two_jobs_same_name_in_one_inbox_do_not_collide(queue):
+    """One slow worker, jobs of the same name queued twice: both run, none lost."""
+    queue.dispatcher()
+    queue.worker()
+    queue.job("dup.conf", PYTHON + " -c \"import time; time.sleep(0.5)\"")
+    wait_for(lambda: not queue.queued(), message="dup.conf dispatched")
+    queue.job("dup.conf", "true")
+    queue.wait_finished(2)
+    assert queue.done() == ["dup.conf", "dup~2.conf"]
+
+
+def test_large_output_and_background_child_do_not_stall(queue):
+    queue.dispatcher()
+    queue.worker()
+    chatty = ("import sys, subprocess; sys.stdout.write('x' * 20000000); "
+              "sys.stderr.write('y' * 1000000); "
+              "subprocess.Popen(['sleep', '30'])")
+    queue.job("chatty.conf", "%s -c \"%s\"" % (PYTHON, chatty))
+    queue.job("next.conf", "true")
+    queue.wait_finished(2, timeout=20)
+    assert queue.done() == ["chatty.conf", "next.conf"]
+    assert os.path.getsize(queue.path("records", "chatty.conf.out")) == 20000000
+
+
+def test_logfile_created_before_run_and_missing_folder_made(queue):
+    queue.dispatcher()
+    queue.worker()
+    check = "import os, sys; sys.exit(0 if os.path.exists('out/deep/result.txt') else 5)"
+    queue.job("log.conf", "%s -c \"%s\"" % (PYTHON, check), logfile="out/deep/result.txt")
+    queue.wait_finished(1)
+    assert queue.done() == ["log.conf"], queue.reason(queue.failed()[0])
+
+
+def test_workdir_and_environment(queue):
+    os.mkdir(queue.path("wd"))
+    queue.dispatcher()
+    queue.worker()
+    show = ("import os; print(os.getcwd()); print(os.environ['FJD_JOB_NAME']); "
+            "print(os.environ['FJD_ATTEMPT'])")
+    queue.job("env.conf", "%s -c \"%s\"" % (PYTHON, show), workdir="wd")
+    queue.wait_finished(1)
+    with open(queue.path("records", "env.conf.out")) as handle:
+        assert handle.read().split() == [queue.path("wd"), "env.conf", "1"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_daemons_stop_cleanly(queue, sig):
+    dispatcher = queue.dispatcher()
+    worker = queue.worker()
+    wait_for(lambda: queue.names("workerqueue"), message="worker announced")
+    started = time.monotonic()
+    assert dispatcher.stop(sig) == 0
+    assert worker.stop(sig) == 0
+    assert time.monotonic() - started < 3
+    for daemon in (dispatcher, worker):
+        assert_no_traceback(daemon.log())
+    assert queue.names("workerqueue") == [] and queue.names("jobpod") == []
+
+
+def test_stopping_worker_hands_back_running_job(queue):
+    """A stopped worker kills its job's process group and puts the job back in the queue."""
+    queue.dispatcher()
+    worker = queue.worker("--grace", "1")
+    pidfile = queue.path("child.pid")
+    script = ("import os, subprocess, sys, time; child = subprocess.Popen(['sleep', '60']); "
+              "open(%r, 'w').write(str(child.pid)); time.sleep(60)" % pidfile)
+    queue.job("long.conf", "%s -c \"%s\"" % (PYTHON, script))
+    wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read(), message="job started")
+    child = int(open(pidfile).read())
+    started = time.monotonic()
+    assert worker.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 5
+    assert_no_traceback(worker.log())
+    queued = queue.queued()
+    assert len(queued) == 1 and queued[0].startswith("long.conf@a0.")
+    wait_for(lambda: not os.path.exists("/proc/%d" % child) or
+             open("/proc/%d/stat" % child).read().split()[2] == "Z",
+             timeout=5, message="the job's background child to be killed")
+    os.unlink(pidfile)
+    queue.worker()
+    wait_for(lambda: os.path.exists(pidfile), message="job restarted")
+    record_dir = queue.path("records")
+    assert not os.listdir(record_dir)
+
+
+def test_latency_default_settings(queue):
+    """Loose guard against slow polling; the real latency figures come from bench/."""
+    queue.dispatcher()
+    queue.worker()
+    wait_for(lambda: queue.names("workerqueue"), message="worker announced")
+    time.sleep(0.3)
+    samples = []
+    for i in range(5):
+        submitted = time.time()
+        queue.job("lat%d.conf" % i, "true")
+        queue.wait_finished(i + 1)
+        samples.append(queue.record("lat%d.conf" % i)["start_ts"] - submitted)
+        time.sleep(0.1)
+    assert sorted(samples)[2] < 0.2, samples
