@@ -63,6 +63,14 @@ def build_parser():
                             help="where the kernel cannot tell whether a job file is still "
                                  "open for writing (NFS, sshfs), take it once unchanged this "
                                  "long (default: 1)")
+    dispatcher.add_argument("--worker-timeout", type=positive_float, default=8.0,
+                            metavar="SECONDS",
+                            help="a worker (or dispatcher lock) whose heartbeat has not changed "
+                                 "for this long, on this dispatcher's own clock, is dead; its "
+                                 "jobs go back to jobqueue/ (default: 8)")
+    dispatcher.add_argument("--max-attempts", type=int, default=3, metavar="N",
+                            help="a job whose worker died while running it N times goes to "
+                                 "failed/ (default: 3)")
     dispatcher.add_argument("--exit-when-done", action="store_true",
                             help="exit once jobqueue/ and all inboxes are empty")
 
@@ -106,13 +114,18 @@ def main(argv=None):
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.command in ("dispatcher", "worker"):
+        from .waker import catch_stop_signals_early
+        catch_stop_signals_early()
     setup_logging(getattr(args, "log_level", "WARNING"), args.command)
     if getattr(args, "func", None):
         return args.func(args)
     if args.command == "dispatcher":
         from .dispatcher import Dispatcher
         return Dispatcher(root=args.root, interval=args.interval, settle=args.settle,
-                          exit_when_done=args.exit_when_done).run()
+                          exit_when_done=args.exit_when_done,
+                          worker_timeout=args.worker_timeout,
+                          max_attempts=args.max_attempts).run()
     if args.command == "worker":
         from .worker import Worker
         return Worker(root=args.root, interval=args.interval, grace=args.grace,

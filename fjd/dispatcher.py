@@ -14,12 +14,18 @@ import time
 from . import names, records
 from .jobfile import kind_of
 from .layout import Layout, display, hostname, is_ignored, list_names, try_rename
+from .liveness import Observer, decode_beat, read_beat
+from .lock import DispatcherLock, LockRefused
 from .ready import GONE, NOT_REGULAR, READY, ReadinessChecker
 from .waker import Waker
 
 log = logging.getLogger("fjd.dispatcher")
 
 DEFAULT_INTERVAL = 0.05
+DEFAULT_WORKER_TIMEOUT = 8.0
+DEFAULT_MAX_ATTEMPTS = 3
+MAINTENANCE_EVERY = 1.0  # seconds between lock renewals and heartbeat checks
+HEARTBEAT_FILE = ".heartbeat"
 
 
 class JobListing:
@@ -81,34 +87,142 @@ class JobListing:
 
 
 class Dispatcher:
-    def __init__(self, root=None, interval=DEFAULT_INTERVAL, settle=1.0, exit_when_done=False):
+    def __init__(self, root=None, interval=DEFAULT_INTERVAL, settle=1.0, exit_when_done=False,
+                 worker_timeout=DEFAULT_WORKER_TIMEOUT, max_attempts=DEFAULT_MAX_ATTEMPTS):
         self.layout = Layout(root)
         self.interval = interval
         self.exit_when_done = exit_when_done
+        self.worker_timeout = worker_timeout
+        self.max_attempts = max_attempts
         self.readiness = ReadinessChecker(settle_seconds=settle)
         self.listing = JobListing(self.layout.jobqueue)
+        self.observer = Observer(worker_timeout)
+        self.lock = DispatcherLock(self.layout.root, dead_after=worker_timeout)
         self.waker = None
         self.assigned = 0
+        self.requeued = 0
+        self.last_maintenance = None
+        self.tag_counter = 0
 
     # -- the loop -------------------------------------------------------------------------
 
     def run(self):
         self.layout.ensure()
         self.waker = Waker()
-        log.info("dispatcher on %s serving %s (pid %d)", hostname(), display(self.layout.root),
-                 os.getpid())
         try:
-            while not self.waker.stopping:
-                busy = self.cycle()
-                if self.exit_when_done and self.all_done():
-                    log.info("queue drained and no job running: exiting")
-                    break
-                if not busy:
-                    self.waker.sleep(self.interval)
+            try:
+                if not self.lock.acquire(lambda: self.waker.stopping):
+                    return 0
+            except LockRefused as refusal:
+                log.error("%s", refusal)
+                return 1
+            log.info("dispatcher on %s serving %s (pid %d)", hostname(),
+                     display(self.layout.root), os.getpid())
+            return self.loop()
         finally:
+            self.lock.release()
             self.waker.close()
+
+    def loop(self):
+        while not self.waker.stopping:
+            if not self.maintain():
+                log.error("another dispatcher took over %s: stopping", display(self.lock.path))
+                return 1
+            busy = self.cycle()
+            if self.exit_when_done and self.all_done():
+                log.info("queue drained and no job running: exiting")
+                break
+            if not busy:
+                self.waker.sleep(self.interval)
         log.info("dispatcher stopped after assigning %d jobs", self.assigned)
         return 0
+
+    # -- liveness ---------------------------------------------------------------------------
+
+    def maintain(self):
+        """Once a second: renew our lock and look for workers that stopped beating."""
+        now = time.monotonic()
+        if self.last_maintenance is not None and now - self.last_maintenance < MAINTENANCE_EVERY:
+            return True
+        self.last_maintenance = now
+        if not self.lock.renew():
+            return False
+        self.check_workers()
+        return True
+
+    def check_workers(self):
+        present = set()
+        for worker_id in list_names(self.layout.jobpod):
+            inbox = self.layout.inbox(worker_id)
+            raw = read_beat(os.path.join(inbox, HEARTBEAT_FILE))
+            if raw is None and not os.path.isdir(inbox):
+                continue
+            present.add(worker_id)
+            if self.observer.is_dead(worker_id, raw):
+                self.bury(worker_id, raw)
+        for worker_id in self.observer.keys():
+            if worker_id not in present:
+                self.observer.forget(worker_id)
+
+    def looks_alive(self, worker_id):
+        """False for a worker whose heartbeat has stalled for a few beats: give it nothing."""
+        return self.observer.unchanged_for(worker_id) < min(3.0, self.worker_timeout / 2)
+
+    def bury(self, worker_id, raw):
+        """A dead worker's jobs go back to the queue; the one it was running counts a crash."""
+        beat = decode_beat(raw)
+        running = beat.get("job")
+        log.warning("worker %s (host %s, pid %s) has not renewed its heartbeat for %g s: "
+                    "presumed dead", display(worker_id), display(str(beat.get("host", "?"))),
+                    beat.get("pid", "?"), self.worker_timeout)
+        self.drop_announcement(worker_id)
+        inbox = self.layout.inbox(worker_id)
+        try:
+            entries = sorted(os.listdir(inbox))
+        except FileNotFoundError:
+            entries = []
+        for name in entries:
+            if name.startswith("."):
+                continue
+            self.requeue(inbox, name, crashed=(name == running), worker_id=worker_id,
+                         host=beat.get("host"))
+        for name in entries:
+            if name.startswith("."):
+                try:
+                    os.unlink(os.path.join(inbox, name))
+                except OSError:
+                    pass
+        try:
+            os.rmdir(inbox)
+        except OSError:
+            pass  # not empty yet (a late assignment): the next check handles it
+        self.observer.forget(worker_id)
+
+    def requeue(self, inbox, name, crashed, worker_id, host):
+        original, attempts = names.parse(name)
+        source = os.path.join(inbox, name)
+        if crashed:
+            attempts += 1
+            if attempts >= self.max_attempts:
+                reason = ("its worker died while running it %d times (the last was %s on "
+                          "host %s); see --max-attempts" % (attempts, worker_id, host))
+                now = time.time()
+                record = {"reason": reason, "attempt": attempts, "worker": worker_id,
+                          "host": host, "rejected_by": "dispatcher", "start": None,
+                          "end": records.iso(now), "end_ts": now, "exit_status": None,
+                          "signal": None}
+                final = records.finish(self.layout, source, original, "failed", record)
+                if final:
+                    log.warning("%s -> failed/%s: %s", display(name), display(final), reason)
+                return
+        self.tag_counter += 1
+        tag = "d%x%d" % (int(time.time()), self.tag_counter)
+        target = os.path.join(self.layout.jobqueue, names.requeue_name(original, attempts, tag))
+        if try_rename(source, target):
+            self.requeued += 1
+            log.warning("%s back to jobqueue/ as %s (%s)", display(name),
+                        display(os.path.basename(target)),
+                        "crashed attempt %d" % attempts if crashed else "never started")
 
     def cycle(self):
         """One pass; True when there may be more to do right away."""
@@ -123,6 +237,8 @@ class Dispatcher:
         deferred = []
         handed = 0
         for worker_id in idle:
+            if not self.looks_alive(worker_id):
+                continue
             name = self.next_ready_job(deferred)
             if name is None:
                 break

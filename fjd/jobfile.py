@@ -21,10 +21,10 @@ class JobSpec:
     """What fjd needs from a job file."""
 
     __slots__ = ("argv", "executable", "logfile", "workdir", "timeout", "retries", "priority",
-                 "owner_uid")
+                 "owner_uid", "inode")
 
     def __init__(self, argv, executable, logfile=None, workdir=None, timeout=None, retries=0,
-                 priority=0, owner_uid=None):
+                 priority=0, owner_uid=None, inode=None):
         self.argv = argv
         self.executable = executable
         self.logfile = logfile
@@ -33,6 +33,7 @@ class JobSpec:
         self.retries = retries
         self.priority = priority
         self.owner_uid = owner_uid
+        self.inode = inode
 
 
 def kind_of(mode):
@@ -51,7 +52,7 @@ def kind_of(mode):
 
 
 def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
-    """The raw content and owner of a job file, refusing links, pipes and oversized files."""
+    """(content, owner uid, inode) of a job file, refusing links, pipes and oversized files."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError as error:
@@ -78,7 +79,7 @@ def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
         if len(data) > max_bytes:
             raise JobError("the job file is too large (over %d bytes, see --max-job-size)"
                            % max_bytes)
-        return data, info.st_uid
+        return data, info.st_uid, info.st_ino
     finally:
         os.close(fd)
 
@@ -122,7 +123,7 @@ def _number(control, key, kind, minimum):
 
 def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
     """Read and check a job file; JobError says in one line why it cannot run."""
-    data, owner = read_job_bytes(path, max_bytes)
+    data, owner, inode = read_job_bytes(path, max_bytes)
     parser = parse_config(data)
     if not parser.has_section("control"):
         found = ", ".join("[%s]" % s for s in parser.sections()[:5]) or "none"
@@ -146,4 +147,4 @@ def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
     logfile = control.get("logfile", "").strip() or None
     workdir = control.get("workdir", "").strip() or None
     return JobSpec(argv, executable.strip(), logfile=logfile, workdir=workdir,
-                   timeout=timeout or None, retries=retries, priority=priority, owner_uid=owner)
+                   timeout=timeout or None, retries=retries, priority=priority, owner_uid=owner, inode=inode)

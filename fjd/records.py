@@ -24,16 +24,34 @@ def iso(timestamp):
         ".%03d" % int((timestamp % 1) * 1000))
 
 
-def reserve(layout, original):
-    """Claim a unique finished name; returns (name, open fd of its record)."""
+def reserve(layout, original, identity=None):
+    """Claim a unique finished name; returns (name, open fd of its record).
+
+    identity ([inode, original name] of the job file) lets a job reclaim the name that an
+    earlier attempt of the very same file reserved before its worker was killed, so a job
+    that crashed at the last moment still ends under its own name.
+    """
     for candidate in names.final_names(original):
         path = os.path.join(layout.records, candidate + ".json")
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
+            if identity is not None and is_orphan_of(layout, candidate, identity):
+                log.info("reclaiming the name %s reserved by an earlier attempt of the job",
+                         display(candidate))
+                return candidate, os.open(path, os.O_WRONLY | os.O_TRUNC)
             continue
         return candidate, fd
     raise OSError(errno.EEXIST, "no free name for %s in records/" % display(original))
+
+
+def is_orphan_of(layout, final_name, identity):
+    """A record left by a crashed attempt of the same job file, whose job never arrived."""
+    previous = read(layout, final_name)
+    if not previous or previous.get("identity") != list(identity):
+        return False
+    return not any(os.path.lexists(os.path.join(layout.folder(state), final_name))
+                   for state in STATES)
 
 
 def finish(layout, job_path, original, state, record, outputs=None):
@@ -43,27 +61,32 @@ def finish(layout, job_path, original, state, record, outputs=None):
     final name, or None when the job was no longer there (somebody else moved it).
     """
     assert state in STATES
-    final, fd = reserve(layout, original)
-    record = dict(record)
-    record["name"] = final
-    record["state"] = state
+    identity = record.get("identity")
+    final, fd = reserve(layout, original, identity)
+    record = dict(record, name=final, state=state, job=os.path.join(state, final))
+    moves = []
     for kind, path in sorted((outputs or {}).items()):
-        target = os.path.join(layout.records, final + (".out" if kind == "stdout" else ".err"))
-        try:
-            os.rename(path, target)
-            record[kind] = os.path.join(RECORDS, final + (".out" if kind == "stdout" else ".err"))
-        except OSError as error:
-            record[kind] = None
-            log.warning("could not keep the %s of %s: %s", kind, display(final), error.strerror)
-    record["job"] = os.path.join(state, final)
+        relative = os.path.join(RECORDS, final + (".out" if kind == "stdout" else ".err"))
+        record[kind] = relative
+        moves.append((kind, path, os.path.join(layout.root, relative)))
     try:
         os.write(fd, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
     finally:
         os.close(fd)
+    for kind, source, target in moves:
+        try:
+            os.rename(source, target)
+        except OSError as error:
+            log.warning("could not keep the %s of %s: %s", kind, display(final), error.strerror)
     moved = try_rename(job_path, os.path.join(layout.folder(state), final))
     if not moved:
-        log.warning("%s was moved away by somebody else before it could be filed in %s/",
-                    display(original), state)
+        log.warning("%s was moved away by somebody else (cancelled or requeued) before it "
+                    "could be filed in %s/; its result is dropped", display(original), state)
+        for path in [os.path.join(layout.records, final + ".json")] + [m[2] for m in moves]:
+            try:
+                os.unlink(path)  # our own record of a job that is not ours to file any more
+            except OSError:
+                pass
         return None
     return final
 

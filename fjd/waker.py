@@ -9,12 +9,19 @@ import select
 import signal
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_early = []  # stop signals that arrived before a Waker existed
+
+
+def catch_stop_signals_early():
+    """Called first thing by the daemons: a Ctrl-C during start-up is a clean stop too."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: _early.append(signum))
 
 
 class Waker:
     def __init__(self, watch_children=False):
-        self.stop_signal = None
-        self.stop_count = 0
+        self.stop_signal = _early[0] if _early else None
+        self.stop_count = len(_early)
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)

@@ -9,6 +9,7 @@ Stopping (SIGINT, SIGTERM, SIGHUP): a running job's whole process group gets SIG
 SIGKILL after the grace time; the interrupted job and any not yet started go back to
 ``jobqueue/`` unchanged, to be run again from the start by another worker.
 """
+import json
 import logging
 import os
 import pwd
@@ -80,6 +81,7 @@ class Worker:
         self.waker = None
         self.beats = 0
         self.last_beat = None
+        self.current_job = None
         self.handbacks = 0
         self.finished = 0
         self.cwd = os.getcwd()
@@ -166,7 +168,11 @@ class Worker:
             os.close(fd)
 
     def beat(self, force=False):
-        """Show we are alive: a counter that changes (observers never read our clock)."""
+        """Show we are alive: a counter that changes (observers never read our clock).
+
+        The beat also names the job being run, so that if we die, the dispatcher knows which
+        job crashed with us (its attempt count goes up) and which were merely waiting.
+        """
         now = time.monotonic()
         if not force and self.last_beat is not None and \
                 now - self.last_beat < self.heartbeat_interval:
@@ -178,7 +184,9 @@ class Worker:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                os.write(fd, ("%d %s %d\n" % (self.beats, self.host, os.getpid())).encode())
+                os.write(fd, (json.dumps({"beat": self.beats, "worker": self.worker_id,
+                                          "host": self.host, "pid": os.getpid(),
+                                          "job": self.current_job}) + "\n").encode())
             finally:
                 os.close(fd)
         except OSError as error:
@@ -258,9 +266,16 @@ class Worker:
             if spec.logfile:
                 touch_logfile(os.path.join(workdir, spec.logfile), spec.logfile)
         except JobError as error:
+            try:
+                record["identity"] = [os.lstat(path).st_ino, original]
+            except OSError:
+                pass
             return self.file_result(path, original, "failed", record, str(error), started)
+        record["identity"] = [spec.inode, original]
         argv = spec.argv + [path]
         record.update(command=argv, cwd=workdir, timeout=spec.timeout, retries=spec.retries)
+        self.current_job = name
+        self.beat(force=True)
         runs = []
         outcome = None
         try:
@@ -274,14 +289,18 @@ class Worker:
                     log.info("%s: %s; retry %d of %d", display(original), outcome["reason"],
                              run_number, spec.retries)
         except Interrupted:
+            self.current_job = None
             self.discard_outputs()
             self.hand_back(name, "worker stopping; its run was interrupted")
             return None
         except Cancelled:
+            self.current_job = None
             self.discard_outputs()
-            log.info("%s was cancelled while running; its process group was killed",
-                     display(original))
+            log.warning("%s left the inbox while running (cancelled, or requeued because this "
+                        "worker was presumed dead); its process group was killed",
+                        display(original))
             return None
+        self.current_job = None
         record.update({k: v for k, v in outcome.items() if k != "cannot_start"})
         if len(runs) > 1:
             record["runs"] = [{"exit_status": r["exit_status"], "signal": r["signal"],

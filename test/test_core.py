@@ -172,6 +172,7 @@ def test_daemons_stop_cleanly(queue, sig):
     dispatcher = queue.dispatcher()
     worker = queue.worker()
     wait_for(lambda: queue.names("workerqueue"), message="worker announced")
+    wait_for(lambda: os.path.exists(queue.path("dispatcher.lock")), message="dispatcher up")
     started = time.monotonic()
     assert dispatcher.stop(sig) == 0
     assert worker.stop(sig) == 0

@@ -1,0 +1,63 @@
+"""Who is alive, decided without comparing two hosts' clocks (DESIGN.md rule 5).
+
+A live process rewrites a small file (its heartbeat) every second with a growing counter.
+An observer reads the file and remembers, on its own monotonic clock, when the content last
+changed; a process whose heartbeat has not changed for ``dead_after`` seconds is dead.
+Content, not mtime, is compared, and the file is opened afresh each time, which makes NFS
+revalidate it (close-to-open consistency), so neither clock skew nor attribute caches
+can fake a death or hide one.
+"""
+import json
+import os
+import time
+
+
+def read_beat(path):
+    """The raw heartbeat bytes, or None when the file is missing."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4096)
+    except OSError:
+        return None
+
+
+def decode_beat(raw):
+    """The heartbeat as a dict ({} when unreadable)."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw.decode("utf-8", "replace"))
+        return value if isinstance(value, dict) else {}
+    except ValueError:
+        return {}
+
+
+class Observer:
+    """Tracks heartbeat files and reports the ones that stopped changing."""
+
+    def __init__(self, dead_after, clock=time.monotonic):
+        self.dead_after = dead_after
+        self.clock = clock
+        self._last = {}  # key -> (content, monotonic time it was first seen with that content)
+
+    def observe(self, key, content):
+        """Record what key's heartbeat holds now; returns seconds since it last changed."""
+        now = self.clock()
+        previous = self._last.get(key)
+        if previous is None or previous[0] != content:
+            self._last[key] = (content, now)
+            return 0.0
+        return now - previous[1]
+
+    def is_dead(self, key, content):
+        return self.observe(key, content) >= self.dead_after
+
+    def unchanged_for(self, key):
+        previous = self._last.get(key)
+        return 0.0 if previous is None else self.clock() - previous[1]
+
+    def forget(self, key):
+        self._last.pop(key, None)
+
+    def keys(self):
+        return list(self._last)

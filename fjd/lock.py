@@ -1,0 +1,160 @@
+"""One dispatcher per queue root, on any number of hosts.
+
+The dispatcher creates ``dispatcher.lock`` in the queue root with O_EXCL (atomic on local
+filesystems, NFSv3+ and sshfs) and rewrites it every second with a growing counter. A second
+dispatcher that finds the file watches it: if the content changes, the first one is alive and
+the second refuses to start; if it stays the same for ``dead_after`` seconds on the second
+one's own clock, the first is dead and the lock is taken over. On the same host a lock whose
+process no longer exists is taken over at once. The holder reads the file back at every beat
+and stops dispatching if somebody else took it over, so two dispatchers never overlap for more
+than a beat.
+"""
+import errno
+import json
+import logging
+import os
+import time
+
+from .layout import display, hostname
+from .liveness import Observer, decode_beat, read_beat
+
+log = logging.getLogger("fjd.dispatcher")
+
+LOCK_NAME = "dispatcher.lock"
+
+
+def boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+class LockRefused(Exception):
+    """Another live dispatcher holds the queue root; the message says which."""
+
+
+class DispatcherLock:
+    def __init__(self, root, dead_after=8.0, poll=0.2):
+        self.path = os.path.join(root, LOCK_NAME)
+        self.dead_after = dead_after
+        self.poll = poll
+        self.token = os.urandom(8).hex()
+        self.beats = 0
+        self.held = False
+
+    def _content(self):
+        return (json.dumps({"host": hostname(), "pid": os.getpid(), "boot": boot_id(),
+                            "token": self.token, "beat": self.beats}) + "\n").encode()
+
+    def acquire(self, should_stop=lambda: False):
+        while not should_stop():
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                self._wait_for_holder_or_take_over(should_stop)
+                continue
+            try:
+                os.write(fd, self._content())
+            finally:
+                os.close(fd)
+            self.held = True
+            return True
+        return False
+
+    def _wait_for_holder_or_take_over(self, should_stop):
+        observer = Observer(self.dead_after)
+        first = read_beat(self.path)
+        if first is None:
+            return  # it just went away: try again
+        holder = decode_beat(first)
+        if self._holder_process_gone(holder):
+            log.warning("the previous dispatcher (pid %s on this host) is gone; taking over",
+                        holder.get("pid"))
+            self._steal(first)
+            return
+        observer.observe("lock", first)
+        log.info("another dispatcher may hold %s; watching it for up to %g s",
+                 display(self.path), self.dead_after)
+        while not should_stop():
+            time.sleep(self.poll)
+            current = read_beat(self.path)
+            if current is None:
+                return
+            if observer.is_dead("lock", current):
+                log.warning("the dispatcher on %s (pid %s) has not renewed %s for %g s: "
+                            "taking over", display(str(holder.get("host"))), holder.get("pid"),
+                            display(self.path), self.dead_after)
+                self._steal(current)
+                return
+            if current != first:
+                raise LockRefused(
+                    "another dispatcher is running on this queue root: host %s, pid %s "
+                    "(it renews %s every second). Stop it first; if it is dead, this "
+                    "dispatcher would take over once the file stops changing for %g s."
+                    % (display(str(holder.get("host"))), holder.get("pid"),
+                       display(self.path), self.dead_after))
+
+    @staticmethod
+    def _holder_process_gone(holder):
+        if holder.get("host") != hostname() or holder.get("boot") != boot_id():
+            return False
+        pid = holder.get("pid")
+        if not isinstance(pid, int) or pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def _steal(self, stale_content):
+        """Move the dead holder's lock aside, making sure it was the stale one we watched."""
+        aside = "%s.stale-%s" % (self.path, self.token)
+        try:
+            os.rename(self.path, aside)
+        except OSError as error:
+            if error.errno in (errno.ENOENT, errno.ESTALE):
+                return
+            raise
+        if read_beat(aside) != stale_content:
+            # a new holder appeared in between: put its lock back, unless yet another exists
+            try:
+                os.link(aside, self.path)
+            except OSError:
+                pass
+        try:
+            os.unlink(aside)
+        except OSError:
+            pass
+
+    def renew(self):
+        """Beat; False when the lock is no longer ours (somebody took over)."""
+        if not self.held:
+            return False
+        current = decode_beat(read_beat(self.path))
+        if current.get("token") != self.token:
+            self.held = False
+            return False
+        self.beats += 1
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC)
+        except FileNotFoundError:
+            self.held = False
+            return False
+        try:
+            os.write(fd, self._content())
+        finally:
+            os.close(fd)
+        return True
+
+    def release(self):
+        if self.held and decode_beat(read_beat(self.path)).get("token") == self.token:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+        self.held = False
