@@ -13,9 +13,11 @@ import time
 
 from . import names, records
 from .jobfile import kind_of
-from .layout import Layout, display, hostname, is_ignored, list_names, try_rename
+from .layout import (Layout, display, hostname, is_ignored, refresh_listing,
+                     try_rename)
 from .liveness import Observer, decode_beat, read_beat
 from .lock import DispatcherLock, LockRefused
+from .notify import IN_CLOSE_WRITE, IN_CREATE, IN_MOVED_TO, DirWatcher
 from .ready import GONE, NOT_REGULAR, READY, ReadinessChecker
 from .waker import Waker
 
@@ -26,6 +28,11 @@ DEFAULT_WORKER_TIMEOUT = 8.0
 DEFAULT_MAX_ATTEMPTS = 3
 MAINTENANCE_EVERY = 1.0  # seconds between lock renewals and heartbeat checks
 HEARTBEAT_FILE = ".heartbeat"
+# Short jobs travel in batches: a worker gets as many jobs as it ran in about
+# BATCH_SECONDS last time (at most MAX_BATCH, and never more than its share of the queue),
+# so no-op jobs cost one round trip per batch while long jobs still go one at a time.
+BATCH_SECONDS = 0.25
+MAX_BATCH = 100
 
 
 class JobListing:
@@ -38,8 +45,9 @@ class JobListing:
 
     RELIST_COST_FACTOR = 10.0
 
-    def __init__(self, path):
+    def __init__(self, path, shared=False):
         self.path = path
+        self.shared = shared  # a shared mount: folder mtimes and listings may be stale
         self.pending = collections.deque()
         self.odd = []  # (name, mode) of entries that are not regular files
         self.last_list_at = None
@@ -56,12 +64,17 @@ class JobListing:
         if self.pending and self.last_list_at is not None:
             if now - self.last_list_at < self.last_list_cost * self.RELIST_COST_FACTOR:
                 return
-            if self._folder_mtime() == self.last_mtime:
+            if self.shared:
+                if now - self.last_list_at < 1.0:
+                    return
+            elif self._folder_mtime() == self.last_mtime:
                 return
         self.relist(now)
 
     def relist(self, now):
         started = time.monotonic()
+        if self.shared:
+            refresh_listing(self.path)
         self.last_mtime = self._folder_mtime()
         regular, odd = [], []
         try:
@@ -94,8 +107,8 @@ class Dispatcher:
         self.exit_when_done = exit_when_done
         self.worker_timeout = worker_timeout
         self.max_attempts = max_attempts
-        self.readiness = ReadinessChecker(settle_seconds=settle)
-        self.listing = JobListing(self.layout.jobqueue)
+        self.readiness = ReadinessChecker(settle_seconds=settle, use_leases=not self.layout.shared)
+        self.listing = JobListing(self.layout.jobqueue, shared=self.layout.shared)
         self.observer = Observer(worker_timeout)
         self.lock = DispatcherLock(self.layout.root, dead_after=worker_timeout)
         self.waker = None
@@ -103,6 +116,8 @@ class Dispatcher:
         self.requeued = 0
         self.last_maintenance = None
         self.tag_counter = 0
+        self.batch = {}  # worker id -> jobs to hand over next time
+        self.sent = {}  # worker id -> (monotonic time, jobs) of its last batch
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -116,9 +131,18 @@ class Dispatcher:
             except LockRefused as refusal:
                 log.error("%s", refusal)
                 return 1
-            log.info("dispatcher on %s serving %s (pid %d)", hostname(),
-                     display(self.layout.root), os.getpid())
-            return self.loop()
+            log.info("dispatcher on %s serving %s (pid %d)%s", hostname(),
+                     display(self.layout.root), os.getpid(),
+                     " on a shared filesystem: polling with fresh listings" if
+                     self.layout.shared else "")
+            watcher = DirWatcher()
+            watcher.watch(self.layout.workerqueue, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
+            watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
+            self.waker.watchers.append(watcher)
+            try:
+                return self.loop()
+            finally:
+                watcher.close()
         finally:
             self.lock.release()
             self.waker.close()
@@ -152,7 +176,7 @@ class Dispatcher:
 
     def check_workers(self):
         present = set()
-        for worker_id in list_names(self.layout.jobpod):
+        for worker_id in self.layout.list_names(self.layout.jobpod):
             inbox = self.layout.inbox(worker_id)
             raw = read_beat(os.path.join(inbox, HEARTBEAT_FILE))
             if raw is None and not os.path.isdir(inbox):
@@ -177,6 +201,8 @@ class Dispatcher:
                     beat.get("pid", "?"), self.worker_timeout)
         self.drop_announcement(worker_id)
         inbox = self.layout.inbox(worker_id)
+        if self.layout.shared:
+            refresh_listing(inbox)
         try:
             entries = sorted(os.listdir(inbox))
         except FileNotFoundError:
@@ -197,6 +223,8 @@ class Dispatcher:
         except OSError:
             pass  # not empty yet (a late assignment): the next check handles it
         self.observer.forget(worker_id)
+        self.batch.pop(worker_id, None)
+        self.sent.pop(worker_id, None)
 
     def requeue(self, inbox, name, crashed, worker_id, host):
         original, attempts = names.parse(name)
@@ -227,28 +255,56 @@ class Dispatcher:
     def cycle(self):
         """One pass; True when there may be more to do right away."""
         now = time.monotonic()
-        idle = sorted(list_names(self.layout.workerqueue))
+        idle = [w for w in sorted(self.layout.list_names(self.layout.workerqueue))
+                if self.looks_alive(w)]
         if not idle and not self.listing.odd:
             return False
         self.listing.refresh_if_due(now)
         self.reject_odd_entries()
         if not idle:
             return False
+        share = max(1, -(-len(self.listing.pending) // len(idle)))
         deferred = []
         handed = 0
         for worker_id in idle:
-            if not self.looks_alive(worker_id):
-                continue
-            name = self.next_ready_job(deferred)
-            if name is None:
+            want = min(self.next_batch_size(worker_id, now), share)
+            given = []
+            while len(given) < want:
+                name = self.next_ready_job(deferred)
+                if name is None:
+                    break
+                outcome = self.assign(name, worker_id)
+                if outcome == "assigned":
+                    given.append(name)
+                elif outcome == "stale-worker":
+                    deferred.append(name)
+                    break
+                elif outcome == "busy-name":
+                    deferred.append(name)
+            if given:
+                self.drop_announcement(worker_id)
+                self.sent[worker_id] = (now, len(given))
+                self.assigned += len(given)
+                handed += len(given)
+                if len(given) == 1:
+                    log.info("%s -> %s", display(given[0]), display(worker_id))
+                else:
+                    log.info("%d jobs (%s ... %s) -> %s", len(given), display(given[0]),
+                             display(given[-1]), display(worker_id))
+            if not self.listing.pending:
                 break
-            outcome = self.assign(name, worker_id)
-            if outcome in ("stale-worker", "busy-name"):
-                deferred.append(name)
-            elif outcome == "assigned":
-                handed += 1
         self.listing.pending.extendleft(reversed(deferred))
         return handed > 0
+
+    def next_batch_size(self, worker_id, now):
+        """Learn from how fast the worker came back for more (on our clock)."""
+        size = self.batch.get(worker_id, 1)
+        sent = self.sent.pop(worker_id, None)
+        if sent is not None:
+            per_job = max(now - sent[0], 1e-4) / sent[1]
+            size = max(1, min(MAX_BATCH, int(BATCH_SECONDS / per_job), size * 2))
+            self.batch[worker_id] = size
+        return size
 
     def next_ready_job(self, deferred):
         pending = self.listing.pending
@@ -277,9 +333,6 @@ class Dispatcher:
                 self.drop_announcement(worker_id, "its inbox is gone")
                 return "stale-worker"
             return "gone"
-        self.drop_announcement(worker_id)
-        self.assigned += 1
-        log.info("%s -> %s", display(name), display(worker_id))
         return "assigned"
 
     def drop_announcement(self, worker_id, why=None):
@@ -317,10 +370,9 @@ class Dispatcher:
 
     def all_done(self):
         """Nothing queued and nothing in any inbox."""
-        if list_names(self.layout.jobqueue):
+        if self.layout.list_names(self.layout.jobqueue):
             return False
-        for worker_id in list_names(self.layout.jobpod):
-            inbox = self.layout.inbox(worker_id)
-            if any(not n.startswith(".") for n in list_names(inbox)):
+        for worker_id in self.layout.list_names(self.layout.jobpod):
+            if self.layout.list_names(self.layout.inbox(worker_id)):
                 return False
         return True

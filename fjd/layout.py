@@ -44,6 +44,54 @@ def display(name):
     return repr(text)[1:-1]
 
 
+# Filesystems whose other clients' changes this kernel learns late (attribute, listing and
+# lookup caches) and on which leases say nothing about other hosts' writers.
+LOCAL_FILESYSTEMS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "overlay",
+                     "zfs", "f2fs", "reiserfs", "jfs", "bcachefs", "vfat", "exfat", "hfsplus"}
+
+
+def filesystem_type(path):
+    """The type of the filesystem holding path, from /proc/self/mountinfo ("" if unknown)."""
+    try:
+        path = os.path.realpath(path)
+        with open("/proc/self/mountinfo", "rb") as handle:
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    best, best_type = "", ""
+    for line in lines:
+        fields = line.split(" ")
+        try:
+            mount_point = fields[4].encode().decode("unicode_escape")
+            fs_type = fields[fields.index("-", 6) + 1]
+        except (IndexError, ValueError):
+            continue
+        inside = path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, best_type = mount_point, fs_type
+    return best_type
+
+
+def is_shared_filesystem(path):
+    """True for NFS, FUSE (sshfs), SMB, cluster filesystems, and anything we do not know."""
+    kind = filesystem_type(path)
+    return bool(kind) and kind not in LOCAL_FILESYSTEMS
+
+
+def refresh_listing(path):
+    """Make this client's next listing of path fresh on a shared mount.
+
+    sshfs caches listings for 20 s and NFS for up to a minute, but both drop a folder's
+    cache when this client changes the folder: creating and removing a dot-name does that.
+    """
+    probe = os.path.join(path, ".fjd-refresh-%d-%s" % (os.getpid(), os.urandom(3).hex()))
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError:
+        pass
+
+
 def hostname():
     return socket.gethostname() or "localhost"
 
@@ -60,6 +108,20 @@ class Layout:
         self.failed = os.path.join(self.root, FAILED)
         self.records = os.path.join(self.root, RECORDS)
         self.cancelled = os.path.join(self.root, CANCELLED)
+        self._shared = None
+
+    @property
+    def shared(self):
+        """Is the queue on a shared (network or FUSE) filesystem? Decided once."""
+        if self._shared is None:
+            self._shared = is_shared_filesystem(self.root)
+        return self._shared
+
+    def list_names(self, path):
+        """list_names(), made fresh first where the filesystem caches listings."""
+        if self.shared:
+            refresh_listing(path)
+        return list_names(path)
 
     def folder(self, name):
         return os.path.join(self.root, name)

@@ -10,13 +10,12 @@ and stops dispatching if somebody else took it over, so two dispatchers never ov
 than a beat.
 """
 import errno
-import json
 import logging
 import os
 import time
 
 from .layout import display, hostname
-from .liveness import Observer, decode_beat, read_beat
+from .liveness import Observer, decode_beat, read_beat, write_beat
 
 log = logging.getLogger("fjd.dispatcher")
 
@@ -42,11 +41,12 @@ class DispatcherLock:
         self.poll = poll
         self.token = os.urandom(8).hex()
         self.beats = 0
+        self.size = 0
         self.held = False
 
-    def _content(self):
-        return (json.dumps({"host": hostname(), "pid": os.getpid(), "boot": boot_id(),
-                            "token": self.token, "beat": self.beats}) + "\n").encode()
+    def _payload(self):
+        return {"host": hostname(), "pid": os.getpid(), "boot": boot_id(),
+                "token": self.token, "beat": self.beats}
 
     def acquire(self, should_stop=lambda: False):
         while not should_stop():
@@ -55,10 +55,8 @@ class DispatcherLock:
             except FileExistsError:
                 self._wait_for_holder_or_take_over(should_stop)
                 continue
-            try:
-                os.write(fd, self._content())
-            finally:
-                os.close(fd)
+            os.close(fd)
+            self.size = write_beat(self.path, self._payload())
             self.held = True
             return True
         return False
@@ -141,14 +139,10 @@ class DispatcherLock:
             return False
         self.beats += 1
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC)
+            self.size = write_beat(self.path, self._payload(), self.size)
         except FileNotFoundError:
             self.held = False
             return False
-        try:
-            os.write(fd, self._content())
-        finally:
-            os.close(fd)
         return True
 
     def release(self):

@@ -20,8 +20,9 @@ READY, WRITING, NOT_REGULAR, GONE = "ready", "writing", "not-regular", "gone"
 
 
 class ReadinessChecker:
-    def __init__(self, settle_seconds=1.0, clock=time.monotonic):
+    def __init__(self, settle_seconds=1.0, use_leases=True, clock=time.monotonic):
         self.settle_seconds = settle_seconds
+        self.use_leases = use_leases  # off on shared mounts: a lease ignores other hosts
         self.clock = clock
         self._seen = {}  # name -> ((size, mtime_ns), first seen unchanged)
 
@@ -41,6 +42,8 @@ class ReadinessChecker:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 return NOT_REGULAR, info.st_mode
+            if not self.use_leases:
+                return self._settled_info(name, info)
             try:
                 fcntl.fcntl(fd, F_SETLEASE, F_RDLCK)
             except OSError as error:

@@ -30,7 +30,7 @@ class Waker:
             signal.signal(sig, self._on_stop)
         if watch_children:
             signal.signal(signal.SIGCHLD, self._on_child)
-        self.extra_fds = []
+        self.watchers = []  # objects with fileno() and drain(): extra reasons to wake up
 
     @property
     def stopping(self):
@@ -47,17 +47,21 @@ class Waker:
         self._on_stop(signum, None)
 
     def sleep(self, timeout):
-        """Wait up to timeout seconds; returns the extra fds that became readable."""
+        """Wait up to timeout seconds; True when woken early by a watcher or a signal."""
         if self.stopping:
-            return []
-        fds = [self._read] + self.extra_fds
+            return True
+        watchers = [w for w in self.watchers if w.fileno() is not None]
+        fds = [self._read] + [w.fileno() for w in watchers]
         try:
             ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
         except InterruptedError:
             ready = []
         if self._read in ready:
             self.drain()
-        return [fd for fd in ready if fd != self._read]
+        for watcher in watchers:
+            if watcher.fileno() in ready:
+                watcher.drain()
+        return bool(ready)
 
     def drain(self):
         try:

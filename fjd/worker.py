@@ -9,7 +9,6 @@ Stopping (SIGINT, SIGTERM, SIGHUP): a running job's whole process group gets SIG
 SIGKILL after the grace time; the interrupted job and any not yet started go back to
 ``jobqueue/`` unchanged, to be run again from the start by another worker.
 """
-import json
 import logging
 import os
 import pwd
@@ -20,8 +19,10 @@ import time
 
 from . import names, records
 from .jobfile import DEFAULT_MAX_JOB_BYTES, JobError, load
-from .layout import (Layout, display, hostname, is_ignored, make_dir, try_rename,
-                     warn_if_world_writable)
+from .layout import (Layout, display, hostname, make_dir, refresh_listing, try_rename,
+                     warn_if_world_writable, write_file_atomic)
+from .liveness import write_beat
+from .notify import IN_MOVED_TO, DirWatcher
 from .waker import Waker
 
 log = logging.getLogger("fjd.worker")
@@ -30,6 +31,7 @@ DEFAULT_INTERVAL = 0.05
 DEFAULT_HEARTBEAT = 1.0
 DEFAULT_GRACE = 3.0
 HEARTBEAT_FILE = ".heartbeat"
+REANNOUNCE_EVERY = 2.0  # seconds; renews a lost announcement (e.g. a dispatcher crash)
 STOP_FILE = ".stop"  # written by `fjd workers stop`: stop as on SIGTERM
 STDOUT_FILE = ".stdout"
 STDERR_FILE = ".stderr"
@@ -82,6 +84,9 @@ class Worker:
         self.beats = 0
         self.last_beat = None
         self.current_job = None
+        self.watcher = None
+        self.beat_size = 0
+        self.announced_at = None
         self.handbacks = 0
         self.finished = 0
         self.cwd = os.getcwd()
@@ -107,6 +112,7 @@ class Worker:
         while True:
             self.worker_id = requested or new_worker_id()
             self.inbox = self.layout.inbox(self.worker_id)
+            self.beat_size = 0
             try:
                 os.mkdir(self.inbox, 0o755)
                 break
@@ -115,6 +121,8 @@ class Worker:
                     raise SystemExit("fjd worker: a worker called %s already exists"
                                      % display(requested))
         self.beat(force=True)
+        if self.watcher is not None:
+            self.watcher.watch(self.inbox, IN_MOVED_TO)
         self.announce()
 
     def run(self):
@@ -123,7 +131,13 @@ class Worker:
             self.register()
             log.info("worker %s on %s serving %s (pid %d)", self.worker_id, self.host,
                      display(self.layout.root), os.getpid())
-            self.serve()
+            watcher = self.watcher = DirWatcher()
+            watcher.watch(self.inbox, IN_MOVED_TO)
+            self.waker.watchers.append(watcher)
+            try:
+                self.serve()
+            finally:
+                watcher.close()
         finally:
             if self.inbox:
                 self.leave()
@@ -136,17 +150,23 @@ class Worker:
             self.beat()
             jobs = self.inbox_jobs()
             if jobs:
+                self.announced_at = None  # the dispatcher took (or will take) our announcement
                 for name in jobs:
                     if self.waker.stopping:
                         break
                     self.run_job(name)
                     self.beat()
                 continue
-            if not os.path.exists(self.token_path()):
+            # Idle: announce, and renew the announcement now and then. Asking the shared
+            # folder whether it is still there would be answered from stale caches.
+            now = time.monotonic()
+            if self.announced_at is None or now - self.announced_at >= REANNOUNCE_EVERY:
                 self.announce()
             self.waker.sleep(self.interval)
 
     def inbox_jobs(self):
+        if self.layout.shared:
+            refresh_listing(self.inbox)
         try:
             return sorted(n for n in os.listdir(self.inbox) if not n.startswith("."))
         except FileNotFoundError:
@@ -160,12 +180,9 @@ class Worker:
         return os.path.join(self.layout.workerqueue, self.worker_id)
 
     def announce(self):
-        """Tell the dispatcher we are idle."""
-        fd = os.open(self.token_path(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, ("%s %d\n" % (self.host, os.getpid())).encode())
-        finally:
-            os.close(fd)
+        """Tell the dispatcher we are idle (temp name + rename: safe on every mount)."""
+        write_file_atomic(self.token_path(), ("%s %d\n" % (self.host, os.getpid())).encode())
+        self.announced_at = time.monotonic()
 
     def beat(self, force=False):
         """Show we are alive: a counter that changes (observers never read our clock).
@@ -182,13 +199,11 @@ class Worker:
         self.check_stop_requests(now)
         path = os.path.join(self.inbox, HEARTBEAT_FILE)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, (json.dumps({"beat": self.beats, "worker": self.worker_id,
-                                          "host": self.host, "pid": os.getpid(),
-                                          "job": self.current_job}) + "\n").encode())
-            finally:
-                os.close(fd)
+            self.beat_size = write_beat(path, {
+                "beat": self.beats, "worker": self.worker_id, "host": self.host,
+                "pid": os.getpid(), "job": self.current_job}, self.beat_size)
+        except FileNotFoundError:
+            self.beat_size = 0  # our inbox is gone: serve() registers again
         except OSError as error:
             log.warning("could not write heartbeat: %s", error.strerror)
         return True
@@ -228,6 +243,8 @@ class Worker:
         log.warning("could not empty inbox %s", display(self.inbox))
 
     def inbox_jobs_quiet(self):
+        if self.layout.shared:
+            refresh_listing(self.inbox)
         try:
             return sorted(n for n in os.listdir(self.inbox) if not n.startswith("."))
         except FileNotFoundError:

@@ -2,7 +2,6 @@
 import json
 import os
 import random
-import signal
 import threading
 import time
 
