@@ -1,2 +1,7 @@
 """fjd: file-based job distribution over a folder that every node can see."""
 __version__ = "0.2.0"
+__all__ = ["submit", "SubmitError", "__version__"]
+
+# fjd.submit(...) queues jobs from Python (see fjd/submit.py); the module itself stays
+# importable as ``from fjd.submit import ...``.
+from .submit import SubmitError, submit  # noqa: E402,F401

@@ -13,7 +13,7 @@ done/, failed/ and records/ (one NAME.json, NAME.out, NAME.err per finished job)
 
 # Modules that add subcommands: each has register(subparsers, add_common), which adds its
 # parser(s) with set_defaults(func=handler); handler(args) returns the exit status.
-EXTRA_COMMANDS = []
+EXTRA_COMMANDS = ["submit", "status", "control", "run", "recruit"]
 
 
 def positive_float(text):

@@ -48,8 +48,8 @@ def reserve(layout, original, identity=None):
 def is_orphan_of(layout, final_name, identity):
     """A record left by a crashed attempt of the same job file, whose job never arrived."""
     previous = read(layout, final_name)
-    if not previous or previous.get("identity") != list(identity):
-        return False
+    if not previous or previous.get("retried") or previous.get("identity") != list(identity):
+        return False  # a retried job's old record is history, never taken over
     return not any(os.path.lexists(os.path.join(layout.folder(state), final_name))
                    for state in STATES)
 

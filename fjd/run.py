@@ -1,0 +1,314 @@
+"""``fjd run``: queue jobs, process them with local workers, and stop when all are done.
+
+It submits the jobs given (the options of ``fjd submit``; none to process what is queued),
+starts a dispatcher with ``--exit-when-done`` and ``--workers N`` local workers (default:
+one per core, at most one per job), shows progress, and when the dispatcher has exited
+(nothing queued and nothing in any inbox) stops the workers, prints a summary, runs
+``--callback`` and exits 1 if any of its jobs failed. Ctrl-C stops everything; a running job
+goes back to the queue and the exit status is 130.
+"""
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from .layout import Layout, display, list_names
+from .recruit import child_env, cpu_count, fjd_argv, nonce, spawn, stamp, tail, whole
+from .records import read as read_record
+from .status import duration, handle_os_errors
+from .submit import add_job_options, has_job_options, queue_from_args
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Progress:
+    """A progress line: redrawn in place on a terminal, a line now and then otherwise."""
+
+    def __init__(self, stream, quiet, every=10.0):
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = stream.isatty()
+        self.every = every
+        self.last_line = None
+        self.last_time = None
+        self.width = 0
+
+    def show(self, text, force=False):
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if self.tty:
+            padding = " " * max(0, self.width - len(text))
+            self.stream.write("\r" + text + padding)
+            self.width = len(text)
+            self.stream.flush()
+        elif force or self.last_time is None or now - self.last_time >= self.every:
+            if text != self.last_line or force:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+                self.last_line = text
+            self.last_time = now
+
+    def end(self):
+        if self.tty and self.width and not self.quiet:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.width = 0
+
+
+class Counter:
+    """Counts in the finished folders relative to when the run started."""
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.failed_before = set(list_names(layout.failed))
+        self.done_before = len(list_names(layout.done))
+        self.cancelled_before = len(list_names(layout.cancelled))
+        self.cost = 0.0
+
+    def now(self):
+        started = time.monotonic()
+        failed = list_names(self.layout.failed)
+        counts = {
+            "done": max(0, len(list_names(self.layout.done)) - self.done_before),
+            "failed": len(set(failed) - self.failed_before),
+            "cancelled": max(0, len(list_names(self.layout.cancelled))
+                             - self.cancelled_before),
+            "queued": len(list_names(self.layout.jobqueue)),
+        }
+        running = 0
+        for worker_id in list_names(self.layout.jobpod):
+            jobs = len(list_names(self.layout.inbox(worker_id)))
+            # a worker runs one job at a time; the rest of its inbox waits (batches)
+            running += min(1, jobs)
+            counts["queued"] += max(0, jobs - 1)
+        counts["running"] = running
+        self.cost = time.monotonic() - started
+        return counts
+
+    def new_failures(self):
+        return sorted(set(list_names(self.layout.failed)) - self.failed_before)
+
+
+def pending_jobs(layout):
+    count = len(list_names(layout.jobqueue))
+    for worker_id in list_names(layout.jobpod):
+        count += len(list_names(layout.inbox(worker_id)))
+    return count
+
+
+def progress_text(counts, total, elapsed):
+    finished = counts["done"] + counts["failed"] + counts["cancelled"]
+    rate = finished / elapsed if elapsed > 0 else 0
+    left = counts["queued"] + counts["running"]
+    eta = duration(left / rate) if rate > 0 and left else "-"
+    return ("[fjd] %d/%d finished: %d done, %d failed, %d running, %d queued | %.1f jobs/s, "
+            "ETA %s" % (finished, max(total, finished + left), counts["done"], counts["failed"],
+                        counts["running"], counts["queued"], rate, eta))
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.layout = Layout(args.root)
+        self.stop_signal = None
+        self.dispatcher = None
+        self.workers = []
+        self.log_dir = None
+        self.external = False  # another dispatcher serves the queue
+
+    def on_signal(self, signum, frame):
+        self.stop_signal = signum
+
+    def start_daemons(self, count):
+        self.log_dir = os.path.join(self.layout.root, "logs", "run-%s-%s" % (stamp(), nonce()))
+        os.makedirs(self.log_dir, exist_ok=True)
+        env = child_env()
+        level = ["--log-level", self.args.log_level]
+        self.dispatcher = spawn(fjd_argv() + ["dispatcher", "--root", self.layout.root,
+                                              "--exit-when-done"] + level,
+                                os.path.join(self.log_dir, "dispatcher.log"), os.getcwd(),
+                                detached=False, env=env)
+        worker = fjd_argv() + ["worker", "--root", self.layout.root] + level
+        for number in range(1, count + 1):
+            log_path = os.path.join(self.log_dir, "worker-%d.log" % number)
+            self.workers.append((spawn(worker, log_path, os.getcwd(), detached=False,
+                                       env=env), log_path))
+
+    def stop_daemons(self, timeout=30.0):
+        procs = [self.dispatcher] + [p for p, _ in self.workers]
+        for proc in procs:
+            if proc is not None and proc.poll() is None:
+                try:
+                    proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            if proc is None:
+                continue
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def run(self):
+        args = self.args
+        if has_job_options(args):
+            names, status = queue_from_args(args, "run", echo=False, announce=not args.quiet)
+            if status:
+                return status
+        else:
+            self.layout.ensure()
+        counter = Counter(self.layout)
+        total = pending_jobs(self.layout)
+        started = time.monotonic()
+        status = 0
+        interrupted = False
+        previous = {sig: signal.signal(sig, self.on_signal) for sig in STOP_SIGNALS}
+        progress = Progress(sys.stderr, args.quiet)
+        try:
+            if total == 0:
+                sys.stderr.write("fjd run: nothing to do: %s is empty\n"
+                                 % display(self.layout.jobqueue))
+            else:
+                count = min(args.workers or cpu_count(), total)
+                self.start_daemons(count)
+                if not args.quiet:
+                    sys.stderr.write("fjd run: %d job%s, %d worker%s; logs in %s\n"
+                                     % (total, "" if total == 1 else "s", count,
+                                        "" if count == 1 else "s", display(self.log_dir)))
+                status = self.watch(counter, total, started, progress)
+                interrupted = self.stop_signal is not None
+        finally:
+            self.stop_daemons()
+            progress.end()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        elapsed = time.monotonic() - started
+        counts = counter.now()
+        failures = counter.new_failures()
+        self.summary(counts, failures, elapsed, interrupted)
+        if interrupted:
+            return 130
+        if failures:
+            status = 1
+        if args.callback:
+            callback_status = self.callback(counts, failures)
+            if callback_status:
+                status = 1
+        return status
+
+    def watch(self, counter, total, started, progress):
+        """Wait for the dispatcher to finish; 0, or 1 if the daemons died."""
+        next_update = 0.0
+        while self.stop_signal is None:
+            now = time.monotonic()
+            if now >= next_update:
+                progress.show(progress_text(counter.now(), total, now - started))
+                next_update = now + max(0.5, 20 * counter.cost)
+            code = None if self.external else self.dispatcher.poll()
+            if code is not None:
+                if code == 0:
+                    progress.show(progress_text(counter.now(), total, now - started),
+                                  force=True)
+                    return 0
+                log_text = tail(os.path.join(self.log_dir, "dispatcher.log"), 20)
+                if "another dispatcher is running" not in log_text:
+                    progress.end()
+                    sys.stderr.write("fjd run: the dispatcher exited with status %s:\n%s\n"
+                                     % (code, log_text))
+                    return 1
+                self.external = True
+                progress.end()
+                sys.stderr.write("fjd run: another dispatcher already serves this queue; "
+                                 "our workers take their jobs from it\n")
+            if self.external and pending_jobs(self.layout) == 0:
+                progress.show(progress_text(counter.now(), total, now - started), force=True)
+                return 0
+            if all(p.poll() is not None for p, _ in self.workers):
+                progress.end()
+                proc, log_path = self.workers[0]
+                sys.stderr.write("fjd run: all workers exited (the first with status %s):\n%s\n"
+                                 % (proc.returncode, tail(log_path)))
+                return 1
+            time.sleep(0.1)
+        return 1
+
+    def summary(self, counts, failures, elapsed, interrupted):
+        total = counts["done"] + counts["failed"] + counts["cancelled"]
+        line = ("fjd run: %d job%s finished in %s: %d done, %d failed"
+                % (total, "" if total == 1 else "s", duration(elapsed), counts["done"],
+                   counts["failed"]))
+        if counts["cancelled"]:
+            line += ", %d cancelled" % counts["cancelled"]
+        print(line)
+        if interrupted:
+            left = counts["queued"] + counts["running"]
+            print("fjd run: interrupted; %d job%s left in %s (run `fjd run` again to go on)"
+                  % (left, "" if left == 1 else "s", display(self.layout.jobqueue)))
+        for name in failures[:20]:
+            record = read_record(self.layout, name) or {}
+            print("  failed: %s: %s" % (display(name), display(record.get("reason") or "?")))
+        if len(failures) > 20:
+            print("  ... and %d more (fjd status --failed %d)" % (len(failures) - 20,
+                                                                  len(failures)))
+        if failures:
+            print("  (their output is in records/NAME.out and .err; fjd retry --all "
+                  "queues them again)")
+        sys.stdout.flush()
+
+    def callback(self, counts, failures):
+        try:
+            argv = shlex.split(self.args.callback)
+        except ValueError as error:
+            sys.stderr.write("fjd run: --callback cannot be split into words: %s\n" % error)
+            return 2
+        if not argv:
+            return 0
+        env = dict(os.environ, FJD_ROOT=self.layout.root, FJD_DONE=str(counts["done"]),
+                   FJD_FAILED=str(counts["failed"]), FJD_CANCELLED=str(counts["cancelled"]))
+        try:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, env=env)
+        except OSError as error:
+            sys.stderr.write("fjd run: cannot run the callback %s: %s\n"
+                             % (display(argv[0]), error.strerror))
+            return 1
+        if result.returncode != 0:
+            sys.stderr.write("fjd run: the callback exited with status %d\n" % result.returncode)
+            return 1
+        return 0
+
+
+def cmd_run(args):
+    return Run(args).run()
+
+
+def register(subparsers, add_common):
+    parser = subparsers.add_parser(
+        "run", help="queue jobs, run them with local workers, stop when all are done",
+        description="All in one: queue the jobs given (as `fjd submit` does; with no job\n"
+                    "options, process what is already queued), start a dispatcher and --workers\n"
+                    "local workers, show progress, stop them all when nothing is queued or\n"
+                    "running any more, print a summary and run --callback.",
+        epilog="Exit status: 0 all jobs done, 1 a job failed (or the callback did), 2 bad\n"
+               "options, 130 interrupted (Ctrl-C: running jobs go back to the queue).\n"
+               "The callback runs without a shell, with FJD_ROOT, FJD_DONE, FJD_FAILED and\n"
+               "FJD_CANCELLED in its environment. Daemon logs go to <root>/logs/run-*/.\n\n"
+               "examples:\n  fjd run --exe 'python3 sim.py $alpha' --param alpha=0.1,0.2,0.3\n"
+               "  fjd run --workers 2              # process what is queued\n"
+               "  fjd run job*.conf --callback 'python3 collect.py'",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_job_options(parser, "job files to queue first (as fjd submit FILE...)")
+    parser.add_argument("--workers", "-w", type=whole, metavar="N",
+                        help="local workers to start (default: one per core, at most one "
+                             "per job)")
+    parser.add_argument("--callback", metavar="CMD",
+                        help="command to run when all jobs are finished")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    add_common(parser)
+    parser.set_defaults(func=handle_os_errors("run", cmd_run))

@@ -1,0 +1,386 @@
+"""``fjd status``: what is queued, running, done and failed, and how fast it goes.
+
+Everything comes from the folders and ``records/``; nothing is asked of the workers, so the
+command is as cheap as a few directory listings. Elapsed times of running jobs are measured
+from the moment the job file was renamed into its worker's inbox (its ctime), read with this
+host's clock: on a shared file system whose server clock differs, they are approximate.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+from . import names, records
+from .layout import Layout, display, list_names
+
+HEARTBEAT_FILE = ".heartbeat"
+STDOUT_FILE = ".stdout"
+STOP_FILE = ".stop"
+RATE_SAMPLE = 200  # finished jobs whose records give the recent throughput
+
+
+def check_queue(layout, command):
+    """None if layout.root is a queue root, else an explanation (exit status 1)."""
+    if not os.path.isdir(layout.root):
+        return ("fjd %s: the queue root %s does not exist (use --root DIR or set FJD_ROOT)"
+                % (command, display(layout.root)))
+    if not os.path.isdir(layout.jobqueue):
+        return ("fjd %s: %s is not a queue root: it has no jobqueue/ folder (use --root DIR "
+                "or set FJD_ROOT)" % (command, display(layout.root)))
+    return None
+
+
+def handle_os_errors(command, handler):
+    """Wrap a command handler: an OSError becomes one line on stderr and exit status 1."""
+    def wrapped(args):
+        try:
+            return handler(args)
+        except OSError as error:
+            where = " %s" % display(error.filename) if getattr(error, "filename", None) else ""
+            sys.stderr.write("fjd %s:%s %s\n" % (command, where, error.strerror or error))
+            return 1
+    return wrapped
+
+
+def read_small(path, limit=4096):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_heartbeat(inbox):
+    """(beats, host, pid, job) from an inbox's .heartbeat, or None.
+
+    Workers write JSON ({"beat", "host", "pid", "job", ...}); the older "beats host pid"
+    text is read too. job is the name of the job being run, when the worker says.
+    """
+    text = read_small(os.path.join(inbox, HEARTBEAT_FILE))
+    if not text or not text.strip():
+        return None
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            beat = json.loads(text)
+            return (int(beat["beat"]), str(beat.get("host") or "?"), int(beat["pid"]),
+                    beat.get("job"))
+        except (ValueError, KeyError, TypeError):
+            return None
+    parts = text.split()
+    if len(parts) < 3:
+        return None
+    try:
+        return int(parts[0]), parts[1], int(parts[2]), None
+    except ValueError:
+        return None
+
+
+def host_from_id(worker_id):
+    """The host part of a worker id made by fjd (host-pid-random)."""
+    parts = worker_id.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def inbox_jobs(layout, worker_id):
+    """Job names in a worker's inbox, in the order the worker runs them."""
+    try:
+        return sorted(n for n in os.listdir(layout.inbox(worker_id)) if not n.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def running_jobs(layout, now=None):
+    """One dict per job in an inbox: job, original, worker, host, pid, state, elapsed."""
+    now = time.time() if now is None else now
+    found = []
+    for worker_id in sorted(list_names(layout.jobpod)):
+        inbox = layout.inbox(worker_id)
+        jobs = inbox_jobs(layout, worker_id)
+        if not jobs:
+            continue
+        beat = read_heartbeat(inbox)
+        host = beat[1] if beat else host_from_id(worker_id)
+        current = beat[3] if beat else None
+        if current is None and os.path.lexists(os.path.join(inbox, STDOUT_FILE)):
+            current = jobs[0]  # a worker that does not say: it runs them in name order
+        for name in jobs:
+            try:
+                ctime = os.lstat(os.path.join(inbox, name)).st_ctime
+            except OSError:
+                continue  # finished or cancelled meanwhile
+            original, attempts = names.parse(name)
+            found.append({
+                "job": name, "original": original, "attempts": attempts,
+                "worker": worker_id, "host": host, "pid": beat[2] if beat else None,
+                "state": "running" if name == current else "assigned",
+                "elapsed": round(max(0.0, now - ctime), 1),
+            })
+    return found
+
+
+def failed_jobs(layout, limit=None):
+    """The failed jobs with their reasons, newest first (at most limit of them)."""
+    failed = sorted(list_names(layout.failed))
+    if limit is not None and limit >= 0 and len(failed) > max(limit, 2000):
+        failed = failed[-limit:] if limit else []  # too many to read: the last by name
+    result = []
+    for name in failed:
+        record = records.read(layout, name) or {}
+        result.append({
+            "name": name,
+            "original": record.get("original", names.parse(name)[0]),
+            "reason": record.get("reason") or "(no record)",
+            "exit_status": record.get("exit_status"),
+            "signal": record.get("signal"),
+            "host": record.get("host"),
+            "worker": record.get("worker"),
+            "end": record.get("end"),
+            "end_ts": record.get("end_ts"),
+        })
+    result.sort(key=lambda r: (r["end_ts"] or 0, r["name"]), reverse=True)
+    if limit is not None and limit >= 0:
+        result = result[:limit]
+    return result
+
+
+def recent_rate(layout, done_names, failed_names, sample=RATE_SAMPLE):
+    """Jobs per second over the most recently finished jobs, from their records' end times.
+
+    The sample is the last names in sorted order (fjd submit's names sort by submission, and
+    the dispatcher hands jobs out in that order). None when it cannot be told.
+    """
+    finished = sorted(done_names + failed_names)[-sample:]
+    if len(finished) < 2:
+        return None
+    ends = []
+    for name in finished:
+        record = records.read(layout, name)
+        if record and isinstance(record.get("end_ts"), (int, float)):
+            ends.append(record["end_ts"])
+    if len(ends) < 2:
+        return None
+    span = max(ends) - min(ends)
+    if span <= 0:
+        return None
+    return (len(ends) - 1) / span
+
+
+def snapshot(layout, failed_limit=10, with_rate=True):
+    """The whole status as a dict (what --json prints)."""
+    now = time.time()
+    queued = list_names(layout.jobqueue)
+    done = list_names(layout.done)
+    failed = list_names(layout.failed)
+    cancelled = list_names(layout.cancelled)
+    inboxes = list_names(layout.jobpod)
+    idle = list_names(layout.workerqueue)
+    running = running_jobs(layout, now)
+    rate = recent_rate(layout, done, failed) if with_rate else None
+    remaining = len(queued) + len(running)
+    eta = None
+    if rate and remaining and inboxes:
+        eta = round(remaining / rate, 1)
+    return {
+        "root": layout.root,
+        "time": records.iso(now),
+        "counts": {
+            "queued": len(queued),
+            "running": sum(1 for r in running if r["state"] == "running"),
+            "assigned": sum(1 for r in running if r["state"] == "assigned"),
+            "done": len(done),
+            "failed": len(failed),
+            "cancelled": len(cancelled),
+        },
+        "workers": {"inboxes": len(inboxes), "idle": len(idle)},
+        "running": running,
+        "failed": failed_jobs(layout, failed_limit),
+        "throughput": None if rate is None else {"jobs_per_second": round(rate, 4),
+                                                 "source": "records"},
+        "eta_seconds": eta,
+    }
+
+
+# -- text -------------------------------------------------------------------------------------
+
+def duration(seconds):
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours >= 48:
+        return "%dd%02dh" % divmod(hours, 24)
+    return "%d:%02d:%02d" % (hours, minutes, secs)
+
+
+def rate_text(rate):
+    if rate is None:
+        return "unknown (not enough finished jobs)"
+    if rate >= 1:
+        return "%.1f jobs/s" % rate
+    if rate * 60 >= 1:
+        return "%.1f jobs/min" % (rate * 60)
+    return "%.1f jobs/h" % (rate * 3600)
+
+
+def shorten(text, width):
+    text = display(text) if text is not None else "-"
+    return text if len(text) <= width else text[: width - 1] + "~"
+
+
+def render(state, failed_total=None):
+    counts = state["counts"]
+    workers = state["workers"]
+    lines = ["queue %s" % display(state["root"])]
+    rows = [("queued", counts["queued"], ""),
+            ("running", counts["running"] + counts["assigned"],
+             "(%d running, %d assigned)" % (counts["running"], counts["assigned"])
+             if counts["assigned"] else ""),
+            ("done", counts["done"], ""),
+            ("failed", counts["failed"], ""),
+            ("cancelled", counts["cancelled"], "")]
+    for label, value, note in rows:
+        lines.append("  %-10s %8d  %s" % (label, value, note))
+    lines.append("  %-10s %8d  (%d idle; `fjd workers list` checks which are alive)"
+                 % ("workers", workers["inboxes"], workers["idle"]))
+    rate = state["throughput"]["jobs_per_second"] if state["throughput"] else None
+    remaining = counts["queued"] + counts["running"] + counts["assigned"]
+    if not remaining:
+        eta = "nothing left to do"
+    elif not workers["inboxes"]:
+        eta = "no workers (start some: fjd workers start N)"
+    elif state["eta_seconds"] is None:
+        eta = "unknown"
+    else:
+        eta = duration(state["eta_seconds"])
+    source = (" (observed)" if state["throughput"] and
+              state["throughput"]["source"] == "observed" else "")
+    lines.append("  throughput %s%s, ETA %s" % (rate_text(rate), source, eta))
+    if state["running"]:
+        lines.append("")
+        lines.append("running:")
+        lines.append("  %-46s %-8s %-28s %-16s %9s" % ("JOB", "STATE", "WORKER", "HOST",
+                                                      "ELAPSED"))
+        for job in state["running"]:
+            lines.append("  %-46s %-8s %-28s %-16s %9s"
+                         % (shorten(job["job"], 46), job["state"], shorten(job["worker"], 28),
+                            shorten(job["host"], 16), duration(job["elapsed"])))
+    if state["failed"]:
+        total = counts["failed"] if failed_total is None else failed_total
+        shown = len(state["failed"])
+        lines.append("")
+        lines.append("failed (%s):" % ("newest %d of %d; --failed N shows more" % (shown, total)
+                                       if shown < total else total))
+        for job in state["failed"]:
+            lines.append("  %s: %s" % (display(job["name"]), display(job["reason"])))
+        lines.append("  (fjd retry NAME... or fjd retry --all puts them back in the queue)")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+class Observer:
+    """Throughput seen between redraws of --watch, on our own monotonic clock."""
+
+    WINDOW = 60.0
+
+    def __init__(self):
+        self.samples = []
+
+    def add(self, finished):
+        now = time.monotonic()
+        self.samples.append((now, finished))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= self.WINDOW:
+            self.samples.pop(0)
+
+    def rate(self):
+        if len(self.samples) < 2:
+            return None
+        (t0, n0), (t1, n1) = self.samples[0], self.samples[-1]
+        if t1 - t0 < 3.0 or n1 <= n0:
+            return None
+        return (n1 - n0) / (t1 - t0)
+
+
+def apply_observed(state, observer):
+    counts = state["counts"]
+    observer.add(counts["done"] + counts["failed"] + counts["cancelled"])
+    rate = observer.rate()
+    if rate is not None:
+        state["throughput"] = {"jobs_per_second": round(rate, 4), "source": "observed"}
+        remaining = counts["queued"] + counts["running"] + counts["assigned"]
+        state["eta_seconds"] = (round(remaining / rate, 1)
+                                if remaining and state["workers"]["inboxes"] else None)
+
+
+def cmd_status(args):
+    layout = Layout(args.root)
+    if args.watch is not None and not args.watch >= 0.1:
+        sys.stderr.write("fjd status: --watch needs at least 0.1 seconds between redraws\n")
+        return 2
+    problem = check_queue(layout, "status")
+    if problem:
+        sys.stderr.write(problem + "\n")
+        return 1
+    limit = args.failed
+    if limit is None:
+        limit = -1 if args.json else 10
+    observer = Observer()
+    tty = sys.stdout.isatty()
+    frames = 0
+    try:
+        while True:
+            state = snapshot(layout, failed_limit=None if limit < 0 else limit)
+            if args.watch is not None:
+                apply_observed(state, observer)
+            if args.json:
+                text = json.dumps(state, indent=1, sort_keys=True)
+            else:
+                text = render(state)
+            if args.watch is not None and tty:
+                sys.stdout.write("\x1b[H\x1b[2J")
+            elif args.watch is not None and frames:
+                sys.stdout.write("\n")
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+            frames += 1
+            if args.watch is None or (args.frames and frames >= args.frames):
+                return 0
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        try:
+            sys.stdout = None
+        finally:
+            return 0
+
+
+def register(subparsers, add_common):
+    parser = subparsers.add_parser(
+        "status", help="counts, running and failed jobs, throughput and ETA",
+        description="Show how many jobs are queued, running, done, failed and cancelled,\n"
+                    "which jobs run on which worker and host and for how long, the failed\n"
+                    "jobs with their reasons, the recent throughput and the time left.",
+        epilog="Throughput comes from the end times in the records of the last %d finished\n"
+               "jobs; with --watch it is measured between redraws instead. Elapsed times\n"
+               "count from when the job entered its worker's inbox, by this host's clock\n"
+               "(approximate when the file server's clock differs). Liveness of workers is\n"
+               "not checked here: `fjd workers list` does that.\n\n"
+               "examples:\n  fjd status\n  fjd status --json | python3 -m json.tool\n"
+               "  fjd status --watch 5" % RATE_SAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (all failed jobs unless --failed N)")
+    parser.add_argument("--watch", nargs="?", const=2.0, type=float, metavar="SECONDS",
+                        help="redraw every SECONDS (default 2) until Ctrl-C")
+    parser.add_argument("--failed", type=int, metavar="N",
+                        help="show the N newest failed jobs (default 10; all with --json)")
+    parser.add_argument("--frames", type=int, default=0, help=argparse.SUPPRESS)
+    add_common(parser)
+    parser.set_defaults(func=handle_os_errors("status", cmd_status))

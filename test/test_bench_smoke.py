@@ -1,0 +1,41 @@
+"""Smoke test of the benchmark harness: it runs and prints its ratio lines.
+
+Speed is measured by ``python bench/run.py``, never asserted here: this only checks that the
+harness works end to end on a tiny throughput run (fjd, xargs, and GNU parallel when it is
+installed; the test never installs it).
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_bench_quick_throughput_prints_ratios(tmp_path):
+    results = tmp_path / "results"
+    argv = [sys.executable, os.path.join(REPO, "bench", "run.py"), "--quick",
+            "--only", "throughput", "--jobs", "30", "--repeat", "1", "--settle", "0.3",
+            "--no-install", "--tmp", str(tmp_path), "--results-dir", str(results)]
+    env = dict(os.environ)
+    env.pop("FJD_ROOT", None)
+    proc = subprocess.run(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    assert "jobs per second: fjd " in out, out
+    assert "ratio fjd / xargs -P2: " in out, out
+    assert "ratio fjd / GNU parallel -j2: " in out, out
+    assert "| Measure | Target | Result | |" in out, out
+    assert "Traceback" not in out + err, out + err
+    written = glob.glob(str(results / "*.json"))
+    assert len(written) == 1, written
+    with open(written[0]) as handle:
+        report = json.load(handle)
+    fjd = report["results"]["throughput"]["fjd"]["runs"][0]
+    assert fjd["done"] == 30 and fjd["failed"] == 0, fjd
+    assert report["machine"]["cores"] >= 1
+    # the temp queue roots are cleaned up
+    assert not glob.glob(str(tmp_path / "fjd-bench-*")), os.listdir(str(tmp_path))

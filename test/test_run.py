@@ -1,0 +1,148 @@
+"""fjd run: submit, run with local workers, stop when drained, summary, callback, Ctrl-C."""
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import PYTHON, REPO, assert_no_traceback, wait_for
+
+
+def env():
+    result = dict(os.environ)
+    result.pop("FJD_ROOT", None)
+    result["PYTHONPATH"] = REPO + os.pathsep + result.get("PYTHONPATH", "")
+    return result
+
+
+def fjd_cli(root, *args, timeout=90, cwd=None):
+    result = subprocess.run([PYTHON, "-m", "fjd"] + list(args) + ["--root", str(root)],
+                            cwd=str(cwd or root), env=env(), timeout=timeout,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    result.out = result.stdout.decode("utf-8", "replace")
+    result.err = result.stderr.decode("utf-8", "replace")
+    assert_no_traceback(result.out + result.err)
+    return result
+
+
+def py(code, *args):
+    return " ".join(shlex.quote(w) for w in [sys.executable, "-c", code] + list(args))
+
+
+def daemons_of(root):
+    """pids of fjd processes still serving root."""
+    needle = os.fsencode(str(root))
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as handle:
+                cmdline = handle.read()
+            with open("/proc/%s/stat" % name) as handle:
+                zombie = handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if needle in cmdline and b"fjd" in cmdline and not zombie:
+            found.append(int(name))
+    return found
+
+
+def test_run_params_summary_callback_and_exit_status(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    job = py("import sys; open(sys.argv[1] + '/' + sys.argv[2], 'w').write('x'); "
+             "sys.exit(int(sys.argv[2]))", str(out), "$code")
+    callback = py("import os, sys; open(sys.argv[1], 'w').write(' '.join(os.environ[k] for "
+                  "k in ('FJD_DONE', 'FJD_FAILED', 'FJD_CANCELLED')))", str(tmp_path / "cb"))
+    result = fjd_cli(tmp_path / "root", "run", "--exe", job, "--param", "code=0,0,3,0",
+                     "--workers", "2", "--callback", callback, cwd=tmp_path)
+    assert result.returncode == 1, (result.out, result.err)
+    assert "4 jobs finished" in result.out and "3 done, 1 failed" in result.out
+    assert "exited with status 3" in result.out
+    assert (tmp_path / "cb").read_text() == "3 1 0"
+    assert sorted(os.listdir(out)) == ["0", "3"]
+    root = tmp_path / "root"
+    assert os.listdir(root / "jobqueue") == [] and os.listdir(root / "jobpod") == []
+    assert daemons_of(root) == []
+    assert "queued 4 jobs" in result.err and "2 workers" in result.err
+
+
+def test_run_processes_what_is_queued_and_exits_zero(tmp_path):
+    assert fjd_cli(tmp_path, "submit", "-q", "--exe", py("pass"), "--repeat", "6").returncode \
+        == 0
+    result = fjd_cli(tmp_path, "run", "--workers", "3", "--quiet")
+    assert result.returncode == 0, (result.out, result.err)
+    assert "6 jobs finished" in result.out and "6 done, 0 failed" in result.out
+    assert result.err == ""
+    assert len(os.listdir(tmp_path / "done")) == 6
+    assert daemons_of(tmp_path) == []
+    # a worker log per worker, kept under logs/
+    [run_logs] = os.listdir(tmp_path / "logs")
+    assert sorted(os.listdir(tmp_path / "logs" / run_logs)) == [
+        "dispatcher.log", "worker-1.log", "worker-2.log", "worker-3.log"]
+
+
+def test_nothing_to_do_and_bad_usage(tmp_path):
+    empty = fjd_cli(tmp_path, "run")
+    assert empty.returncode == 0 and "nothing to do" in empty.err
+    bad = fjd_cli(tmp_path, "run", "--workers", "0", "--exe", "true")
+    assert bad.returncode == 2 and "at least 1" in bad.err
+    unsplittable = fjd_cli(tmp_path, "run", "--exe", "'oops")
+    assert unsplittable.returncode == 2 and "cannot be split" in unsplittable.err
+    failing_callback = fjd_cli(tmp_path, "run", "--exe", py("pass"), "--callback",
+                               "no-such-program-here")
+    assert failing_callback.returncode == 1
+    assert "cannot run the callback no-such-program-here" in failing_callback.err
+
+
+def test_ctrl_c_hands_the_running_job_back(tmp_path):
+    started = tmp_path / "started"
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "fjd", "run", "--root", str(tmp_path / "root"), "--exe",
+         py("import sys, time; open(sys.argv[1], 'w').close(); time.sleep(60)", str(started)),
+         "--workers", "1"], cwd=str(tmp_path), env=env(), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: started.exists(), 20, message="the job to start")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (out, err)
+    assert b"interrupted; 1 job left" in out
+    assert_no_traceback((out + err).decode())
+    [queued] = os.listdir(tmp_path / "root" / "jobqueue")
+    assert "@a0." in queued  # handed back by the stopping worker
+    assert daemons_of(tmp_path / "root") == []
+
+
+def test_help_and_unknown_command():
+    result = subprocess.run([PYTHON, "-m", "fjd", "--help"], env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    text = result.stdout.decode()
+    for command in ("submit", "status", "run", "retry", "cancel", "workers"):
+        assert command in text
+    bogus = subprocess.run([PYTHON, "-m", "fjd", "bogus"], env=env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    assert bogus.returncode == 2 and b"invalid choice" in bogus.stderr
+    for args in (["run", "--help"], ["workers", "start", "--help"], ["status", "--help"]):
+        shown = subprocess.run([PYTHON, "-m", "fjd"] + args, env=env(), stdout=subprocess.PIPE)
+        assert shown.returncode == 0 and b"example" in shown.stdout
+    workers = subprocess.run([PYTHON, "-m", "fjd", "workers"], env=env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert workers.returncode == 2 and b"start" in workers.stderr
+
+
+def test_run_json_status_after(tmp_path):
+    fjd_cli(tmp_path, "run", "--exe", py("import sys; sys.exit(1)"), "--quiet")
+    state = json.loads(fjd_cli(tmp_path, "status", "--json").out)
+    assert state["counts"]["failed"] == 1 and state["failed"][0]["reason"] == \
+        "exited with status 1"
+    assert state["running"] == [] and state["workers"]["inboxes"] == 0
+    time.sleep(0)

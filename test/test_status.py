@@ -1,0 +1,137 @@
+"""fjd status: counts, running jobs with worker/host/elapsed, failures, throughput, --json."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import PYTHON, REPO, assert_no_traceback, wait_for
+
+from fjd.layout import Layout
+
+
+def fjd_cli(root, *args, timeout=60):
+    env = dict(os.environ)
+    env.pop("FJD_ROOT", None)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run([PYTHON, "-m", "fjd"] + list(args) + ["--root", str(root)],
+                            cwd=str(root) if os.path.isdir(str(root)) else "/", env=env,
+                            timeout=timeout, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    result.out = result.stdout.decode("utf-8", "replace")
+    result.err = result.stderr.decode("utf-8", "replace")
+    assert_no_traceback(result.out + result.err)
+    return result
+
+
+def put(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def finished(layout, folder, name, end_ts, **record):
+    put(os.path.join(layout.folder(folder), name), "[control]\nexecutable: true\n")
+    record.update(name=name, state=folder, end_ts=end_ts, original=name)
+    put(os.path.join(layout.records, name + ".json"), json.dumps(record))
+
+
+def make_queue(root):
+    layout = Layout(str(root))
+    layout.ensure()
+    now = time.time()
+    for i in range(3):
+        put(os.path.join(layout.jobqueue, "q%d.conf" % i), "[control]\nexecutable: true\n")
+    for i in range(5):  # one job a second
+        finished(layout, "done", "d%d.conf" % i, now - 10 + i, exit_status=0)
+    finished(layout, "failed", "f0.conf", now - 5, exit_status=3,
+             reason="exited with status 3")
+    finished(layout, "failed", "f1.conf", now - 4, reason="program not found: simm")
+    inbox = layout.inbox("nodeA-41-abc123")
+    put(os.path.join(inbox, "r0.conf"), "[control]\nexecutable: true\n")
+    put(os.path.join(inbox, ".stdout"), "")
+    put(os.path.join(inbox, ".heartbeat"),
+        json.dumps({"beat": 7, "worker": "nodeA-41-abc123", "host": "nodeA", "pid": 41,
+                    "job": "r0.conf"}) + "   \n")
+    put(os.path.join(layout.workerqueue, "nodeB-42-def456"), "nodeB 42\n")
+    os.makedirs(layout.inbox("nodeB-42-def456"))
+    put(os.path.join(layout.inbox("nodeB-42-def456"), ".heartbeat"), "3 nodeB 42\n")
+    return layout
+
+
+def test_json_has_everything_a_script_needs(tmp_path):
+    make_queue(tmp_path)
+    result = fjd_cli(tmp_path, "status", "--json")
+    assert result.returncode == 0, result.err
+    state = json.loads(result.out)
+    assert state["counts"] == {"queued": 3, "running": 1, "assigned": 0, "done": 5,
+                               "failed": 2, "cancelled": 0}
+    assert state["workers"] == {"inboxes": 2, "idle": 1}
+    [running] = state["running"]
+    assert (running["job"], running["worker"], running["host"], running["pid"],
+            running["state"]) == ("r0.conf", "nodeA-41-abc123", "nodeA", 41, "running")
+    assert 0 <= running["elapsed"] < 60
+    assert [f["name"] for f in state["failed"]] == ["f1.conf", "f0.conf"]  # newest first
+    assert state["failed"][1]["reason"] == "exited with status 3"
+    # 7 finished jobs over 6 s of end times
+    assert abs(state["throughput"]["jobs_per_second"] - 1.0) < 0.01
+    assert abs(state["eta_seconds"] - 4.0) < 0.1  # 3 queued + 1 running at 1 job/s
+
+
+def test_text_shows_running_and_failed_with_reasons(tmp_path):
+    make_queue(tmp_path)
+    result = fjd_cli(tmp_path, "status")
+    assert result.returncode == 0, result.err
+    text = result.out
+    for expected in ("queued            3", "done              5", "failed            2",
+                     "r0.conf", "nodeA-41-abc123", "nodeA", "0:00:0",
+                     "f1.conf: program not found: simm", "f0.conf: exited with status 3",
+                     "1.0 jobs/s", "ETA 0:00:04"):
+        assert expected in text, (expected, text)
+    limited = fjd_cli(tmp_path, "status", "--failed", "1").out
+    assert "f1.conf" in limited and "f0.conf" not in limited and "newest 1 of 2" in limited
+
+
+def test_not_a_queue(tmp_path):
+    result = fjd_cli(tmp_path, "status")
+    assert result.returncode == 1
+    assert "is not a queue root" in result.err and "--root" in result.err
+    missing = fjd_cli(tmp_path / "nope", "status")
+    assert missing.returncode == 1 and "does not exist" in missing.err
+
+
+def test_watch_redraws_until_interrupted(tmp_path):
+    make_queue(tmp_path)
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.Popen([PYTHON, "-m", "fjd", "status", "--watch", "0.2", "--root",
+                             str(tmp_path)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert out.decode().count("queue %s" % tmp_path) >= 3
+    assert_no_traceback(err.decode())
+
+
+def test_live_queue(queue):
+    fast = queue.job("fast.conf", "%s -c pass" % sys.executable)
+    slow = queue.job("slow.conf", "%s -c 'import time; time.sleep(30)'" % sys.executable)
+    assert fast and slow
+    queue.dispatcher()
+    queue.worker()
+    wait_for(lambda: queue.done() == ["fast.conf"] and queue.in_inboxes(), 15,
+             message="fast done, slow running")
+    time.sleep(1.2)
+    state = json.loads(fjd_cli(queue.root, "status", "--json").out)
+    [running] = state["running"]
+    assert running["original"] == "slow.conf"
+    assert running["state"] == "running"
+    assert running["elapsed"] >= 1.0
+    assert running["host"] and running["worker"]
+    assert state["counts"]["done"] == 1

@@ -1,0 +1,200 @@
+"""fjd submit and fjd.submit(): names, content, atomic writes, bad input, speed."""
+import configparser
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import PYTHON, REPO, assert_no_traceback
+
+import fjd
+from fjd.submit import SubmitError, fill, split_values
+
+
+def fjd_cli(root, *args, cwd=None, timeout=60):
+    env = dict(os.environ)
+    env.pop("FJD_ROOT", None)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    argv = [PYTHON, "-m", "fjd"] + list(args)
+    if root is not None:
+        argv += ["--root", str(root)]
+    result = subprocess.run(argv, cwd=cwd or str(root or REPO), env=env, timeout=timeout,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    result.out = result.stdout.decode("utf-8", "replace")
+    result.err = result.stderr.decode("utf-8", "replace")
+    assert_no_traceback(result.out + result.err)
+    return result
+
+
+def read_job(path):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path)
+    return parser
+
+
+def listing(root):
+    return sorted(os.listdir(os.path.join(str(root), "jobqueue")))
+
+
+def test_repeat_prints_names_in_submission_order(tmp_path):
+    result = fjd_cli(tmp_path, "submit", "--exe", "python3 sim.py --fast", "--repeat", "12")
+    assert result.returncode == 0, result.err
+    printed = result.out.split()
+    assert len(printed) == 12
+    assert printed == sorted(printed)
+    assert listing(tmp_path) == printed  # no temporary files left behind
+    assert "queued 12 jobs" in result.err
+    job = read_job(tmp_path / "jobqueue" / printed[0])
+    assert job["control"]["executable"] == "python3 sim.py --fast"
+    assert not job.has_section("params")
+    # a second batch sorts after the first
+    again = fjd_cli(tmp_path, "submit", "--exe", "true", "-q")
+    assert again.returncode == 0 and again.out == ""
+    names = listing(tmp_path)
+    assert names[:12] == printed and len(names) == 13
+
+
+def test_params_make_the_cartesian_product_with_placeholders(tmp_path):
+    result = fjd_cli(tmp_path, "submit", "--exe",
+                     "python3 sim.py --alpha $alpha --beta={beta} --first $1 ${beta}x $$HOME",
+                     "--param", "alpha=0.1,a b", "--param", "beta=1..3",
+                     "--logfile", "data/run-$alpha-{beta}.dat", "--timeout", "30",
+                     "--retries", "1", "--control", "priority=5", "--name", "sweep")
+    assert result.returncode == 0, result.err
+    names = result.out.split()
+    assert len(names) == 6 and all(n.endswith("-sweep.conf") for n in names)
+    seen = []
+    for name in names:
+        job = read_job(tmp_path / "jobqueue" / name)
+        alpha, beta = job["params"]["alpha"], job["params"]["beta"]
+        seen.append((alpha, beta))
+        argv = shlex.split(job["control"]["executable"])
+        assert argv == ["python3", "sim.py", "--alpha", alpha, "--beta=%s" % beta,
+                        "--first", alpha, "%sx" % beta, "$HOME"]
+        assert job["control"]["logfile"] == "data/run-%s-%s.dat" % (alpha, beta)
+        assert job["control"]["timeout"] == "30"
+        assert job["control"]["retries"] == "1"
+        assert job["control"]["priority"] == "5"
+    assert seen == [("0.1", "1"), ("0.1", "2"), ("0.1", "3"),
+                    ("a b", "1"), ("a b", "2"), ("a b", "3")]
+
+
+def test_unnamed_param_is_dollar_one_like_the_original(tmp_path):
+    result = fjd_cli(tmp_path, "submit", "--exe", "python3 sim.py $1", "--param", "7,8")
+    assert result.returncode == 0, result.err
+    jobs = [read_job(tmp_path / "jobqueue" / n) for n in result.out.split()]
+    assert [j["control"]["executable"] for j in jobs] == ["python3 sim.py 7",
+                                                          "python3 sim.py 8"]
+    assert [j["params"]["p1"] for j in jobs] == ["7", "8"]
+
+
+def test_value_helpers():
+    assert split_values("a,b\\,c,,d") == ["a", "b,c", "", "d"]
+    assert split_values("3..1") == ["3", "2", "1"]
+    assert fill("x $a {a} ${a}b $zz {zz} $$", {"a": "1 2"}, ["1 2"], quote=True) == \
+        "x '1 2' '1 2' '1 2'b $zz {zz} $"
+
+
+def test_job_files_are_copied_under_sortable_names(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "job0.conf").write_text("[control]\nexecutable: python3 a.py\n\n[params]\nx: 1\n")
+    (src / "job1.conf").write_text("[control]\nexecutable: python3 b.py\n")
+    root = tmp_path / "root"
+    result = fjd_cli(root, "submit", str(src / "job1.conf"), str(src / "job0.conf"),
+                     "--repeat", "2", cwd=str(tmp_path))
+    assert result.returncode == 0, result.err
+    names = result.out.split()
+    assert names == sorted(names) and len(names) == 4
+    assert names[0].endswith("-job1.conf") and names[3].endswith("-job0.conf")
+    assert (root / "jobqueue" / names[2]).read_text() == (src / "job0.conf").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "nothing to submit"),
+    (["--exe", "true", "job.conf"], "not both"),
+    (["--exe", "   "], "empty"),
+    (["--exe", "python3 'unterminated"], "cannot be split"),
+    (["--exe", "x", "--param", "a=1", "--param", "A=2"], "given twice"),
+    (["--exe", "x", "--timeout", "soon"], "timeout must be a number"),
+    (["--exe", "x", "--retries", "-1"], "retries must be a whole number"),
+    (["--exe", "x", "--repeat", "0"], "must be at least 1"),
+    (["--exe", "x", "--control", "nokey"], "KEY=VALUE"),
+    (["--exe", "x", "--control", "executable=y"], "--exe"),
+    (["missing.conf"], "missing.conf"),
+    (["bad.conf"], "no [control] section"),
+])
+def test_bad_input_is_explained_and_nothing_is_queued(tmp_path, args, message):
+    (tmp_path / "bad.conf").write_text("[params]\nx: 1\n")
+    result = fjd_cli(tmp_path, "submit", *args)
+    assert result.returncode == 2, (result.out, result.err)
+    assert message in result.err
+    assert not os.path.isdir(tmp_path / "jobqueue") or listing(tmp_path) == []
+
+
+def test_python_api(tmp_path):
+    names = fjd.submit("python3 sim.py --seed {seed}", params={"seed": range(3)},
+                       root=str(tmp_path), retries=2)
+    assert len(names) == 3 and names == sorted(names) == listing(tmp_path)
+    job = read_job(tmp_path / "jobqueue" / names[2])
+    assert job["control"]["executable"] == "python3 sim.py --seed 2"
+    assert job["control"]["retries"] == "2"
+    assert fjd.submit("true", repeat=2, root=str(tmp_path), name="x y/z")[0].endswith(
+        "-x_y_z.conf")
+    assert fjd.submit("true", root=str(tmp_path), name=".hidden@a1.part")[0].endswith(
+        "-hidden_a1.part.conf")
+    with pytest.raises(SubmitError, match="line break"):
+        fjd.submit("echo\nrm -rf /", root=str(tmp_path))
+    with pytest.raises(SubmitError):
+        fjd.submit("true", params={"1bad": [1]}, root=str(tmp_path))
+
+
+def test_concurrent_submitters_never_collide(tmp_path):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    argv = [PYTHON, "-m", "fjd", "submit", "-q", "--root", str(tmp_path), "--exe", "true",
+            "--repeat", "500"]
+    procs = [subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for _ in range(4)]
+    assert [p.wait(60) for p in procs] == [0, 0, 0, 0]
+    names = listing(tmp_path)
+    assert len(names) == 2000
+    assert len({n.rsplit("-", 2)[0] for n in names}) == 4  # four batches
+
+
+def test_submitted_jobs_run(queue):
+    out = queue.path("out")
+    os.mkdir(out)
+    code = "import sys; open(sys.argv[1] + '/' + sys.argv[2], 'w').write('ok')"
+    exe = "%s -c %s %s {x}" % (shlex.quote(sys.executable), shlex.quote(code), shlex.quote(out))
+    names = fjd.submit(exe, params={"x": ["a", "b c"]}, root=queue.root)
+    queue.dispatcher()
+    queue.worker()
+    queue.wait_finished(2)
+    assert queue.done() == sorted(names)
+    assert sorted(os.listdir(out)) == ["a", "b c"]
+
+
+@pytest.mark.slow
+def test_hundred_thousand_jobs_in_under_ten_seconds(tmp_path):
+    """The speed of fjd's own code, measured on tmpfs when there is one (a busy disk adds
+    its own, very variable, cost per file creation)."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) \
+        else str(tmp_path)
+    import tempfile
+    import shutil
+    root = tempfile.mkdtemp(prefix="fjd-submit-speed-", dir=base)
+    try:
+        started = time.monotonic()
+        result = fjd_cli(root, "submit", "-q", "--exe", "python3 sim.py $a $b",
+                         "--param", "a=1..1000", "--param", "b=1..100", timeout=120)
+        elapsed = time.monotonic() - started
+        assert result.returncode == 0, result.err
+        assert len(os.listdir(os.path.join(root, "jobqueue"))) == 100000
+        print("100,000 jobs in %.2f s on %s" % (elapsed, base))
+        assert elapsed <= 10.0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
