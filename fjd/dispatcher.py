@@ -8,6 +8,7 @@ a job: anything in ``jobqueue/`` that is not a job file goes to ``failed/`` with
 import collections
 import logging
 import os
+import re
 import stat
 import time
 
@@ -18,6 +19,7 @@ from .layout import (Layout, display, hostname, is_ignored, refresh_listing,
 from .liveness import Observer, decode_beat, read_beat
 from .lock import DispatcherLock, LockRefused
 from .notify import IN_CLOSE_WRITE, IN_CREATE, IN_MOVED_TO, DirWatcher
+from .progress import Progress
 from .ready import GONE, NOT_REGULAR, READY, ReadinessChecker
 from .waker import Waker
 
@@ -35,12 +37,38 @@ BATCH_SECONDS = 0.25
 MAX_BATCH = 100
 
 
-class JobListing:
-    """The queued names, sorted, kept between cycles; re-listed only when worth it (rule 7).
+PRIORITY_WINDOW = 10000  # [control] priority reorders the next this many queued jobs
+_CONTROL_SECTION = re.compile(rb"^\[control\][^\n]*\n(.*?)(?=^\[|\Z)", re.M | re.S)
+_PRIORITY = re.compile(rb"^[ \t]*priority[ \t]*[:=][ \t]*([+-]?\d{1,9})[ \t]*\r?$", re.M | re.I)
 
-    Listing a folder of 10^6 names costs about a second, so a new listing is made when the
-    cached names run out, or when the folder changed and the last listing is old compared
-    with what it cost to make.
+
+def read_priority(path):
+    """[control] priority of a job file (0 when absent or unreadable); reads 8 KiB at most."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
+    except OSError:
+        return 0
+    try:
+        data = os.read(fd, 8192)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
+    if b"priority" not in data.lower():
+        return 0
+    section = _CONTROL_SECTION.search(data)
+    found = _PRIORITY.search(section.group(1)) if section else None
+    return int(found.group(1)) if found else 0
+
+
+class JobListing:
+    """The queued names in dispatch order, kept between cycles; re-listed only when worth it.
+
+    Jobs go in name order (fjd submit names sort in submission order), except that the next
+    PRIORITY_WINDOW jobs are reordered by their [control] priority, higher first. Listing a
+    folder of 10^6 names costs about a second (DESIGN.md rule 7), so a new listing is made
+    when the cached names run out, or when the folder changed and the last listing is old
+    compared with what it cost to make.
     """
 
     RELIST_COST_FACTOR = 10.0
@@ -53,12 +81,24 @@ class JobListing:
         self.last_list_at = None
         self.last_list_cost = 0.0
         self.last_mtime = None
+        self.priorities = {}  # name -> priority, for names in the priority window
 
     def _folder_mtime(self):
         try:
             return os.stat(self.path).st_mtime_ns
         except OSError:
             return None
+
+    def by_priority(self, names):
+        """The window at the front reordered by priority; the rest stays in name order."""
+        window = names[:PRIORITY_WINDOW]
+        known = self.priorities
+        self.priorities = {name: known[name] if name in known else
+                           read_priority(os.path.join(self.path, name)) for name in window}
+        if not any(self.priorities.values()):
+            return names
+        window.sort(key=lambda name: -self.priorities[name])  # stable: name order within
+        return window + names[PRIORITY_WINDOW:]
 
     def refresh_if_due(self, now):
         if self.pending and self.last_list_at is not None:
@@ -93,7 +133,7 @@ class JobListing:
         except FileNotFoundError:
             pass
         regular.sort()
-        self.pending = collections.deque(regular)
+        self.pending = collections.deque(self.by_priority(regular))
         self.odd = odd
         self.last_list_at = now
         self.last_list_cost = time.monotonic() - started
@@ -112,6 +152,7 @@ class Dispatcher:
         self.observer = Observer(worker_timeout)
         self.lock = DispatcherLock(self.layout.root, dead_after=worker_timeout)
         self.waker = None
+        self.progress = None
         self.assigned = 0
         self.requeued = 0
         self.last_maintenance = None
@@ -135,6 +176,7 @@ class Dispatcher:
                      display(self.layout.root), os.getpid(),
                      " on a shared filesystem: polling with fresh listings" if
                      self.layout.shared else "")
+            self.progress = Progress(self.layout)
             watcher = DirWatcher()
             watcher.watch(self.layout.workerqueue, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
             watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
@@ -143,6 +185,8 @@ class Dispatcher:
                 return self.loop()
             finally:
                 watcher.close()
+                self.show_progress(force=True)
+                self.progress.close()
         finally:
             self.lock.release()
             self.waker.close()
@@ -153,6 +197,7 @@ class Dispatcher:
                 log.error("another dispatcher took over %s: stopping", display(self.lock.path))
                 return 1
             busy = self.cycle()
+            self.show_progress()
             if self.exit_when_done and self.all_done():
                 log.info("queue drained and no job running: exiting")
                 break
@@ -270,6 +315,8 @@ class Dispatcher:
             want = min(self.next_batch_size(worker_id, now), share)
             given = []
             while len(given) < want:
+                if given and not self.same_priority(given[0]):
+                    break  # a worker runs its inbox in name order: one priority per batch
                 name = self.next_ready_job(deferred)
                 if name is None:
                     break
@@ -295,6 +342,13 @@ class Dispatcher:
                 break
         self.listing.pending.extendleft(reversed(deferred))
         return handed > 0
+
+    def same_priority(self, first):
+        """Is the next queued job of the same priority as first?"""
+        priorities = self.listing.priorities
+        if not priorities or not self.listing.pending:
+            return True
+        return priorities.get(self.listing.pending[0], 0) == priorities.get(first, 0)
 
     def next_batch_size(self, worker_id, now):
         """Learn from how fast the worker came back for more (on our clock)."""
@@ -367,6 +421,15 @@ class Dispatcher:
             return
         if final:
             log.warning("%s -> failed/%s: %s", display(name), display(final), reason)
+
+    def show_progress(self, force=False):
+        if self.progress.enabled:
+            self.progress.update(self.assigned, self.requeued, len(self.listing.pending),
+                                 self.count_in_inboxes(), force)
+
+    def count_in_inboxes(self):
+        return sum(len(self.layout.list_names(self.layout.inbox(w)))
+                   for w in self.layout.list_names(self.layout.jobpod))
 
     def all_done(self):
         """Nothing queued and nothing in any inbox."""

@@ -221,3 +221,46 @@ def test_latency_default_settings(queue):
         samples.append(queue.record("lat%d.conf" % i)["start_ts"] - submitted)
         time.sleep(0.1)
     assert sorted(samples)[2] < 0.2, samples
+
+
+def test_submission_order_and_priority(queue):
+    """Jobs run in name (submission) order; [control] priority, higher first, overrides it."""
+    for name, priority in [("a.conf", None), ("b.conf", "5"), ("c.conf", None),
+                           ("d.conf", "-2"), ("e.conf", "5"), ("f.conf", "10")]:
+        if priority is None:
+            queue.job(name, "true")
+        else:
+            queue.job(name, "true", priority=priority)
+    queue.dispatcher()
+    queue.worker()
+    queue.wait_finished(6)
+    order = sorted(queue.done(), key=lambda n: queue.record(n)["start_ts"])
+    assert order == ["f.conf", "b.conf", "e.conf", "a.conf", "c.conf", "d.conf"]
+
+
+def test_dispatcher_progress_line_on_a_terminal(queue):
+    """On a terminal the dispatcher draws a live progress line; in a log file it does not."""
+    import pty
+    for i in range(20):
+        queue.job("p%02d.conf" % i, "true")
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([PYTHON, os.path.join(REPO, "dispatcher.py"), "--root", queue.root,
+                             "--exit-when-done"], stdin=subprocess.DEVNULL, stdout=terminal,
+                            stderr=terminal, env=queue.env(), cwd=queue.root)
+    os.close(terminal)
+    worker = queue.worker()
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert proc.wait(30) == 0
+    os.close(controller)
+    text = output.decode("utf-8", "replace")
+    assert "\r\x1b[K" in text and "20/20 finished" in text, text[-2000:]
+    assert "ETA" in text and "jobs/s" in text
+    assert "fjd: " not in worker.log()
