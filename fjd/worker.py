@@ -14,10 +14,9 @@ import os
 import pwd
 import re
 import signal
-import subprocess
 import time
 
-from . import names, records
+from . import names, records, spawn
 from .jobfile import DEFAULT_MAX_JOB_BYTES, JobError, load
 from .layout import (Layout, display, hostname, make_dir, refresh_listing, try_rename,
                      warn_if_world_writable, write_file_atomic)
@@ -126,6 +125,7 @@ class Worker:
         self.announce()
 
     def run(self):
+        spawn.close_inherited_descriptors()
         self.waker = Waker(watch_children=True)
         try:
             self.register()
@@ -352,8 +352,7 @@ class Worker:
         env.update(FJD_JOB_NAME=original, FJD_WORKER_ID=self.worker_id,
                    FJD_ATTEMPT=str(attempt), FJD_ROOT=self.layout.root)
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    cwd=workdir, env=env, start_new_session=True)
+            proc = spawn.start(argv, workdir, env, out, err, same_cwd=(workdir == self.cwd))
         except OSError as error:
             return {"exit_status": None, "signal": None, "cannot_start": True,
                     "reason": start_failure(argv[0], error)}

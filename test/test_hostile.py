@@ -15,6 +15,7 @@ import pytest
 from conftest import PYTHON, assert_no_traceback, wait_for
 
 NOT_EXECUTABLE = "not-executable.sh"
+NO_SHEBANG = "no-shebang.sh"
 
 # name -> (content, expected folder, words the reason must contain)
 FAILING = {
@@ -29,6 +30,8 @@ FAILING = {
                       "program not found: no-such-program-fjd"),
     "notexec.conf": (("[control]\nexecutable: ./%s\n" % NOT_EXECUTABLE).encode(), "failed",
                      "not executable"),
+    "noshebang.conf": (("[control]\nexecutable: ./%s\n" % NO_SHEBANG).encode(), "failed",
+                       "exec format error"),
     "quotes.conf": (b"[control]\nexecutable: echo 'unbalanced\n", "failed",
                     "no closing quotation"),
     "exit3.conf": (("[control]\nexecutable: %s -c \"import sys; sys.exit(3)\"\n"
@@ -71,6 +74,10 @@ def hostile_queue(queue):
     with open(path, "w") as handle:
         handle.write("#!/bin/sh\necho hi\n")
     os.chmod(path, 0o644)
+    path = queue.path(NO_SHEBANG)
+    with open(path, "w") as handle:
+        handle.write("echo hi\n")
+    os.chmod(path, 0o755)
     return queue
 
 
