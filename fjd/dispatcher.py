@@ -113,6 +113,7 @@ class JobListing:
 
     def relist(self, now):
         started = time.monotonic()
+        self.pending = collections.deque()  # let the old names go first: half the peak memory
         if self.shared:
             refresh_listing(self.path)
         self.last_mtime = self._folder_mtime()
