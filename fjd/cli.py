@@ -16,13 +16,26 @@ done/, failed/ and records/ (one NAME.json, NAME.out, NAME.err per finished job)
 EXTRA_COMMANDS = ["submit", "status", "control", "run", "recruit"]
 
 
-def positive_float(text):
+# Argument types and helpers that the command modules import from here (this module imports
+# them only inside build_parser(), so there is no import cycle).
+
+def nonnegative(text):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError("%r is not a number" % text)
     if value < 0 or value != value:
         raise argparse.ArgumentTypeError("%r must not be negative" % text)
+    return value
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("%r must be at least 1" % text)
     return value
 
 
@@ -34,6 +47,19 @@ def size(text):
         return int(float(raw.rstrip("kmg")) * factor)
     except ValueError:
         raise argparse.ArgumentTypeError("%r is not a size such as 16M" % text)
+
+
+def open_queue(root, command):
+    """The Layout of root, or None after saying on stderr why root is not a queue root
+    (the command then exits with status 1)."""
+    from .layout import Layout
+    from .status import check_queue
+    layout = Layout(root)
+    problem = check_queue(layout, command)
+    if problem:
+        sys.stderr.write(problem + "\n")
+        return None
+    return layout
 
 
 def add_common(parser):
@@ -57,13 +83,13 @@ def build_parser():
                     "inbox with an atomic rename. Stop with Ctrl-C or SIGTERM.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common(dispatcher)
-    dispatcher.add_argument("--interval", type=positive_float, default=0.05, metavar="SECONDS",
+    dispatcher.add_argument("--interval", type=nonnegative, default=0.05, metavar="SECONDS",
                             help="seconds between polls when idle (default: 0.05)")
-    dispatcher.add_argument("--settle", type=positive_float, default=1.0, metavar="SECONDS",
+    dispatcher.add_argument("--settle", type=nonnegative, default=1.0, metavar="SECONDS",
                             help="where the kernel cannot tell whether a job file is still "
                                  "open for writing (NFS, sshfs), take it once unchanged this "
                                  "long (default: 1)")
-    dispatcher.add_argument("--worker-timeout", type=positive_float, default=8.0,
+    dispatcher.add_argument("--worker-timeout", type=nonnegative, default=8.0,
                             metavar="SECONDS",
                             help="a worker (or dispatcher lock) whose heartbeat has not changed "
                                  "for this long, on this dispatcher's own clock, is dead; its "
@@ -81,9 +107,9 @@ def build_parser():
                     "process group is terminated and the job goes back to jobqueue/.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common(worker)
-    worker.add_argument("--interval", type=positive_float, default=0.05, metavar="SECONDS",
+    worker.add_argument("--interval", type=nonnegative, default=0.05, metavar="SECONDS",
                         help="seconds between polls of the inbox when idle (default: 0.05)")
-    worker.add_argument("--grace", type=positive_float, default=3.0, metavar="SECONDS",
+    worker.add_argument("--grace", type=nonnegative, default=3.0, metavar="SECONDS",
                         help="on stop, seconds between SIGTERM and SIGKILL for a running job "
                              "(default: 3)")
     worker.add_argument("--max-job-size", type=size, default="16M", metavar="SIZE",
@@ -91,7 +117,7 @@ def build_parser():
     worker.add_argument("--allow-user", action="append", default=[], metavar="USER",
                         help="also run job files owned by USER (repeatable; by default only "
                              "files owned by the worker's own user run)")
-    worker.add_argument("--lifetime", type=positive_float, metavar="SECONDS",
+    worker.add_argument("--lifetime", type=nonnegative, metavar="SECONDS",
                         help="stop (as on SIGTERM) after this many seconds, e.g. before a "
                              "batch allocation ends")
     worker.add_argument("--id", dest="worker_id", metavar="ID",

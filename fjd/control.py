@@ -19,8 +19,9 @@ import sys
 import time
 
 from . import names, records
-from .layout import Layout, display, hostname, list_names, try_rename
-from .status import check_queue, handle_os_errors, inbox_jobs, read_heartbeat
+from .cli import open_queue
+from .layout import display, hostname, list_names, try_rename
+from .status import handle_os_errors, inbox_jobs, read_heartbeat
 
 PASSES = 5  # cancel --all: list again while jobs keep moving under our feet
 
@@ -105,19 +106,27 @@ def write_record(layout, name, record):
                          % (display(name), error.strerror))
 
 
-def cmd_retry(args):
-    layout = Layout(args.root)
-    problem = check_queue(layout, "retry")
-    if problem:
-        sys.stderr.write(problem + "\n")
-        return 1
+def open_selection(args, command, no_selection):
+    """(layout, None) when args.root is a queue root and args give job names or --all (not
+    both); else (None, exit status 1 or 2) after saying on stderr what is wrong."""
+    layout = open_queue(args.root, command)
+    if layout is None:
+        return None, 1
     if not args.names and not args.all:
-        sys.stderr.write("fjd retry: name the failed jobs to retry, or use --all "
-                         "(see `fjd status` for the failed jobs)\n")
-        return 2
-    if args.names and args.all:
-        sys.stderr.write("fjd retry: give job names or --all, not both\n")
-        return 2
+        problem = no_selection
+    elif args.names and args.all:
+        problem = "give job names or --all, not both"
+    else:
+        return layout, None
+    sys.stderr.write("fjd %s: %s\n" % (command, problem))
+    return None, 2
+
+
+def cmd_retry(args):
+    layout, status = open_selection(args, "retry", "name the failed jobs to retry, or use "
+                                    "--all (see `fjd status` for the failed jobs)")
+    if layout is None:
+        return status
     layout.ensure()
     if args.all:
         wanted = sorted(list_names(layout.failed))
@@ -187,17 +196,9 @@ def inbox_matches(layout, wanted):
 
 
 def cmd_cancel(args):
-    layout = Layout(args.root)
-    problem = check_queue(layout, "cancel")
-    if problem:
-        sys.stderr.write(problem + "\n")
-        return 1
-    if not args.names and not args.all:
-        sys.stderr.write("fjd cancel: name the jobs to cancel, or use --all\n")
-        return 2
-    if args.names and args.all:
-        sys.stderr.write("fjd cancel: give job names or --all, not both\n")
-        return 2
+    layout, status = open_selection(args, "cancel", "name the jobs to cancel, or use --all")
+    if layout is None:
+        return status
     layout.ensure()
     wanted = None if args.all else {job_name(n) for n in args.names}
     hits = set()

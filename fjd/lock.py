@@ -87,6 +87,7 @@ class DispatcherLock:
                 self._steal(current)
                 return
             if current != first:
+                holder = decode_beat(current) or holder
                 raise LockRefused(
                     "another dispatcher is running on this queue root: host %s, pid %s "
                     "(it renews %s every second). Stop it first; if it is dead, this "

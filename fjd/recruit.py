@@ -24,8 +24,9 @@ import subprocess
 import sys
 import time
 
+from .cli import nonnegative, open_queue, positive_int
 from .layout import Layout, display, hostname, list_names
-from .status import check_queue, handle_os_errors, host_from_id, inbox_jobs, read_heartbeat
+from .status import handle_os_errors, host_from_id, inbox_jobs, read_heartbeat
 
 HEARTBEAT_FILE = ".heartbeat"
 STOP_FILE = ".stop"
@@ -498,10 +499,8 @@ def survey(layout, wait=2.5, interval=0.2):
 
 
 def cmd_list(args):
-    layout = Layout(args.root)
-    problem = check_queue(layout, "workers list")
-    if problem:
-        sys.stderr.write(problem + "\n")
+    layout = open_queue(args.root, "workers list")
+    if layout is None:
         return 1
     workers = survey(layout, wait=args.wait)
     if args.json:
@@ -562,10 +561,8 @@ def request_stop(layout, worker_id, signal_local=True):
 
 
 def cmd_stop(args):
-    layout = Layout(args.root)
-    problem = check_queue(layout, "workers stop")
-    if problem:
-        sys.stderr.write(problem + "\n")
+    layout = open_queue(args.root, "workers stop")
+    if layout is None:
         return 1
     selected = []
     wanted_hosts = set(args.host or [])
@@ -655,26 +652,6 @@ def cpu_count():
         return os.cpu_count() or 1
 
 
-def nonnegative(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a number" % text)
-    if value < 0 or value != value:
-        raise argparse.ArgumentTypeError("%r must not be negative" % text)
-    return value
-
-
-def whole(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("%r must be at least 1" % text)
-    return value
-
-
 def register(subparsers, add_common):
     raw = argparse.RawDescriptionHelpFormatter
     workers = subparsers.add_parser(
@@ -734,8 +711,8 @@ def register(subparsers, add_common):
     start.add_argument("--hosts", metavar="FILE", help="start workers on these hosts over ssh")
     slurm = start.add_argument_group("Slurm")
     slurm.add_argument("--slurm", action="store_true", help="submit the workers with sbatch")
-    slurm.add_argument("--nodes", type=whole, metavar="K", help="sbatch --nodes")
-    slurm.add_argument("--cores-per-node", type=whole, metavar="C",
+    slurm.add_argument("--nodes", type=positive_int, metavar="K", help="sbatch --nodes")
+    slurm.add_argument("--cores-per-node", type=positive_int, metavar="C",
                        help="workers per node (sbatch --ntasks-per-node)")
     slurm.add_argument("--time", metavar="LIMIT", help="sbatch --time (e.g. 90, 2:00:00)")
     slurm.add_argument("--margin", type=nonnegative, metavar="SECONDS",

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 
+from .cli import positive_int
 from .layout import Layout, display, list_names
-from .recruit import child_env, cpu_count, fjd_argv, nonce, spawn, stamp, tail, whole
+from .recruit import child_env, cpu_count, fjd_argv, nonce, spawn, stamp, tail
 from .records import read as read_record
 from .status import duration, handle_os_errors
 from .submit import add_job_options, has_job_options, queue_from_args
@@ -304,7 +305,7 @@ def register(subparsers, add_common):
                "  fjd run job*.conf --callback 'python3 collect.py'",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_job_options(parser, "job files to queue first (as fjd submit FILE...)")
-    parser.add_argument("--workers", "-w", type=whole, metavar="N",
+    parser.add_argument("--workers", "-w", type=positive_int, metavar="N",
                         help="local workers to start (default: one per core, at most one "
                              "per job)")
     parser.add_argument("--callback", metavar="CMD",

@@ -108,8 +108,6 @@ def running_jobs(layout, now=None):
         beat = read_heartbeat(inbox)
         host = beat[1] if beat else host_from_id(worker_id)
         current = beat[3] if beat else None
-        if current is None and os.path.lexists(os.path.join(inbox, STDOUT_FILE)):
-            current = jobs[0]  # a worker that does not say: it runs them in name order
         for name in jobs:
             try:
                 ctime = os.lstat(os.path.join(inbox, name)).st_ctime

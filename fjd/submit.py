@@ -27,6 +27,7 @@ import shlex
 import sys
 import time
 
+from .cli import positive_int
 from .jobfile import JobError, load
 from .layout import Layout, display
 
@@ -371,16 +372,6 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
 
 
 # -- command line -----------------------------------------------------------------------------
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a whole number" % text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("%r must be at least 1" % text)
-    return value
-
 
 def key_value(text):
     key, sep, value = text.partition("=")

@@ -9,6 +9,7 @@ Stopping (SIGINT, SIGTERM, SIGHUP): a running job's whole process group gets SIG
 SIGKILL after the grace time; the interrupted job and any not yet started go back to
 ``jobqueue/`` unchanged, to be run again from the start by another worker.
 """
+import fcntl
 import logging
 import os
 import pwd
@@ -22,6 +23,7 @@ from .layout import (Layout, display, hostname, make_dir, refresh_listing, try_r
                      warn_if_world_writable, write_file_atomic)
 from .liveness import write_beat
 from .notify import IN_MOVED_TO, DirWatcher
+from .ready import F_SETLEASE
 from .waker import Waker
 
 log = logging.getLogger("fjd.worker")
@@ -86,6 +88,7 @@ class Worker:
         self.watcher = None
         self.beat_size = 0
         self.announced_at = None
+        self.reusable_outputs = set()
         self.handbacks = 0
         self.finished = 0
         self.cwd = os.getcwd()
@@ -323,8 +326,7 @@ class Worker:
             record["runs"] = [{"exit_status": r["exit_status"], "signal": r["signal"],
                                "reason": r["reason"]} for r in runs]
         state = "done" if outcome["exit_status"] == 0 else "failed"
-        outputs = {"stdout": os.path.join(self.inbox, STDOUT_FILE),
-                   "stderr": os.path.join(self.inbox, STDERR_FILE)}
+        outputs = self.outputs_to_keep()
         return self.file_result(path, original, state, record, outcome["reason"], started,
                                 outputs)
 
@@ -344,10 +346,8 @@ class Worker:
 
     def execute(self, argv, workdir, timeout, original, attempt, job_path=None):
         """Run once; a dict with exit_status, signal and reason. Raises Interrupted on stop."""
-        out = os.open(os.path.join(self.inbox, STDOUT_FILE),
-                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        err = os.open(os.path.join(self.inbox, STDERR_FILE),
-                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        out = self.open_output(STDOUT_FILE)
+        err = self.open_output(STDERR_FILE)
         env = dict(self.base_env)
         env.update(FJD_JOB_NAME=original, FJD_WORKER_ID=self.worker_id,
                    FJD_ATTEMPT=str(attempt), FJD_ROOT=self.layout.root)
@@ -403,12 +403,59 @@ class Worker:
                 self.waker.sleep(0.02)
         proc.wait()
 
+    def open_output(self, name):
+        """The file for a job's stdout or stderr: a fresh one, or the empty one of the last
+        job when nobody else holds it (creating files is the costly part of a short job)."""
+        path = os.path.join(self.inbox, name)
+        if name in self.reusable_outputs:
+            self.reusable_outputs.discard(name)
+            try:
+                return os.open(path, os.O_WRONLY | os.O_APPEND)
+            except OSError:
+                pass
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+    def outputs_to_keep(self):
+        """Outputs to file beside the record. An empty one stays here for the next job when
+        no process of the job (a background child, say) still has it open; then the record
+        says null: the job printed nothing."""
+        keep = {}
+        for kind, name in (("stdout", STDOUT_FILE), ("stderr", STDERR_FILE)):
+            path = os.path.join(self.inbox, name)
+            try:
+                empty = os.stat(path).st_size == 0
+            except OSError:
+                continue
+            if empty and not self.layout.shared and nobody_else_has_open(path):
+                self.reusable_outputs.add(name)
+            else:
+                keep[kind] = path
+        return keep
+
     def discard_outputs(self):
+        self.reusable_outputs.clear()
         for leftover in (STDOUT_FILE, STDERR_FILE):
             try:
                 os.unlink(os.path.join(self.inbox, leftover))
             except FileNotFoundError:
                 pass
+
+
+def nobody_else_has_open(path):
+    """True when no other open descriptor of the file exists anywhere on this host: the
+    kernel grants a write lease only then (Linux fcntl F_SETLEASE)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.fcntl(fd, F_SETLEASE, fcntl.F_WRLCK)
+        fcntl.fcntl(fd, F_SETLEASE, fcntl.F_UNLCK)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def group_alive(pgid):

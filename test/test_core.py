@@ -264,3 +264,23 @@ def test_dispatcher_progress_line_on_a_terminal(queue):
     assert "\r\x1b[K" in text and "20/20 finished" in text, text[-2000:]
     assert "ETA" in text and "jobs/s" in text
     assert "fjd: " not in worker.log()
+
+
+def test_silent_jobs_and_late_background_output(queue):
+    """A job that prints nothing has no output files; output that a job's background child
+    writes after the job ended stays with that job, never in the next job's files."""
+    queue.job("a-late.conf", "sh -c '(sleep 0.5; echo late) & exit 0'")
+    queue.job("b-silent.conf", "true")
+    queue.job("c-speaks.conf", "echo three")
+    queue.dispatcher()
+    queue.worker()
+    queue.wait_finished(3)
+    time.sleep(1.0)
+    assert queue.done() == ["a-late.conf", "b-silent.conf", "c-speaks.conf"]
+    silent = queue.record("b-silent.conf")
+    assert silent["stdout"] is None and silent["stderr"] is None
+    assert not os.path.exists(queue.path("records", "b-silent.conf.out"))
+    with open(queue.path("records", "c-speaks.conf.out")) as handle:
+        assert handle.read() == "three %s\n" % queue.record("c-speaks.conf")["command"][-1]
+    with open(queue.path(queue.record("a-late.conf")["stdout"])) as handle:
+        assert handle.read() == "late\n"

@@ -1,5 +1,4 @@
 """Crash recovery: heartbeats, requeue, attempts, timeouts, retries, one dispatcher (issue 3)."""
-import json
 import os
 import random
 import threading
@@ -8,6 +7,7 @@ import time
 import pytest
 
 from conftest import PYTHON, assert_no_traceback, wait_for
+from fjd.liveness import write_beat
 
 FAST = ("--worker-timeout", "2")
 
@@ -169,9 +169,7 @@ def test_lock_of_other_host_is_judged_by_its_heartbeat_not_its_clock(queue):
         beat = 0
         while not stop.is_set():
             beat += 1
-            with open(lock, "w") as handle:
-                handle.write(json.dumps({"host": "elsewhere", "pid": 1, "beat": beat,
-                                         "token": "foreign"}))
+            write_beat(lock, {"host": "elsewhere", "pid": 1, "beat": beat, "token": "foreign"})
             os.utime(lock, (1000, 1000))  # a wildly wrong clock on the other host
             time.sleep(0.5)
 
