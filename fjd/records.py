@@ -63,7 +63,8 @@ def finish(layout, job_path, original, state, record, outputs=None):
     assert state in STATES
     identity = record.get("identity")
     final, fd = reserve(layout, original, identity)
-    record = dict(record, name=final, state=state, job=os.path.join(state, final))
+    record = dict(record, name=final, state=state, job=os.path.join(state, final),
+                  stdout=None, stderr=None)
     moves = []
     for kind, path in sorted((outputs or {}).items()):
         relative = os.path.join(RECORDS, final + (".out" if kind == "stdout" else ".err"))
