@@ -1,12 +1,15 @@
 """Shared fixtures: a queue root in a temp folder and real dispatcher/worker processes."""
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+
+import infra
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -24,6 +27,38 @@ def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, message))
         time.sleep(interval)
+
+
+def fjd_env(extra=None):
+    """Our environment without FJD_ROOT, with this checkout first on PYTHONPATH, and extra."""
+    env = dict(os.environ)
+    env.pop("FJD_ROOT", None)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+def fjd_cli(root, *args, cwd=None, env=None, timeout=60):
+    """Run ``python -m fjd ARGS --root ROOT`` in cwd (default root) with env (default
+    fjd_env()); the CompletedProcess also has .out and .err as text, and no traceback."""
+    result = subprocess.run([PYTHON, "-m", "fjd"] + list(args) + ["--root", str(root)],
+                            cwd=str(cwd or root), env=fjd_env() if env is None else env,
+                            timeout=timeout, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    result.out = result.stdout.decode("utf-8", "replace")
+    result.err = result.stderr.decode("utf-8", "replace")
+    assert_no_traceback(result.out + result.err)
+    return result
+
+
+def py(code, *args):
+    """A command line (for --exe or a job's executable) that runs Python code with args."""
+    return " ".join(shlex.quote(w) for w in [sys.executable, "-c", code] + list(args))
+
+
+def kill_leftovers(root):
+    """SIGKILL every process whose command line mentions root (what a failed test left)."""
+    infra.kill(infra.processes_mentioning(str(root)))
 
 
 class Daemon:
@@ -79,11 +114,7 @@ class Queue:
         return os.path.join(self.root, *parts)
 
     def env(self, extra=None):
-        env = dict(os.environ)
-        env.pop("FJD_ROOT", None)
-        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-        env.update(extra or {})
-        return env
+        return fjd_env(extra)
 
     def start(self, role, *args, cwd=None, env=None):
         script = os.path.join(REPO, role + ".py")

@@ -48,12 +48,14 @@ Python 3.8+, standard library only (pytest only for the fixture).
 """
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+
+import infra
+from infra import Unavailable, apt_install, missing, which
 
 try:
     import pytest
@@ -63,53 +65,12 @@ except ImportError:  # the probe script and other non-test users
 HERE = os.path.abspath(__file__)
 SSH_ALIAS = "fjd-test-sshd"
 PACKAGES = ("openssh-server", "sshfs")
+TOOLS = ("sshd", "ssh", "ssh-keygen", "sshfs")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1
 
 
-class Unavailable(Exception):
-    """This machine cannot run multi-host tests; the message says why."""
-
-
 # -- prerequisites ---------------------------------------------------------------------------
-
-def _which(name):
-    """shutil.which, also looking in the sbin folders that a non-login PATH may lack."""
-    path = os.environ.get("PATH", os.defpath)
-    extra = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin"
-    return shutil.which(name, path=path + os.pathsep + extra)
-
-
-def missing_tools():
-    return [tool for tool in ("sshd", "ssh", "ssh-keygen", "sshfs") if not _which(tool)]
-
-
-def install_packages(log=None):
-    """apt-get install openssh-server and sshfs if a tool is missing. Raises Unavailable."""
-    if not missing_tools():
-        return
-    if os.environ.get("FJD_HOSTS_NO_INSTALL"):
-        raise Unavailable("missing %s and FJD_HOSTS_NO_INSTALL is set"
-                          % ", ".join(missing_tools()))
-    apt = _which("apt-get")
-    if not apt:
-        raise Unavailable("missing %s and no apt-get to install %s"
-                          % (", ".join(missing_tools()), " ".join(PACKAGES)))
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = [apt, "install", "-y", "-q", "--no-install-recommends"] + list(PACKAGES)
-    output = []
-    # a fresh machine may have no package lists yet: install, and on failure update and retry
-    for argv in (install, [apt, "update", "-q"], install):
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env)
-        output.append(result.stdout.decode("utf-8", "replace"))
-        if argv is install and result.returncode == 0 and not missing_tools():
-            return
-    if log:
-        log("\n".join(output))
-    raise Unavailable("could not install %s with apt-get: %s"
-                      % (" ".join(PACKAGES), output[-1].strip().splitlines()[-1:] or "?"))
-
 
 def unavailable_reason(install=True):
     """None when multi-host tests can run here, else a one-line reason."""
@@ -119,16 +80,16 @@ def unavailable_reason(install=True):
         return "needs root (mount and UTS namespaces, FUSE mounts, sshd)"
     if not os.path.exists("/dev/fuse"):
         return "needs /dev/fuse for sshfs"
-    if not _which("unshare"):
+    if not which("unshare"):
         return "needs unshare (util-linux)"
     try:
         if install:
-            install_packages()
-        elif missing_tools():
-            return "missing %s" % ", ".join(missing_tools())
+            apt_install(PACKAGES, TOOLS, "FJD_HOSTS_NO_INSTALL")
+        elif missing(TOOLS):
+            return "missing %s" % ", ".join(missing(TOOLS))
     except Unavailable as error:
         return str(error)
-    probe = subprocess.run([_which("unshare"), "-m", "-u", "--propagation", "private",
+    probe = subprocess.run([which("unshare"), "-m", "-u", "--propagation", "private",
                             "true"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if probe.returncode != 0:
         return "unshare -m -u is refused here: %s" % probe.stdout.decode(errors="replace")
@@ -137,59 +98,6 @@ def unavailable_reason(install=True):
 
 # -- process helpers -------------------------------------------------------------------------
 
-def _parent_of(pid):
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    # the command name may hold spaces and parentheses: fields follow the last ")"
-    return int(data[data.rindex(b")") + 2:].split()[1])
-
-
-def _all_pids():
-    return [int(n) for n in os.listdir("/proc") if n.isdigit()]
-
-
-def descendants(pid):
-    """pids of all living descendants of pid (by parent links in /proc), parents first."""
-    children = {}
-    for other in _all_pids():
-        parent = _parent_of(other)
-        if parent is not None:
-            children.setdefault(parent, []).append(other)
-    found, todo = [], list(children.get(pid, []))
-    while todo:
-        child = todo.pop(0)
-        found.append(child)
-        todo.extend(children.get(child, []))
-    return found
-
-
-def processes_mentioning(text):
-    """pids (not ours) whose command line contains text; used to find our own leftovers."""
-    needle = os.fsencode(text)
-    found = []
-    for pid in _all_pids():
-        if pid == os.getpid():
-            continue
-        try:
-            with open("/proc/%d/cmdline" % pid, "rb") as handle:
-                if needle in handle.read():
-                    found.append(pid)
-        except OSError:
-            pass
-    return found
-
-
-def _kill(pids, sig=signal.SIGKILL):
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
 def _die_with_parent(sig=signal.SIGKILL):
     """preexec_fn: the child gets sig when its parent dies (prctl PR_SET_PDEATHSIG)."""
     try:
@@ -197,12 +105,6 @@ def _die_with_parent(sig=signal.SIGKILL):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     except Exception:  # not fatal: cleanup also kills by process tree
         pass
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sshfs_mounted(mountpoint, mountinfo="/proc/self/mountinfo"):
@@ -232,151 +134,23 @@ def join_options(options):
 
 # -- sshd ------------------------------------------------------------------------------------
 
-class Sshd:
-    """A private sshd on 127.0.0.1 with its own host key, config and one authorized key."""
+class Sshd(infra.Sshd):
+    """The private sshd on 127.0.0.1 that serves the shared folder to every host's sshfs."""
 
     def __init__(self, state_dir):
-        self.dir = os.path.abspath(state_dir)
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        self.port = None
-        self.proc = None
-        self.log_path = os.path.join(self.dir, "sshd.log")
-        self.config = os.path.join(self.dir, "sshd_config")
-        self.ssh_config = os.path.join(self.dir, "ssh_config")
-        self.host_key = os.path.join(self.dir, "host_ed25519")
-        self.client_key = os.path.join(self.dir, "client_ed25519")
-        self.authorized = os.path.join(self.dir, "authorized_keys")
-        self.known_hosts = os.path.join(self.dir, "known_hosts")
-        self._log = None
-
-    def _keygen(self, path, comment):
-        if not os.path.exists(path):
-            subprocess.run([_which("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-C",
-                            comment, "-f", path], check=True, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL)
-        with open(path + ".pub") as handle:
-            return handle.read().strip()
-
-    def _write_configs(self):
-        host_pub = self._keygen(self.host_key, "fjd-test-host")
-        client_pub = self._keygen(self.client_key, "fjd-test-client")
-        with open(self.authorized, "w") as handle:
-            handle.write(client_pub + "\n")
-        with open(self.known_hosts, "w") as handle:
-            handle.write("%s %s\n" % (SSH_ALIAS, " ".join(host_pub.split()[:2])))
-        sshd_lines = [
-            "Port %d" % self.port,
-            "ListenAddress 127.0.0.1",
-            "HostKey %s" % self.host_key,
-            "PidFile %s" % os.path.join(self.dir, "sshd.pid"),
-            "AuthorizedKeysFile %s" % self.authorized,
-            "PermitRootLogin prohibit-password",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            # the state folder is under /tmp, which is world-writable: strict mode refuses it
-            "StrictModes no",
-            "Subsystem sftp internal-sftp",
-            "MaxStartups 64:30:128",
-            "MaxSessions 64",
-            "LogLevel INFO",
-        ]
-        with open(self.config, "w") as handle:
-            handle.write("\n".join(sshd_lines) + "\n")
-        ssh_lines = [
-            "Host %s" % SSH_ALIAS,
-            "  HostName 127.0.0.1",
-            "  Port %d" % self.port,
-            "  User root",
-            "  IdentityFile %s" % self.client_key,
-            "  IdentitiesOnly yes",
-            "  HostKeyAlias %s" % SSH_ALIAS,
-            "  UserKnownHostsFile %s" % self.known_hosts,
-            "  GlobalKnownHostsFile /dev/null",
-            "  StrictHostKeyChecking yes",
-            "  BatchMode yes",
-            "  LogLevel ERROR",
-            "  ServerAliveInterval 5",
-            "  ServerAliveCountMax 3",
-        ]
-        with open(self.ssh_config, "w") as handle:
-            handle.write("\n".join(ssh_lines) + "\n")
-
-    def start(self, timeout=10.0):
-        """Start sshd -D on a free port; raises Unavailable if it does not come up."""
-        sshd = _which("sshd")
-        if not sshd:
-            raise Unavailable("sshd is not installed")
-        # sshd refuses to start without its privilege separation directory
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        last = ""
-        for _attempt in range(3):  # a free port may be taken between our check and sshd's bind
-            self.port = free_port()
-            self._write_configs()
-            check = subprocess.run([sshd, "-t", "-f", self.config], stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT)
-            if check.returncode != 0:
-                raise Unavailable("sshd -t rejects the test config: %s"
-                                  % check.stdout.decode(errors="replace").strip())
-            self._log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen([os.path.realpath(sshd), "-D", "-e", "-f", self.config],
-                                         stdin=subprocess.DEVNULL, stdout=self._log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-            if self._wait_banner(timeout):
-                return self
-            last = self.log()
-            self.stop()
-        raise Unavailable("private sshd did not start: %s" % last.strip()[-500:])
-
-    def _wait_banner(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                    if sock.recv(64).startswith(b"SSH-"):
-                        return True
-            except OSError:
-                time.sleep(0.05)
-        return False
+        super().__init__(state_dir, SSH_ALIAS)
 
     def sshfs_argv(self, remote_dir, mountpoint, options=None, foreground=True):
         """The sshfs command that mounts remote_dir (a path on this machine) at mountpoint."""
-        argv = [_which("sshfs")]
+        argv = [which("sshfs")]
         if foreground:
             argv.append("-f")
-        argv += ["-F", self.ssh_config, "%s:%s" % (SSH_ALIAS, os.path.abspath(remote_dir)),
+        argv += ["-F", self.ssh_config, "%s:%s" % (self.alias, os.path.abspath(remote_dir)),
                  os.path.abspath(mountpoint)]
         joined = join_options(options)
         if joined:
             argv += ["-o", joined]
         return argv
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as handle:
-                return handle.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def stop(self):
-        """Kill sshd and every session process it started (they outlive the listener)."""
-        if self.proc is None:
-            return
-        children = descendants(self.proc.pid)
-        _kill(children, signal.SIGTERM)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        _kill(children, signal.SIGKILL)
-        self.proc = None
-        if self._log:
-            self._log.close()
-            self._log = None
 
 
 def start_sshfs(sshd, remote_dir, mountpoint, options=None, timeout=15.0):
@@ -401,7 +175,7 @@ def start_sshfs(sshd, remote_dir, mountpoint, options=None, timeout=15.0):
 
 def unmount(mountpoint, proc=None, timeout=5.0):
     """Unmount (lazily if busy) and wait for the sshfs process to exit (killing it if not)."""
-    tool = _which("fusermount3") or _which("fusermount")
+    tool = which("fusermount3") or which("fusermount")
     attempts = ([tool, "-u"], [tool, "-u", "-z"]) if tool else ()
     attempts += (["umount"], ["umount", "-l"])
     for argv in attempts:
@@ -440,7 +214,7 @@ class Host:
         """pid (in our namespace) of the process that forwards signals to the command."""
         if self._shim_pid is None and self.proc.poll() is None:
             # with --fork unshare does not forward signals: find its child, the shim
-            kids = [p for p in _all_pids() if _parent_of(p) == self.proc.pid]
+            kids = [p for p in infra.all_pids() if infra.parent_of(p) == self.proc.pid]
             if kids:
                 self._shim_pid = kids[0]
         return self._shim_pid
@@ -469,7 +243,7 @@ class Host:
     def send_signal(self, sig):
         pid = self.shim_pid
         if pid is not None and self.alive():
-            _kill([pid], sig)
+            infra.kill([pid], sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
         """Send sig to the command (via the shim), wait for it and for the unmount.
@@ -487,10 +261,10 @@ class Host:
 
     def kill(self):
         """Power off: SIGKILL the whole process tree, the mount dies with its namespace."""
-        pids = descendants(self.proc.pid)
-        _kill([self.proc.pid] + pids, signal.SIGKILL)
+        pids = infra.descendants(self.proc.pid)
+        infra.kill([self.proc.pid] + pids, signal.SIGKILL)
         self.proc.wait()
-        _kill(pids, signal.SIGKILL)
+        infra.kill(pids, signal.SIGKILL)
 
     def log(self):
         self._log.flush()
@@ -557,7 +331,7 @@ class Cluster:
             "ready": ready,
             "mount_timeout": mount_timeout,
         }
-        outer = [_which("unshare"), "-m", "-u", "--propagation", "private"]
+        outer = [which("unshare"), "-m", "-u", "--propagation", "private"]
         if pid_namespace:
             outer += ["--fork", "--pid", "--mount-proc", "--kill-child=SIGKILL"]
         outer += [sys.executable, HERE, "--shim", json.dumps(spec)]
@@ -585,7 +359,7 @@ class Cluster:
 
     def leftovers(self):
         """pids of processes still using this cluster (sshfs, ssh, shims, sshd sessions)."""
-        return processes_mentioning(self.base)
+        return infra.processes_mentioning(self.base)
 
     def close(self):
         """Stop everything this cluster started; safe to call more than once."""
@@ -595,7 +369,7 @@ class Cluster:
             for host in self.hosts:
                 host.close()
             self.sshd.stop()
-            _kill(self.leftovers(), signal.SIGKILL)
+            infra.kill(self.leftovers(), signal.SIGKILL)
 
 
 # -- the pytest fixture ----------------------------------------------------------------------

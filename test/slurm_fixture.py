@@ -14,12 +14,14 @@ spool and logs. Clients find it through ``SLURM_CONF`` (see ``env()``).
 Python 3.8+, standard library only (pytest only for the fixture).
 """
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+
+from infra import (Unavailable, all_pids, apt_install, descendants, free_port, kill,
+                   processes_mentioning, which)
 
 try:
     import pytest
@@ -30,86 +32,9 @@ TOOLS = ("slurmctld", "slurmd", "sbatch", "squeue", "srun", "sinfo", "scancel", 
 PACKAGES = ("slurm-wlm", "munge")
 
 
-class Unavailable(Exception):
-    """This machine cannot run the Slurm tests; the message says why."""
-
-
-def which(name):
-    path = os.environ.get("PATH", os.defpath) + ":/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin"
-    return shutil.which(name, path=path)
-
-
-def missing():
-    return [tool for tool in TOOLS if not which(tool)]
-
-
 def install():
     """apt-get install slurm-wlm and munge when a tool is missing; raises Unavailable."""
-    if not missing():
-        return
-    if os.geteuid() != 0:
-        raise Unavailable("needs root to install %s" % " ".join(PACKAGES))
-    if os.environ.get("FJD_NO_INSTALL"):
-        raise Unavailable("missing %s and FJD_NO_INSTALL is set" % ", ".join(missing()))
-    apt = which("apt-get")
-    if not apt:
-        raise Unavailable("missing %s and no apt-get" % ", ".join(missing()))
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    command = [apt, "install", "-y", "-q", "--no-install-recommends"] + list(PACKAGES)
-    last = ""
-    for argv in (command, [apt, "update", "-q"], command):
-        try:
-            result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, env=env, timeout=600)
-        except subprocess.TimeoutExpired:
-            raise Unavailable("apt-get took more than 10 minutes")
-        last = result.stdout.decode("utf-8", "replace").strip().splitlines()[-1:]
-        if argv is command and result.returncode == 0 and not missing():
-            return
-    raise Unavailable("could not install %s: %s" % (" ".join(PACKAGES), last))
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def descendants(pid):
-    children = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            continue
-        parent = int(data[data.rindex(b")") + 2:].split()[1])
-        children.setdefault(parent, []).append(int(name))
-    found, todo = [], list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo.extend(children.get(child, []))
-    return found
-
-
-def parent_of(pid):
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    return int(data[data.rindex(b")") + 2:].split()[1])
-
-
-def ancestors():
-    found, pid = set(), os.getpid()
-    while pid and pid not in found:
-        found.add(pid)
-        pid = parent_of(pid)
-    return found
+    apt_install(PACKAGES, TOOLS, timeout=600)
 
 
 def command_name(pid):
@@ -118,35 +43,6 @@ def command_name(pid):
             return handle.read().decode("utf-8", "replace").strip()
     except OSError:
         return None
-
-
-def all_pids():
-    return {int(n) for n in os.listdir("/proc") if n.isdigit()}
-
-
-def processes_mentioning(text):
-    """pids whose command line contains text (never ours or our ancestors')."""
-    needle = os.fsencode(text)
-    found = []
-    mine = ancestors()
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in mine:
-            continue
-        try:
-            with open("/proc/%s/cmdline" % name, "rb") as handle:
-                if needle in handle.read():
-                    found.append(int(name))
-        except OSError:
-            pass
-    return found
-
-
-def kill(pids, sig=signal.SIGKILL):
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 class SlurmCluster:
@@ -234,7 +130,7 @@ class SlurmCluster:
         if os.geteuid() != 0:
             raise Unavailable("needs root (slurmd runs jobs as any user)")
         self.write_config()
-        self.before = all_pids()
+        self.before = set(all_pids())
         self.spawn("munged", [which("munged"), "--foreground", "--force",
                               "--socket", self.socket,
                               "--key-file", self.path("munge", "munge.key"),
@@ -300,7 +196,7 @@ class SlurmCluster:
             kill(tree)
         # job steps (slurmstepd daemonize, so they are nobody's children) with what they
         # run, and anything else that mentions our folder
-        for pid in all_pids() - self.before:
+        for pid in set(all_pids()) - self.before:
             if command_name(pid) == "slurmstepd":
                 kill(descendants(pid) + [pid])
         kill(processes_mentioning(self.dir))

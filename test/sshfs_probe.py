@@ -495,7 +495,7 @@ def main():
         sys.stderr.write("sshfs_probe: cannot run here: %s\n" % reason)
         return 2
     # private mount namespace: the mounts vanish with us whatever happens
-    argv = [hosts._which("unshare"), "-m", "--propagation", "private", sys.executable,
+    argv = [hosts.which("unshare"), "-m", "--propagation", "private", sys.executable,
             os.path.abspath(__file__), "--in-namespace", "--limit", str(args.limit)]
     for options in args.options:
         argv += ["-o", options]

@@ -1,28 +1,8 @@
 """fjd retry and fjd cancel: never overwrite, keep history, stop running jobs."""
 import json
 import os
-import shlex
-import subprocess
-import sys
 
-from conftest import PYTHON, REPO, assert_no_traceback, wait_for
-
-
-def fjd_cli(root, *args, timeout=60):
-    env = dict(os.environ)
-    env.pop("FJD_ROOT", None)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    result = subprocess.run([PYTHON, "-m", "fjd"] + list(args) + ["--root", str(root)],
-                            cwd=str(root), env=env, timeout=timeout, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    result.out = result.stdout.decode("utf-8", "replace")
-    result.err = result.stderr.decode("utf-8", "replace")
-    assert_no_traceback(result.out + result.err)
-    return result
-
-
-def py(code, *args):
-    return " ".join(shlex.quote(w) for w in [sys.executable, "-c", code] + list(args))
+from conftest import fjd_cli, py, wait_for
 
 
 # fails the first time (no marker yet), succeeds after that

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, assert_no_traceback
+from conftest import REPO, assert_no_traceback, fjd_env
 
 DOCS = os.environ.get("FJD_DOCS") or os.path.join(REPO, "README.md")
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
@@ -40,11 +40,7 @@ def shell_env(tmp_path):
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     python3 = bin_dir / "python3"  # the examples say python3: make it this Python
     python3.symlink_to(sys.executable)
-    env = dict(os.environ)
-    env.pop("FJD_ROOT", None)
-    env["PATH"] = str(bin_dir) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+    return fjd_env({"PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")})
 
 
 @pytest.mark.skipif(not os.path.exists(DOCS), reason="no %s" % DOCS)

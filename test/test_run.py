@@ -1,35 +1,16 @@
 """fjd run: submit, run with local workers, stop when drained, summary, callback, Ctrl-C."""
+import functools
 import json
 import os
-import shlex
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import PYTHON, REPO, assert_no_traceback, wait_for
+import conftest
+from conftest import PYTHON, assert_no_traceback, fjd_env, py, wait_for
 
-
-def env():
-    result = dict(os.environ)
-    result.pop("FJD_ROOT", None)
-    result["PYTHONPATH"] = REPO + os.pathsep + result.get("PYTHONPATH", "")
-    return result
-
-
-def fjd_cli(root, *args, timeout=90, cwd=None):
-    result = subprocess.run([PYTHON, "-m", "fjd"] + list(args) + ["--root", str(root)],
-                            cwd=str(cwd or root), env=env(), timeout=timeout,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    result.out = result.stdout.decode("utf-8", "replace")
-    result.err = result.stderr.decode("utf-8", "replace")
-    assert_no_traceback(result.out + result.err)
-    return result
-
-
-def py(code, *args):
-    return " ".join(shlex.quote(w) for w in [sys.executable, "-c", code] + list(args))
+# starting and stopping workers can take longer than conftest's default minute
+fjd_cli = functools.partial(conftest.fjd_cli, timeout=90)
 
 
 def daemons_of(root):
@@ -104,7 +85,7 @@ def test_ctrl_c_hands_the_running_job_back(tmp_path):
     proc = subprocess.Popen(
         [PYTHON, "-m", "fjd", "run", "--root", str(tmp_path / "root"), "--exe",
          py("import sys, time; open(sys.argv[1], 'w').close(); time.sleep(60)", str(started)),
-         "--workers", "1"], cwd=str(tmp_path), env=env(), stdin=subprocess.DEVNULL,
+         "--workers", "1"], cwd=str(tmp_path), env=fjd_env(), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: started.exists(), 20, message="the job to start")
@@ -123,18 +104,18 @@ def test_ctrl_c_hands_the_running_job_back(tmp_path):
 
 
 def test_help_and_unknown_command():
-    result = subprocess.run([PYTHON, "-m", "fjd", "--help"], env=env(), stdout=subprocess.PIPE,
+    result = subprocess.run([PYTHON, "-m", "fjd", "--help"], env=fjd_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     text = result.stdout.decode()
     for command in ("submit", "status", "run", "retry", "cancel", "workers"):
         assert command in text
-    bogus = subprocess.run([PYTHON, "-m", "fjd", "bogus"], env=env(), stdout=subprocess.PIPE,
+    bogus = subprocess.run([PYTHON, "-m", "fjd", "bogus"], env=fjd_env(), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
     assert bogus.returncode == 2 and b"invalid choice" in bogus.stderr
     for args in (["run", "--help"], ["workers", "start", "--help"], ["status", "--help"]):
-        shown = subprocess.run([PYTHON, "-m", "fjd"] + args, env=env(), stdout=subprocess.PIPE)
+        shown = subprocess.run([PYTHON, "-m", "fjd"] + args, env=fjd_env(), stdout=subprocess.PIPE)
         assert shown.returncode == 0 and b"example" in shown.stdout
-    workers = subprocess.run([PYTHON, "-m", "fjd", "workers"], env=env(),
+    workers = subprocess.run([PYTHON, "-m", "fjd", "workers"], env=fjd_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert workers.returncode == 2 and b"start" in workers.stderr
 

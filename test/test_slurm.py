@@ -3,6 +3,7 @@
 The workers run as the tasks of one sbatch job; with a one-minute limit and a 48 s margin
 they stop after about 12 s and hand their unfinished job back to the queue.
 """
+import functools
 import os
 import re
 import subprocess
@@ -10,20 +11,14 @@ import sys
 
 import pytest
 
-from conftest import PYTHON, assert_no_traceback, wait_for
+import conftest
+from conftest import wait_for
 from slurm_fixture import slurm  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
 
-
-def fjd_cli(root, env, *args, timeout=90):
-    result = subprocess.run([PYTHON, "-m", "fjd"] + list(args) + ["--root", str(root)],
-                            cwd=str(root), env=env, timeout=timeout, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    result.out = result.stdout.decode("utf-8", "replace")
-    result.err = result.stderr.decode("utf-8", "replace")
-    assert_no_traceback(result.out + result.err)
-    return result
+# starting and stopping workers can take longer than conftest's default minute
+fjd_cli = functools.partial(conftest.fjd_cli, timeout=90)
 
 
 def test_slurm_workers_stop_before_the_time_limit(queue, slurm):
@@ -35,8 +30,8 @@ def test_slurm_workers_stop_before_the_time_limit(queue, slurm):
     queue.job("zlong.conf", "%s -c 'import sys, time; open(sys.argv[1], \"w\").close(); "
                             "time.sleep(300)' %s" % (sys.executable, marker))
     queue.dispatcher()
-    result = fjd_cli(root, env, "workers", "start", "2", "--slurm", "--time", "1",
-                     "--margin", "48", "--sbatch-option=--job-name=fjd-test")
+    result = fjd_cli(root, "workers", "start", "2", "--slurm", "--time", "1", "--margin", "48",
+                     "--sbatch-option=--job-name=fjd-test", env=env)
     assert result.returncode == 0, (result.out, result.err)
     job_id = re.search(r"submitted Slurm batch job (\d+): 2 workers", result.out).group(1)
     try:
@@ -66,10 +61,10 @@ def test_slurm_workers_stop_before_the_time_limit(queue, slurm):
 
 def test_sbatch_errors_are_explained(queue, slurm):
     env = slurm.env(queue.env())
-    result = fjd_cli(queue.root, env, "workers", "start", "2", "--slurm",
-                     "--sbatch-option=--partition=nosuchpartition")
+    result = fjd_cli(queue.root, "workers", "start", "2", "--slurm",
+                     "--sbatch-option=--partition=nosuchpartition", env=env)
     assert result.returncode == 1
     assert "sbatch failed" in result.err and "partition" in result.err.lower()
-    missing = fjd_cli(queue.root, dict(env, PATH="/nonexistent"), "workers", "start", "2",
-                      "--slurm")
+    missing = fjd_cli(queue.root, "workers", "start", "2", "--slurm",
+                      env=dict(env, PATH="/nonexistent"))
     assert missing.returncode == 1 and "sbatch not found" in missing.err

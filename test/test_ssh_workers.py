@@ -3,41 +3,20 @@
 The other host is a private sshd on 127.0.0.1 in its own UTS namespace with its own
 hostname (test/ssh_fixture.py); it sees the same file system, like a node with a shared home.
 """
+import functools
 import os
-import signal
-import subprocess
 import sys
 
 import pytest
 
-from conftest import PYTHON, REPO, assert_no_traceback
+import conftest
+from conftest import kill_leftovers
 from ssh_fixture import remote  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
 
-
-def fjd_cli(root, *args, timeout=90):
-    env = dict(os.environ)
-    env.pop("FJD_ROOT", None)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    result = subprocess.run([PYTHON, "-m", "fjd"] + list(args) + ["--root", str(root)],
-                            cwd=str(root), env=env, timeout=timeout, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    result.out = result.stdout.decode("utf-8", "replace")
-    result.err = result.stderr.decode("utf-8", "replace")
-    assert_no_traceback(result.out + result.err)
-    return result
-
-
-def kill_leftovers(root):
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % name, "rb") as handle:
-                    if os.fsencode(str(root)) in handle.read():
-                        os.kill(int(name), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
+# starting and stopping workers can take longer than conftest's default minute
+fjd_cli = functools.partial(conftest.fjd_cli, timeout=90)
 
 
 def test_workers_on_a_remote_host(queue, remote, tmp_path):

@@ -6,23 +6,9 @@ import subprocess
 import sys
 import time
 
-from conftest import PYTHON, REPO, assert_no_traceback, wait_for
+from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, wait_for
 
 from fjd.layout import Layout
-
-
-def fjd_cli(root, *args, timeout=60):
-    env = dict(os.environ)
-    env.pop("FJD_ROOT", None)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    result = subprocess.run([PYTHON, "-m", "fjd"] + list(args) + ["--root", str(root)],
-                            cwd=str(root) if os.path.isdir(str(root)) else "/", env=env,
-                            timeout=timeout, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    result.out = result.stdout.decode("utf-8", "replace")
-    result.err = result.stderr.decode("utf-8", "replace")
-    assert_no_traceback(result.out + result.err)
-    return result
 
 
 def put(path, text):
@@ -97,7 +83,7 @@ def test_not_a_queue(tmp_path):
     result = fjd_cli(tmp_path, "status")
     assert result.returncode == 1
     assert "is not a queue root" in result.err and "--root" in result.err
-    missing = fjd_cli(tmp_path / "nope", "status")
+    missing = fjd_cli(tmp_path / "nope", "status", cwd="/")
     assert missing.returncode == 1 and "does not exist" in missing.err
 
 

@@ -8,26 +8,10 @@ import time
 
 import pytest
 
-from conftest import PYTHON, REPO, assert_no_traceback
+from conftest import PYTHON, REPO, fjd_cli
 
 import fjd
 from fjd.submit import SubmitError, fill, split_values
-
-
-def fjd_cli(root, *args, cwd=None, timeout=60):
-    env = dict(os.environ)
-    env.pop("FJD_ROOT", None)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    argv = [PYTHON, "-m", "fjd"] + list(args)
-    if root is not None:
-        argv += ["--root", str(root)]
-    result = subprocess.run(argv, cwd=cwd or str(root or REPO), env=env, timeout=timeout,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    result.out = result.stdout.decode("utf-8", "replace")
-    result.err = result.stderr.decode("utf-8", "replace")
-    assert_no_traceback(result.out + result.err)
-    return result
 
 
 def read_job(path):

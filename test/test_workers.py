@@ -1,33 +1,18 @@
 """fjd workers start|list|stop on this host (ssh and Slurm have their own test files)."""
+import functools
 import json
 import os
-import shlex
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import PYTHON, REPO, assert_no_traceback, wait_for
+import conftest
+from conftest import PYTHON, fjd_env, kill_leftovers, py, wait_for
 
-
-def env():
-    result = dict(os.environ)
-    result.pop("FJD_ROOT", None)
-    result["PYTHONPATH"] = REPO + os.pathsep + result.get("PYTHONPATH", "")
-    return result
-
-
-def fjd_cli(root, *args, timeout=90):
-    result = subprocess.run([PYTHON, "-m", "fjd"] + list(args) + ["--root", str(root)],
-                            cwd=str(root), env=env(), timeout=timeout,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    result.out = result.stdout.decode("utf-8", "replace")
-    result.err = result.stderr.decode("utf-8", "replace")
-    assert_no_traceback(result.out + result.err)
-    return result
+# starting and stopping workers can take longer than conftest's default minute
+fjd_cli = functools.partial(conftest.fjd_cli, timeout=90)
 
 
 def pid_alive(pid):
@@ -46,16 +31,9 @@ def root(tmp_path):
     (path / "jobqueue").mkdir()
     yield path
     subprocess.run([PYTHON, "-m", "fjd", "workers", "stop", "--timeout", "15", "--silent-after",
-                    "2", "--root", str(path)], env=env(), stdout=subprocess.DEVNULL,
+                    "2", "--root", str(path)], env=fjd_env(), stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % name, "rb") as handle:
-                    if os.fsencode(str(path)) in handle.read():
-                        os.kill(int(name), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
+    kill_leftovers(path)
 
 
 def started_pids(text):
@@ -114,11 +92,10 @@ def test_stop_by_host_and_a_busy_worker_hands_its_job_back(root):
     assert len(os.listdir(root / "jobpod")) == 1
     marker = root / "started"
     code = "import sys, time; open(sys.argv[1], 'w').close(); time.sleep(60)"
-    assert fjd_cli(root, "submit", "-q", "--exe", " ".join(
-        shlex.quote(w) for w in [sys.executable, "-c", code, str(marker)])).returncode == 0
+    assert fjd_cli(root, "submit", "-q", "--exe", py(code, str(marker))).returncode == 0
     log = open(root / "dispatcher.log", "ab")
     dispatcher = subprocess.Popen([PYTHON, "-m", "fjd", "dispatcher", "--root", str(root)],
-                                  env=env(), stdout=log, stderr=log)
+                                  env=fjd_env(), stdout=log, stderr=log)
     try:
         wait_for(lambda: marker.exists(), 20, message="the job to start")
         stop = fjd_cli(root, "workers", "stop", "--host", os.uname()[1])
