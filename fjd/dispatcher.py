@@ -37,6 +37,7 @@ BATCH_SECONDS = 0.25
 MAX_BATCH = 100
 
 
+SAFETY_RELIST = 60.0  # seconds between listings of a long queue when inotify saw nothing new
 PRIORITY_WINDOW = 10000  # [control] priority reorders the next this many queued jobs
 _CONTROL_SECTION = re.compile(rb"^\[control\][^\n]*\n(.*?)(?=^\[|\Z)", re.M | re.S)
 _PRIORITY = re.compile(rb"^[ \t]*priority[ \t]*[:=][ \t]*([+-]?\d{1,9})[ \t]*\r?$", re.M | re.I)
@@ -75,6 +76,7 @@ class JobListing:
 
     def __init__(self, path, shared=False):
         self.path = path
+        self.arrivals = None  # a DirWatcher on path, where inotify sees every writer
         self.shared = shared  # a shared mount: folder mtimes and listings may be stale
         self.pending = collections.deque()
         self.odd = []  # (name, mode) of entries that are not regular files
@@ -102,10 +104,16 @@ class JobListing:
 
     def refresh_if_due(self, now):
         if self.pending and self.last_list_at is not None:
-            if now - self.last_list_at < self.last_list_cost * self.RELIST_COST_FACTOR:
+            age = now - self.last_list_at
+            if age < self.last_list_cost * self.RELIST_COST_FACTOR:
                 return
-            if self.shared:
-                if now - self.last_list_at < 1.0:
+            if self.arrivals is not None:
+                # inotify sees files arriving here (our own renames out do not count), so
+                # a long listing is made again only for news, or once a minute to be sure
+                if not self.arrivals.drain() and age < max(SAFETY_RELIST, self.last_list_cost):
+                    return
+            elif self.shared:
+                if age < 1.0:
                     return
             elif self._folder_mtime() == self.last_mtime:
                 return
@@ -114,6 +122,8 @@ class JobListing:
     def relist(self, now):
         started = time.monotonic()
         self.pending = collections.deque()  # let the old names go first: half the peak memory
+        if self.arrivals is not None:
+            self.arrivals.drain()
         if self.shared:
             refresh_listing(self.path)
         self.last_mtime = self._folder_mtime()
@@ -182,10 +192,15 @@ class Dispatcher:
             watcher.watch(self.layout.workerqueue, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
             watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
             self.waker.watchers.append(watcher)
+            arrivals = DirWatcher()
+            if not self.layout.shared and arrivals.watch(self.layout.jobqueue,
+                                                         IN_MOVED_TO | IN_CLOSE_WRITE):
+                self.listing.arrivals = arrivals
             try:
                 return self.loop()
             finally:
                 watcher.close()
+                arrivals.close()
                 self.show_progress(force=True)
                 self.progress.close()
         finally:

@@ -63,15 +63,17 @@ class DirWatcher:
         return self.fd
 
     def drain(self):
-        """Discard pending events: they only mean "look again"."""
+        """Discard pending events (they only mean "look again"); True if there were any."""
         if self.fd is None:
-            return
+            return False
+        seen = False
         try:
             while os.read(self.fd, 65536):
-                pass
+                seen = True
         except OSError as error:
             if error.errno not in (errno.EAGAIN, errno.EINTR):
                 raise
+        return seen
 
     def close(self):
         if self.fd is not None:
