@@ -1,9 +1,9 @@
 """``fjd status``: what is queued, running, done and failed, and how fast it goes.
 
 Everything comes from the folders and ``records/``; nothing is asked of the workers, so the
-command is as cheap as a few directory listings. Elapsed times of running jobs are measured
-from the moment the job file was renamed into its worker's inbox (its ctime), read with this
-host's clock: on a shared file system whose server clock differs, they are approximate.
+command is as cheap as a few directory listings. Elapsed times of running jobs count
+since the job file was renamed into its worker's inbox (its ctime), read with this host's
+clock: on a shared file system whose server clock differs, they are approximate.
 """
 import argparse
 import json
