@@ -14,8 +14,8 @@ import time
 
 from . import names, records
 from .jobfile import kind_of
-from .layout import (Layout, display, hostname, is_ignored, refresh_listing,
-                     try_rename)
+from .layout import (HEARTBEAT_FILE, Layout, display, hostname, is_ignored,
+                     refresh_listing, try_rename)
 from .liveness import Observer, decode_beat, read_beat
 from .lock import DispatcherLock, LockRefused
 from .notify import IN_CLOSE_WRITE, IN_CREATE, IN_MOVED_TO, DirWatcher
@@ -29,7 +29,6 @@ DEFAULT_INTERVAL = 0.05
 DEFAULT_WORKER_TIMEOUT = 8.0
 DEFAULT_MAX_ATTEMPTS = 3
 MAINTENANCE_EVERY = 1.0  # seconds between lock renewals and heartbeat checks
-HEARTBEAT_FILE = ".heartbeat"
 # Short jobs travel in batches: a worker gets as many jobs as it ran in about
 # BATCH_SECONDS last time (at most MAX_BATCH, and never more than its share of the queue),
 # so no-op jobs cost one round trip per batch while long jobs still go one at a time.

@@ -17,6 +17,9 @@ FAILED = "failed"
 RECORDS = "records"
 CANCELLED = "cancelled"
 FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS, CANCELLED)
+# files in a worker's inbox jobpod/<id>/ besides its jobs
+HEARTBEAT_FILE = ".heartbeat"  # the worker's beat: counter, host, pid, running job
+STOP_FILE = ".stop"  # left by `fjd workers stop`: the worker stops as on SIGTERM
 
 # Errors that mean "somebody else got there first" (DESIGN.md rule 1).
 GONE = (errno.ENOENT, errno.ESTALE)

@@ -31,12 +31,19 @@ def write_beat(path, payload, previous_size=0):
 
 
 def read_beat(path):
-    """The raw heartbeat bytes, or None when the file is missing."""
+    """The raw heartbeat bytes, or None when missing or unreadable.
+
+    Never follows a link and never blocks (a FIFO planted as .heartbeat reads as empty)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(4096)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError:
         return None
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def decode_beat(raw):

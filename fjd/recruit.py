@@ -25,11 +25,9 @@ import sys
 import time
 
 from .cli import nonnegative, open_queue, positive_int
-from .layout import Layout, display, hostname, list_names
+from .layout import STOP_FILE, Layout, display, hostname, list_names
 from .status import handle_os_errors, host_from_id, inbox_jobs, read_heartbeat
 
-HEARTBEAT_FILE = ".heartbeat"
-STOP_FILE = ".stop"
 LOGS = "logs"
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # where fjd is for other hosts: this checkout, but not an installed site-packages folder

@@ -13,10 +13,9 @@ import time
 
 from . import names, records
 from .layout import Layout, display, list_names
+from .layout import HEARTBEAT_FILE
+from .liveness import decode_beat, read_beat
 
-HEARTBEAT_FILE = ".heartbeat"
-STDOUT_FILE = ".stdout"
-STOP_FILE = ".stop"
 RATE_SAMPLE = 200  # finished jobs whose records give the recent throughput
 
 
@@ -43,42 +42,16 @@ def handle_os_errors(command, handler):
     return wrapped
 
 
-def read_small(path, limit=4096):
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, limit).decode("utf-8", "replace")
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def read_heartbeat(inbox):
     """(beats, host, pid, job) from an inbox's .heartbeat, or None.
 
-    Workers write JSON ({"beat", "host", "pid", "job", ...}); the older "beats host pid"
-    text is read too. job is the name of the job being run, when the worker says.
+    job is the name of the job being run, or None when the worker is between jobs.
     """
-    text = read_small(os.path.join(inbox, HEARTBEAT_FILE))
-    if not text or not text.strip():
-        return None
-    text = text.strip()
-    if text.startswith("{"):
-        try:
-            beat = json.loads(text)
-            return (int(beat["beat"]), str(beat.get("host") or "?"), int(beat["pid"]),
-                    beat.get("job"))
-        except (ValueError, KeyError, TypeError):
-            return None
-    parts = text.split()
-    if len(parts) < 3:
-        return None
+    beat = decode_beat(read_beat(os.path.join(inbox, HEARTBEAT_FILE)))
     try:
-        return int(parts[0]), parts[1], int(parts[2]), None
-    except ValueError:
+        return (int(beat["beat"]), str(beat.get("host") or "?"), int(beat["pid"]),
+                beat.get("job"))
+    except (KeyError, TypeError, ValueError):
         return None
 
 

@@ -19,8 +19,8 @@ import time
 
 from . import names, records, spawn
 from .jobfile import DEFAULT_MAX_JOB_BYTES, JobError, load
-from .layout import (Layout, display, hostname, make_dir, refresh_listing, try_rename,
-                     warn_if_world_writable, write_file_atomic)
+from .layout import (HEARTBEAT_FILE, STOP_FILE, Layout, display, hostname, make_dir,
+                     refresh_listing, try_rename, warn_if_world_writable, write_file_atomic)
 from .liveness import write_beat
 from .notify import IN_MOVED_TO, DirWatcher
 from .ready import F_SETLEASE
@@ -31,9 +31,7 @@ log = logging.getLogger("fjd.worker")
 DEFAULT_INTERVAL = 0.05
 DEFAULT_HEARTBEAT = 1.0
 DEFAULT_GRACE = 3.0
-HEARTBEAT_FILE = ".heartbeat"
 REANNOUNCE_EVERY = 2.0  # seconds; renews a lost announcement (e.g. a dispatcher crash)
-STOP_FILE = ".stop"  # written by `fjd workers stop`: stop as on SIGTERM
 STDOUT_FILE = ".stdout"
 STDERR_FILE = ".stderr"
 
@@ -168,16 +166,23 @@ class Worker:
             self.waker.sleep(self.interval)
 
     def inbox_jobs(self):
-        if self.layout.shared:
-            refresh_listing(self.inbox)
-        try:
-            return sorted(n for n in os.listdir(self.inbox) if not n.startswith("."))
-        except FileNotFoundError:
+        jobs = self.list_inbox()
+        if jobs is None:
             # somebody removed our inbox (the dispatcher thought we were dead): start afresh
             log.warning("inbox %s disappeared; registering again", display(self.inbox))
             self.worker_id = None
             self.register()
             return []
+        return jobs
+
+    def list_inbox(self):
+        """Job names in our inbox in the order we run them; None if the inbox is gone."""
+        if self.layout.shared:
+            refresh_listing(self.inbox)
+        try:
+            return sorted(n for n in os.listdir(self.inbox) if not n.startswith("."))
+        except FileNotFoundError:
+            return None
 
     def token_path(self):
         return os.path.join(self.layout.workerqueue, self.worker_id)
@@ -229,7 +234,7 @@ class Worker:
         except FileNotFoundError:
             pass
         for _ in range(100):
-            for name in self.inbox_jobs_quiet():
+            for name in self.list_inbox() or []:
                 self.hand_back(name, "not started")
             for leftover in (HEARTBEAT_FILE, STDOUT_FILE, STDERR_FILE, STOP_FILE):
                 try:
@@ -244,14 +249,6 @@ class Worker:
             except OSError:
                 time.sleep(0.05)  # the dispatcher slipped a job in: hand it back too
         log.warning("could not empty inbox %s", display(self.inbox))
-
-    def inbox_jobs_quiet(self):
-        if self.layout.shared:
-            refresh_listing(self.inbox)
-        try:
-            return sorted(n for n in os.listdir(self.inbox) if not n.startswith("."))
-        except FileNotFoundError:
-            return []
 
     def hand_back(self, name, why):
         original, attempts = names.parse(name)

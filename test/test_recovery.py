@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, assert_no_traceback, wait_for
+from conftest import PYTHON, assert_no_traceback, fjd_cli, wait_for
 from fjd.liveness import write_beat
 
 FAST = ("--worker-timeout", "2")
@@ -276,3 +276,18 @@ def test_chaos_sigkill_workers_and_dispatcher(queue):
         assert daemon.alive()
         assert daemon.stop() == 0
         assert_no_traceback(daemon.log())
+
+
+def test_fifo_as_heartbeat_blocks_nobody(queue):
+    """A FIFO planted as a worker's .heartbeat reads as empty: the dispatcher keeps serving,
+    `fjd status` still answers, and the fake worker is buried."""
+    fake = queue.path("jobpod", "fake-1-abcdef")
+    os.makedirs(fake)
+    os.mkfifo(os.path.join(fake, ".heartbeat"))
+    queue.dispatcher(*FAST)
+    queue.worker()
+    queue.job("through.conf", "true")
+    queue.wait_finished(1)
+    assert fjd_cli(queue.root, "status", "--json", timeout=20).returncode == 0
+    wait_for(lambda: not os.path.exists(fake), timeout=10,
+             message="the fake worker to be buried")
