@@ -44,7 +44,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -175,7 +174,7 @@ def dir_mtime(path):
 class Scenario:
     """A fresh queue root in a temp folder, the daemons serving it, and their cleanup."""
 
-    def __init__(self, opts, name, background_cleanup=False):
+    def __init__(self, opts, name):
         self.opts = opts
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="fjd-bench-%s-" % name, dir=opts.tmp)
@@ -184,8 +183,6 @@ class Scenario:
         os.makedirs(os.path.join(self.root, "jobqueue"))
         os.makedirs(self.logs)
         self.daemons = []
-        self.background_cleanup = background_cleanup
-        self.cleanup_thread = None
         self.problems = []
 
     def path(self, *parts):
@@ -277,18 +274,33 @@ class Scenario:
             say("  ! %s: %s" % (self.name, problem))
         if self.opts.keep:
             say("  kept %s" % self.dir)
-        elif self.background_cleanup:
-            say("  removing %s in the background" % self.dir)
-            self.cleanup_thread = threading.Thread(
-                target=shutil.rmtree, args=(self.dir,), kwargs={"ignore_errors": True})
-            self.cleanup_thread.start()
-            CLEANUPS.append(self.cleanup_thread)
         else:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            remove_later(self.dir)
         return False
 
 
-CLEANUPS = []
+LEFTOVERS = []  # folders to remove once everything is measured
+SLOW_CREATE_US = 150.0  # creating a small file costs 15-30 µs on a quiet local disk
+
+
+def remove_later(folder):
+    """Queue a folder for removal at the end of the run, not now.
+
+    On ext4 without a journal (and ext2/3 alike) the kernel avoids reusing an inode for about
+    a minute after its file was deleted (five more while its inode table block is unwritten),
+    and it checks every such inode one by one on each file creation in that block group:
+    after removing a few thousand files, creating one nearby costs 0.3-1 ms instead of 20 µs.
+    Removing each scenario's queue right away would slow every later scenario this way, so
+    the harness deletes nothing until the end.
+    """
+    LEFTOVERS.append(folder)
+
+
+def remove_leftovers():
+    if LEFTOVERS:
+        say("removing the %d temporary queue folders ..." % len(LEFTOVERS))
+    while LEFTOVERS:
+        shutil.rmtree(LEFTOVERS.pop(), ignore_errors=True)
 
 
 class BenchError(Exception):
@@ -402,8 +414,17 @@ def fjd_throughput_once(opts, n, workers, profile_prefix=None, prewritten=False)
         sc.wait_idle(workers)
         cpu_before = {d.pid: d.cpu_seconds() for d in sc.daemons}
         names = ["job%07d.conf" % i for i in range(n)]
+        stage_us = None
         if prewritten:
+            staged_at = time.monotonic()
             stage_jobs(sc.path("jobqueue"), names)
+            stage_us = (time.monotonic() - staged_at) / max(1, n) * 1e6
+            if stage_us > SLOW_CREATE_US:
+                say("  ! creating a file in this queue took %.0f µs (%.0f µs in a fresh folder "
+                    "at the start): many files were probably deleted nearby in the last "
+                    "minutes; ext4 without a journal then skips their inodes one by one on "
+                    "every creation. Every file-based queue pays this; rerun later for "
+                    "quiet-disk numbers." % (stage_us, getattr(opts, "create_us", None) or 0))
             time.sleep(opts.settle)
         t0 = time.time()
         if prewritten:
@@ -435,6 +456,7 @@ def fjd_throughput_once(opts, n, workers, profile_prefix=None, prewritten=False)
     result = {"jobs": n, "workers": workers, "done": done, "failed": failed,
               "prewritten": prewritten,
               "completed": reached, "seconds": elapsed, "submit_seconds": submit_s,
+              "stage_us_per_file": stage_us,
               "jobs_per_s": (done + failed) / elapsed if elapsed > 0 else None,
               "cpu_ms_per_job": {k: v * 1000 / max(1, done + failed) for k, v in cpu.items()},
               "breakdown": record_breakdown(records)}
@@ -808,14 +830,14 @@ def shorten_argv(argv):
 
 # -- scenario: a million queued jobs ---------------------------------------------------------
 
-def prefilled_run(opts, total, sample, name, max_seconds, background_cleanup=False):
+def prefilled_run(opts, total, sample, name, max_seconds):
     """Write `total` job files, start the workers, then the dispatcher; run `sample` jobs.
 
     Returns the dispatcher's peak RSS, the time until the first job started and the
     throughput of the first `sample` jobs from the first start to the sample-th end (from
     the records), with and without the dispatcher's start-up.
     """
-    with Scenario(opts, name, background_cleanup=background_cleanup) as sc:
+    with Scenario(opts, name) as sc:
         jobqueue = sc.path("jobqueue")
         write_s = 0.0
         chunk = 100000
@@ -893,8 +915,7 @@ def scenario_million(opts, results, small_queue_rate):
     say("million: writing %d job files into jobqueue/ before the dispatcher starts" % total)
     say("  then starting the workers and the dispatcher; running the first %d jobs "
         "(at most %.0f s)" % (sample, opts.million_seconds))
-    out = prefilled_run(opts, total, sample, "million", opts.million_seconds,
-                        background_cleanup=True)
+    out = prefilled_run(opts, total, sample, "million", opts.million_seconds)
     say("million: control after: a pre-filled queue of %d jobs" % small)
     controls.append(prefilled_run(opts, small, small, "prefilled-small", opts.million_seconds))
     rates = [c["jobs_per_s"] for c in controls if c.get("jobs_per_s")]
@@ -986,7 +1007,7 @@ def create_cost_us(folder, files=1000, rounds=3):
         finally:
             os.close(dir_fd)
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        remove_later(base)
     return statistics.median(costs)
 
 
@@ -1296,6 +1317,7 @@ def main(argv=None):
     os.makedirs(opts.results_dir, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
     machine = machine_info(opts)
+    opts.create_us = machine["file_create_us"]
     say("fjd bench: %s" % machine_line(machine))
     if machine["loadavg_start"][0] > 0.5:
         say("note: the machine is busy (load average %.2f %.2f %.2f): numbers will be noisy"
@@ -1331,10 +1353,6 @@ def main(argv=None):
             errors.append("%s: %s" % (name, error))
             results.setdefault("errors", {})[name] = str(error)
     if opts.profile:
-        if CLEANUPS:
-            say("waiting for the background cleanup of the big queue before profiling ...")
-            for thread in CLEANUPS:
-                thread.join()
         try:
             profile_text = scenario_profile(opts, results, stamp)
         except (BenchError, OSError, subprocess.SubprocessError) as error:
@@ -1388,16 +1406,19 @@ def main(argv=None):
     print("")
     print(markdown(rows, machine, opts))
     sys.stdout.flush()
-    if CLEANUPS:
-        say("waiting for the background cleanup of the big queue ...")
-        for thread in CLEANUPS:
-            thread.join()
     return 1 if errors else 0
+
+
+def run_and_clean_up(argv=None):
+    try:
+        return main(argv)
+    finally:
+        remove_leftovers()
 
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        sys.exit(run_and_clean_up())
     except KeyboardInterrupt:
         say("interrupted")
         sys.exit(130)

@@ -14,8 +14,8 @@ import time
 
 from . import names, records
 from .jobfile import kind_of
-from .layout import (HEARTBEAT_FILE, Layout, display, hostname, is_ignored,
-                     refresh_listing, try_rename)
+from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, Layout, display, hostname,
+                     is_ignored, refresh_listing, try_rename)
 from .liveness import Observer, decode_beat, read_beat
 from .lock import DispatcherLock, LockRefused
 from .notify import IN_CLOSE_WRITE, IN_CREATE, IN_MOVED_TO, DirWatcher
@@ -259,7 +259,7 @@ class Dispatcher:
         log.warning("worker %s (host %s, pid %s) has not renewed its heartbeat for %g s: "
                     "presumed dead", display(worker_id), display(str(beat.get("host", "?"))),
                     beat.get("pid", "?"), self.worker_timeout)
-        self.drop_announcement(worker_id)
+        self.drop_announcement(worker_id, "no heartbeat")
         inbox = self.layout.inbox(worker_id)
         if self.layout.shared:
             refresh_listing(inbox)
@@ -405,8 +405,17 @@ class Dispatcher:
         return "assigned"
 
     def drop_announcement(self, worker_id, why=None):
+        """Take the worker's announcement: park it in its inbox, or remove it (no inbox)."""
+        announcement = os.path.join(self.layout.workerqueue, worker_id)
+        if why is None:
+            try:
+                os.rename(announcement,
+                          os.path.join(self.layout.inbox(worker_id), PARKED_ANNOUNCEMENT))
+                return
+            except OSError:
+                pass  # gone already, or the inbox is gone
         try:
-            os.unlink(os.path.join(self.layout.workerqueue, worker_id))
+            os.unlink(announcement)
         except FileNotFoundError:
             pass
         if why:

@@ -20,6 +20,10 @@ FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS, CANCELLED)
 # files in a worker's inbox jobpod/<id>/ besides its jobs
 HEARTBEAT_FILE = ".heartbeat"  # the worker's beat: counter, host, pid, running job
 STOP_FILE = ".stop"  # left by `fjd workers stop`: the worker stops as on SIGTERM
+# The worker's announcement, parked: the dispatcher takes it out of workerqueue/ by moving it
+# here, and the worker announces again by moving it back. Renames, not unlink and create: on
+# ext4 without a journal, every deleted inode slows the next file creations for seconds.
+PARKED_ANNOUNCEMENT = ".announcement"
 
 # Errors that mean "somebody else got there first" (DESIGN.md rule 1).
 GONE = (errno.ENOENT, errno.ESTALE)

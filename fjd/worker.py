@@ -19,8 +19,9 @@ import time
 
 from . import names, records, spawn
 from .jobfile import DEFAULT_MAX_JOB_BYTES, JobError, load
-from .layout import (HEARTBEAT_FILE, STOP_FILE, Layout, display, hostname, make_dir,
-                     refresh_listing, try_rename, warn_if_world_writable, write_file_atomic)
+from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, Layout, display,
+                     hostname, make_dir, refresh_listing, try_rename, warn_if_world_writable,
+                     write_file_atomic)
 from .liveness import write_beat
 from .notify import IN_MOVED_TO, DirWatcher
 from .ready import F_SETLEASE
@@ -188,8 +189,22 @@ class Worker:
         return os.path.join(self.layout.workerqueue, self.worker_id)
 
     def announce(self):
-        """Tell the dispatcher we are idle (temp name + rename: safe on every mount)."""
-        write_file_atomic(self.token_path(), ("%s %d\n" % (self.host, os.getpid())).encode())
+        """Tell the dispatcher we are idle, by renames only: move back the announcement the
+        dispatcher parked in our inbox when it gave us jobs. Renewing it (in case it was lost)
+        moves it in and out again, because the file server answers a rename truthfully where
+        a cached listing might not. Only a lost announcement is written anew (temp name and
+        rename), so idle workers delete no files (see PARKED_ANNOUNCEMENT)."""
+        parked = os.path.join(self.inbox, PARKED_ANNOUNCEMENT)
+        token = self.token_path()
+        if self.announced_at is not None:
+            try:
+                os.rename(token, parked)
+            except OSError:
+                pass  # lost (or taken just now with jobs: we will see them next)
+        try:
+            os.rename(parked, token)
+        except OSError:
+            write_file_atomic(token, ("%s %d\n" % (self.host, os.getpid())).encode())
         self.announced_at = time.monotonic()
 
     def beat(self, force=False):
@@ -236,7 +251,8 @@ class Worker:
         for _ in range(100):
             for name in self.list_inbox() or []:
                 self.hand_back(name, "not started")
-            for leftover in (HEARTBEAT_FILE, STDOUT_FILE, STDERR_FILE, STOP_FILE):
+            for leftover in (HEARTBEAT_FILE, STDOUT_FILE, STDERR_FILE, STOP_FILE,
+                             PARKED_ANNOUNCEMENT):
                 try:
                     os.unlink(os.path.join(self.inbox, leftover))
                 except FileNotFoundError:

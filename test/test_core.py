@@ -284,3 +284,25 @@ def test_silent_jobs_and_late_background_output(queue):
         assert handle.read() == "three %s\n" % queue.record("c-speaks.conf")["command"][-1]
     with open(queue.path(queue.record("a-late.conf")["stdout"])) as handle:
         assert handle.read() == "late\n"
+
+
+def test_idle_announcements_move_by_rename_and_delete_no_file(queue):
+    """The announcement goes back and forth between workerqueue/ and the worker's inbox, and
+    renewing it while idle keeps the same file: no file is deleted per job or per idle beat
+    (on ext4 without a journal, each deleted inode slows later file creations nearby)."""
+    queue.dispatcher()
+    worker = queue.worker()
+    wait_for(lambda: queue.names("workerqueue"), message="worker announced")
+    (worker_id,) = queue.names("workerqueue")
+    announcement = queue.path("workerqueue", worker_id)
+    inode = os.stat(announcement).st_ino
+    for i in range(5):
+        queue.job("one%d.conf" % i, "true")
+        queue.wait_finished(i + 1)
+        wait_for(lambda: os.path.exists(announcement), message="announced again")
+        assert os.stat(announcement).st_ino == inode
+    time.sleep(2.5)  # the worker renews its announcement after 2 s of idleness
+    assert os.stat(announcement).st_ino == inode
+    assert queue.names(os.path.join("jobpod", worker_id)) == []
+    assert worker.stop(signal.SIGINT) == 0
+    assert not os.path.exists(queue.path("jobpod", worker_id))
