@@ -1322,6 +1322,12 @@ def main(argv=None):
     if machine["loadavg_start"][0] > 0.5:
         say("note: the machine is busy (load average %.2f %.2f %.2f): numbers will be noisy"
             % tuple(machine["loadavg_start"]))
+    if (machine["file_create_us"] or 0) > SLOW_CREATE_US:
+        say("note: creating a file in %s costs %.0f µs, not the usual 15-30: many files were "
+            "probably deleted nearby in the last minutes (ext4 without a journal skips their "
+            "inodes one by one for a few minutes); fjd's numbers suffer like any file "
+            "queue's. Wait a few minutes, or use --tmp elsewhere, for quiet-disk numbers."
+            % (opts.tmp, machine["file_create_us"]))
     if machine["fs"] in ("tmpfs", "ramfs"):
         say("note: %s is %s (memory), not a disk; use --tmp DIR for disk numbers"
             % (opts.tmp, machine["fs"]))
