@@ -528,6 +528,61 @@ def ensure_gnu_parallel(opts):
     return version, (None if version else "installed, but `parallel` is not GNU parallel")
 
 
+HYPERQUEUE_VENV = os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                               os.path.join(os.path.expanduser("~"), ".cache"),
+                               "fjd-bench", "hyperqueue-venv")
+
+
+def hyperqueue_python():
+    """The Python of HYPERQUEUE_VENV if `import hyperqueue` works there, else None."""
+    python = os.path.join(HYPERQUEUE_VENV, "bin", "python")
+    if not os.path.exists(python):
+        return None
+    proc = subprocess.run([python, "-c", "import hyperqueue"], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return python if proc.returncode == 0 else None
+
+
+def ensure_hyperqueue(opts):
+    """(python, None) with HyperQueue importable, or (None, why not).
+
+    HyperQueue is not packaged in Debian; its PyPI package `hyperqueue` embeds the server
+    and the worker, so it is installed into a virtual environment of its own
+    (HYPERQUEUE_VENV, in the user's cache folder) when missing; pip needs to reach PyPI.
+    """
+    python = hyperqueue_python()
+    if python or opts.no_install:
+        return python, (None if python else "not installed (--no-install)")
+    say("HyperQueue is missing: pip install hyperqueue into %s" % HYPERQUEUE_VENV)
+    steps = ([sys.executable, "-m", "venv", HYPERQUEUE_VENV],
+             [os.path.join(HYPERQUEUE_VENV, "bin", "python"), "-m", "pip", "install", "-q",
+              "--disable-pip-version-check", "hyperqueue"])
+    for argv in steps:
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return None, "installing it failed: %s" % error
+        if proc.returncode != 0:
+            tail = proc.stdout.decode("utf-8", "replace").strip().splitlines()[-2:]
+            return None, "installing it failed: %s" % " / ".join(tail)
+    python = hyperqueue_python()
+    return python, (None if python else "installed, but `import hyperqueue` fails")
+
+
+def hyperqueue_once(opts, python, n, workers):
+    """N no-op tasks through HyperQueue's embedded server and one worker with W cores."""
+    with Scenario(opts, "hyperqueue") as sc:
+        proc = subprocess.run([python, os.path.join(HERE, "hyperqueue_run.py"), str(n),
+                               str(workers), os.path.join(sc.dir, "server")],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=sc.dir, timeout=max(120, n / 5.0))
+    if proc.returncode != 0:
+        raise BenchError("HyperQueue run exited with %d: %s"
+                         % (proc.returncode, proc.stderr.decode("utf-8", "replace")[-500:]))
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
 def summarise_runs(runs):
     rates = [r["jobs_per_s"] for r in runs if r.get("jobs_per_s")]
     if not rates:
@@ -538,32 +593,47 @@ def summarise_runs(runs):
 def scenario_throughput(opts, results):
     n, w = opts.jobs, opts.workers
     version, why = ensure_gnu_parallel(opts)
+    hq_python, hq_why = ensure_hyperqueue(opts)
     results["tools"] = {"gnu_parallel": version or ("not available: %s" % why),
                         "xargs": first_line(["xargs", "--version"]),
-                        "hyperqueue": "skipped: not packaged in Debian"}
-    say("throughput: %d no-op jobs, %d workers, %d repetition(s); GNU parallel: %s"
-        % (n, w, opts.repeat, version or why))
-    fjd_runs, xargs_runs, parallel_runs, pre_runs = [], [], [], []
+                        "hyperqueue": None if hq_python else "not available: %s" % hq_why}
+    say("throughput: %d no-op jobs, %d workers, %d repetition(s); GNU parallel: %s; "
+        "HyperQueue: %s" % (n, w, opts.repeat, version or why,
+                            "PyPI package" if hq_python else hq_why))
+    fjd_runs, xargs_runs, parallel_runs, pre_runs, hq_runs = [], [], [], [], []
     for k in range(opts.repeat):
         fjd_runs.append(fjd_throughput_once(opts, n, w))
         pre_runs.append(fjd_throughput_once(opts, n, w, prewritten=True))
         xargs_runs.append(xargs_once(n, w))
         if version:
             parallel_runs.append(parallel_once(n, w))
+        if hq_python:
+            try:
+                hq_runs.append(hyperqueue_once(opts, hq_python, n, w))
+                results["tools"]["hyperqueue"] = "HyperQueue %s (PyPI)" % hq_runs[-1]["version"]
+            except (BenchError, ValueError, IndexError, subprocess.TimeoutExpired) as error:
+                say("  ! HyperQueue: %s" % error)
+                results["tools"]["hyperqueue"] = "failed: %s" % error
+                hq_python = None
         say("  run %d: fjd %s jobs/s (submit %.3f s), fjd with pre-written files %s jobs/s, "
-            "xargs -P%d %.0f jobs/s%s"
+            "xargs -P%d %.0f jobs/s%s%s"
             % (k + 1, fmt_num(fjd_runs[-1]["jobs_per_s"]), fjd_runs[-1]["submit_seconds"],
                fmt_num(pre_runs[-1]["jobs_per_s"]), w,
                xargs_runs[-1]["jobs_per_s"],
                ", parallel -j%d %.0f jobs/s" % (w, parallel_runs[-1]["jobs_per_s"])
-               if version else ""))
+               if version else "",
+               ", HyperQueue %s jobs/s" % fmt_num(hq_runs[-1]["jobs_per_s"])
+               if hq_python else ""))
     out = {"jobs": n, "workers": w, "repeat": opts.repeat,
            "fjd": summarise_runs(fjd_runs), "fjd_prewritten": summarise_runs(pre_runs),
            "xargs": summarise_runs(xargs_runs),
-           "parallel": summarise_runs(parallel_runs) if version else None}
+           "parallel": summarise_runs(parallel_runs) if version else None,
+           "hyperqueue": summarise_runs(hq_runs) if hq_runs else None}
     fjd_median = out["fjd"]["median"]
     out["ratio_vs_xargs"] = ratio(fjd_median, out["xargs"]["median"])
     out["ratio_vs_parallel"] = ratio(fjd_median, out["parallel"]["median"]) if version else None
+    out["ratio_vs_hyperqueue"] = (ratio(fjd_median, out["hyperqueue"]["median"])
+                                  if hq_runs else None)
     out["submit_seconds_median"] = statistics.median(r["submit_seconds"] for r in fjd_runs)
     results["throughput"] = out
 
@@ -1073,6 +1143,13 @@ def evaluate(results, opts):
                             else tp["ratio_vs_xargs"] >= TARGETS["vs_xargs"])))
         rows.append(("ratio fjd / GNU parallel -j%d" % w, "",
                      fmt_ratio(tp["ratio_vs_parallel"]) if par else "not available", ""))
+        hq = tp.get("hyperqueue")
+        hq_tool = results.get("tools", {}).get("hyperqueue") or "HyperQueue"
+        rows.append(("%s, %d cores, throughput" % (hq_tool if hq else "HyperQueue", w), "",
+                     ("%s jobs/s" % fmt_num(hq["median"])) if hq else hq_tool, ""))
+        if hq:
+            rows.append(("ratio fjd / HyperQueue", "", fmt_ratio(tp["ratio_vs_hyperqueue"]),
+                         ""))
         rows.append(("time to write the %s job files (safe rename)" % fmt_num(tp["jobs"]), "",
                      "%.3f s" % tp["submit_seconds_median"], ""))
         pre = tp.get("fjd_prewritten")
@@ -1269,7 +1346,8 @@ def parse_args(argv):
                         help="for this many of the top functions, show their callers "
                              "(default 4)")
     parser.add_argument("--no-install", action="store_true",
-                        help="do not apt-get install GNU parallel when it is missing")
+                        help="do not install GNU parallel (apt-get) or HyperQueue (pip, "
+                             "into ~/.cache/fjd-bench/hyperqueue-venv) when missing")
     parser.add_argument("--keep", action="store_true", help="keep the temp queue roots")
     opts = parser.parse_args(argv)
     preset = QUICK if opts.quick else DEFAULTS
@@ -1394,7 +1472,12 @@ def main(argv=None):
         print("ratio fjd / GNU parallel -j%d: %s"
               % (tp["workers"], fmt_ratio(tp["ratio_vs_parallel"]) if tp["parallel"]
                  else results["tools"]["gnu_parallel"]))
-        print("HyperQueue: skipped (not packaged in Debian)")
+        if tp.get("hyperqueue"):
+            print("ratio fjd / HyperQueue: %s (HyperQueue %s jobs/s)"
+                  % (fmt_ratio(tp["ratio_vs_hyperqueue"]),
+                     fmt_num(tp["hyperqueue"]["median"])))
+        else:
+            print("HyperQueue: %s" % results["tools"].get("hyperqueue"))
     if "idle" in results or "latency" in results or "million" in results:
         print("queue roots: fresh folders under %s (%s)" % (opts.tmp, machine["fs"]))
     if profile_text:
