@@ -259,7 +259,7 @@ class Dispatcher:
         log.warning("worker %s (host %s, pid %s) has not renewed its heartbeat for %g s: "
                     "presumed dead", display(worker_id), display(str(beat.get("host", "?"))),
                     beat.get("pid", "?"), self.worker_timeout)
-        self.drop_announcement(worker_id, "no heartbeat")
+        self.drop_announcement(worker_id)
         inbox = self.layout.inbox(worker_id)
         if self.layout.shared:
             refresh_listing(inbox)
@@ -344,7 +344,7 @@ class Dispatcher:
                 elif outcome == "busy-name":
                     deferred.append(name)
             if given:
-                self.drop_announcement(worker_id)
+                self.take_announcement(worker_id)
                 self.sent[worker_id] = (now, len(given))
                 self.assigned += len(given)
                 handed += len(given)
@@ -404,18 +404,19 @@ class Dispatcher:
             return "gone"
         return "assigned"
 
-    def drop_announcement(self, worker_id, why=None):
-        """Take the worker's announcement: park it in its inbox, or remove it (no inbox)."""
-        announcement = os.path.join(self.layout.workerqueue, worker_id)
-        if why is None:
-            try:
-                os.rename(announcement,
-                          os.path.join(self.layout.inbox(worker_id), PARKED_ANNOUNCEMENT))
-                return
-            except OSError:
-                pass  # gone already, or the inbox is gone
+    def take_announcement(self, worker_id):
+        """The worker has jobs now: park its announcement in its inbox, where the worker
+        moves it back from when idle (renames: deleted files slow later creations, see
+        layout.PARKED_ANNOUNCEMENT)."""
         try:
-            os.unlink(announcement)
+            os.rename(os.path.join(self.layout.workerqueue, worker_id),
+                      os.path.join(self.layout.inbox(worker_id), PARKED_ANNOUNCEMENT))
+        except OSError:
+            self.drop_announcement(worker_id)  # gone already, or its inbox is
+
+    def drop_announcement(self, worker_id, why=None):
+        try:
+            os.unlink(os.path.join(self.layout.workerqueue, worker_id))
         except FileNotFoundError:
             pass
         if why:

@@ -22,7 +22,9 @@ HEARTBEAT_FILE = ".heartbeat"  # the worker's beat: counter, host, pid, running 
 STOP_FILE = ".stop"  # left by `fjd workers stop`: the worker stops as on SIGTERM
 # The worker's announcement, parked: the dispatcher takes it out of workerqueue/ by moving it
 # here, and the worker announces again by moving it back. Renames, not unlink and create: on
-# ext4 without a journal, every deleted inode slows the next file creations for seconds.
+# ext4 without a journal, the kernel skips recently deleted inodes one by one on every file
+# creation nearby for minutes (README "Speed"), so the daemons delete no files in the normal
+# course of work.
 PARKED_ANNOUNCEMENT = ".announcement"
 
 # Errors that mean "somebody else got there first" (DESIGN.md rule 1).
