@@ -286,12 +286,11 @@ SLOW_CREATE_US = 150.0  # creating a small file costs 15-30 µs on a quiet local
 def remove_later(folder):
     """Queue a folder for removal at the end of the run, not now.
 
-    On ext4 without a journal (and ext2/3 alike) the kernel avoids reusing an inode for about
-    a minute after its file was deleted (five more while its inode table block is unwritten),
-    and it checks every such inode one by one on each file creation in that block group:
-    after removing a few thousand files, creating one nearby costs 0.3-1 ms instead of 20 µs.
-    Removing each scenario's queue right away would slow every later scenario this way, so
-    the harness deletes nothing until the end.
+    On ext4 without a journal the kernel avoids reusing the inodes of recently deleted files
+    and checks each of them, one by one, on every file creation in that block group: on this
+    machine creating a file cost 18 µs before 6,000 files were deleted in its folder, 614 µs
+    20 s after and still 154 µs 150 s after. Removing each scenario's queue right away would
+    slow every later scenario this way, so the harness deletes nothing until the end.
     """
     LEFTOVERS.append(folder)
 
