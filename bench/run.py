@@ -569,7 +569,8 @@ def ensure_hyperqueue(opts):
     say("HyperQueue is missing: pip install hyperqueue into %s" % HYPERQUEUE_VENV)
     steps = ([sys.executable, "-m", "venv", HYPERQUEUE_VENV],
              [os.path.join(HYPERQUEUE_VENV, "bin", "python"), "-m", "pip", "install", "-q",
-              "--disable-pip-version-check", "hyperqueue"])
+              "--disable-pip-version-check", "--retries", "1", "--timeout", "20",
+              "hyperqueue"])
     for argv in steps:
         try:
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
