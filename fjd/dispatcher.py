@@ -30,7 +30,8 @@ DEFAULT_WORKER_TIMEOUT = 8.0
 DEFAULT_MAX_ATTEMPTS = 3
 MAINTENANCE_EVERY = 1.0  # seconds between lock renewals and heartbeat checks
 # Short jobs travel in batches: a worker gets as many jobs as it ran in about
-# BATCH_SECONDS last time (at most MAX_BATCH, and never more than its share of the queue),
+# BATCH_SECONDS last time (at most MAX_BATCH, and never more than its fair share of the
+# queue: guided self-scheduling, so the last batches shrink and the workers end together),
 # so no-op jobs cost one round trip per batch while long jobs still go one at a time.
 BATCH_SECONDS = 0.25
 MAX_BATCH = 100
@@ -169,6 +170,7 @@ class Dispatcher:
         self.tag_counter = 0
         self.batch = {}  # worker id -> jobs to hand over next time
         self.sent = {}  # worker id -> (monotonic time, jobs) of its last batch
+        self.live_workers = 0  # workers with a beating heart at the last check, idle or busy
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -247,6 +249,7 @@ class Dispatcher:
         for worker_id in self.observer.keys():
             if worker_id not in present:
                 self.observer.forget(worker_id)
+        self.live_workers = sum(1 for worker_id in present if self.looks_alive(worker_id))
 
     def looks_alive(self, worker_id):
         """False for a worker whose heartbeat has stalled for a few beats: give it nothing."""
@@ -323,7 +326,9 @@ class Dispatcher:
         self.reject_odd_entries()
         if not idle:
             return False
-        share = max(1, -(-len(self.listing.pending) // len(idle)))
+        # never more than a fair share of what is left, counting the busy workers too (they
+        # come back soon): the last batches shrink, and all workers finish at about one time
+        share = max(1, -(-len(self.listing.pending) // max(len(idle), self.live_workers)))
         deferred = []
         handed = 0
         for worker_id in idle:
