@@ -283,6 +283,16 @@ LEFTOVERS = []  # folders to remove once everything is measured
 SLOW_CREATE_US = 150.0  # creating a small file costs 15-30 µs on a quiet local disk
 
 
+def warn_if_slow_create(where, microseconds):
+    """Say so when creating a file costs far more than on a quiet disk (see remove_later)."""
+    if microseconds and microseconds > SLOW_CREATE_US:
+        say("%s: creating a file costs %.0f µs, not the usual 15-30: many files were probably "
+            "deleted nearby in the last minutes, and ext4 without a journal skips their inodes "
+            "one by one on every creation for a few minutes. Every file-based queue pays this; "
+            "wait a few minutes, or use --tmp elsewhere, for quiet-disk numbers."
+            % (where, microseconds))
+
+
 def remove_later(folder):
     """Queue a folder for removal at the end of the run, not now.
 
@@ -418,12 +428,7 @@ def fjd_throughput_once(opts, n, workers, profile_prefix=None, prewritten=False)
             staged_at = time.monotonic()
             stage_jobs(sc.path("jobqueue"), names)
             stage_us = (time.monotonic() - staged_at) / max(1, n) * 1e6
-            if stage_us > SLOW_CREATE_US:
-                say("  ! creating a file in this queue took %.0f µs (%.0f µs in a fresh folder "
-                    "at the start): many files were probably deleted nearby in the last "
-                    "minutes; ext4 without a journal then skips their inodes one by one on "
-                    "every creation. Every file-based queue pays this; rerun later for "
-                    "quiet-disk numbers." % (stage_us, getattr(opts, "create_us", None) or 0))
+            warn_if_slow_create("  ! this run's queue", stage_us)
             time.sleep(opts.settle)
         t0 = time.time()
         if prewritten:
@@ -1418,17 +1423,11 @@ def main(argv=None):
     os.makedirs(opts.results_dir, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
     machine = machine_info(opts)
-    opts.create_us = machine["file_create_us"]
     say("fjd bench: %s" % machine_line(machine))
     if machine["loadavg_start"][0] > 0.5:
         say("note: the machine is busy (load average %.2f %.2f %.2f): numbers will be noisy"
             % tuple(machine["loadavg_start"]))
-    if (machine["file_create_us"] or 0) > SLOW_CREATE_US:
-        say("note: creating a file in %s costs %.0f µs, not the usual 15-30: many files were "
-            "probably deleted nearby in the last minutes (ext4 without a journal skips their "
-            "inodes one by one for a few minutes); fjd's numbers suffer like any file "
-            "queue's. Wait a few minutes, or use --tmp elsewhere, for quiet-disk numbers."
-            % (opts.tmp, machine["file_create_us"]))
+    warn_if_slow_create("note: %s" % opts.tmp, machine["file_create_us"])
     if machine["fs"] in ("tmpfs", "ramfs"):
         say("note: %s is %s (memory), not a disk; use --tmp DIR for disk numbers"
             % (opts.tmp, machine["fs"]))
