@@ -1,0 +1,504 @@
+"""What every scenario and competitor of the fjd benchmark shares.
+
+The daemons as subprocesses (Daemon) in a fresh queue root (Scenario), readers of
+/proc/<pid>/stat and /status, writing and publishing job files the way a user's tool does,
+the records, the folders kept until the end of the run (see remove_later), the warning for
+slow file creation and the description of the machine. Standard library only.
+"""
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+JOB = b"[control]\nexecutable: true\n"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# the sizes of --quick and of a full run (an option given on the command line wins)
+QUICK = dict(jobs=200, repeat=1, latency_samples=20, idle_seconds=3.0, million=5000,
+             million_sample=1000, million_seconds=8.0, sweep="10x100")
+DEFAULTS = dict(jobs=2000, repeat=3, latency_samples=200, idle_seconds=30.0, million=1000000,
+                million_sample=20000, million_seconds=300.0, sweep="100x1000")
+
+
+def say(text=""):
+    """Progress goes to stderr; the results table goes to stdout."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+# -- processes ------------------------------------------------------------------------------
+
+def proc_stat_ticks(pid):
+    """(utime+stime, cutime+cstime, utime, stime) of a live process in clock ticks, or None."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2:].split()
+    # fields[0] is field 3 (state); utime is field 14, stime 15, cutime 16, cstime 17
+    utime, stime = int(fields[11]), int(fields[12])
+    return utime + stime, int(fields[13]) + int(fields[14]), utime, stime
+
+
+def proc_status_kb(pid, key):
+    """A kB value such as VmHWM or VmRSS from /proc/<pid>/status; None if unavailable."""
+    try:
+        with open("/proc/%d/status" % pid) as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class Daemon:
+    """A dispatcher or worker subprocess with its output in a log file."""
+
+    def __init__(self, role, argv, log_path, cwd, env):
+        self.role = role
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+        self.hung = False
+        self.stopped = False
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def cpu_seconds(self):
+        ticks = proc_stat_ticks(self.pid)
+        if ticks is None:
+            return None
+        return tuple(t / CLK_TCK for t in ticks)
+
+    def signal(self, sig=signal.SIGINT):
+        if self.alive():
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def wait_or_kill(self, timeout):
+        self.stopped = True
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.hung = True
+            say("  ! %s (pid %d) did not stop within %.0f s of SIGINT: killing it"
+                % (self.role, self.pid, timeout))
+            self.proc.kill()
+            return self.proc.wait()
+        finally:
+            self._log.close()
+
+    def log_tail(self, lines=15):
+        try:
+            with open(self.log_path, "rb") as handle:
+                text = handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def count_names(path):
+    """Entries in a folder that are not dot-names; 0 if it is missing."""
+    try:
+        with os.scandir(path) as entries:
+            return sum(1 for e in entries if not e.name.startswith("."))
+    except FileNotFoundError:
+        return 0
+
+
+def dir_mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns / 1e9
+    except OSError:
+        return None
+
+
+# -- queue roots ----------------------------------------------------------------------------
+
+class Scenario:
+    """A fresh queue root in a temp folder, the daemons serving it, and their cleanup."""
+
+    def __init__(self, opts, name):
+        self.opts = opts
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="fjd-bench-%s-" % name, dir=opts.tmp)
+        self.root = os.path.join(self.dir, "root")
+        self.logs = os.path.join(self.dir, "logs")
+        os.makedirs(os.path.join(self.root, "jobqueue"))
+        os.makedirs(self.logs)
+        self.daemons = []
+        self.problems = []
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def env(self):
+        env = dict(os.environ)
+        env.pop("FJD_ROOT", None)
+        return env
+
+    def start(self, role, profile=None):
+        argv = [self.opts.python]
+        if profile:
+            argv += ["-m", "cProfile", "-o", profile]
+        argv += [os.path.join(self.opts.fjd, role + ".py"), "--root", self.root,
+                 "--log-level", "WARNING"]
+        log_path = os.path.join(self.logs, "%s-%d.log" % (role, len(self.daemons)))
+        daemon = Daemon(role, argv, log_path, self.dir, self.env())
+        self.daemons.append(daemon)
+        return daemon
+
+    def dispatcher(self, profile=None):
+        return self.start("dispatcher", profile)
+
+    def worker(self, profile=None):
+        return self.start("worker", profile)
+
+    def workers(self):
+        return [d for d in self.daemons if d.role == "worker"]
+
+    def wait_announced(self, count, timeout=30.0):
+        """Until `count` workers have announced themselves idle in workerqueue/."""
+        deadline = time.monotonic() + timeout
+        while count_names(self.path("workerqueue")) < count:
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError("%s: only %d of %d workers announced within %.0f s"
+                                 % (self.name, count_names(self.path("workerqueue")), count,
+                                    timeout))
+            time.sleep(0.02)
+
+    def wait_idle(self, workers):
+        """Workers announced and every daemon past its start-up: an idle system."""
+        self.wait_announced(workers)
+        time.sleep(self.opts.settle)
+        self.check_alive()
+
+    def check_alive(self):
+        for daemon in self.daemons:
+            if not daemon.alive():
+                raise BenchError("%s: %s exited early with status %s:\n%s"
+                                 % (self.name, daemon.role, daemon.proc.returncode,
+                                    daemon.log_tail()))
+
+    def finished(self):
+        return count_names(self.path("done")) + count_names(self.path("failed"))
+
+    def wait_finished(self, total, timeout, poll):
+        """Poll done/ + failed/ until `total` jobs are there; (reached, wall time seen)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.finished() >= total:
+                return True, time.time()
+            if time.monotonic() > deadline:
+                return False, time.time()
+            self.check_alive()
+            time.sleep(poll)
+
+    def stop(self):
+        for daemon in self.daemons:
+            if not daemon.stopped:
+                daemon.signal(signal.SIGINT)
+        for daemon in self.daemons:
+            if not daemon.stopped:
+                status = daemon.wait_or_kill(self.opts.stop_timeout)
+                if daemon.hung:
+                    self.problems.append("%s pid %d hung on SIGINT and was killed"
+                                         % (daemon.role, daemon.pid))
+                elif status not in (0, None):
+                    self.problems.append("%s pid %d exited with status %s after SIGINT"
+                                         % (daemon.role, daemon.pid, status))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        for problem in self.problems:
+            say("  ! %s: %s" % (self.name, problem))
+        if self.opts.keep:
+            say("  kept %s" % self.dir)
+        else:
+            remove_later(self.dir)
+        return False
+
+
+LEFTOVERS = []  # folders to remove once everything is measured
+SLOW_CREATE_US = 150.0  # creating a small file costs 15-30 µs on a quiet local disk
+
+
+def warn_if_slow_create(where, microseconds):
+    """Say so when creating a file costs far more than on a quiet disk (see remove_later)."""
+    if microseconds and microseconds > SLOW_CREATE_US:
+        say("%s: creating a file costs %.0f µs, not the usual 15-30: many files were probably "
+            "deleted nearby in the last minutes, and ext4 without a journal skips their inodes "
+            "one by one on every creation for a few minutes. Every file-based queue pays this; "
+            "wait a few minutes, or use --tmp elsewhere, for quiet-disk numbers."
+            % (where, microseconds))
+
+
+def remove_later(folder):
+    """Queue a folder for removal at the end of the run, not now.
+
+    On ext4 without a journal the kernel avoids reusing the inodes of recently deleted files
+    and checks each of them, one by one, on every file creation in that block group: on this
+    machine creating a file cost 18 µs before 6,000 files were deleted in its folder, 614 µs
+    20 s after and still 154 µs 150 s after. Removing each scenario's queue right away would
+    slow every later scenario this way, so the harness deletes nothing until the end.
+    """
+    LEFTOVERS.append(folder)
+
+
+def remove_leftovers():
+    if LEFTOVERS:
+        say("removing the %d temporary queue folders ..." % len(LEFTOVERS))
+    while LEFTOVERS:
+        shutil.rmtree(LEFTOVERS.pop(), ignore_errors=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# -- job files and records ------------------------------------------------------------------
+
+def write_jobs(folder, names, data=JOB):
+    """Write job files the safe way (dot-name, then rename), as fast as Python can.
+
+    Returns the seconds it took. The rename is what makes a job visible to the dispatcher.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    opn, wrt, cls, ren = os.open, os.write, os.close, os.rename
+    try:
+        started = time.monotonic()
+        for name in names:
+            tmp = "." + name + ".tmp"
+            fd = opn(tmp, flags, 0o644, dir_fd=dir_fd)
+            wrt(fd, data)
+            cls(fd)
+            ren(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return time.monotonic() - started
+    finally:
+        os.close(dir_fd)
+
+
+def stage_jobs(folder, names, data=JOB):
+    """Write job files under their temporary dot-names only (the dispatcher ignores them)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names:
+            fd = os.open("." + name + ".tmp", flags, 0o644, dir_fd=dir_fd)
+            os.write(fd, data)
+            os.close(fd)
+    finally:
+        os.close(dir_fd)
+
+
+def publish_jobs(folder, names):
+    """Rename staged dot-names to their job names; returns the seconds it took."""
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    ren = os.rename
+    try:
+        started = time.monotonic()
+        for name in names:
+            ren("." + name + ".tmp", name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return time.monotonic() - started
+    finally:
+        os.close(dir_fd)
+
+
+def read_records(records_dir):
+    """All records/<name>.json as dicts (unreadable ones skipped)."""
+    found = []
+    try:
+        entries = [e.name for e in os.scandir(records_dir) if e.name.endswith(".json")]
+    except FileNotFoundError:
+        return found
+    for name in entries:
+        try:
+            with open(os.path.join(records_dir, name), "rb") as handle:
+                found.append(json.loads(handle.read().decode("utf-8", "replace")))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def record_breakdown(records):
+    """Where a job's time goes, from the records: run+filing time and gaps between jobs."""
+    by_worker = {}
+    for record in records:
+        start, end = record.get("start_ts"), record.get("end_ts")
+        if isinstance(start, (int, float)) and isinstance(end, (int, float)):
+            by_worker.setdefault(record.get("worker"), []).append((start, end))
+    durations, gaps = [], []
+    for spans in by_worker.values():
+        spans.sort()
+        durations += [end - start for start, end in spans]
+        gaps += [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
+    result = {"workers_seen": len(by_worker), "jobs_with_times": len(durations)}
+    if durations:
+        result["run_ms_median"] = statistics.median(durations) * 1000
+        result["run_ms_mean"] = statistics.mean(durations) * 1000
+    if gaps:
+        result["gap_ms_median"] = statistics.median(gaps) * 1000
+        result["gap_ms_mean"] = statistics.mean(gaps) * 1000
+    return result
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, int(math.ceil(fraction * len(ordered))))
+    return ordered[rank - 1]
+
+
+# -- small helpers --------------------------------------------------------------------------
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def first_line(argv, env=None):
+    """The first line a command prints, or None when it fails."""
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=30, env=env)
+        if proc.returncode != 0:
+            return None
+        return proc.stdout.decode("utf-8", "replace").strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+def fjd_env(opts):
+    env = dict(os.environ)
+    env.pop("FJD_ROOT", None)
+    extra = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = opts.fjd + (os.pathsep + extra if extra else "")
+    return env
+
+
+# -- the machine ----------------------------------------------------------------------------
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def filesystem_of(path):
+    """(fstype, mount point, device) of the mount holding path, from /proc/self/mounts."""
+    path = os.path.realpath(path)
+    best = ("unknown", "", "")
+    try:
+        with open("/proc/self/mounts") as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                mount = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[1])
+                inside = path == mount or path.startswith(mount.rstrip("/") + "/")
+                if inside and len(mount) >= len(best[1]):
+                    best = (parts[2], mount, parts[0])
+    except OSError:
+        pass
+    return best
+
+
+def os_name():
+    try:
+        with open("/etc/os-release") as handle:
+            for line in handle:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def git_revision(repo):
+    try:
+        rev = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10)
+        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--", "fjd",
+                                "dispatcher.py", "worker.py"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10)
+        text = rev.stdout.decode().strip()
+        if text and dirty.stdout.strip():
+            text += "+uncommitted changes"
+        return text or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def create_cost_us(folder, files=1000, rounds=3):
+    """Median microseconds to create (open O_CREAT, write, close) one small file in folder.
+
+    Every job costs fjd a few file creations, so this is context for every number.
+    """
+    costs = []
+    base = tempfile.mkdtemp(prefix="fjd-bench-probe-", dir=folder)
+    try:
+        dir_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for k in range(rounds):
+                started = time.perf_counter()
+                for i in range(files):
+                    fd = os.open("p%d-%d" % (k, i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644,
+                                 dir_fd=dir_fd)
+                    os.write(fd, JOB)
+                    os.close(fd)
+                costs.append((time.perf_counter() - started) / files * 1e6)
+        finally:
+            os.close(dir_fd)
+    finally:
+        remove_later(base)
+    return statistics.median(costs)
+
+
+def machine_info(opts):
+    fstype, mount, device = filesystem_of(opts.tmp)
+    mem_kb = None
+    try:
+        with open("/proc/meminfo") as handle:
+            mem_kb = int(handle.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    py = first_line([opts.python, "-c", "import platform,sys;"
+                     "print(platform.python_version(), sys.executable)"])
+    return {"cpu": cpu_model(), "cores": os.cpu_count(),
+            "memory_gb": round(mem_kb / 1024.0 / 1024.0, 1) if mem_kb else None,
+            "kernel": platform.release(), "os": os_name(),
+            "python": py.split()[0] if py else None, "python_path": opts.python,
+            "harness_python": platform.python_version(),
+            "tmp": opts.tmp, "fs": fstype, "fs_mount": mount, "fs_device": device,
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "fjd": first_line([opts.python, "-m", "fjd", "--version"], env=fjd_env(opts)),
+            "fjd_dir": opts.fjd, "git": git_revision(opts.fjd),
+            "loadavg_start": list(os.getloadavg()),
+            "file_create_us": create_cost_us(opts.tmp)}
