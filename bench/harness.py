@@ -301,6 +301,27 @@ def write_jobs(folder, names, data=JOB):
         os.close(dir_fd)
 
 
+def fill_queue(folder, total, chunk=100000):
+    """Write `total` no-op job files into folder in chunks, saying how far it got when there
+    is more than one chunk (a big queue takes a while); returns the seconds it took."""
+    write_s = 0.0
+    for first in range(0, total, chunk):
+        names = ["job%07d.conf" % i for i in range(first, min(total, first + chunk))]
+        write_s += write_jobs(folder, names)
+        if total > chunk:
+            say("  %d written (%.0f files/s)" % (first + len(names),
+                                                 (first + len(names)) / write_s))
+    return write_s
+
+
+def room_for(folder, files):
+    """Whether folder's filesystem has the inodes and the space for this many job files."""
+    need_inodes, need_bytes = int(files * 1.05) + 1000, files * 4096 * 2
+    vfs = os.statvfs(folder)
+    return not (vfs.f_favail and vfs.f_favail < need_inodes
+                or vfs.f_bavail * vfs.f_frsize < need_bytes)
+
+
 def stage_jobs(folder, names, data=JOB):
     """Write job files under their temporary dot-names only (the dispatcher ignores them)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL

@@ -15,10 +15,10 @@ import time
 
 from competitors import (ensure_gnu_parallel, ensure_hyperqueue, hyperqueue_once,
                          parallel_once, xargs_once)
-from harness import (CLK_TCK, JOB, BenchError, Scenario, count_names, dir_mtime, fjd_env,
-                     first_line, percentile, proc_status_kb, publish_jobs, ratio,
-                     read_records, record_breakdown, say, stage_jobs, warn_if_slow_create,
-                     write_jobs)
+from harness import (CLK_TCK, JOB, BenchError, Scenario, count_names, dir_mtime, fill_queue,
+                     fjd_env, first_line, percentile, proc_status_kb, publish_jobs, ratio,
+                     read_records, record_breakdown, room_for, say, stage_jobs,
+                     warn_if_slow_create, write_jobs)
 from report import fmt_num
 
 # in the order they run; 'profile' is separate (--profile)
@@ -387,15 +387,7 @@ def prefilled_run(opts, total, sample, name, max_seconds):
     the records), with and without the dispatcher's start-up.
     """
     with Scenario(opts, name) as sc:
-        jobqueue = sc.path("jobqueue")
-        write_s = 0.0
-        chunk = 100000
-        for first in range(0, total, chunk):
-            names = ["job%07d.conf" % i for i in range(first, min(total, first + chunk))]
-            write_s += write_jobs(jobqueue, names)
-            if total > chunk:
-                say("  %d written (%.0f files/s)" % (first + len(names),
-                                                     (first + len(names)) / write_s))
+        write_s = fill_queue(sc.path("jobqueue"), total)
         for _ in range(opts.workers):
             sc.worker()
         sc.wait_announced(opts.workers)
@@ -451,9 +443,7 @@ def prefilled_run(opts, total, sample, name, max_seconds):
 def scenario_million(opts, results, small_queue_rate):
     """The big pre-filled queue, between two small pre-filled queues run the same way."""
     total, sample = opts.million, min(opts.million_sample, opts.million)
-    need_inodes, need_bytes = int(total * 1.05) + 1000, total * 4096 * 2
-    vfs = os.statvfs(opts.tmp)
-    if vfs.f_favail and vfs.f_favail < need_inodes or vfs.f_bavail * vfs.f_frsize < need_bytes:
+    if not room_for(opts.tmp, total):
         say("million: not enough room in %s for %d files" % (opts.tmp, total))
         results["million"] = {"queued": total, "skipped": "not enough free inodes or space"}
         return
