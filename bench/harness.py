@@ -25,9 +25,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # the sizes of --quick and of a full run (an option given on the command line wins)
 QUICK = dict(jobs=200, repeat=1, latency_samples=20, idle_seconds=3.0, million=5000,
-             million_sample=1000, million_seconds=8.0, sweep="10x100")
+             million_sample=1000, million_seconds=8.0, sweep="10x100", runbig_queue=5000,
+             runbig_jobs=1000)
 DEFAULTS = dict(jobs=2000, repeat=3, latency_samples=200, idle_seconds=30.0, million=1000000,
-                million_sample=20000, million_seconds=300.0, sweep="100x1000")
+                million_sample=20000, million_seconds=300.0, sweep="100x1000",
+                runbig_queue=90000, runbig_jobs=5000)
 
 
 def say(text=""):
@@ -63,16 +65,46 @@ def proc_status_kb(pid, key):
     return None
 
 
-class Daemon:
-    """A dispatcher or worker subprocess with its output in a log file."""
+def child_pid(pid, word):
+    """The pid of a child of `pid` whose command line has `word` as an argument, or None.
 
-    def __init__(self, role, argv, log_path, cwd, env):
+    For the daemons that `fjd run` starts itself; /proc/<pid>/task/*/children is not in
+    every kernel, so this reads the parent pid of every process once.
+    """
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as handle:
+                data = handle.read()
+            if int(data[data.rindex(b")") + 2:].split()[1]) != pid:
+                continue
+            with open("/proc/%s/cmdline" % name, "rb") as handle:
+                if word.encode() in handle.read().split(b"\0"):
+                    return int(name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+class Daemon:
+    """A dispatcher or worker subprocess with its output in a log file.
+
+    own_group: start it in a session of its own, so that killing it (when it hangs on
+    SIGINT) kills what it started too. stop_status: the exit statuses that are fine after
+    SIGINT (`fjd run` exits 130 when interrupted).
+    """
+
+    def __init__(self, role, argv, log_path, cwd, env, own_group=False, stop_status=(0,)):
         self.role = role
         self.argv = argv
         self.log_path = log_path
+        self.own_group = own_group
+        self.stop_status = stop_status
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=own_group)
         self.pid = self.proc.pid
         self.hung = False
         self.stopped = False
@@ -101,6 +133,11 @@ class Daemon:
             self.hung = True
             say("  ! %s (pid %d) did not stop within %.0f s of SIGINT: killing it"
                 % (self.role, self.pid, timeout))
+            if self.own_group:
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except OSError:
+                    pass
             self.proc.kill()
             return self.proc.wait()
         finally:
@@ -175,6 +212,17 @@ class Scenario:
     def workers(self):
         return [d for d in self.daemons if d.role == "worker"]
 
+    def fjd_run(self, workers):
+        """`python -m fjd run --workers W` on this root: it starts its own dispatcher (with
+        --exit-when-done) and workers, at the same log level as ours."""
+        argv = [self.opts.python, "-m", "fjd", "run", "--workers", str(workers),
+                "--root", self.root, "--quiet", "--log-level", "WARNING"]
+        log_path = os.path.join(self.logs, "fjd-run-%d.log" % len(self.daemons))
+        daemon = Daemon("fjd run", argv, log_path, self.dir, fjd_env(self.opts),
+                        own_group=True, stop_status=(0, 130))
+        self.daemons.append(daemon)
+        return daemon
+
     def wait_announced(self, count, timeout=30.0):
         """Until `count` workers have announced themselves idle in workerqueue/."""
         deadline = time.monotonic() + timeout
@@ -223,7 +271,7 @@ class Scenario:
                 if daemon.hung:
                     self.problems.append("%s pid %d hung on SIGINT and was killed"
                                          % (daemon.role, daemon.pid))
-                elif status not in (0, None):
+                elif status is not None and status not in daemon.stop_status:
                     self.problems.append("%s pid %d exited with status %s after SIGINT"
                                          % (daemon.role, daemon.pid, status))
 

@@ -14,6 +14,7 @@ TARGETS = {
     "million_rss_mb": 200.0,    # MB, dispatcher VmHWM with 10^6 queued
     "million_ratio": 0.8,       # throughput with 10^6 queued / small-queue throughput
     "submit_s": 10.0,           # s for a 100,000-job sweep
+    "runbig_ratio": 0.9,        # fjd run / plain dispatcher, first 5,000 of 90,000 queued
 }
 
 
@@ -155,6 +156,32 @@ def evaluate(results, opts):
             if sub.get("raw_write_seconds") is not None:
                 rows.append(("  the same number of job files written by the harness "
                              "(filesystem floor)", "", "%.2f s" % sub["raw_write_seconds"], ""))
+    big = results.get("runbig")
+    if big:
+        label = "%s queued, first %s jobs" % (fmt_num(big["queued"]), fmt_num(big.get("jobs")))
+        target = ">= 0.9"
+        if big.get("skipped"):
+            rows.append(("%s: fjd run / plain dispatcher" % label, target,
+                         "skipped: " + big["skipped"], "n/a"))
+        elif not big["available"]:
+            rows.append(("%s: fjd run / plain dispatcher" % label, target,
+                         "not available (no `fjd run`)", "n/a"))
+        else:
+            plain, run = big["plain"], big["fjd_run"]
+            rows.append(("%s: plain dispatcher" % label, "",
+                         "%s jobs/s" % fmt_num(plain.get("jobs_per_s")), ""))
+            rows.append(("%s: fjd run" % label, "", "%s jobs/s" % fmt_num(run.get("jobs_per_s")),
+                         ""))
+            r = big.get("ratio_run_vs_plain")
+            rows.append(("ratio fjd run / plain dispatcher (%s queued)" % fmt_num(big["queued"]),
+                         target, fmt_ratio(r),
+                         status(None if r is None else r >= TARGETS["runbig_ratio"],
+                                sized=big["queued"] >= DEFAULTS["runbig_queue"]
+                                and big["jobs"] >= DEFAULTS["runbig_jobs"])))
+            cpu = [r.get("dispatcher_cpu_ms_per_job") for r in (plain, run)]
+            rows.append(("  dispatcher CPU per job, start-up included: plain / fjd run", "",
+                         " / ".join("n/a" if c is None else "%.2f" % c for c in cpu) + " ms",
+                         ""))
     return rows
 
 

@@ -22,6 +22,9 @@ million     a pre-filled queue of --million job files: the dispatcher's peak RSS
             --million-sample jobs compared with the small-queue figure.
 submit      ``fjd submit`` of a 100 x 1000 = 100,000-job sweep (reported as not
             available when ``python -m fjd submit --help`` fails).
+runbig      a pre-filled queue of --runbig-queue job files: the throughput of its first
+            --runbig-jobs jobs under a plain dispatcher and under ``fjd run`` (whose
+            dispatcher has --exit-when-done), each on a fresh copy; the ratio.
 
 It prints a table with PASS/MISS per target, writes bench/results/<date>.json and prints a
 Markdown snippet for the README. Standard library only; Python 3.8+.
@@ -46,8 +49,9 @@ import time
 from harness import (DEFAULTS, HERE, QUICK, REPO, BenchError, machine_info, remove_leftovers,
                      say, warn_if_slow_create)
 from report import TARGETS, evaluate, fmt_num, fmt_ratio, machine_line, markdown, text_table
-from scenarios import (SCENARIOS, fjd_throughput_once, scenario_idle, scenario_latency,
-                       scenario_million, scenario_profile, scenario_submit, scenario_throughput)
+from scenarios import (SCENARIOS, fjd_throughput_once, runbig_line, scenario_idle,
+                       scenario_latency, scenario_million, scenario_profile, scenario_runbig,
+                       scenario_submit, scenario_throughput)
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -65,7 +69,8 @@ def parse_args(argv):
         epilog="Targets: throughput >= 1,000 jobs/s and >= 0.5 x xargs -P2 (W=2, N=2000); "
                "latency median <= 20 ms, p99 <= 100 ms; idle CPU <= 1% of a core per daemon; "
                "10^6 queued: dispatcher peak RSS <= 200 MB and throughput >= 80% of the small "
-               "queue; fjd submit of a 100,000-job sweep <= 10 s.")
+               "queue; fjd submit of a 100,000-job sweep <= 10 s; 90,000 queued: fjd run >= "
+               "0.9 x a plain dispatcher.")
     parser.add_argument("--jobs", "-n", type=int, help="jobs per throughput run "
                         "(default %d; --quick: %d)" % (DEFAULTS["jobs"], QUICK["jobs"]))
     parser.add_argument("--workers", "-w", type=int, default=2, help="workers (default 2)")
@@ -91,6 +96,14 @@ def parse_args(argv):
     parser.add_argument("--million-seconds", type=float, metavar="S",
                         help="stop the big-queue run after this long even if fewer than K "
                              "jobs finished (default %g)" % DEFAULTS["million_seconds"])
+    parser.add_argument("--runbig-queue", type=int, metavar="N",
+                        help="job files in the runbig scenario's pre-filled queue (default "
+                             "%d; --quick: %d)" % (DEFAULTS["runbig_queue"],
+                                                   QUICK["runbig_queue"]))
+    parser.add_argument("--runbig-jobs", type=int, metavar="N",
+                        help="jobs timed from it, under a plain dispatcher and under fjd run "
+                             "(default %d; --quick: %d)" % (DEFAULTS["runbig_jobs"],
+                                                            QUICK["runbig_jobs"]))
     parser.add_argument("--sweep", type=parse_sweep, metavar="AxB",
                         help="fjd submit sweep shape (default 100x1000)")
     parser.add_argument("--fjd", default=REPO, metavar="DIR",
@@ -132,6 +145,8 @@ def parse_args(argv):
                      % (", ".join(unknown), ",".join(SCENARIOS)))
     if opts.jobs < 1 or opts.workers < 1 or opts.repeat < 1:
         parser.error("--jobs, --workers and --repeat must be at least 1")
+    if opts.runbig_queue < 1 or opts.runbig_jobs < 1:
+        parser.error("--runbig-queue and --runbig-jobs must be at least 1")
     opts.tmp = os.path.abspath(opts.tmp or default_tmp())
     opts.results_dir = os.path.abspath(opts.results_dir)
     opts.fjd = os.path.abspath(opts.fjd)
@@ -194,6 +209,8 @@ def main(argv=None):
                         % opts.jobs)
                     small = fjd_throughput_once(opts, opts.jobs, opts.workers)["jobs_per_s"]
                 scenario_million(opts, results, small)
+            elif name == "runbig":
+                scenario_runbig(opts, results)
         except (BenchError, OSError, subprocess.SubprocessError) as error:
             say("%s: FAILED: %s" % (name, error))
             errors.append("%s: %s" % (name, error))
@@ -240,7 +257,9 @@ def main(argv=None):
                      fmt_num(tp["hyperqueue"]["median"])))
         else:
             print("HyperQueue: %s" % results["tools"].get("hyperqueue"))
-    if "idle" in results or "latency" in results or "million" in results:
+    if results.get("runbig", {}).get("plain"):
+        print(runbig_line(results["runbig"]))
+    if any(name in results for name in ("idle", "latency", "million", "runbig")):
         print("queue roots: fresh folders under %s (%s)" % (opts.tmp, machine["fs"]))
     if profile_text:
         print("")
