@@ -8,26 +8,22 @@ a job: anything in ``jobqueue/`` that is not a job file goes to ``failed/`` with
 import collections
 import logging
 import os
-import re
 import stat
 import time
 
-from . import names, records
-from .jobfile import kind_of
+from . import defaults, names, records
+from .jobfile import kind_of, priority_of
 from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, Layout, display, hostname,
                      is_ignored, refresh_listing, try_rename)
-from .liveness import Observer, decode_beat, read_beat
+from .liveness import HeartbeatWatch, decode_beat, read_beat
 from .lock import DispatcherLock, LockRefused
 from .notify import IN_CLOSE_WRITE, IN_CREATE, IN_MOVED_TO, DirWatcher
-from .progress import Progress
+from .progress import DispatcherProgressLine
 from .ready import GONE, NOT_REGULAR, READY, ReadinessChecker
 from .waker import Waker
 
 log = logging.getLogger("fjd.dispatcher")
 
-DEFAULT_INTERVAL = 0.05
-DEFAULT_WORKER_TIMEOUT = 8.0
-DEFAULT_MAX_ATTEMPTS = 3
 MAINTENANCE_EVERY = 1.0  # seconds between lock renewals and heartbeat checks
 # Short jobs travel in batches: a worker gets as many jobs as it ran in about
 # BATCH_SECONDS last time (at most MAX_BATCH, and never more than its fair share of the
@@ -39,27 +35,23 @@ MAX_BATCH = 100
 
 SAFETY_RELIST = 60.0  # seconds between listings of a long queue when inotify saw nothing new
 PRIORITY_WINDOW = 10000  # [control] priority reorders the next this many queued jobs
-_CONTROL_SECTION = re.compile(rb"^\[control\][^\n]*\n(.*?)(?=^\[|\Z)", re.M | re.S)
-_PRIORITY = re.compile(rb"^[ \t]*priority[ \t]*[:=][ \t]*([+-]?\d{1,9})[ \t]*\r?$", re.M | re.I)
+PRIORITY_HEAD = 65536  # bytes of a job file read for its priority
 
 
 def read_priority(path):
-    """[control] priority of a job file (0 when absent or unreadable); reads 8 KiB at most."""
+    """[control] priority of a queued job file (0 when absent or unreadable), read from its
+    first PRIORITY_HEAD bytes the way the worker reads the whole file (jobfile.priority_of)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError:
         return 0
     try:
-        data = os.read(fd, 8192)
+        data = os.read(fd, PRIORITY_HEAD)
     except OSError:
         return 0
     finally:
         os.close(fd)
-    if b"priority" not in data.lower():
-        return 0
-    section = _CONTROL_SECTION.search(data)
-    found = _PRIORITY.search(section.group(1)) if section else None
-    return int(found.group(1)) if found else 0
+    return priority_of(data)
 
 
 class JobListing:
@@ -151,8 +143,9 @@ class JobListing:
 
 
 class Dispatcher:
-    def __init__(self, root=None, interval=DEFAULT_INTERVAL, settle=1.0, exit_when_done=False,
-                 worker_timeout=DEFAULT_WORKER_TIMEOUT, max_attempts=DEFAULT_MAX_ATTEMPTS):
+    def __init__(self, root=None, interval=defaults.DISPATCHER_INTERVAL, settle=defaults.SETTLE,
+                 exit_when_done=False, worker_timeout=defaults.WORKER_TIMEOUT,
+                 max_attempts=defaults.MAX_ATTEMPTS):
         self.layout = Layout(root)
         self.interval = interval
         self.exit_when_done = exit_when_done
@@ -160,7 +153,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.readiness = ReadinessChecker(settle_seconds=settle, use_leases=not self.layout.shared)
         self.listing = JobListing(self.layout.jobqueue, shared=self.layout.shared)
-        self.observer = Observer(worker_timeout)
+        self.observer = HeartbeatWatch(worker_timeout)
         self.lock = DispatcherLock(self.layout.root, dead_after=worker_timeout)
         self.waker = None
         self.progress = None
@@ -188,7 +181,7 @@ class Dispatcher:
                      display(self.layout.root), os.getpid(),
                      " on a shared filesystem: polling with fresh listings" if
                      self.layout.shared else "")
-            self.progress = Progress(self.layout)
+            self.progress = DispatcherProgressLine(self.layout)
             watcher = DirWatcher()
             watcher.watch(self.layout.workerqueue, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
             watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
@@ -462,7 +455,10 @@ class Dispatcher:
                    for w in self.layout.list_names(self.layout.jobpod))
 
     def all_done(self):
-        """Nothing queued and nothing in any inbox."""
+        """Nothing queued and nothing in any inbox. Costs nothing while the last listing
+        still has jobs to hand out: a long queue is never listed just to ask this."""
+        if self.listing.pending:
+            return False
         if self.layout.list_names(self.layout.jobqueue):
             return False
         for worker_id in self.layout.list_names(self.layout.jobpod):

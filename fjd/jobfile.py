@@ -10,7 +10,8 @@ import os
 import shlex
 import stat
 
-DEFAULT_MAX_JOB_BYTES = 16 * 1024 * 1024
+from .defaults import MAX_JOB_BYTES as DEFAULT_MAX_JOB_BYTES
+
 
 
 class JobError(Exception):
@@ -135,6 +136,21 @@ def _number(control, key, kind, minimum):
     if value < minimum or value != value:
         raise JobError("[control] %s must be at least %s, not %r" % (key, minimum, raw))
     return value
+
+
+def priority_of(data):
+    """[control] priority of a job file's bytes, read as load() reads it (a later value
+    wins, keys are not case-sensitive); 0 when absent, or when the file is not a valid job
+    (its worker says why)."""
+    if b"priority" not in data.lower():
+        return 0  # the common case costs no parsing
+    try:
+        parser = parse_config(data)
+        if not parser.has_section("control"):
+            return 0
+        return _number(parser["control"], "priority", int, -(10 ** 9)) or 0
+    except JobError:
+        return 0
 
 
 def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES):

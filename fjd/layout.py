@@ -6,8 +6,11 @@ is one rename between them, so a crash at any instant leaves each job in exactly
 import errno
 import logging
 import os
+import re
 import socket
 import stat
+
+from .errors import QueueError  # noqa: F401  (raised here, imported from here by others)
 
 JOBQUEUE = "jobqueue"
 WORKERQUEUE = "workerqueue"
@@ -105,6 +108,11 @@ def hostname():
     return socket.gethostname() or "localhost"
 
 
+def safe_hostname():
+    """The host name as it may appear in file names (worker ids, log files)."""
+    return re.sub(r"[^A-Za-z0-9.-]", "_", hostname())[:60] or "host"
+
+
 class Layout:
     """The paths of one queue root."""
 
@@ -138,6 +146,19 @@ class Layout:
     def inbox(self, worker_id):
         return os.path.join(self.jobpod, worker_id)
 
+    def inbox_jobs(self, worker_id, fresh=False):
+        """Job names in a worker's inbox, in the order the worker runs them (name order);
+        None when the inbox is gone. Dot-names are the worker's own files (heartbeat,
+        parked announcement, outputs), never jobs. fresh: refresh a shared mount's cached
+        listing first (costs two requests to the file server)."""
+        path = self.inbox(worker_id)
+        if fresh and self.shared:
+            refresh_listing(path)
+        try:
+            return sorted(name for name in os.listdir(path) if not name.startswith("."))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def ensure(self):
         """Create the folders (not writable by others) and warn about an unsafe root."""
         for name in FOLDERS:
@@ -146,11 +167,12 @@ class Layout:
 
 
 def make_dir(path):
+    """Create a folder of the queue; QueueError when something else has its name."""
     try:
         os.makedirs(path, mode=0o755, exist_ok=True)
     except FileExistsError:
-        # exists but is not a directory: say so plainly
-        raise SystemExit("fjd: %s exists and is not a directory" % display(path))
+        raise QueueError("%s exists and is not a folder: move it away, or use another "
+                         "--root" % display(path))
 
 
 def warn_if_world_writable(root):
@@ -191,12 +213,25 @@ def list_names(path):
 
 
 def write_file_atomic(path, data, mode=0o644):
-    """Write bytes under a temporary dot-name, then rename into place."""
+    """Write bytes under a temporary dot-name, then rename into place (replacing path).
+
+    Readers see the old content or the new, never a part; a failed write leaves no
+    temporary file behind."""
     directory, name = os.path.split(path)
-    tmp = os.path.join(directory, ".%s.%d.tmp" % (name[:200], os.getpid()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp = os.path.join(directory, ".%s.%d.%s.tmp" % (name[:200], os.getpid(),
+                                                     os.urandom(3).hex()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -7,9 +7,16 @@ Content, not mtime, is compared, and the file is opened afresh each time, which 
 revalidate it (close-to-open consistency), so neither clock skew nor attribute caches
 can fake a death or hide one.
 """
+import collections
 import json
 import os
 import time
+
+from .layout import HEARTBEAT_FILE
+
+# What a worker's heartbeat says: its beat counter, host, pid and the job it is running
+# (None between jobs). info holds the whole decoded heartbeat for fields added later.
+Beat = collections.namedtuple("Beat", "count host pid job info")
 
 
 def write_beat(path, payload, previous_size=0):
@@ -57,8 +64,22 @@ def decode_beat(raw):
         return {}
 
 
-class Observer:
-    """Tracks heartbeat files and reports the ones that stopped changing."""
+def read_heartbeat(inbox):
+    """The Beat in a worker's inbox, or None when missing or not a worker's heartbeat."""
+    return parse_beat(decode_beat(read_beat(os.path.join(inbox, HEARTBEAT_FILE))))
+
+
+def parse_beat(info):
+    try:
+        return Beat(int(info["beat"]), str(info.get("host") or "?"), int(info["pid"]),
+                    info.get("job"), info)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class HeartbeatWatch:
+    """Tracks heartbeat contents, on the watcher's own clock, and reports the ones that
+    stopped changing."""
 
     def __init__(self, dead_after, clock=time.monotonic):
         self.dead_after = dead_after

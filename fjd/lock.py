@@ -15,7 +15,7 @@ import os
 import time
 
 from .layout import display, hostname
-from .liveness import Observer, decode_beat, read_beat, write_beat
+from .liveness import HeartbeatWatch, decode_beat, read_beat, write_beat
 
 log = logging.getLogger("fjd.dispatcher")
 
@@ -62,7 +62,7 @@ class DispatcherLock:
         return False
 
     def _wait_for_holder_or_take_over(self, should_stop):
-        observer = Observer(self.dead_after)
+        observer = HeartbeatWatch(self.dead_after)
         first = read_beat(self.path)
         if first is None:
             return  # it just went away: try again

@@ -25,7 +25,9 @@ class _ClearLineFilter(logging.Filter):
         return True
 
 
-class Progress:
+class DispatcherProgressLine:
+    """The dispatcher's live line on a terminal (finished / total, rate, ETA)."""
+
     def __init__(self, layout, stream=None, every=0.5, enabled=None):
         self.layout = layout
         self.stream = stream or sys.stderr
@@ -33,7 +35,7 @@ class Progress:
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.shown = False
         self.last_draw = None
-        self.samples = collections.deque(maxlen=40)  # (monotonic time, finished)
+        self.recent = RecentRate()
         self.filter = None
         if self.enabled:
             self.done_before = len(list_names(layout.done))
@@ -57,14 +59,11 @@ class Progress:
             return
         self.last_draw = now
         finished = max(0, assigned - returned - in_inboxes)
-        self.samples.append((now, finished))
+        self.recent.add(now, finished)
         failed = max(0, len(list_names(self.layout.failed)) - self.failed_before)
         total = self.done_before + self.failed_before + finished + in_inboxes + queued
         done_total = self.done_before + self.failed_before + finished
-        rate = 0.0
-        if len(self.samples) > 1 and self.samples[-1][0] > self.samples[0][0]:
-            rate = ((self.samples[-1][1] - self.samples[0][1]) /
-                    (self.samples[-1][0] - self.samples[0][0]))
+        rate = self.recent.rate()
         left = queued + in_inboxes
         eta = format_seconds(left / rate) if rate > 0 and left else ("-" if left else "0 s")
         line = ("fjd: %d/%d finished, %d failed, %d running or assigned, %d queued, "
@@ -83,6 +82,27 @@ class Progress:
                 self.shown = False
             for handler in logging.getLogger().handlers:
                 handler.removeFilter(self.filter)
+
+
+class RecentRate:
+    """Jobs per second over the last WINDOW seconds of the caller's monotonic clock: the
+    rate of now, which falls to 0 when the work stops, not the average since the start."""
+
+    WINDOW = 10.0
+
+    def __init__(self):
+        self.samples = collections.deque()  # (monotonic time, jobs finished so far)
+
+    def add(self, now, finished):
+        self.samples.append((now, finished))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= self.WINDOW:
+            self.samples.popleft()
+
+    def rate(self):
+        if len(self.samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self.samples[0], self.samples[-1]
+        return max(0.0, (n1 - n0) / (t1 - t0)) if t1 > t0 else 0.0
 
 
 def format_seconds(seconds):

@@ -5,54 +5,14 @@ command is as cheap as a few directory listings. Elapsed times of running jobs c
 since the job file was renamed into its worker's inbox (its ctime), read with this host's
 clock: on a shared file system whose server clock differs, they are approximate.
 """
-import argparse
-import json
 import os
-import sys
 import time
 
 from . import names, records
-from .layout import Layout, display, list_names
-from .layout import HEARTBEAT_FILE
-from .liveness import decode_beat, read_beat
+from .layout import display, list_names
+from .liveness import read_heartbeat
 
 RATE_SAMPLE = 200  # finished jobs whose records give the recent throughput
-
-
-def check_queue(layout, command):
-    """None if layout.root is a queue root, else an explanation (exit status 1)."""
-    if not os.path.isdir(layout.root):
-        return ("fjd %s: the queue root %s does not exist (use --root DIR or set FJD_ROOT)"
-                % (command, display(layout.root)))
-    if not os.path.isdir(layout.jobqueue):
-        return ("fjd %s: %s is not a queue root: it has no jobqueue/ folder (use --root DIR "
-                "or set FJD_ROOT)" % (command, display(layout.root)))
-    return None
-
-
-def handle_os_errors(command, handler):
-    """Wrap a command handler: an OSError becomes one line on stderr and exit status 1."""
-    def wrapped(args):
-        try:
-            return handler(args)
-        except OSError as error:
-            where = " %s" % display(error.filename) if getattr(error, "filename", None) else ""
-            sys.stderr.write("fjd %s:%s %s\n" % (command, where, error.strerror or error))
-            return 1
-    return wrapped
-
-
-def read_heartbeat(inbox):
-    """(beats, host, pid, job) from an inbox's .heartbeat, or None.
-
-    job is the name of the job being run, or None when the worker is between jobs.
-    """
-    beat = decode_beat(read_beat(os.path.join(inbox, HEARTBEAT_FILE)))
-    try:
-        return (int(beat["beat"]), str(beat.get("host") or "?"), int(beat["pid"]),
-                beat.get("job"))
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def host_from_id(worker_id):
@@ -61,26 +21,18 @@ def host_from_id(worker_id):
     return parts[0] if len(parts) == 3 and parts[1].isdigit() else None
 
 
-def inbox_jobs(layout, worker_id):
-    """Job names in a worker's inbox, in the order the worker runs them."""
-    try:
-        return sorted(n for n in os.listdir(layout.inbox(worker_id)) if not n.startswith("."))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
 def running_jobs(layout, now=None):
     """One dict per job in an inbox: job, original, worker, host, pid, state, elapsed."""
     now = time.time() if now is None else now
     found = []
     for worker_id in sorted(list_names(layout.jobpod)):
         inbox = layout.inbox(worker_id)
-        jobs = inbox_jobs(layout, worker_id)
+        jobs = layout.inbox_jobs(worker_id)
         if not jobs:
             continue
         beat = read_heartbeat(inbox)
-        host = beat[1] if beat else host_from_id(worker_id)
-        current = beat[3] if beat else None
+        host = beat.host if beat else host_from_id(worker_id)
+        current = beat.job if beat else None
         for name in jobs:
             try:
                 ctime = os.lstat(os.path.join(inbox, name)).st_ctime
@@ -89,7 +41,7 @@ def running_jobs(layout, now=None):
             original, attempts = names.parse(name)
             found.append({
                 "job": name, "original": original, "attempts": attempts,
-                "worker": worker_id, "host": host, "pid": beat[2] if beat else None,
+                "worker": worker_id, "host": host, "pid": beat.pid if beat else None,
                 "state": "running" if name == current else "assigned",
                 "elapsed": round(max(0.0, now - ctime), 1),
             })
@@ -180,9 +132,12 @@ def snapshot(layout, failed_limit=10, with_rate=True):
 
 # -- text -------------------------------------------------------------------------------------
 
-def duration(seconds):
+def duration(seconds, tenths=False):
+    """H:MM:SS (or 12.3 s with tenths, for short spans)."""
     if seconds is None:
         return "-"
+    if tenths and seconds < 60:
+        return "%.1f s" % seconds
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -255,7 +210,7 @@ def render(state, failed_total=None):
     return "\n".join(line.rstrip() for line in lines)
 
 
-class Observer:
+class ThroughputWindow:
     """Throughput seen between redraws of --watch, on our own monotonic clock."""
 
     WINDOW = 60.0
@@ -278,80 +233,12 @@ class Observer:
         return (n1 - n0) / (t1 - t0)
 
 
-def apply_observed(state, observer):
+def apply_observed(state, window):
     counts = state["counts"]
-    observer.add(counts["done"] + counts["failed"] + counts["cancelled"])
-    rate = observer.rate()
+    window.add(counts["done"] + counts["failed"] + counts["cancelled"])
+    rate = window.rate()
     if rate is not None:
         state["throughput"] = {"jobs_per_second": round(rate, 4), "source": "observed"}
         remaining = counts["queued"] + counts["running"] + counts["assigned"]
         state["eta_seconds"] = (round(remaining / rate, 1)
                                 if remaining and state["workers"]["inboxes"] else None)
-
-
-def cmd_status(args):
-    layout = Layout(args.root)
-    if args.watch is not None and not args.watch >= 0.1:
-        sys.stderr.write("fjd status: --watch needs at least 0.1 seconds between redraws\n")
-        return 2
-    problem = check_queue(layout, "status")
-    if problem:
-        sys.stderr.write(problem + "\n")
-        return 1
-    limit = args.failed
-    if limit is None:
-        limit = -1 if args.json else 10
-    observer = Observer()
-    tty = sys.stdout.isatty()
-    frames = 0
-    try:
-        while True:
-            state = snapshot(layout, failed_limit=None if limit < 0 else limit)
-            if args.watch is not None:
-                apply_observed(state, observer)
-            if args.json:
-                text = json.dumps(state, indent=1, sort_keys=True)
-            else:
-                text = render(state)
-            if args.watch is not None and tty:
-                sys.stdout.write("\x1b[H\x1b[2J")
-            elif args.watch is not None and frames:
-                sys.stdout.write("\n")
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
-            frames += 1
-            if args.watch is None or (args.frames and frames >= args.frames):
-                return 0
-            time.sleep(args.watch)
-    except KeyboardInterrupt:
-        return 0
-    except BrokenPipeError:
-        try:
-            sys.stdout = None
-        finally:
-            return 0
-
-
-def register(subparsers, add_common):
-    parser = subparsers.add_parser(
-        "status", help="counts, running and failed jobs, throughput and ETA",
-        description="Show how many jobs are queued, running, done, failed and cancelled,\n"
-                    "which jobs run on which worker and host and for how long, the failed\n"
-                    "jobs with their reasons, the recent throughput and the time left.",
-        epilog="Throughput comes from the end times in the records of the last %d finished\n"
-               "jobs; with --watch it is measured between redraws instead. Elapsed times\n"
-               "count from when the job entered its worker's inbox, by this host's clock\n"
-               "(approximate when the file server's clock differs). Liveness of workers is\n"
-               "not checked here: `fjd workers list` does that.\n\n"
-               "examples:\n  fjd status\n  fjd status --json | python3 -m json.tool\n"
-               "  fjd status --watch 5" % RATE_SAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object (all failed jobs unless --failed N)")
-    parser.add_argument("--watch", nargs="?", const=2.0, type=float, metavar="SECONDS",
-                        help="redraw every SECONDS (default 2) until Ctrl-C")
-    parser.add_argument("--failed", type=int, metavar="N",
-                        help="show the N newest failed jobs (default 10; all with --json)")
-    parser.add_argument("--frames", type=int, default=0, help=argparse.SUPPRESS)
-    add_common(parser)
-    parser.set_defaults(func=handle_os_errors("status", cmd_status))

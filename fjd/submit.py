@@ -19,15 +19,13 @@ From Python::
 
 makes six jobs (the cartesian product), each an INI file with the values under ``[params]``.
 """
-import argparse
 import itertools
 import os
 import re
 import shlex
-import sys
 import time
 
-from .cli import positive_int
+from .errors import SubmitError
 from .jobfile import JobError, load
 from .layout import Layout, display
 
@@ -42,8 +40,6 @@ _LABEL_BAD = re.compile(r"[^A-Za-z0-9._+=-]")
 MAX_RANGE = 10 ** 7
 
 
-class SubmitError(ValueError):
-    """Bad job options; the message is meant for a person."""
 
 
 # -- names ------------------------------------------------------------------------------------
@@ -369,128 +365,3 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
                            name=name, logfile=logfile, timeout=timeout, retries=retries,
                            workdir=workdir, control=control)
     return write_jobs(Layout(root), template)
-
-
-# -- command line -----------------------------------------------------------------------------
-
-def key_value(text):
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError("%r is not KEY=VALUE" % text)
-    return key.strip(), value
-
-
-def add_job_options(parser, files_help):
-    """The options that describe jobs: shared by `fjd submit` and `fjd run`."""
-    group = parser.add_argument_group("jobs")
-    group.add_argument("files", nargs="*", metavar="FILE", help=files_help)
-    group.add_argument("--exe", "-e", metavar="CMD",
-                       help="queue jobs that run CMD (no shell: it is split into words like "
-                            "a shell would; the job file's path is added as last argument)")
-    group.add_argument("--repeat", "-n", type=positive_int, default=1, metavar="N",
-                       help="queue each job (or parameter combination) N times (default: 1)")
-    group.add_argument("--param", "-p", action="append", default=[], metavar="NAME=V1,V2,...",
-                       help="one job per value; repeat the option for the cartesian product. "
-                            "Values go under [params]; $NAME, ${NAME}, {NAME} and $1, $2 ... "
-                            "(the 1st, 2nd ... --param) in CMD are replaced by them, "
-                            "shell-quoted. 'a\\,b' is a literal comma, '1..10' a range")
-    group.add_argument("--name", metavar="LABEL",
-                       help="label at the end of the job names (default: job, or the file "
-                            "name)")
-    group.add_argument("--logfile", metavar="PATH",
-                       help="[control] logfile: created before the run (placeholders allowed)")
-    group.add_argument("--timeout", metavar="SECONDS",
-                       help="[control] timeout: kill a run after this long")
-    group.add_argument("--retries", metavar="N", help="[control] retries after a failed run")
-    group.add_argument("--workdir", metavar="DIR",
-                       help="[control] workdir: the job's working directory, relative to the "
-                            "worker's")
-    group.add_argument("--control", action="append", default=[], type=key_value,
-                       metavar="KEY=VALUE", help="any other [control] key (repeatable)")
-
-
-def has_job_options(args):
-    return bool(args.files or args.exe is not None or args.param or args.control or
-                args.repeat != 1 or args.name or
-                any(getattr(args, k) is not None for k in CONTROL_KEYS_WITH_OPTIONS))
-
-
-def template_from_args(args):
-    params = []
-    for position, text in enumerate(args.param, 1):
-        params.append(parse_param(text, position))
-    return JobTemplate(executable=args.exe, files=args.files, repeat=args.repeat,
-                       params=params, name=args.name, logfile=args.logfile,
-                       timeout=args.timeout, retries=args.retries, workdir=args.workdir,
-                       control=args.control)
-
-
-def fail(command, message, status):
-    sys.stderr.write("fjd %s: %s\n" % (command, message))
-    return status
-
-
-def queue_from_args(args, command, echo, announce=True):
-    """Build and write the jobs of a submit/run command line; (names, exit status)."""
-    try:
-        template = template_from_args(args)
-    except SubmitError as error:
-        return None, fail(command, str(error), 2)
-    layout = Layout(args.root)
-    out = sys.stdout
-    on_name = (lambda n: out.write(n + "\n")) if echo else None
-    started = time.monotonic()
-    try:
-        names = write_jobs(layout, template, on_name)
-    except OSError as error:
-        written = getattr(error, "written", [])
-        where = display(error.filename) if error.filename else display(layout.jobqueue)
-        return written, fail(command, "cannot write %s: %s (%d of %d jobs were queued)"
-                             % (where, error.strerror or error, len(written), template.count()),
-                             1)
-    except KeyboardInterrupt as error:
-        written = getattr(error, "written", [])
-        return written, fail(command, "interrupted: %d of %d jobs were queued"
-                             % (len(written), template.count()), 130)
-    finally:
-        if echo:
-            out.flush()
-    elapsed = time.monotonic() - started
-    if announce:
-        sys.stderr.write("fjd %s: queued %d job%s in %s (%.2f s)\n"
-                         % (command, len(names), "" if len(names) == 1 else "s",
-                            display(layout.jobqueue), elapsed))
-    return names, 0
-
-
-def cmd_submit(args):
-    names, status = queue_from_args(args, "submit", echo=not args.quiet)
-    return status
-
-
-EXAMPLES = """examples:
-  fjd submit job0.conf job1.conf          queue copies of job files
-  fjd submit --exe "python3 sim.py" -n 10 ten identical jobs
-  fjd submit --exe 'python3 sim.py --alpha $alpha --seed {seed}' \\
-             --param alpha=0.1,0.2 --param seed=1..5     ten jobs, one per combination
-  (single quotes keep your shell from expanding $alpha itself)
-
-Job names sort in submission order: <UTC time>.<usec>-<nonce>-<number>-<label>. They are
-printed one per line (the count goes to stderr). Exit status: 0 queued, 1 the queue could
-not be written, 2 bad options (nothing queued)."""
-
-
-def register(subparsers, add_common):
-    parser = subparsers.add_parser(
-        "submit", help="put jobs in the queue",
-        description="Queue job files, or jobs that run a command (--exe): once, --repeat N\n"
-                    "times, or once per combination of --param values. Each job is written\n"
-                    "under a temporary dot-name and renamed into jobqueue/, so no half-written\n"
-                    "job is ever taken.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_job_options(parser, "job files (INI with a [control] section) to queue copies of")
-    parser.add_argument("--quiet", "-q", action="store_true",
-                        help="do not print the job names")
-    add_common(parser)
-    from .status import handle_os_errors
-    parser.set_defaults(func=handle_os_errors("submit", cmd_submit))

@@ -13,15 +13,14 @@ import fcntl
 import logging
 import os
 import pwd
-import re
 import signal
 import time
 
-from . import names, records, spawn
-from .jobfile import DEFAULT_MAX_JOB_BYTES, JobError, load
-from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, Layout, display,
-                     hostname, make_dir, refresh_listing, try_rename, warn_if_world_writable,
-                     write_file_atomic)
+from . import defaults, names, records, spawn
+from .jobfile import JobError, load
+from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, Layout, QueueError,
+                     display, hostname, make_dir, safe_hostname, try_rename,
+                     warn_if_world_writable, write_file_atomic)
 from .liveness import write_beat
 from .notify import IN_MOVED_TO, DirWatcher
 from .ready import F_SETLEASE
@@ -29,9 +28,6 @@ from .waker import Waker
 
 log = logging.getLogger("fjd.worker")
 
-DEFAULT_INTERVAL = 0.05
-DEFAULT_HEARTBEAT = 1.0
-DEFAULT_GRACE = 3.0
 REANNOUNCE_EVERY = 2.0  # seconds; renews a lost announcement (e.g. a dispatcher crash)
 STDOUT_FILE = ".stdout"
 STDERR_FILE = ".stderr"
@@ -39,8 +35,7 @@ STDERR_FILE = ".stderr"
 
 def new_worker_id():
     """host-pid-random: unique even when two hosts share a hostname."""
-    host = re.sub(r"[^A-Za-z0-9.-]", "_", hostname())[:60] or "host"
-    return "%s-%d-%s" % (host, os.getpid(), os.urandom(3).hex())
+    return "%s-%d-%s" % (safe_hostname(), os.getpid(), os.urandom(3).hex())
 
 
 def signal_name(number):
@@ -66,9 +61,10 @@ class Cancelled(Exception):
 
 
 class Worker:
-    def __init__(self, root=None, interval=DEFAULT_INTERVAL, heartbeat=DEFAULT_HEARTBEAT,
-                 grace=DEFAULT_GRACE, max_job_bytes=DEFAULT_MAX_JOB_BYTES, allow_users=(),
-                 worker_id=None, lifetime=None):
+    def __init__(self, root=None, interval=defaults.WORKER_INTERVAL,
+                 heartbeat=defaults.HEARTBEAT_INTERVAL, grace=defaults.GRACE,
+                 max_job_bytes=defaults.MAX_JOB_BYTES, allow_users=(), worker_id=None,
+                 lifetime=None):
         self.layout = Layout(root)
         self.interval = interval
         self.heartbeat_interval = heartbeat
@@ -100,7 +96,7 @@ class Worker:
         try:
             return pwd.getpwnam(user).pw_uid
         except KeyError:
-            raise SystemExit("fjd worker: --allow-user %s: no such user" % user)
+            raise ValueError("--allow-user %s: no such user" % user)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -119,8 +115,8 @@ class Worker:
                 break
             except FileExistsError:
                 if requested:
-                    raise SystemExit("fjd worker: a worker called %s already exists"
-                                     % display(requested))
+                    raise QueueError("a worker called %s already exists (its inbox is %s)"
+                                     % (display(requested), display(self.inbox)))
         self.beat(force=True)
         if self.watcher is not None:
             self.watcher.watch(self.inbox, IN_MOVED_TO)
@@ -178,14 +174,9 @@ class Worker:
 
     def list_inbox(self):
         """Job names in our inbox in the order we run them; None if the inbox is gone."""
-        if self.layout.shared:
-            refresh_listing(self.inbox)
-        try:
-            return sorted(n for n in os.listdir(self.inbox) if not n.startswith("."))
-        except FileNotFoundError:
-            return None
+        return self.layout.inbox_jobs(self.worker_id, fresh=True)
 
-    def token_path(self):
+    def announcement_path(self):
         return os.path.join(self.layout.workerqueue, self.worker_id)
 
     def announce(self):
@@ -195,7 +186,7 @@ class Worker:
         a cached listing might not. Only a lost announcement is written anew (temp name and
         rename), so idle workers delete no files (see PARKED_ANNOUNCEMENT)."""
         parked = os.path.join(self.inbox, PARKED_ANNOUNCEMENT)
-        token = self.token_path()
+        token = self.announcement_path()
         if self.announced_at is not None:
             try:
                 os.rename(token, parked)
@@ -245,7 +236,7 @@ class Worker:
     def leave(self):
         """Withdraw the announcement, hand back unstarted jobs, remove the inbox."""
         try:
-            os.unlink(self.token_path())
+            os.unlink(self.announcement_path())
         except FileNotFoundError:
             pass
         for _ in range(100):

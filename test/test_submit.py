@@ -89,6 +89,7 @@ def test_job_files_are_copied_under_sortable_names(tmp_path):
     (src / "job0.conf").write_text("[control]\nexecutable: python3 a.py\n\n[params]\nx: 1\n")
     (src / "job1.conf").write_text("[control]\nexecutable: python3 b.py\n")
     root = tmp_path / "root"
+    root.mkdir()
     result = fjd_cli(root, "submit", str(src / "job1.conf"), str(src / "job0.conf"),
                      "--repeat", "2", cwd=str(tmp_path))
     assert result.returncode == 0, result.err

@@ -132,7 +132,7 @@ def test_start_errors(root):
 
 
 def test_slurm_time_parsing():
-    from fjd.recruit import slurm_seconds
+    from fjd.recruit.slurm import slurm_seconds
     assert slurm_seconds("90") == 5400
     assert slurm_seconds("1:30") == 90
     assert slurm_seconds("2:00:00") == 7200

@@ -7,7 +7,6 @@ one per core, at most one per job), shows progress, and when the dispatcher has 
 ``--callback`` and exits 1 if any of its jobs failed. Ctrl-C stops everything; a running job
 goes back to the queue and the exit status is 130.
 """
-import argparse
 import os
 import shlex
 import signal
@@ -15,18 +14,22 @@ import subprocess
 import sys
 import time
 
-from .cli import positive_int
-from .layout import Layout, display, list_names
-from .recruit import child_env, cpu_count, fjd_argv, nonce, spawn, stamp, tail
-from .records import read as read_record
-from .status import duration, handle_os_errors
-from .submit import add_job_options, has_job_options, queue_from_args
+from ..layout import display, list_names
+from ..progress import RecentRate
+from ..recruit.local import (child_env, cpu_count, fjd_argv, nonce, stamp,
+                             start_logged_process, tail, worker_argv)
+from ..records import read as read_record
+from ..status import duration
+from .common import (add_command, add_common, add_worker_options, open_queue, plural,
+                     positive_int, worker_option_argv)
+from .submit import add_job_options, has_job_options, queue_from_args, template_from_args
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class Progress:
-    """A progress line: redrawn in place on a terminal, a line now and then otherwise."""
+class RunStatusLine:
+    """fjd run's progress line: redrawn in place on a terminal, a line now and then
+    otherwise."""
 
     def __init__(self, stream, quiet, every=10.0):
         self.stream = stream
@@ -101,9 +104,8 @@ def pending_jobs(layout):
     return count
 
 
-def progress_text(counts, total, elapsed):
+def progress_text(counts, total, rate):
     finished = counts["done"] + counts["failed"] + counts["cancelled"]
-    rate = finished / elapsed if elapsed > 0 else 0
     left = counts["queued"] + counts["running"]
     eta = duration(left / rate) if rate > 0 and left else "-"
     return ("[fjd] %d/%d finished: %d done, %d failed, %d running, %d queued | %.1f jobs/s, "
@@ -112,9 +114,9 @@ def progress_text(counts, total, elapsed):
 
 
 class Run:
-    def __init__(self, args):
+    def __init__(self, args, layout):
         self.args = args
-        self.layout = Layout(args.root)
+        self.layout = layout
         self.stop_signal = None
         self.dispatcher = None
         self.workers = []
@@ -129,15 +131,15 @@ class Run:
         os.makedirs(self.log_dir, exist_ok=True)
         env = child_env()
         level = ["--log-level", self.args.log_level]
-        self.dispatcher = spawn(fjd_argv() + ["dispatcher", "--root", self.layout.root,
-                                              "--exit-when-done"] + level,
-                                os.path.join(self.log_dir, "dispatcher.log"), os.getcwd(),
-                                detached=False, env=env)
-        worker = fjd_argv() + ["worker", "--root", self.layout.root] + level
+        self.dispatcher = start_logged_process(
+            fjd_argv() + ["dispatcher", "--root", self.layout.root, "--exit-when-done"] + level,
+            os.path.join(self.log_dir, "dispatcher.log"), os.getcwd(), detached=False, env=env)
+        worker = worker_argv(self.layout.root, self.args.log_level,
+                             worker_option_argv(self.args))
         for number in range(1, count + 1):
             log_path = os.path.join(self.log_dir, "worker-%d.log" % number)
-            self.workers.append((spawn(worker, log_path, os.getcwd(), detached=False,
-                                       env=env), log_path))
+            self.workers.append((start_logged_process(worker, log_path, os.getcwd(),
+                                                      detached=False, env=env), log_path))
 
     def stop_daemons(self, timeout=30.0):
         procs = [self.dispatcher] + [p for p, _ in self.workers]
@@ -160,29 +162,27 @@ class Run:
     def run(self):
         args = self.args
         if has_job_options(args):
-            names, status = queue_from_args(args, "run", echo=False, announce=not args.quiet)
-            if status:
-                return status
-        else:
-            self.layout.ensure()
+            queue_from_args(args, "run", self.layout, echo=False, announce=not args.quiet)
         counter = Counter(self.layout)
         total = pending_jobs(self.layout)
         started = time.monotonic()
         status = 0
         interrupted = False
         previous = {sig: signal.signal(sig, self.on_signal) for sig in STOP_SIGNALS}
-        progress = Progress(sys.stderr, args.quiet)
+        progress = RunStatusLine(sys.stderr, args.quiet)
         try:
             if total == 0:
                 sys.stderr.write("fjd run: nothing to do: %s is empty\n"
                                  % display(self.layout.jobqueue))
             else:
-                count = min(args.workers or cpu_count(), total)
+                # one per core by default, but no more than there are jobs; as many as
+                # asked for when --workers is given
+                count = args.workers or min(cpu_count(), total)
                 self.start_daemons(count)
                 if not args.quiet:
-                    sys.stderr.write("fjd run: %d job%s, %d worker%s; logs in %s\n"
-                                     % (total, "" if total == 1 else "s", count,
-                                        "" if count == 1 else "s", display(self.log_dir)))
+                    sys.stderr.write("fjd run: %s, %s; logs in %s\n"
+                                     % (plural(total, "job"), plural(count, "worker"),
+                                        display(self.log_dir)))
                 status = self.watch(counter, total, started, progress)
                 interrupted = self.stop_signal is not None
         finally:
@@ -207,16 +207,22 @@ class Run:
     def watch(self, counter, total, started, progress):
         """Wait for the dispatcher to finish; 0, or 1 if the daemons died."""
         next_update = 0.0
+        recent = RecentRate()
+
+        def show(force=False):
+            counts = counter.now()
+            recent.add(time.monotonic(), counts["done"] + counts["failed"] +
+                       counts["cancelled"])
+            progress.show(progress_text(counts, total, recent.rate()), force=force)
         while self.stop_signal is None:
             now = time.monotonic()
             if now >= next_update:
-                progress.show(progress_text(counter.now(), total, now - started))
+                show()
                 next_update = now + max(0.5, 20 * counter.cost)
             code = None if self.external else self.dispatcher.poll()
             if code is not None:
                 if code == 0:
-                    progress.show(progress_text(counter.now(), total, now - started),
-                                  force=True)
+                    show(force=True)
                     return 0
                 log_text = tail(os.path.join(self.log_dir, "dispatcher.log"), 20)
                 if "another dispatcher is running" not in log_text:
@@ -229,7 +235,7 @@ class Run:
                 sys.stderr.write("fjd run: another dispatcher already serves this queue; "
                                  "our workers take their jobs from it\n")
             if self.external and pending_jobs(self.layout) == 0:
-                progress.show(progress_text(counter.now(), total, now - started), force=True)
+                show(force=True)
                 return 0
             if all(p.poll() is not None for p, _ in self.workers):
                 progress.end()
@@ -242,8 +248,8 @@ class Run:
 
     def summary(self, counts, failures, elapsed, interrupted):
         total = counts["done"] + counts["failed"] + counts["cancelled"]
-        line = ("fjd run: %d job%s finished in %s: %d done, %d failed"
-                % (total, "" if total == 1 else "s", duration(elapsed), counts["done"],
+        line = ("fjd run: %s finished in %s: %d done, %d failed"
+                % (plural(total, "job"), duration(elapsed, tenths=True), counts["done"],
                    counts["failed"]))
         if counts["cancelled"]:
             line += ", %d cancelled" % counts["cancelled"]
@@ -286,24 +292,28 @@ class Run:
 
 
 def cmd_run(args):
-    return Run(args).run()
+    if has_job_options(args):
+        template_from_args(args)  # bad options are reported before anything is made
+    layout = open_queue(args.root, "run", create=True)
+    return Run(args, layout).run()
 
 
-def register(subparsers, add_common):
-    parser = subparsers.add_parser(
-        "run", help="queue jobs, run them with local workers, stop when all are done",
+def register(subparsers):
+    parser = add_command(
+        subparsers, "run", cmd_run,
+        help="queue jobs, run them with local workers, stop when all are done",
         description="All in one: queue the jobs given (as `fjd submit` does; with no job\n"
                     "options, process what is already queued), start a dispatcher and --workers\n"
                     "local workers, show progress, stop them all when nothing is queued or\n"
-                    "running any more, print a summary and run --callback.",
+                    "running any more, print a summary and run --callback. The queue root is\n"
+                    "created when missing.",
         epilog="Exit status: 0 all jobs done, 1 a job failed (or the callback did), 2 bad\n"
                "options, 130 interrupted (Ctrl-C: running jobs go back to the queue).\n"
                "The callback runs without a shell, with FJD_ROOT, FJD_DONE, FJD_FAILED and\n"
                "FJD_CANCELLED in its environment. Daemon logs go to <root>/logs/run-*/.\n\n"
                "examples:\n  fjd run --exe 'python3 sim.py $alpha' --param alpha=0.1,0.2,0.3\n"
                "  fjd run --workers 2              # process what is queued\n"
-               "  fjd run job*.conf --callback 'python3 collect.py'",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+               "  fjd run job*.conf --callback 'python3 collect.py'")
     add_job_options(parser, "job files to queue first (as fjd submit FILE...)")
     parser.add_argument("--workers", "-w", type=positive_int, metavar="N",
                         help="local workers to start (default: one per core, at most one "
@@ -311,5 +321,5 @@ def register(subparsers, add_common):
     parser.add_argument("--callback", metavar="CMD",
                         help="command to run when all jobs are finished")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    add_worker_options(parser, forwarded=True)
     add_common(parser)
-    parser.set_defaults(func=handle_os_errors("run", cmd_run))

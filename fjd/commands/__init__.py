@@ -1,0 +1,2 @@
+"""The subcommands of ``fjd``, one module each, in the order ``fjd --help`` lists them."""
+COMMANDS = ["daemons", "submit", "run", "status", "control", "workers"]

@@ -1,0 +1,131 @@
+"""``fjd submit``: put jobs in the queue. The job options are shared with ``fjd run``."""
+import argparse
+import sys
+import time
+
+from ..layout import display
+from ..submit import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param, write_jobs
+from .common import CommandError, add_command, add_common, open_queue, positive_int
+
+EXAMPLES = """examples:
+  fjd submit job0.conf job1.conf          queue copies of job files
+  fjd submit --exe "python3 sim.py" -n 10 ten identical jobs
+  fjd submit --exe 'python3 sim.py --alpha $alpha --seed {seed}' \\
+             --param alpha=0.1,0.2 --param seed=1..5     ten jobs, one per combination
+  (single quotes keep your shell from expanding $alpha itself)
+
+Job names sort in submission order: <UTC time>.<usec>-<nonce>-<number>-<label>. They are
+printed one per line (the count goes to stderr). The queue root must exist (fjd run and the
+daemons create one). Exit status: 0 queued, 1 the queue root is missing or could not be
+written, 2 bad options (nothing queued)."""
+
+
+def key_value(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError("%r is not KEY=VALUE" % text)
+    return key.strip(), value
+
+
+def add_job_options(parser, files_help):
+    """The options that describe jobs: shared by `fjd submit` and `fjd run`."""
+    group = parser.add_argument_group("jobs")
+    group.add_argument("files", nargs="*", metavar="FILE", help=files_help)
+    group.add_argument("--exe", "-e", metavar="CMD",
+                       help="queue jobs that run CMD (no shell: it is split into words like "
+                            "a shell would; the job file's path is added as last argument "
+                            "unless CMD holds {jobfile} or --no-jobfile is given)")
+    group.add_argument("--repeat", "-n", type=positive_int, default=1, metavar="N",
+                       help="queue each job (or parameter combination) N times (default: 1)")
+    group.add_argument("--param", "-p", action="append", default=[], metavar="NAME=V1,V2,...",
+                       help="one job per value; repeat the option for the cartesian product. "
+                            "Values go under [params]; $NAME, ${NAME}, {NAME} and $1, $2 ... "
+                            "(the 1st, 2nd ... --param) in CMD are replaced by them, "
+                            "shell-quoted. 'a\\,b' is a literal comma, '1..10' a range, "
+                            "'0..1:0.25' a range with a step")
+    group.add_argument("--name", metavar="LABEL",
+                       help="label at the end of the job names (default: job, or the file "
+                            "name)")
+    group.add_argument("--logfile", metavar="PATH",
+                       help="[control] logfile: created before the run (placeholders allowed)")
+    group.add_argument("--timeout", metavar="SECONDS",
+                       help="[control] timeout: kill a run after this long")
+    group.add_argument("--retries", metavar="N", help="[control] retries after a failed run")
+    group.add_argument("--workdir", metavar="DIR",
+                       help="[control] workdir: the job's working directory, relative to the "
+                            "worker's")
+    group.add_argument("--no-jobfile", action="store_true",
+                       help="do not add the job file's path to the command ([control] "
+                            "jobfile: none), for programs that take no job file")
+    group.add_argument("--control", action="append", default=[], type=key_value,
+                       metavar="KEY=VALUE", help="any other [control] key (repeatable)")
+
+
+def has_job_options(args):
+    return bool(args.files or args.exe is not None or args.param or args.control or
+                args.repeat != 1 or args.name or args.no_jobfile or
+                any(getattr(args, k) is not None for k in CONTROL_KEYS_WITH_OPTIONS))
+
+
+def template_from_args(args):
+    """The JobTemplate of a command line; SubmitError (exit status 2) for bad options."""
+    params = [parse_param(text, position) for position, text in enumerate(args.param, 1)]
+    control = list(args.control)
+    if args.no_jobfile:
+        control.append(("jobfile", "none"))
+    return JobTemplate(executable=args.exe, files=args.files, repeat=args.repeat,
+                       params=params, name=args.name, logfile=args.logfile,
+                       timeout=args.timeout, retries=args.retries, workdir=args.workdir,
+                       control=control)
+
+
+def queue_from_args(args, command, layout, echo, announce=True):
+    """Build and write the jobs of a submit/run command line; returns their names.
+
+    The template is checked before anything is written (bad options queue nothing). When
+    writing fails part-way, CommandError says how many jobs were queued."""
+    template = template_from_args(args)
+    out = sys.stdout
+    on_name = (lambda n: out.write(n + "\n")) if echo else None
+    started = time.monotonic()
+    try:
+        names = write_jobs(layout, template, on_name)
+    except OSError as error:
+        written = getattr(error, "written", [])
+        where = display(error.filename) if error.filename else display(layout.jobqueue)
+        raise CommandError("cannot write %s: %s (%d of %d jobs were queued)"
+                           % (where, error.strerror or error, len(written), template.count()))
+    except KeyboardInterrupt as error:
+        written = getattr(error, "written", [])
+        raise CommandError("interrupted: %d of %d jobs were queued"
+                           % (len(written), template.count()), 130)
+    finally:
+        if echo:
+            out.flush()
+    elapsed = time.monotonic() - started
+    if announce:
+        sys.stderr.write("fjd %s: queued %d job%s in %s (%.2f s)\n"
+                         % (command, len(names), "" if len(names) == 1 else "s",
+                            display(layout.jobqueue), elapsed))
+    return names
+
+
+def cmd_submit(args):
+    template_from_args(args)  # bad options are reported before the root is looked at
+    layout = open_queue(args.root, "submit", existing_folder=True)
+    queue_from_args(args, "submit", layout, echo=not args.quiet)
+    return 0
+
+
+def register(subparsers):
+    parser = add_command(
+        subparsers, "submit", cmd_submit, help="put jobs in the queue",
+        description="Queue job files, or jobs that run a command (--exe): once, --repeat N\n"
+                    "times, or once per combination of --param values. Each job is written\n"
+                    "under a temporary dot-name and renamed into jobqueue/, so no half-written\n"
+                    "job is ever taken.",
+        epilog=EXAMPLES)
+    add_job_options(parser, "job files (INI with a [control] section) to queue copies of")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="do not print the job names")
+    add_common(parser)
