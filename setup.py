@@ -2,7 +2,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="fjd",
-    version="0.2.0",
+    version="0.3.0",
     description="File-based job distribution: many jobs, many cores, one shared folder",
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",

@@ -1,14 +1,17 @@
-"""``fjd retry`` and ``fjd cancel``: change one's mind about jobs, one rename per job.
+"""``fjd retry`` and ``fjd cancel``: change one's mind about jobs and tasks.
 
-retry   moves ``failed/NAME`` back into ``jobqueue/`` as ``ORIGINAL@a0.r<nonce>``, a name
-        nobody else can be using, so it never replaces a queued job. The record
-        ``records/NAME.json`` stays as history, marked with ``retried``; the new run gets a
-        record of its own (``ORIGINAL~2`` when the original name is taken).
-cancel  moves a queued job, or one assigned to or running on a worker, into ``cancelled/``
-        with a record. A worker whose running job disappears from its inbox kills the job's
-        process group within about a second. The job is first claimed with a rename to a
-        private name in ``cancelled/`` and only then filed, so a job that a worker or the
-        dispatcher moved first is left alone (and nothing is recorded for it).
+retry   moves ``failed/NAME`` back into ``jobqueue/`` as ``ORIGINAL@r<nonce>~..``, a name
+        nobody else can be using, so it never replaces a queued job. For an array whose
+        tasks failed, the failed tasks go back to the queue as ranges of the array file, and
+        the rest of it waits in arrays/ until they are finished again. The old records stay
+        as history; the retry is a record of its own in ``records/retry-*.journal``, which
+        takes the retried failures out of the counts.
+cancel  moves a queued job into ``cancelled/`` (a range of tasks into arrays/, marked
+        cancelled) with a record. A job already handed to a worker is cancelled by that
+        worker: ``fjd cancel`` leaves a request in its inbox, the worker notices it within
+        about a second, kills the job's process group and files the job in cancelled/ (or,
+        if the worker has died, the dispatcher does). A job is first claimed with a rename,
+        so a job that somebody else moved first is left alone.
 """
 import getpass
 import json
@@ -16,10 +19,18 @@ import os
 import stat
 import time
 
-from . import names, records
-from .layout import display, hostname, list_names, try_rename, write_file_atomic
+from . import arrays, journal, names, records
+from .jobfile import JobError
+from .layout import (cancel_request, display, hostname, list_names, safe_hostname,
+                     try_rename, write_file_atomic)
+from .liveness import read_heartbeat
+from .status import Journals
 
 PASSES = 5  # cancel --all: list again while jobs keep moving under our feet
+
+
+class ControlError(Exception):
+    """This job cannot be retried or cancelled; the message says why."""
 
 
 def nonce():
@@ -39,82 +50,254 @@ def job_name(text):
     return os.path.basename(text.rstrip("/")) or text
 
 
+def command_journal(layout, command):
+    """A journal of its own for one run of a command (made when first written to)."""
+    writer_id = "%s-%s-%d-%s" % (command, safe_hostname(), os.getpid(), nonce())
+    return journal.JournalWriter(layout.records, writer_id, {
+        "role": command, "host": hostname(), "pid": os.getpid(), "by": who(),
+        "started": time.time()})
+
+
 # -- retry ------------------------------------------------------------------------------------
 
-def retry_one(layout, name):
-    """Move failed/NAME back to the queue; returns the new queue name, or None if gone.
+class Retry:
+    """One `fjd retry` run: its journal, and what it has put back."""
 
-    The old record is marked as retried first (and loses its "identity", so the new run can
-    never take over its name: it gets a record of its own), then the job is moved.
-    """
-    source = os.path.join(layout.failed, name)
-    try:
-        mode = os.lstat(source).st_mode
-    except FileNotFoundError:
+    def __init__(self, layout):
+        self.layout = layout
+        self.journal = command_journal(layout, "retry")
+        self.journals = None
+
+    def close(self):
+        self.journal.close()
+
+    def failure_record(self, name):
+        """The newest failure record of failed/NAME: (writer, offset) or None (legacy)."""
+        for record in reversed(records.find_job_records(self.layout, name)):
+            if record.get("state") == "failed" and record.get("name") == name and \
+                    record.get("_journal"):
+                return record
         return None
-    if not stat.S_ISREG(mode):
-        raise ValueError("it is not a job file, so running it again cannot help")
-    record = records.read(layout, name)
-    original = (record or {}).get("original") or names.parse(name)[0]
-    for _ in range(10):
+
+    def job(self, name):
+        """Move failed/NAME back to the queue; returns the new queue name, or None if it is
+        gone. ControlError when it is not a job file."""
+        source = os.path.join(self.layout.failed, name)
+        try:
+            mode = os.lstat(source).st_mode
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(mode):
+            raise ControlError("it is not a job file, so running it again cannot help")
+        record = self.failure_record(name)
+        legacy = records.legacy_record(self.layout, name) if record is None else None
+        original = (record or legacy or {}).get("original") or names.parse(name).original
         target_name = names.requeue_name(original, 0, "r" + nonce())
-        target = os.path.join(layout.jobqueue, target_name)
-        if not os.path.lexists(target):
-            break
-    else:
-        raise OSError("no free name in jobqueue/ for %s" % display(original))
-    if record:
-        write_record(layout, name, retried_record(record, target_name))
-    if not try_rename(source, target):
-        if record:
-            write_record(layout, name, record)  # somebody else moved it: undo our note
-        return None
-    return target_name
+        refs = [[record["_journal"], record["_offset"]]] if record else []
+        entry = {"k": "retried", "refs": refs, "jobs": [name], "as": target_name,
+                 "by": who(), "at": time.time()}
+        self.journal.adjust(entry, [0, -1 if record else 0, 0, 0, 0, 0])
+        if legacy:
+            write_record(self.layout, name, retried_legacy(legacy, target_name))
+        if not try_rename(source, os.path.join(self.layout.jobqueue, target_name)):
+            # somebody else moved it meanwhile: take our retry back
+            self.journal.adjust(dict(entry, k="retry-undone", refs=[]),
+                                [0, 1 if record else 0, 0, 0, 0, 0])
+            if legacy:
+                write_record(self.layout, name, legacy)
+            return None
+        return target_name
+
+    def failed_tasks(self, array=None):
+        """{array id: (array name, [task, ...])} of failed tasks not retried yet (of the
+        arrays called array, or of all)."""
+        if self.journals is None:
+            self.journals = Journals(self.layout)
+        found = {}
+        for record in self.journals.failures():
+            if record.get("k") not in ("task", "tasks"):
+                continue
+            if array is not None and record.get("array") != array:
+                continue
+            uid = record.get("u")
+            entry = found.setdefault(uid, (record.get("array"), set()))
+            if record.get("k") == "task":
+                entry[1].add(record.get("i"))
+            else:
+                entry[1].update(range(record.get("first"), record.get("last") + 1))
+        return {uid: (name, sorted(tasks)) for uid, (name, tasks) in found.items()}
+
+    def array_file(self, uid, array):
+        """Where a finished array is: its path in done/, failed/ or cancelled/. None while
+        any of its tasks is still queued or running (ControlError says so)."""
+        for folder in (self.layout.jobqueue, self.layout.arrays):
+            for name in list_names(folder):
+                if names.parse(name).uid == uid:
+                    raise ControlError("its array is still being worked on (%s is in %s/); "
+                                       "retry its failed tasks once it has finished"
+                                       % (display(name), os.path.basename(folder)))
+        for worker_id in list_names(self.layout.jobpod):
+            for name in self.layout.inbox_jobs(worker_id) or []:
+                if names.parse(name).uid == uid:
+                    raise ControlError("its array is still being worked on (tasks are with "
+                                       "worker %s); retry its failed tasks once it has "
+                                       "finished" % display(worker_id))
+        needle = journal.needle("u", uid)
+        for path in journal.journal_paths(self.layout.records):
+            if not os.path.basename(path).startswith("dispatcher-"):
+                continue
+            for _, record in journal.find(path, [needle]):
+                if record.get("k") == "array":
+                    candidate = os.path.join(self.layout.folder(record["folder"]),
+                                             record["name"])
+                    if os.path.lexists(candidate):
+                        return candidate
+        raise ControlError("the file of array %s is in none of done/, failed/ and "
+                           "cancelled/ any more" % display(array))
+
+    def tasks(self, uid, array, failed, all_failed):
+        """Put the failed tasks of a finished array back in the queue: the array file is
+        split into ranges (hard links): the failed tasks' ranges go to jobqueue/, the others
+        to arrays/, where they wait for them. Returns the number of tasks queued."""
+        path = self.array_file(uid, array)
+        folder, name = os.path.split(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            count = arrays.read_spec(fd, 1 << 30).count
+        except JobError as error:
+            raise ControlError("its array file cannot be read: %s" % error)
+        finally:
+            os.close(fd)
+        failed_set, remaining = set(failed), set(all_failed) - set(failed)
+        parts = []  # (first, last, retry?)
+        for task in range(1, count + 1):
+            again = task in failed_set
+            if parts and parts[-1][2] == again and parts[-1][1] == task - 1:
+                parts[-1] = (parts[-1][0], task, again)
+            else:
+                parts.append((task, task, again))
+        tag = "r" + nonce()
+        entry = {"k": "retried", "tasks": [[uid, first, last] for first, last, again in parts
+                                           if again], "array": array, "u": uid, "by": who(),
+                 "at": time.time()}
+        self.journal.adjust(entry, [0, 0, 0, 0, -len(failed), 0])
+        made = []
+        for first, last, again in parts:
+            if again:
+                new = names.compose(array, first=first, last=last, uid=uid, tag=tag)
+                made.append((os.path.join(self.layout.jobqueue, new)))
+            else:
+                flags = "F" if any(first <= t <= last for t in remaining) else ""
+                new = names.compose(array, first=first, last=last, uid=uid, flags=flags)
+                made.append(os.path.join(self.layout.arrays, new))
+        for target in made[:-1]:
+            os.link(path, target)
+        os.rename(path, made[-1])
+        return len(failed)
 
 
-def retried_record(record, target_name):
-    """The record as history: when, by whom and as what the job was retried."""
+def write_record(layout, name, record):
+    """Replace a fjd 0.2 records/NAME.json atomically (a temporary dot-name, then rename)."""
+    write_file_atomic(os.path.join(layout.records, name + records.LEGACY_SUFFIX),
+                      (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+
+
+def retried_legacy(record, target_name):
+    """A fjd 0.2 record as history: when, by whom and as what the job was retried."""
     now = time.time()
     record = dict(record)
     retried = record.get("retried") or []
     record["retried"] = (retried if isinstance(retried, list) else [retried]) + [
         {"at": records.iso(now), "at_ts": now, "by": who(),
          "as": os.path.join("jobqueue", target_name)}]
-    if "identity" in record:
-        # the identity lets a crashed attempt reclaim its record; a retry is a new run
-        record["retired_identity"] = record.pop("identity")
     return record
-
-
-def write_record(layout, name, record):
-    """Replace records/NAME.json atomically (a temporary dot-name, then rename)."""
-    write_file_atomic(os.path.join(layout.records, name + ".json"),
-                      (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
 
 
 # -- cancel -----------------------------------------------------------------------------------
 
-def cancel_path(layout, path, queue_name, where, extra=None):
-    """Claim path into cancelled/ and file it with a record; the final name or None."""
-    original, attempts = names.parse(queue_name)
-    claim = os.path.join(layout.cancelled, "%s.%s.part" % (names.fit(queue_name), nonce()))
-    os.makedirs(layout.cancelled, exist_ok=True)
-    if not try_rename(path, claim):
-        return None
-    now = time.time()
-    record = {"original": original, "attempt": attempts, "reason": "cancelled by %s" % who(),
-              "cancelled_from": where, "start": None, "end": records.iso(now), "end_ts": now}
-    record.update(extra or {})
-    return records.finish(layout, claim, original, "cancelled", record)
+class Cancel:
+    """One `fjd cancel` run: its journal, and the requests it left for workers."""
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.journal = command_journal(layout, "cancel")
+
+    def close(self):
+        self.journal.close()
+
+    def queued(self, name):
+        """Cancel a job (or range) in jobqueue/; the name it is filed under, or None if
+        somebody else took it first."""
+        queue_name = names.parse(name)
+        source = os.path.join(self.layout.jobqueue, name)
+        now = time.time()
+        reason = "cancelled by %s" % who()
+        if queue_name.is_tasks:
+            target = names.with_fields(queue_name, flags="C", attempts=0, offset=None,
+                                       tag=None)
+            if not try_rename(source, os.path.join(self.layout.arrays, target)):
+                return None
+            self.journal.append(dict(k="tasks", array=queue_name.original, u=queue_name.uid,
+                                     first=queue_name.first, last=queue_name.last,
+                                     state="cancelled", reason=reason, end=now,
+                                     cancelled_from="jobqueue"), size=queue_name.size)
+            return "arrays/" + target
+        claim = os.path.join(self.layout.cancelled, ".%s.%s.part" % (names.fit(name, 200),
+                                                                      nonce()))
+        if not try_rename(source, claim):
+            return None
+        record = {"queue": name, "original": queue_name.original, "attempt": queue_name.attempts,
+                  "reason": reason, "cancelled_from": "jobqueue", "start": None, "end": now,
+                  "exit_status": None, "signal": None}
+        size = array_size_of(claim)
+        if size > 1:
+            record["tasks"] = size
+        final = records.Filing(self.layout, self.journal, claim, queue_name.original,
+                               "cancelled", record).advance()
+        return "cancelled/" + final if final else None
+
+    def request(self, worker_id, name):
+        """Ask the worker that has name in its inbox to cancel it; False if it is gone."""
+        inbox = self.layout.inbox(worker_id)
+        if not os.path.lexists(os.path.join(inbox, name)):
+            return False
+        try:
+            write_file_atomic(os.path.join(inbox, cancel_request(name)),
+                              ("%s\n" % who()).encode())
+        except FileNotFoundError:
+            return False
+        beat = read_heartbeat(inbox)
+        return beat.host if beat else True
+
+
+def array_size_of(path):
+    """Tasks of an array file never started (1 for a single job)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return 1
+    try:
+        if not arrays.declared_kind(os.pread(fd, 4096, 0)):
+            return 1
+        return arrays.read_spec(fd, 1 << 30).count
+    except (OSError, JobError):
+        return 1
+    finally:
+        os.close(fd)
+
+
+def matches(name, wanted):
+    """Whether a queue name stands for one of the wanted names (its own name, its original
+    name, or its array's name); wanted None: everything."""
+    if wanted is None:
+        return True
+    return name in wanted or names.parse(name).original in wanted
 
 
 def queued_matches(layout, wanted):
-    """Queue names in jobqueue/ whose name or original name is in wanted (None: all)."""
-    found = []
-    for name in list_names(layout.jobqueue):
-        if wanted is None or name in wanted or names.parse(name)[0] in wanted:
-            found.append(name)
-    return sorted(found)
+    """Queue names in jobqueue/ that match wanted (None: all)."""
+    return sorted(n for n in list_names(layout.jobqueue) if matches(n, wanted) and
+                  not names.parse(n).finished)
 
 
 def inbox_matches(layout, wanted):
@@ -122,8 +305,6 @@ def inbox_matches(layout, wanted):
     found = []
     for worker_id in sorted(list_names(layout.jobpod)):
         for name in layout.inbox_jobs(worker_id) or []:
-            if wanted is None or name in wanted or names.parse(name)[0] in wanted:
+            if matches(name, wanted):
                 found.append((worker_id, name))
     return found
-
-

@@ -2,8 +2,12 @@
 
 Each cycle it lists ``workerqueue/`` (one file per idle worker), takes the next complete job
 file from ``jobqueue/`` in name order and renames it into that worker's inbox
-``jobpod/<worker>/``, then removes the worker's announcement. It never deletes or overwrites
-a job: anything in ``jobqueue/`` that is not a job file goes to ``failed/`` with its reason.
+``jobpod/<worker>/``, then parks the worker's announcement there. An array job is handed
+out in ranges of tasks: a range is split off the array file (a hard link named for the
+range, see tickets.py) and renamed into the inbox the same way. It never deletes or
+overwrites a job: anything in ``jobqueue/`` that is not a job file goes to ``failed/`` with
+its reason. Once a second it renews its lock, buries workers that stopped beating
+(recovery.py) and merges the finished ranges of arrays (completion.py).
 """
 import collections
 import logging
@@ -11,11 +15,13 @@ import os
 import stat
 import time
 
-from . import defaults, names, records
-from .jobfile import kind_of, priority_of
+from . import arrays, defaults, names, records, tickets
+from .completion import Completion
+from .jobfile import JobError, kind_of, priority_of
 from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, Layout, display, hostname,
-                     is_ignored, refresh_listing, try_rename)
-from .liveness import HeartbeatWatch, decode_beat, read_beat
+                     is_ignored, refresh_listing, safe_hostname, try_rename)
+from .liveness import HeartbeatWatch, read_beat
+from .recovery import Burial, DispatcherJournal
 from .lock import DispatcherLock, LockRefused
 from .notify import IN_CLOSE_WRITE, IN_CREATE, IN_MOVED_TO, DirWatcher
 from .progress import DispatcherProgressLine
@@ -31,6 +37,10 @@ MAINTENANCE_EVERY = 1.0  # seconds between lock renewals and heartbeat checks
 # so no-op jobs cost one round trip per batch while long jobs still go one at a time.
 BATCH_SECONDS = 0.25
 MAX_BATCH = 100
+# Array tasks travel in ranges: a range costs a few renames whatever its size, so they are
+# sized for a longer time and may be much larger.
+RANGE_SECONDS = 1.0
+MAX_RANGE = 100000
 
 
 SAFETY_RELIST = 60.0  # seconds between listings of a long queue when inotify saw nothing new
@@ -145,25 +155,38 @@ class JobListing:
 class Dispatcher:
     def __init__(self, root=None, interval=defaults.DISPATCHER_INTERVAL, settle=defaults.SETTLE,
                  exit_when_done=False, worker_timeout=defaults.WORKER_TIMEOUT,
-                 max_attempts=defaults.MAX_ATTEMPTS):
+                 max_attempts=defaults.MAX_ATTEMPTS, max_job_bytes=defaults.MAX_JOB_BYTES):
         self.layout = Layout(root)
         self.interval = interval
         self.exit_when_done = exit_when_done
         self.worker_timeout = worker_timeout
         self.max_attempts = max_attempts
+        self.max_job_bytes = max_job_bytes
         self.readiness = ReadinessChecker(settle_seconds=settle, use_leases=not self.layout.shared)
         self.listing = JobListing(self.layout.jobqueue, shared=self.layout.shared)
         self.observer = HeartbeatWatch(worker_timeout)
         self.lock = DispatcherLock(self.layout.root, dead_after=worker_timeout)
+        self.writer_id = "dispatcher-%s-%d-%s" % (safe_hostname(), os.getpid(),
+                                                  os.urandom(3).hex())
+        self.records = DispatcherJournal(self.layout, self.writer_id, {
+            "role": "dispatcher", "host": hostname(), "pid": os.getpid(),
+            "started": time.time(), "root": self.layout.root})
+        self.completion = Completion(self.layout, max_job_bytes, self.records)
         self.waker = None
         self.progress = None
         self.assigned = 0
         self.requeued = 0
         self.last_maintenance = None
         self.tag_counter = 0
-        self.batch = {}  # worker id -> jobs to hand over next time
-        self.sent = {}  # worker id -> (monotonic time, jobs) of its last batch
+        self.batch = {}  # worker id -> jobs (or tasks) to hand over next time
+        self.sent = {}  # worker id -> (monotonic time, jobs or tasks) of its last batch
         self.live_workers = 0  # workers with a beating heart at the last check, idle or busy
+        self.specs = {}  # array id -> ArraySpec, for ranges of table arrays
+        self.unmovable = set()  # names in jobqueue/ that could not be moved: warned once
+
+    def new_tag(self):
+        self.tag_counter += 1
+        return "%x%d" % (int(time.time()), self.tag_counter)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -199,6 +222,7 @@ class Dispatcher:
                 self.progress.close()
         finally:
             self.lock.release()
+            self.records.writer.close()
             self.waker.close()
 
     def loop(self):
@@ -219,7 +243,8 @@ class Dispatcher:
     # -- liveness ---------------------------------------------------------------------------
 
     def maintain(self):
-        """Once a second: renew our lock and look for workers that stopped beating."""
+        """Once a second: renew our lock, look for workers that stopped beating, and merge
+        finished ranges of arrays."""
         now = time.monotonic()
         if self.last_maintenance is not None and now - self.last_maintenance < MAINTENANCE_EVERY:
             return True
@@ -227,6 +252,7 @@ class Dispatcher:
         if not self.lock.renew():
             return False
         self.check_workers()
+        self.completion.run()
         return True
 
     def check_workers(self):
@@ -238,7 +264,10 @@ class Dispatcher:
                 continue
             present.add(worker_id)
             if self.observer.is_dead(worker_id, raw):
-                self.bury(worker_id, raw)
+                Burial(self, worker_id, raw).bury()
+                self.observer.forget(worker_id)
+                self.batch.pop(worker_id, None)
+                self.sent.pop(worker_id, None)
         for worker_id in self.observer.keys():
             if worker_id not in present:
                 self.observer.forget(worker_id)
@@ -248,65 +277,7 @@ class Dispatcher:
         """False for a worker whose heartbeat has stalled for a few beats: give it nothing."""
         return self.observer.unchanged_for(worker_id) < min(3.0, self.worker_timeout / 2)
 
-    def bury(self, worker_id, raw):
-        """A dead worker's jobs go back to the queue; the one it was running counts a crash."""
-        beat = decode_beat(raw)
-        running = beat.get("job")
-        log.warning("worker %s (host %s, pid %s) has not renewed its heartbeat for %g s: "
-                    "presumed dead", display(worker_id), display(str(beat.get("host", "?"))),
-                    beat.get("pid", "?"), self.worker_timeout)
-        self.drop_announcement(worker_id)
-        inbox = self.layout.inbox(worker_id)
-        if self.layout.shared:
-            refresh_listing(inbox)
-        try:
-            entries = sorted(os.listdir(inbox))
-        except FileNotFoundError:
-            entries = []
-        for name in entries:
-            if name.startswith("."):
-                continue
-            self.requeue(inbox, name, crashed=(name == running), worker_id=worker_id,
-                         host=beat.get("host"))
-        for name in entries:
-            if name.startswith("."):
-                try:
-                    os.unlink(os.path.join(inbox, name))
-                except OSError:
-                    pass
-        try:
-            os.rmdir(inbox)
-        except OSError:
-            pass  # not empty yet (a late assignment): the next check handles it
-        self.observer.forget(worker_id)
-        self.batch.pop(worker_id, None)
-        self.sent.pop(worker_id, None)
-
-    def requeue(self, inbox, name, crashed, worker_id, host):
-        original, attempts = names.parse(name)
-        source = os.path.join(inbox, name)
-        if crashed:
-            attempts += 1
-            if attempts >= self.max_attempts:
-                reason = ("its worker died while running it %d times (the last was %s on "
-                          "host %s); see --max-attempts" % (attempts, worker_id, host))
-                now = time.time()
-                record = {"reason": reason, "attempt": attempts, "worker": worker_id,
-                          "host": host, "rejected_by": "dispatcher", "start": None,
-                          "end": records.iso(now), "end_ts": now, "exit_status": None,
-                          "signal": None}
-                final = records.finish(self.layout, source, original, "failed", record)
-                if final:
-                    log.warning("%s -> failed/%s: %s", display(name), display(final), reason)
-                return
-        self.tag_counter += 1
-        tag = "d%x%d" % (int(time.time()), self.tag_counter)
-        target = os.path.join(self.layout.jobqueue, names.requeue_name(original, attempts, tag))
-        if try_rename(source, target):
-            self.requeued += 1
-            log.warning("%s back to jobqueue/ as %s (%s)", display(name),
-                        display(os.path.basename(target)),
-                        "crashed attempt %d" % attempts if crashed else "never started")
+    # -- handing out ------------------------------------------------------------------------
 
     def cycle(self):
         """One pass; True when there may be more to do right away."""
@@ -321,31 +292,17 @@ class Dispatcher:
             return False
         # never more than a fair share of what is left, counting the busy workers too (they
         # come back soon): the last batches shrink, and all workers finish at about one time
-        share = max(1, -(-len(self.listing.pending) // max(len(idle), self.live_workers)))
+        workers = max(len(idle), self.live_workers, 1)
+        share = max(1, -(-len(self.listing.pending) // workers))
         deferred = []
         handed = 0
         for worker_id in idle:
-            want = min(self.next_batch_size(worker_id, now), share)
-            given = []
-            while len(given) < want:
-                if given and not self.same_priority(given[0]):
-                    break  # a worker runs its inbox in name order: one priority per batch
-                name = self.next_ready_job(deferred)
-                if name is None:
-                    break
-                outcome = self.assign(name, worker_id)
-                if outcome == "assigned":
-                    given.append(name)
-                elif outcome == "stale-worker":
-                    deferred.append(name)
-                    break
-                elif outcome == "busy-name":
-                    deferred.append(name)
+            given, count = self.fill_batch(worker_id, now, share, workers, deferred)
             if given:
                 self.take_announcement(worker_id)
-                self.sent[worker_id] = (now, len(given))
-                self.assigned += len(given)
-                handed += len(given)
+                self.sent[worker_id] = (now, count)
+                self.assigned += count
+                handed += count
                 if len(given) == 1:
                     log.info("%s -> %s", display(given[0]), display(worker_id))
                 else:
@@ -355,6 +312,84 @@ class Dispatcher:
                 break
         self.listing.pending.extendleft(reversed(deferred))
         return handed > 0
+
+    def fill_batch(self, worker_id, now, share, workers, deferred):
+        """Hand one worker its batch: up to its batch size of single jobs, or one range of
+        an array's tasks. Returns (names given, jobs or tasks given)."""
+        want = self.next_batch_size(worker_id, now)
+        given, count = [], 0
+        while count < min(want, share):
+            if given and not self.same_priority(given[0]):
+                break  # a worker runs its inbox in name order: one priority per batch
+            name = self.next_ready_job(deferred)
+            if name is None:
+                break
+            queue_name = names.parse(name)
+            if queue_name.is_tasks:
+                if given:
+                    deferred.append(name)  # a range goes in a batch of its own
+                    break
+                piece = self.range_piece(name, queue_name, want, workers)
+                if piece is None:
+                    continue
+                name, queue_name = piece, names.parse(piece)
+            outcome = self.assign(name, worker_id)
+            if outcome == "assigned":
+                given.append(name)
+                count += queue_name.size
+                if queue_name.is_tasks:
+                    break
+            elif outcome == "stale-worker":
+                deferred.append(name)
+                break
+            elif outcome == "busy-name":
+                deferred.append(name)
+        return given, count
+
+    def range_piece(self, name, queue_name, want, workers):
+        """The part of a range of tasks to hand out now: at most the batch size, and at
+        most a fair share of the range. The rest goes back to the front of the queue
+        (split off within jobqueue/, see tickets.py). None if the range is gone."""
+        size = min(want, max(1, -(-queue_name.size // workers)))
+        if queue_name.attempts:
+            size = 1  # a task that was cut short goes alone, so its count is its own
+        if size >= queue_name.size:
+            return name
+        cut = queue_name.first + size
+        offset = None
+        if queue_name.offset is not None:
+            offset = self.row_offset(name, queue_name, cut)
+        parts = [dict(first=queue_name.first, last=cut - 1),
+                 dict(first=cut, last=queue_name.last, attempts=0, offset=offset, tag=None)]
+        try:
+            piece, rest = tickets.split(self.layout.jobqueue, name, parts)
+        except FileNotFoundError:
+            return None  # cancelled meanwhile
+        except OSError as error:
+            log.warning("cannot split %s: %s; handing it out whole", display(name),
+                        error.strerror)
+            return name
+        self.listing.pending.appendleft(rest)
+        self.listing.priorities[rest] = self.listing.priorities.get(name, 0)
+        self.listing.priorities[piece] = self.listing.priorities.get(name, 0)
+        return piece
+
+    def row_offset(self, name, queue_name, task):
+        """Where the row of task starts in a table array (to name the rest of a range)."""
+        try:
+            fd = os.open(os.path.join(self.layout.jobqueue, name),
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            spec = self.specs.get(queue_name.uid)
+            if spec is None:
+                spec = self.specs[queue_name.uid] = arrays.read_spec(fd, self.max_job_bytes)
+            return spec.row_offset(fd, task, queue_name.first, queue_name.offset)
+        except (OSError, JobError):
+            return None
+        finally:
+            os.close(fd)
 
     def same_priority(self, first):
         """Is the next queued job of the same priority as first?"""
@@ -369,23 +404,145 @@ class Dispatcher:
         sent = self.sent.pop(worker_id, None)
         if sent is not None:
             per_job = max(now - sent[0], 1e-4) / sent[1]
-            size = max(1, min(MAX_BATCH, int(BATCH_SECONDS / per_job), size * 2))
+            seconds, cap = (RANGE_SECONDS, MAX_RANGE) if sent[1] > MAX_BATCH or \
+                self.next_is_range() else (BATCH_SECONDS, MAX_BATCH)
+            size = max(1, min(cap, int(seconds / per_job), size * 2))
             self.batch[worker_id] = size
         return size
 
+    def next_is_range(self):
+        pending = self.listing.pending
+        return bool(pending) and "@" in pending[0] and names.parse(pending[0]).is_tasks
+
     def next_ready_job(self, deferred):
+        """The next queued name that may go to a worker now: a complete single job, or a
+        range of an array's tasks (a new array file is given its id first)."""
         pending = self.listing.pending
         while pending:
             name = pending.popleft()
+            queue_name = names.parse(name) if "@" in name else None
+            if queue_name is not None and queue_name.is_tasks:
+                if queue_name.finished:
+                    self.move_finished_range(name)
+                    continue
+                if queue_name.attempts >= self.max_attempts:
+                    self.fail_exhausted(name, queue_name)
+                    continue
+                return name
             path = os.path.join(self.layout.jobqueue, name)
-            state, mode = self.readiness.check(path, name)
+            state, detail = self.readiness.check(path, name, head=arrays.MAX_HEADER)
             if state == READY:
+                if arrays.declared_kind(detail):
+                    name = self.start_array(name)
+                    if name is not None:
+                        return name
+                    continue
+                queue_name = queue_name or names.parse(name)
+                if queue_name.attempts >= self.max_attempts:
+                    self.fail_exhausted(name, queue_name)
+                    continue
                 return name
             if state == NOT_REGULAR:
-                self.reject(name, mode)
+                self.reject(name, detail)
             elif state != GONE:
                 deferred.append(name)
         return None
+
+    def start_array(self, name):
+        """Give a new array file its id and the range of all its tasks (one rename); the
+        new name, or None when the file is not a valid array (it goes to failed/)."""
+        path = os.path.join(self.layout.jobqueue, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            spec = arrays.read_spec(fd, self.max_job_bytes)
+        except JobError as error:
+            self.fail_file(name, str(error))
+            return None
+        except OSError as error:
+            log.warning("cannot read the array %s: %s", display(name), error.strerror)
+            return None
+        finally:
+            os.close(fd)
+        queue_name = names.parse(name)
+        uid = os.urandom(4).hex()
+        self.specs[uid] = spec
+        ranged = names.compose(queue_name.original, first=1, last=spec.count, uid=uid,
+                               offset=spec.data_offset)
+        try:
+            os.rename(path, os.path.join(self.layout.jobqueue, ranged))
+        except OSError as error:
+            log.warning("cannot start the array %s: %s", display(name), error.strerror)
+            return None
+        self.listing.priorities[ranged] = self.listing.priorities.get(name, 0)
+        log.info("array %s: %d tasks, id %s", display(queue_name.original), spec.count, uid)
+        return ranged
+
+    def move_finished_range(self, name):
+        try:
+            os.rename(os.path.join(self.layout.jobqueue, name),
+                      os.path.join(self.layout.arrays, name))
+        except OSError:
+            pass
+
+    @staticmethod
+    def exhausted_reason(queue_name):
+        tag = queue_name.tag or ""
+        if tag.startswith("d"):
+            return ("its worker died while running it %d times; see --max-attempts"
+                    % queue_name.attempts)
+        if tag.endswith("-sig"):
+            return ("it was cut short %d times, the last time because it sent a stop "
+                    "signal to its own worker; see --max-attempts" % queue_name.attempts)
+        return ("it was cut short %d times (its worker stopped or died while running it); "
+                "see --max-attempts" % queue_name.attempts)
+
+    def fail_exhausted(self, name, queue_name):
+        """A job (or a task) cut short --max-attempts times fails instead of running again."""
+        reason = self.exhausted_reason(queue_name)
+        now = time.time()
+        if queue_name.is_tasks:
+            record = {"k": "task", "array": queue_name.original, "u": queue_name.uid,
+                      "i": queue_name.first, "state": "failed", "reason": reason,
+                      "attempt": queue_name.attempts, "exit_status": None, "signal": None,
+                      "end": now, "key": "exhausted:" + name}
+            try:
+                self.records.append(record)
+                target = names.with_fields(queue_name, flags="F", attempts=0, offset=None,
+                                           tag=None)
+                os.rename(os.path.join(self.layout.jobqueue, name),
+                          os.path.join(self.layout.arrays, target))
+            except OSError as error:
+                log.warning("cannot fail %s: %s", display(name), error.strerror)
+                return
+            log.warning("%s failed: %s", display(names.task_name(queue_name.original,
+                                                               queue_name.first)), reason)
+            return
+        self.fail_file(name, reason, attempt=queue_name.attempts, key="exhausted:" + name)
+
+    def fail_file(self, name, reason, attempt=None, mode=None, key=None):
+        """Move something from jobqueue/ to failed/ with a record of why."""
+        queue_name = names.parse(name)
+        now = time.time()
+        record = {"queue": name, "original": queue_name.original, "reason": reason,
+                  "rejected_by": "dispatcher", "host": hostname(),
+                  "attempt": queue_name.attempts if attempt is None else attempt,
+                  "start": None, "end": now, "exit_status": None, "signal": None,
+                  "key": key or "fail:%s" % name}
+        filing = records.Filing(self.layout, self.records, os.path.join(
+            self.layout.jobqueue, name), queue_name.original, "failed", record)
+        try:
+            final = filing.advance()
+        except OSError as error:
+            if name not in self.unmovable:
+                self.unmovable.add(name)
+                log.warning("cannot move %s to failed/ (%s): %s; it stays in jobqueue/",
+                            display(name), reason, error.strerror)
+            return
+        if final:
+            log.warning("%s -> failed/%s: %s", display(name), display(final), reason)
 
     # -- actions --------------------------------------------------------------------------
 
@@ -427,23 +584,14 @@ class Dispatcher:
 
     def reject(self, name, mode):
         """Move something that is not a job file to failed/, with the reason."""
+        if name in self.unmovable:
+            return
         if stat.S_ISLNK(mode):
             reason = ("it is a symbolic link; fjd does not follow links in jobqueue/ "
                       "(queue a copy of the file instead)")
         else:
             reason = "it is %s, not a job file" % kind_of(mode)
-        original, attempts = names.parse(name)
-        now = time.time()
-        record = {"reason": reason, "rejected_by": "dispatcher", "host": hostname(),
-                  "attempt": attempts, "start": None, "end": records.iso(now), "end_ts": now}
-        try:
-            final = records.finish(self.layout, os.path.join(self.layout.jobqueue, name),
-                                   original, "failed", record)
-        except OSError as error:
-            log.warning("could not move %s to failed/: %s", display(name), error.strerror)
-            return
-        if final:
-            log.warning("%s -> failed/%s: %s", display(name), display(final), reason)
+        self.fail_file(name, reason)
 
     def show_progress(self, force=False):
         if self.progress.enabled:
@@ -456,12 +604,14 @@ class Dispatcher:
 
     def all_done(self):
         """Nothing queued and nothing in any inbox. Costs nothing while the last listing
-        still has jobs to hand out: a long queue is never listed just to ask this."""
+        still has jobs to hand out: a long queue is never listed just to ask this. Arrays
+        whose last tasks finished are filed before it says yes."""
         if self.listing.pending:
             return False
         if self.layout.list_names(self.layout.jobqueue):
             return False
         for worker_id in self.layout.list_names(self.layout.jobpod):
-            if self.layout.list_names(self.layout.inbox(worker_id)):
+            if self.layout.inbox_jobs(worker_id):
                 return False
+        self.completion.run(force=True)
         return True

@@ -14,27 +14,53 @@ from .defaults import MAX_JOB_BYTES as DEFAULT_MAX_JOB_BYTES
 
 
 
+JOBFILE_PLACEHOLDER = "{jobfile}"
+
+
 class JobError(Exception):
     """A job that cannot run; the message is the one-line reason shown to people."""
 
 
 class JobSpec:
-    """What fjd needs from a job file."""
+    """What fjd needs from a single job file: its command and [control] settings, plus the
+    bytes read (kept so that a job that deletes its own file can still be filed)."""
 
-    __slots__ = ("argv", "executable", "logfile", "workdir", "timeout", "retries", "priority",
-                 "owner_uid", "inode")
+    __slots__ = ("argv", "executable", "settings", "priority", "owner_uid", "inode", "data",
+                 "params")
 
-    def __init__(self, argv, executable, logfile=None, workdir=None, timeout=None, retries=0,
-                 priority=0, owner_uid=None, inode=None):
+    def __init__(self, argv, executable, settings, priority=0, owner_uid=None, inode=None,
+                 data=None, params=None):
         self.argv = argv
         self.executable = executable
-        self.logfile = logfile
-        self.workdir = workdir
-        self.timeout = timeout
-        self.retries = retries
+        self.settings = settings
         self.priority = priority
         self.owner_uid = owner_uid
         self.inode = inode
+        self.data = data
+        self.params = params or {}
+
+
+class Settings:
+    """The [control] keys that say how a job (or each task of an array) runs."""
+
+    __slots__ = ("logfile", "workdir", "timeout", "retries", "jobfile", "output")
+
+    def __init__(self, control):
+        """control: a mapping of [control] keys (lower case) to their raw text."""
+        self.timeout = _number(control, "timeout", float, 0) or None
+        self.retries = _number(control, "retries", int, 0) or 0
+        self.logfile = control.get("logfile", "").strip() or None
+        self.workdir = control.get("workdir", "").strip() or None
+        self.jobfile = _choice(control, "jobfile", ("last", "none"))
+        self.output = _choice(control, "output", ("journal", "files"))
+
+
+def _choice(control, key, allowed):
+    value = control.get(key, "").strip().lower() or allowed[0]
+    if value not in allowed:
+        raise JobError("[control] %s must be %s, not %r"
+                       % (key, " or ".join(allowed), control.get(key).strip()))
+    return value
 
 
 def kind_of(mode):
@@ -154,13 +180,13 @@ def priority_of(data):
 
 
 def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
-    """Read and check a job file; JobError says in one line why it cannot run."""
+    """Read and check a single job file; JobError says in one line why it cannot run."""
     data, owner, inode = read_job_bytes(path, max_bytes)
     parser = parse_config(data)
     if not parser.has_section("control"):
         found = ", ".join("[%s]" % s for s in parser.sections()[:5]) or "none"
         raise JobError("the job file has no [control] section (sections found: %s)" % found)
-    control = parser["control"]
+    control = {key.lower(): value for key, value in parser["control"].items()}
     executable = control.get("executable")
     if executable is None:
         raise JobError("[control] has no 'executable', so there is nothing to run")
@@ -173,10 +199,15 @@ def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
                        % (str(error).lower(), executable.strip()))
     if not argv:
         raise JobError("[control] executable is empty, so there is nothing to run")
-    timeout = _number(control, "timeout", float, 0)
-    retries = _number(control, "retries", int, 0) or 0
-    priority = _number(control, "priority", int, -(10 ** 9)) or 0
-    logfile = control.get("logfile", "").strip() or None
-    workdir = control.get("workdir", "").strip() or None
-    return JobSpec(argv, executable.strip(), logfile=logfile, workdir=workdir,
-                   timeout=timeout or None, retries=retries, priority=priority, owner_uid=owner, inode=inode)
+    params = dict(parser["params"].items()) if parser.has_section("params") else {}
+    return JobSpec(argv, executable.strip(), Settings(control),
+                   priority=_number(control, "priority", int, -(10 ** 9)) or 0,
+                   owner_uid=owner, inode=inode, data=data, params=params)
+
+
+def command_line(argv, path, mode):
+    """The argument list of a single job: {jobfile} in a word is the job file's path; else
+    the path is the last argument (the 2012 rule) unless [control] jobfile is none."""
+    if any(JOBFILE_PLACEHOLDER in word for word in argv):
+        return [word.replace(JOBFILE_PLACEHOLDER, path) for word in argv]
+    return argv + [path] if mode == "last" else list(argv)

@@ -4,6 +4,7 @@ The folders are fjd's public contract (see README "Folders"); every state change
 is one rename between them, so a crash at any instant leaves each job in exactly one place.
 """
 import errno
+import hashlib
 import logging
 import os
 import re
@@ -19,10 +20,12 @@ DONE = "done"
 FAILED = "failed"
 RECORDS = "records"
 CANCELLED = "cancelled"
-FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS, CANCELLED)
+ARRAYS = "arrays"
+FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS, CANCELLED, ARRAYS)
 # files in a worker's inbox jobpod/<id>/ besides its jobs
 HEARTBEAT_FILE = ".heartbeat"  # the worker's beat: counter, host, pid, running job
 STOP_FILE = ".stop"  # left by `fjd workers stop`: the worker stops as on SIGTERM
+CANCEL_PREFIX = ".cancel-"  # left by `fjd cancel` for a job in the inbox (cancel_request)
 # The worker's announcement, parked: the dispatcher takes it out of workerqueue/ by moving it
 # here, and the worker announces again by moving it back. Renames, not unlink and create: on
 # ext4 without a journal, the kernel skips recently deleted inodes one by one on every file
@@ -125,6 +128,7 @@ class Layout:
         self.failed = os.path.join(self.root, FAILED)
         self.records = os.path.join(self.root, RECORDS)
         self.cancelled = os.path.join(self.root, CANCELLED)
+        self.arrays = os.path.join(self.root, ARRAYS)
         self._shared = None
 
     @property
@@ -163,7 +167,12 @@ class Layout:
         """Create the folders (not writable by others) and warn about an unsafe root."""
         for name in FOLDERS:
             make_dir(self.folder(name))
-        warn_if_world_writable(self.root)
+        warn_if_unsafe(self.root)
+
+
+def cancel_request(job_name):
+    """The name of the file in an inbox that asks its worker to cancel job_name there."""
+    return CANCEL_PREFIX + hashlib.sha1(os.fsencode(job_name)).hexdigest()[:16]
 
 
 def make_dir(path):
@@ -175,7 +184,7 @@ def make_dir(path):
                          "--root" % display(path))
 
 
-def warn_if_world_writable(root):
+def warn_if_unsafe(root):
     """Whoever can write the queue can run commands as the worker's user (README: trust model)."""
     for path in [root] + [os.path.join(root, f) for f in FOLDERS]:
         try:

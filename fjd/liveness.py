@@ -19,17 +19,20 @@ from .layout import HEARTBEAT_FILE
 Beat = collections.namedtuple("Beat", "count host pid job info")
 
 
-def write_beat(path, payload, previous_size=0):
+def write_beat(path, payload, previous_size=0, create=True, size=256):
     """Rewrite a heartbeat file in place, padded with blanks; returns the size written.
 
     It never truncates: on ext4 truncating a file that holds data forces a flush to disk
     (auto_da_alloc), which costs hundreds of microseconds per beat. The file only grows,
-    padded with JSON-neutral blanks, so readers always see one whole JSON object.
+    padded with JSON-neutral blanks, so readers always see one whole JSON object. Padding
+    it to size once, when it is made, means later beats need no new disk space, even on a
+    full disk. create=False: FileNotFoundError when the file is gone (a worker whose inbox
+    was taken away must not make it again).
     """
     data = (json.dumps(payload) + "\n").encode()
-    size = max(previous_size, -(-len(data) // 256) * 256)
+    size = max(previous_size, -(-len(data) // size) * size)
     data = data.ljust(size, b" ")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | (os.O_CREAT if create else 0), 0o644)
     try:
         os.pwrite(fd, data, 0)
     finally:
@@ -46,7 +49,7 @@ def read_beat(path):
     except OSError:
         return None
     try:
-        return os.read(fd, 4096)
+        return os.read(fd, 65536)
     except OSError:
         return None
     finally:

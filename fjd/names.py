@@ -1,39 +1,133 @@
-"""How a job's name changes on its way through the folders, and back.
+"""How a job's name changes on its way through the folders, and back (DESIGN.md, "Names").
 
 A job dropped in as ``job0.conf`` keeps that name in ``jobqueue/``, in its worker's inbox and
-in ``done/``. A job that comes back to the queue because its run did not finish carries its
-history in a suffix, ``job0.conf@a1`` (one crashed attempt) or ``job0.conf@a0.w3f9c-2`` (handed
-back by a stopping worker), so that the rename which requeues it also records the count, and
-the name is one nobody else uses. ``done/`` and ``failed/`` get the original name again,
-or ``job0~2.conf`` when an earlier finished job already has it.
+in ``done/``. When fjd has to say more about a job than its name, it adds a suffix that
+carries the job's history or, for an array job, the range of tasks that one file name
+stands for::
+
+    job0.conf@a1.d5f3e2c-3~0b9e41        went back to the queue after one crashed attempt
+    sweep.conf@t101-200.u3f9c2a71~7d0c2e  tasks 101 to 200 of the array 3f9c2a71
+
+The suffix is ``@`` + fields separated by ``.`` + ``~`` + a checksum of everything before it
+(six hex digits of CRC-32). Only a suffix whose checksum matches is read as fjd's: a user's
+own ``sample@a7`` is an ordinary name and starts as attempt 1. Fields:
+
+    a<N>          runs of the job that were cut short so far (crash or stop); the next run
+                  is attempt N+1. In a task range it counts for the first task only.
+    t<S>-<E>      tasks S to E (1-based, inclusive) of an array job
+    u<ID>         the array's id, given when its first tasks were handed out
+    o<N>          byte offset of task S's row in a table array (saves reading up to it)
+    s<FLAGS>      a finished range of tasks (in arrays/): F some failed, C some cancelled
+    d.. w.. r..   tags that keep a requeued name unique (dispatcher, worker, retry)
+
+``done/`` and ``failed/`` get the original name again, or ``job0~2.conf`` when a finished
+job already has it.
 """
+import collections
 import hashlib
 import os
 import re
+import zlib
 
 MAX_NAME_BYTES = 255
-RECORD_ROOM = len(".json")  # records/NAME.json must fit too
+SUFFIX_ROOM = 96  # longest suffix fjd adds; original names are shortened to leave it
+OUTPUT_ROOM = len(".out")  # records/NAME.out of a job whose output goes to files
 
-_HISTORY = re.compile(r"@a(\d{1,6})(?:\.([0-9A-Za-z-]{1,40}))?\Z")
+_SUFFIX = re.compile(r"@((?:[a-z][0-9A-Za-z-]*)(?:\.[a-z][0-9A-Za-z-]*)*)~([0-9a-f]{6})\Z")
+_RANGE = re.compile(r"t(\d{1,12})-(\d{1,12})\Z")
 
 
-def parse(queue_name):
-    """(original name, crashed attempts so far) of a name in jobqueue/ or an inbox."""
-    match = _HISTORY.search(queue_name)
-    if not match or match.start() == 0:
-        return queue_name, 0
-    return queue_name[: match.start()], int(match.group(1))
+class QueueName(collections.namedtuple(
+        "QueueName", "original attempts first last uid offset flags tag")):
+    """What a name in a queue folder says. first/last/uid are None for a single job."""
+
+    @property
+    def is_tasks(self):
+        return self.uid is not None and self.first is not None
+
+    @property
+    def finished(self):
+        return self.flags is not None
+
+    @property
+    def size(self):
+        return self.last - self.first + 1 if self.is_tasks else 1
+
+
+def checksum(text):
+    return "%06x" % (zlib.crc32(os.fsencode(text)) & 0xFFFFFF)
+
+
+def parse(name):
+    """The QueueName of a name in jobqueue/, an inbox or arrays/."""
+    at = name.rfind("@")
+    while at > 0:
+        match = _SUFFIX.match(name, at)
+        if match and checksum(name[:match.start(2) - 1]) == match.group(2):
+            return _fields(name[:at], match.group(1).split("."))
+        at = name.rfind("@", 0, at)
+    return QueueName(name, 0, None, None, None, None, None, None)
+
+
+def _fields(original, fields):
+    attempts, first, last, uid, offset, flags, tag = 0, None, None, None, None, None, None
+    for field in fields:
+        kind, value = field[0], field[1:]
+        if kind == "a" and value.isdigit():
+            attempts = int(value)
+        elif kind == "t":
+            found = _RANGE.match(field)
+            if found:
+                first, last = int(found.group(1)), int(found.group(2))
+        elif kind == "u" and value:
+            uid = value
+        elif kind == "o" and value.isdigit():
+            offset = int(value)
+        elif kind == "s":
+            flags = value
+        elif kind in "dwr":
+            tag = field
+    if first is None or last is None or last < first:
+        first = last = None
+    return QueueName(original, attempts, first, last, uid, offset, flags, tag)
+
+
+def compose(original, attempts=0, first=None, last=None, uid=None, offset=None, flags=None,
+            tag=None):
+    """The name for a job or task range with these fields (the inverse of parse)."""
+    fields = []
+    if attempts:
+        fields.append("a%d" % attempts)
+    if first is not None:
+        fields.append("t%d-%d" % (first, last))
+    if uid:
+        fields.append("u" + uid)
+    if offset is not None:
+        fields.append("o%d" % offset)
+    if flags is not None:
+        fields.append("s" + flags)
+    if tag:
+        fields.append(tag)
+    if not fields:
+        return original
+    original = fit(original, MAX_NAME_BYTES - SUFFIX_ROOM)
+    head = original + "@" + ".".join(fields)
+    return head + "~" + checksum(head)
+
+
+def with_fields(queue_name, **changes):
+    """compose() of a parsed name with some fields changed."""
+    return compose(*queue_name._replace(**changes))
 
 
 def requeue_name(original, attempts, tag=""):
-    """The name under which a job goes back to jobqueue/ with its attempt count."""
-    suffix = "@a%d" % attempts + ("." + tag if tag else "")
-    return fit(original, MAX_NAME_BYTES - len(suffix)) + suffix
+    """The name under which a single job goes back to jobqueue/ with its attempt count."""
+    return compose(original, attempts=attempts, tag=tag or None)
 
 
 def final_names(original):
     """Candidate names in done/ or failed/: the original first, then job0~2.conf, ..."""
-    limit = MAX_NAME_BYTES - RECORD_ROOM
+    limit = MAX_NAME_BYTES - OUTPUT_ROOM
     yield fit(original, limit)
     stem, ext = split_ext(original)
     marks = ["~%d" % number for number in range(2, 100)] + ["~" + os.urandom(6).hex()]
@@ -49,7 +143,7 @@ def split_ext(name):
     return stem, ext
 
 
-def fit(name, limit=MAX_NAME_BYTES - RECORD_ROOM):
+def fit(name, limit=MAX_NAME_BYTES):
     """Shorten a name to limit bytes, keeping its extension and a hash of the whole.
 
     Only names close to the 255-byte limit of most filesystems are touched; the hash keeps
@@ -65,3 +159,16 @@ def fit(name, limit=MAX_NAME_BYTES - RECORD_ROOM):
     while len(os.fsencode(text)) > keep:
         text = text[:-1]
     return "%s~%s%s" % (text, digest, ext)
+
+
+def task_name(array, index):
+    """How people and `fjd show` name one task of an array: ``sweep.conf#17``."""
+    return "%s#%d" % (array, index)
+
+
+def parse_task_name(text):
+    """(array name, task index) of ``NAME#17``, or None for a plain job name."""
+    array, sep, index = text.rpartition("#")
+    if sep and array and index.isdigit() and int(index) >= 1:
+        return array, int(index)
+    return None

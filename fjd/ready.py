@@ -26,8 +26,9 @@ class ReadinessChecker:
         self.clock = clock
         self._seen = {}  # name -> ((size, mtime_ns), first seen unchanged)
 
-    def check(self, path, name):
-        """READY, WRITING, NOT_REGULAR (with its mode) or GONE."""
+    def check(self, path, name, head=0):
+        """READY (with the file's first head bytes when head), WRITING, NOT_REGULAR (with
+        its mode) or GONE."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
         except OSError as error:
@@ -39,22 +40,31 @@ class ReadinessChecker:
                 return NOT_REGULAR, stat.S_IFSOCK
             return self._settled(path, name)
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                return NOT_REGULAR, info.st_mode
-            if not self.use_leases:
-                return self._settled_info(name, info)
-            try:
-                fcntl.fcntl(fd, F_SETLEASE, F_RDLCK)
-            except OSError as error:
-                if error.errno == errno.EAGAIN:
-                    return WRITING, None
-                return self._settled_info(name, info)
-            fcntl.fcntl(fd, F_SETLEASE, F_UNLCK)
-            self._seen.pop(name, None)
-            return READY, None
+            state, detail = self._check_open(fd, name)
+            if state == READY and head:
+                try:
+                    detail = os.pread(fd, head, 0)
+                except OSError:
+                    detail = b""
+            return state, detail
         finally:
             os.close(fd)
+
+    def _check_open(self, fd, name):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return NOT_REGULAR, info.st_mode
+        if not self.use_leases:
+            return self._settled_info(name, info)
+        try:
+            fcntl.fcntl(fd, F_SETLEASE, F_RDLCK)
+        except OSError as error:
+            if error.errno == errno.EAGAIN:
+                return WRITING, None
+            return self._settled_info(name, info)
+        fcntl.fcntl(fd, F_SETLEASE, F_UNLCK)
+        self._seen.pop(name, None)
+        return READY, None
 
     def _settled(self, path, name):
         try:

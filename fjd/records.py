@@ -1,20 +1,27 @@
-"""Per-job records: what happened to each finished job, in ``records/``.
+"""Filing finished jobs, and finding their records again (DESIGN.md, "Records").
 
-For a job that ended as ``done/NAME`` or ``failed/NAME`` there is ``records/NAME.json`` (exit
-status or signal, reason, worker, host, times, attempts), and for jobs that ran,
-``records/NAME.out`` and ``records/NAME.err`` with its output. ``records/NAME.json`` is
-created with O_EXCL before the job moves, so it is also what keeps finished names unique:
-a second job called NAME ends as ``NAME~2`` and never overwrites the first.
+A finished single job is filed in two steps: its record goes into the writer's journal
+(records/<writer>.journal), then the job file moves into done/, failed/ or cancelled/ under
+a name nobody has: the original name, else NAME~2, ... The move never replaces anything
+(renameat2 RENAME_NOREPLACE, or link + unlink where that is missing, as on NFS and sshfs),
+so the folder itself decides who gets a name. If a worker dies between the two steps, the
+dispatcher finds the record and finishes the move: a finished job is never run again.
+
+Roots written by fjd 0.2 have one ``records/NAME.json`` per job; they are still read.
 """
+import ctypes
+import ctypes.util
 import errno
 import json
 import os
+import platform
 import time
 
-from . import names
-from .layout import RECORDS, display, log, try_rename
+from . import journal, names
+from .layout import RECORDS, display, log
 
 STATES = ("done", "failed", "cancelled")
+LEGACY_SUFFIX = ".json"
 
 
 def iso(timestamp):
@@ -24,79 +31,301 @@ def iso(timestamp):
         ".%03d" % int((timestamp % 1) * 1000))
 
 
-def reserve(layout, original, identity=None):
-    """Claim a unique finished name; returns (name, open fd of its record).
+# -- moving without replacing -----------------------------------------------------------------
 
-    identity ([inode, original name] of the job file) lets a job reclaim the name that an
-    earlier attempt of the very same file reserved before its worker was killed, so a job
-    that crashed at the last moment still ends under its own name.
-    """
-    for candidate in names.final_names(original):
-        path = os.path.join(layout.records, candidate + ".json")
+_RENAMEAT2 = {"x86_64": 316, "aarch64": 276, "ppc64le": 357, "s390x": 347, "riscv64": 276,
+              "i686": 353, "armv7l": 382}.get(platform.machine())
+RENAME_NOREPLACE = 1
+AT_FDCWD = -100
+_syscall = None
+
+
+def _libc_syscall():
+    global _syscall
+    if _syscall is None:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            if identity is not None and is_orphan_of(layout, candidate, identity):
-                log.info("reclaiming the name %s reserved by an earlier attempt of the job",
-                         display(candidate))
-                return candidate, os.open(path, os.O_WRONLY | os.O_TRUNC)
-            continue
-        return candidate, fd
-    raise OSError(errno.EEXIST, "no free name for %s in records/" % display(original))
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            _syscall = libc.syscall
+        except (OSError, AttributeError):
+            _syscall = False
+    return _syscall
 
 
-def is_orphan_of(layout, final_name, identity):
-    """A record left by a crashed attempt of the same job file, whose job never arrived."""
-    previous = read(layout, final_name)
-    if not previous or previous.get("retried") or previous.get("identity") != list(identity):
-        return False  # a retried job's old record is history, never taken over
-    return not any(os.path.lexists(os.path.join(layout.folder(state), final_name))
-                   for state in STATES)
+def move_noreplace(source, target):
+    """Move source to target unless target exists: FileExistsError if it does,
+    FileNotFoundError if source is gone.
 
-
-def finish(layout, job_path, original, state, record, outputs=None):
-    """Record the outcome, then move the job into done/, failed/ or cancelled/ (the commit point).
-
-    outputs maps "stdout"/"stderr" to files that are moved beside the record. Returns the
-    final name, or None when the job was no longer there (somebody else moved it).
+    renameat2(RENAME_NOREPLACE) does it in one step where the filesystem has it (ext4, xfs,
+    btrfs, tmpfs); elsewhere (NFS, sshfs) a hard link claims the name, which fails if it is
+    taken, and the old name is removed after. Between the two steps both names exist; that
+    is harmless, and whoever finds both (see is_same_file) finishes the move.
     """
-    assert state in STATES
-    identity = record.get("identity")
-    final, fd = reserve(layout, original, identity)
-    record = dict(record, name=final, state=state, job=os.path.join(state, final),
-                  stdout=None, stderr=None)
-    moves = []
-    for kind, path in sorted((outputs or {}).items()):
-        relative = os.path.join(RECORDS, final + (".out" if kind == "stdout" else ".err"))
-        record[kind] = relative
-        moves.append((kind, path, os.path.join(layout.root, relative)))
+    syscall = _libc_syscall()
+    if syscall and _RENAMEAT2 is not None:
+        result = syscall(_RENAMEAT2, AT_FDCWD, os.fsencode(source), AT_FDCWD,
+                         os.fsencode(target), RENAME_NOREPLACE)
+        if result == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(code, os.strerror(code), source if code == errno.ENOENT else target)
     try:
-        # one line: the C encoder (indent= would use the pure-Python one, 10x slower)
-        os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
-    finally:
-        os.close(fd)
-    for kind, source, target in moves:
-        try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK):
+            # no hard links here: the best left is to look first (a narrow race)
+            if os.path.lexists(target):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
             os.rename(source, target)
-        except OSError as error:
-            log.warning("could not keep the %s of %s: %s", kind, display(final), error.strerror)
-    moved = try_rename(job_path, os.path.join(layout.folder(state), final))
-    if not moved:
-        log.warning("%s was moved away by somebody else (cancelled or requeued) before it "
-                    "could be filed in %s/; its result is dropped", display(original), state)
-        for path in [os.path.join(layout.records, final + ".json")] + [m[2] for m in moves]:
-            try:
-                os.unlink(path)  # our own record of a job that is not ours to file any more
-            except OSError:
-                pass
-        return None
-    return final
-
-
-def read(layout, final_name):
-    """The record of a finished job, or None."""
+            return
+        raise
     try:
-        with open(os.path.join(layout.records, final_name + ".json"), "rb") as handle:
-            return json.loads(handle.read().decode())
+        os.unlink(source)
+    except FileNotFoundError:
+        pass
+
+
+def is_same_file(a, b):
+    """Whether two names are links of one file. Inode numbers where the filesystem keeps
+    them (local disks, NFS); on FUSE mounts such as sshfs, which make up inode numbers,
+    the same size, modification time and content."""
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    if (sa.st_size, sa.st_mtime_ns) != (sb.st_size, sb.st_mtime_ns):
+        return False
+    if sa.st_dev == sb.st_dev and sa.st_ino == sb.st_ino:
+        return True
+    from .layout import filesystem_type
+    if not filesystem_type(a).startswith("fuse"):
+        return False
+    try:
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            return fa.read() == fb.read()
+    except OSError:
+        return False
+
+
+def first_free_name(folder, original):
+    for candidate in names.final_names(original):
+        if not os.path.lexists(os.path.join(folder, candidate)):
+            return candidate
+    raise OSError(errno.EEXIST, "no free name for %s in %s" % (display(original),
+                                                              display(folder)))
+
+
+class Filing:
+    """A finished single job on its way into done/, failed/ or cancelled/.
+
+    advance() does what is left: append the record, move the output files (files mode),
+    move the job. A step that fails raises OSError; the Filing keeps its place, and
+    advance() can be called again later (a full disk, an unwritable folder). It returns
+    the final name, or None when the job file was gone before it could be moved.
+    """
+
+    def __init__(self, layout, writer, path, original, state, record, output_files=None,
+                 recorded_as=None):
+        """recorded_as: the final name of a record that is in a journal already (the
+        dispatcher finishing a dead worker's filing); only the move is left then."""
+        assert state in STATES
+        self.layout = layout
+        self.writer = writer
+        self.path = path
+        self.original = original
+        self.state = state
+        self.folder = layout.folder(state)
+        self.record = record
+        self.output_files = dict(output_files or {})
+        self.final = recorded_as
+        self.offset = None
+        self.recorded = recorded_as is not None
+        self.complete = False
+        self.vanished = False
+
+    def advance(self):
+        if not self.recorded:
+            if self.final is None:
+                # the original name, as a rule: no look first, the move finds out (and the
+                # record is amended in the rare case the name is taken)
+                self.final = next(names.final_names(self.original))
+            record = dict(self.record, k="job", name=self.final, state=self.state)
+            for kind, path in self.output_files.items():
+                record[kind] = [os.path.join(RECORDS, self.final + "." + kind[3:]), 0, None]
+            self.record = record
+            self.offset = self.writer.append(record)
+            self.recorded = True
+        for kind, path in list(self.output_files.items()):
+            target = os.path.join(self.layout.root, self.record[kind][0])
+            try:
+                os.rename(path, target)
+            except FileNotFoundError:
+                pass
+            del self.output_files[kind]
+        while not self.complete:
+            target = os.path.join(self.folder, self.final)
+            try:
+                move_noreplace(self.path, target)
+            except FileExistsError:
+                if is_same_file(self.path, target):
+                    os.unlink(self.path)  # a move cut short by a crash: finish it
+                else:
+                    old, self.final = self.final, first_free_name(self.folder, self.original)
+                    self.writer.append({"k": "moved", "ref": self.offset, "was": old,
+                                        "name": self.final, "folder": self.state,
+                                        "queue": self.record.get("queue"),
+                                        "ref_writer": self.record.get("worker")})
+                    continue
+            except FileNotFoundError:
+                self.vanished = True
+                self.complete = True
+                return None
+            self.complete = True
+        return self.final
+
+
+# -- reading records ----------------------------------------------------------------------------
+
+def legacy_record(layout, final_name):
+    """The fjd 0.2 record records/NAME.json of a finished job, or None."""
+    try:
+        with open(os.path.join(layout.records, final_name + LEGACY_SUFFIX), "rb") as handle:
+            record = json.loads(handle.read().decode())
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) else None
+
+
+def legacy_names(layout):
+    try:
+        with os.scandir(layout.records) as entries:
+            return [e.name[:-len(LEGACY_SUFFIX)] for e in entries
+                    if e.name.endswith(LEGACY_SUFFIX) and not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+def find_job_records(layout, name):
+    """Every record of the single job called name (its final name, its queue name or its
+    original name), oldest first, each with "_journal" and "_offset" added."""
+    found = []
+    needles = [journal.needle("name", name), journal.needle("queue", name),
+               journal.needle("original", name)]
+    for path in journal.journal_paths(layout.records):
+        hits = journal.find(path, needles + [b'"k":"moved"'])
+        moved = {r.get("ref"): r for _, r in hits if r.get("k") == "moved"}
+        jobs = {offset: record for offset, record in hits if record.get("k") == "job"}
+        for ref in moved:
+            if ref not in jobs and moved[ref].get("name") == name:
+                record = journal.record_at(path, ref) if isinstance(ref, int) else None
+                if record is not None and record.get("k") == "job":
+                    jobs[ref] = record
+        for offset, record in sorted(jobs.items()):
+            if offset in moved:  # filed under another name than first recorded
+                record = dict(record, name=moved[offset]["name"],
+                              recorded_name=record.get("name"))
+            if name not in (record.get("name"), record.get("queue"), record.get("original")):
+                continue
+            found.append(dict(record, _journal=journal.writer_of(path), _offset=offset))
+    legacy = legacy_record(layout, name)
+    if legacy:
+        found.append(dict(legacy, k="job", _journal=None, _offset=None))
+    found.sort(key=lambda r: (r.get("end") or r.get("end_ts") or 0))
+    return found
+
+
+def find_task_records(layout, array, index, uid=None):
+    """Every record of task index of the array called array (or with id uid), oldest
+    first, each with "_journal" and "_offset" added. Range records count too."""
+    found = []
+    needles = [journal.needle("u", uid)] if uid else [journal.needle("array", array)]
+    for path in journal.journal_paths(layout.records):
+        for offset, record in journal.find(path, needles):
+            if uid and record.get("u") != uid or not uid and record.get("array") != array:
+                continue
+            kind = record.get("k")
+            if kind == "task" and record.get("i") == index or \
+                    kind == "tasks" and record.get("first", 0) <= index <= record.get("last", -1):
+                writer = journal.writer_of(path)
+                found.append(dict(record, worker=record.get("worker", writer),
+                                  _journal=writer, _offset=offset))
+    found.sort(key=lambda r: (r.get("end") or 0))
+    return found
+
+
+def read_output(layout, span, limit=None):
+    """The bytes of an output span [file, offset, length] (length None: to the end)."""
+    if not span:
+        return b""
+    name, offset, length = span[0], span[1], span[2]
+    path = name if os.sep in name else os.path.join(layout.records, name)
+    if not os.path.isabs(path):
+        path = os.path.join(layout.root, path)
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        if length is None:
+            return handle.read(limit if limit is not None else -1)
+        return handle.read(length if limit is None else min(length, limit))
+
+
+def log_filed(final, state, reason, seconds):
+    if state == "done":
+        log.info("%s done (%.3f s)", display(final), seconds)
+    else:
+        log.warning("%s %s: %s", display(final), state, reason)
+
+
+def array_summary(layout, name):
+    """What the records say of the array called name (its original name, or the name it was
+    filed under): counts of its tasks by state, where its file is, its first failures.
+    None when no record mentions such an array. One pass over the journals, counting."""
+    from .layout import list_names
+    uids, finals = set(), {}
+    needles = [journal.needle("array", name), journal.needle("name", name)]
+    counts = {"done": 0, "failed": 0, "cancelled": 0}
+    failures, retried = [], set()
+    for path in journal.journal_paths(layout.records):
+        for offset, record in journal.find(path, needles):
+            kind = record.get("k")
+            if kind == "array" and name in (record.get("name"), record.get("original")):
+                uids.add(record.get("u"))
+                finals[record.get("u")] = record
+            elif kind in ("task", "tasks") and record.get("array") == name:
+                uids.add(record.get("u"))
+                size = 1 if kind == "task" else record.get("last", 0) - record.get(
+                    "first", 0) + 1
+                state = record.get("state")
+                if state in counts:
+                    counts[state] += size
+                if state == "failed":
+                    failures.append(record)
+            elif kind == "retried" and record.get("array") == name:
+                for uid, first, last in record.get("tasks") or []:
+                    retried.update((uid, i) for i in range(first, last + 1))
+    if not uids:
+        return None
+    counts["failed"] -= len(retried)
+    where, tasks = [], None
+    for uid, record in finals.items():
+        where.append("%s/%s" % (record.get("folder"), record.get("name")))
+        tasks = record.get("tasks")
+    folders = [layout.jobqueue, layout.arrays] + [layout.inbox(w) for w in
+                                                  list_names(layout.jobpod)]
+    for folder in folders:
+        for entry in list_names(folder):
+            if names.parse(entry).uid in uids:
+                where.append(os.path.relpath(os.path.join(folder, entry), layout.root))
+    shown = []
+    for record in sorted(failures, key=lambda r: r.get("end") or 0, reverse=True):
+        task = names.task_name(name, record["i"]) if record.get("k") == "task" else \
+            "%s#%s-%s" % (name, record.get("first"), record.get("last"))
+        if (record.get("u"), record.get("i")) not in retried:
+            shown.append({"task": task, "reason": record.get("reason")})
+    summary = {"array": name, "ids": sorted(u for u in uids if u), "where": where or None,
+               "tasks": tasks, "failures": shown}
+    summary.update(counts)
+    if tasks is not None:
+        summary["not_finished"] = max(0, tasks - sum(counts.values()))
+    return summary

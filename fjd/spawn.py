@@ -6,6 +6,7 @@ working directory before Python 3.13, so jobs with their own workdir use Popen. 
 argument list, no shell, stdin from /dev/null, a session and process group of its own,
 default signal dispositions, and no file descriptors but 0, 1 and 2 inherited.
 """
+import contextlib
 import os
 import signal
 import subprocess
@@ -64,8 +65,12 @@ def close_inherited_descriptors():
                 pass
 
 
-def start(argv, cwd, env, stdout_fd, stderr_fd, same_cwd):
-    """Start argv; returns a Child or Popen. Raises OSError if it cannot be started."""
+def start(argv, cwd, env, stdout_fd, stderr_fd, same_cwd, around_popen=None):
+    """Start argv; returns a Child or Popen. Raises OSError if it cannot be started.
+
+    around_popen: a context manager to hold while subprocess starts the child (the worker
+    unblocks its stop signals there: posix_spawn resets the child's signal mask itself,
+    subprocess cannot)."""
     if HAVE_POSIX_SPAWN and same_cwd:
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
@@ -79,5 +84,6 @@ def start(argv, cwd, env, stdout_fd, stderr_fd, same_cwd):
             pass  # an old C library or Python: fall back to Popen
         else:
             return Child(pid)
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout_fd, stderr=stderr_fd,
-                            cwd=cwd, env=env, start_new_session=True)
+    with around_popen or contextlib.nullcontext():
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout_fd,
+                                stderr=stderr_fd, cwd=cwd, env=env, start_new_session=True)

@@ -1,28 +1,158 @@
 """``fjd status``: what is queued, running, done and failed, and how fast it goes.
 
-Everything comes from the folders and ``records/``; nothing is asked of the workers, so the
-command is as cheap as a few directory listings. Elapsed times of running jobs count
-since the job file was renamed into its worker's inbox (its ctime), read with this host's
-clock: on a shared file system whose server clock differs, they are approximate.
+The counts come from the journals (records/*.journal): the last line of each holds its
+writer's running totals, so the cost does not grow with the number of finished jobs; the
+newest failures are found by following each journal's chain of failure records back from
+its end; the throughput comes from the end times in the journals' last lines. Queued and
+running jobs come from the folders and the workers' heartbeats. Roots written by fjd 0.2
+(one records/NAME.json per job) are read too.
+
+Nothing is asked of the workers, so the command is as cheap as a few directory listings.
+Elapsed times of running jobs count since the job file was renamed into its worker's inbox
+(its ctime), read with this host's clock: on a shared file system whose server clock
+differs, they are approximate.
 """
 import os
 import time
 
-from . import names, records
+from . import arrays, journal, names, records
 from .layout import display, list_names
 from .liveness import read_heartbeat
+from .recruit.roster import host_from_id
 
-RATE_SAMPLE = 200  # finished jobs whose records give the recent throughput
-
-
-def host_from_id(worker_id):
-    """The host part of a worker id made by fjd (host-pid-random)."""
-    parts = worker_id.rsplit("-", 2)
-    return parts[0] if len(parts) == 3 and parts[1].isdigit() else None
+RATE_SAMPLE = 200  # finished jobs whose end times give the recent throughput
+HEAD_READS = 2000  # queued files whose first bytes are read to count an array's tasks
+RETRY_PREFIX = "retry-"  # journals of `fjd retry`, which say which failures were retried
 
 
-def running_jobs(layout, now=None):
-    """One dict per job in an inbox: job, original, worker, host, pid, state, elapsed."""
+class Journals:
+    """What the journals in records/ say, read from their ends."""
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.paths = journal.journal_paths(layout.records)
+        self.totals = [0] * len(journal.TOTALS)
+        self.last = {}  # writer id -> its last record
+        self.last_offset = {}  # writer id -> where that record starts
+        self.ends = []  # end times of the newest records
+        for path in self.paths:
+            lines, _ = journal.tail(path, 16384)
+            if not lines:
+                lines, _ = journal.tail(path, 1 << 24)
+            if not lines:
+                continue
+            writer = journal.writer_of(path)
+            self.last_offset[writer], self.last[writer] = lines[-1]
+            tot = lines[-1][1].get("tot") or []
+            for index, value in enumerate(tot[:len(self.totals)]):
+                if isinstance(value, int):
+                    self.totals[index] += value
+            self.ends += [r["end"] for _, r in lines if r.get("k") in ("job", "task")
+                          and isinstance(r.get("end"), (int, float))]
+
+    def retried(self):
+        """(writer, offset) of every failure record that `fjd retry` put back in the queue,
+        and the array tasks it did: {(uid, index)}."""
+        refs, tasks = set(), set()
+        for path in self.paths:
+            if not os.path.basename(path).startswith(RETRY_PREFIX):
+                continue
+            for _, record in journal.all_records(path):
+                for ref in record.get("refs") or []:
+                    refs.add(tuple(ref))
+                for uid, first, last in record.get("tasks") or []:
+                    tasks.update((uid, i) for i in range(first, last + 1))
+        return refs, tasks
+
+    def failures(self, limit=None):
+        """The newest failure records (newest first), following each journal's chain of
+        failures back from its last record; retried ones are left out."""
+        refs, tasks = self.retried()
+        found = []
+        for path in self.paths:
+            writer = journal.writer_of(path)
+            if writer not in self.last:
+                continue
+            offset, record = self.last_offset[writer], self.last[writer]
+            start = offset if record.get("state") == "failed" else record.get("pf")
+            fd = journal.open_journal(path)
+            if fd is None:
+                continue
+            try:
+                found.extend(self._chain(path, fd, writer, start, refs, tasks, limit))
+            finally:
+                os.close(fd)
+        found.sort(key=lambda r: r.get("end") or 0, reverse=True)
+        return found if limit is None else found[:limit]
+
+    def _chain(self, path, fd, writer, offset, refs, tasks, limit):
+        found = []
+        while offset is not None and (limit is None or len(found) < limit):
+            record = journal.record_at(path, offset, fd)
+            if record is None:
+                break
+            if (writer, offset) not in refs and record.get("state") == "failed" and not (
+                    record.get("k") == "task" and (record.get("u"), record.get("i")) in tasks):
+                found.append(dict(record, _journal=writer, _offset=offset))
+            offset = record.get("pf")
+        return found
+
+
+def legacy_summary(layout):
+    """Counts, failures and end times of a root written by fjd 0.2 (records/NAME.json)."""
+    counts = {"done": 0, "failed": 0, "cancelled": 0}
+    failures, ends = [], []
+    for name in records.legacy_names(layout):
+        record = records.legacy_record(layout, name) or {}
+        state = record.get("state")
+        folder = state if state in records.STATES else None
+        if folder is None or not os.path.lexists(os.path.join(layout.folder(folder), name)):
+            continue  # retried, or moved by hand: not where the record says any more
+        counts[state] += 1
+        end = record.get("end_ts")
+        if isinstance(end, (int, float)):
+            ends.append(end)
+        if state == "failed":
+            failures.append(dict(record, name=name, end=end))
+    return counts, failures, ends
+
+
+def queued_count(layout):
+    """Jobs and tasks waiting in jobqueue/: a range counts its tasks, a new array file the
+    tasks it declares (for the first HEAD_READS new files; the rest count one each)."""
+    count = 0
+    reads = 0
+    for name in list_names(layout.jobqueue):
+        queue_name = names.parse(name) if "@" in name else None
+        if queue_name is not None and queue_name.is_tasks:
+            count += 0 if queue_name.finished else queue_name.size
+            continue
+        count += 1
+        if reads < HEAD_READS:
+            reads += 1
+            count += array_size(os.path.join(layout.jobqueue, name)) - 1
+    return count
+
+
+def array_size(path):
+    """The number of tasks of an array file (1 for a single job or anything unreadable)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return 1
+    try:
+        if not arrays.declared_kind(os.pread(fd, 4096, 0)):
+            return 1
+        return arrays.read_spec(fd, 1 << 30).count
+    except (OSError, arrays.JobError):
+        return 1
+    finally:
+        os.close(fd)
+
+
+def running_jobs(layout, journals, now=None):
+    """One dict per job or range in an inbox: job, original, worker, host, pid, state
+    (running, assigned or blocked), elapsed, and tasks (how many of a range are left)."""
     now = time.time() if now is None else now
     found = []
     for worker_id in sorted(list_names(layout.jobpod)):
@@ -33,97 +163,94 @@ def running_jobs(layout, now=None):
         beat = read_heartbeat(inbox)
         host = beat.host if beat else host_from_id(worker_id)
         current = beat.job if beat else None
+        blocked = beat.info.get("blocked") if beat else None
         for name in jobs:
             try:
                 ctime = os.lstat(os.path.join(inbox, name)).st_ctime
             except OSError:
                 continue  # finished or cancelled meanwhile
-            original, attempts = names.parse(name)
+            queue_name = names.parse(name)
+            tasks = queue_name.size
+            if queue_name.is_tasks and name == current:
+                last = journals.last.get(worker_id) or {}
+                if last.get("run") == beat.info.get("run") and last.get("k") == "task":
+                    tasks = max(0, queue_name.last - last.get("i", queue_name.first - 1))
+            state = "running" if name == current else "assigned"
+            if blocked and name == current:
+                state = "blocked"
             found.append({
-                "job": name, "original": original, "attempts": attempts,
-                "worker": worker_id, "host": host, "pid": beat.pid if beat else None,
-                "state": "running" if name == current else "assigned",
+                "job": name, "original": queue_name.original,
+                "attempts": queue_name.attempts, "worker": worker_id, "host": host,
+                "pid": beat.pid if beat else None, "state": state, "tasks": tasks,
+                "blocked": blocked if name == current else None,
                 "elapsed": round(max(0.0, now - ctime), 1),
             })
     return found
 
 
-def failed_jobs(layout, limit=None):
-    """The failed jobs with their reasons, newest first (at most limit of them)."""
-    failed = sorted(list_names(layout.failed))
-    if limit is not None and limit >= 0 and len(failed) > max(limit, 2000):
-        failed = failed[-limit:] if limit else []  # too many to read: the last by name
-    result = []
-    for name in failed:
-        record = records.read(layout, name) or {}
-        result.append({
-            "name": name,
-            "original": record.get("original", names.parse(name)[0]),
-            "reason": record.get("reason") or "(no record)",
-            "exit_status": record.get("exit_status"),
-            "signal": record.get("signal"),
-            "host": record.get("host"),
-            "worker": record.get("worker"),
-            "end": record.get("end"),
-            "end_ts": record.get("end_ts"),
-        })
-    result.sort(key=lambda r: (r["end_ts"] or 0, r["name"]), reverse=True)
-    if limit is not None and limit >= 0:
-        result = result[:limit]
-    return result
+def failure_entry(record):
+    if record.get("k") in ("task", "tasks"):
+        if record.get("k") == "task":
+            name = names.task_name(record.get("array"), record.get("i"))
+        else:
+            name = "%s#%s-%s" % (record.get("array"), record.get("first"), record.get("last"))
+    else:
+        name = record.get("name") or record.get("queue")
+    return {"name": name, "original": record.get("original", record.get("array")),
+            "reason": record.get("reason") or "(no reason recorded)",
+            "exit_status": record.get("exit_status"), "signal": record.get("signal"),
+            "host": record.get("host"), "worker": record.get("worker"),
+            "end": records.iso(record.get("end")) if isinstance(record.get("end"), (
+                int, float)) else record.get("end"),
+            "end_ts": record.get("end") if isinstance(record.get("end"), (int, float))
+            else record.get("end_ts")}
 
 
-def recent_rate(layout, done_names, failed_names, sample=RATE_SAMPLE):
-    """Jobs per second over the most recently finished jobs, from their records' end times.
-
-    The sample is the last names in sorted order (fjd submit's names sort by submission, and
-    the dispatcher hands jobs out in that order). None when it cannot be told.
-    """
-    finished = sorted(done_names + failed_names)[-sample:]
-    if len(finished) < 2:
+def rate_of(ends, sample=RATE_SAMPLE):
+    ends = sorted(ends)[-sample:]
+    if len(ends) < 2 or ends[-1] <= ends[0]:
         return None
-    ends = []
-    for name in finished:
-        record = records.read(layout, name)
-        if record and isinstance(record.get("end_ts"), (int, float)):
-            ends.append(record["end_ts"])
-    if len(ends) < 2:
-        return None
-    span = max(ends) - min(ends)
-    if span <= 0:
-        return None
-    return (len(ends) - 1) / span
+    return (len(ends) - 1) / (ends[-1] - ends[0])
 
 
 def snapshot(layout, failed_limit=10, with_rate=True):
     """The whole status as a dict (what --json prints)."""
     now = time.time()
-    queued = list_names(layout.jobqueue)
-    done = list_names(layout.done)
-    failed = list_names(layout.failed)
-    cancelled = list_names(layout.cancelled)
+    journals = Journals(layout)
+    legacy_counts, legacy_failures, legacy_ends = legacy_summary(layout)
+    totals = journals.totals
+    running = running_jobs(layout, journals, now)
+    queued = queued_count(layout)
     inboxes = list_names(layout.jobpod)
     idle = list_names(layout.workerqueue)
-    running = running_jobs(layout, now)
-    rate = recent_rate(layout, done, failed) if with_rate else None
-    remaining = len(queued) + len(running)
-    eta = None
-    if rate and remaining and inboxes:
-        eta = round(remaining / rate, 1)
+    limit = None if failed_limit is None or failed_limit < 0 else failed_limit
+    failed = [failure_entry(r) for r in journals.failures(limit)]
+    failed += [failure_entry(dict(r, k="job")) for r in legacy_failures]
+    failed.sort(key=lambda r: (r["end_ts"] or 0, r["name"] or ""), reverse=True)
+    if limit is not None:
+        failed = failed[:limit]
+    rate = rate_of(journals.ends + legacy_ends) if with_rate else None
+    in_flight = sum(r["tasks"] for r in running)
+    remaining = queued + in_flight
+    eta = round(remaining / rate, 1) if rate and remaining and inboxes else None
+    counts = {
+        "queued": queued,
+        "running": sum(1 for r in running if r["state"] != "assigned"),
+        "assigned": in_flight - sum(1 for r in running if r["state"] != "assigned"),
+        "done": totals[0] + totals[3] + legacy_counts["done"],
+        "failed": max(0, totals[1] + totals[4]) + legacy_counts["failed"],
+        "cancelled": totals[2] + totals[5] + legacy_counts["cancelled"],
+    }
     return {
         "root": layout.root,
         "time": records.iso(now),
-        "counts": {
-            "queued": len(queued),
-            "running": sum(1 for r in running if r["state"] == "running"),
-            "assigned": sum(1 for r in running if r["state"] == "assigned"),
-            "done": len(done),
-            "failed": len(failed),
-            "cancelled": len(cancelled),
-        },
+        "counts": counts,
+        "tasks": {"done": totals[3], "failed": max(0, totals[4]), "cancelled": totals[5]},
         "workers": {"inboxes": len(inboxes), "idle": len(idle)},
+        "blocked": [{"worker": r["worker"], "host": r["host"], "why": r["blocked"]}
+                    for r in running if r["blocked"]],
         "running": running,
-        "failed": failed_jobs(layout, failed_limit),
+        "failed": failed,
         "throughput": None if rate is None else {"jobs_per_second": round(rate, 4),
                                                  "source": "records"},
         "eta_seconds": eta,

@@ -19,14 +19,15 @@ From Python::
 
 makes six jobs (the cartesian product), each an INI file with the values under ``[params]``.
 """
-import itertools
 import os
 import re
 import shlex
 import time
 
-from .errors import SubmitError
-from .jobfile import JobError, load
+from .arrays import (MAX_HEADER, CommandTemplate, declared_kind, escape_value, fill_text,
+                     parse_values, split_commas, unknown_placeholders)
+from .errors import QueueError, SubmitError
+from .jobfile import JOBFILE_PLACEHOLDER, JobError, load
 from .layout import Layout, display
 
 __all__ = ["submit", "SubmitError", "JobTemplate"]
@@ -35,7 +36,7 @@ CONTROL_KEYS_WITH_OPTIONS = ("logfile", "timeout", "retries", "workdir")
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CONTROL_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 _PLACEHOLDER = re.compile(r"\$\$|\$\{(\w+)\}|\$(\w+)|\{(\w+)\}")
-_RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)\Z")
+_RANGE_SYNTAX = re.compile(r"\d\.\.|\.\.\d")
 _LABEL_BAD = re.compile(r"[^A-Za-z0-9._+=-]")
 MAX_RANGE = 10 ** 7
 
@@ -65,47 +66,52 @@ def clean_label(text):
 
 # -- parameters and placeholders --------------------------------------------------------------
 
+class Param:
+    """One parameter: its name, its values (never expanded), and the text that writes them
+    in a job file's [params] so that they read back as they are."""
+
+    def __init__(self, name, text):
+        self.name = name
+        self.text = text
+        try:
+            self.values = parse_values(text)
+        except ValueError as error:
+            raise SubmitError("parameter %s: %s" % (name, error))
+
+    def __len__(self):
+        return len(self.values)
+
+
 def split_values(text):
     """'a,b,c' -> ['a', 'b', 'c']; '\\,' is a literal comma; '1..5' is 1,2,3,4,5."""
-    values, current, escaped = [], [], False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
-            values.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    if escaped:
-        current.append("\\")
-    values.append("".join(current))
-    expanded = []
-    for value in values:
-        match = _RANGE.match(value.strip())
-        if match:
-            start, end = int(match.group(1)), int(match.group(2))
-            step = 1 if end >= start else -1
-            if abs(end - start) >= MAX_RANGE:
-                raise SubmitError("the range %s has more than %d values" % (value, MAX_RANGE))
-            expanded.extend(str(v) for v in range(start, end + step, step))
-        else:
-            expanded.append(value)
-    return expanded
+    try:
+        values = parse_values(text)
+    except ValueError as error:
+        raise SubmitError(str(error))
+    if len(values) > MAX_RANGE:
+        raise SubmitError("%s has more than %d values" % (text, MAX_RANGE))
+    return list(values)
 
 
 def parse_param(text, position):
-    """'name=v1,v2' -> ('name', [...]); bare 'v1,v2' is named p<position> (also $<position>)."""
+    """'name=v1,v2' -> ('name', 'v1,v2'); bare values 'v1,v2' are named p<position> (also
+    $<position>). A bare single word is taken for a name that lacks its '='."""
     name, sep, values = text.partition("=")
     if sep and _PARAM_NAME.match(name.strip()):
-        return name.strip(), split_values(values)
-    return "p%d" % position, split_values(text)
+        return name.strip(), values
+    if not sep and len(split_commas(text)) < 2 and not _RANGE_SYNTAX.search(text):
+        raise SubmitError("--param %s: give NAME=VALUES, e.g. --param %s=1,2,3 (values "
+                          "without a name need at least two: --param 1,2)"
+                          % (text, text.strip() or "x"))
+    if sep:
+        raise SubmitError("--param %s: %r is not a parameter name (use letters, digits and _, "
+                          "not starting with a digit)" % (text, name.strip()))
+    return "p%d" % position, text
 
 
 def normalize_params(params):
-    """A mapping or a list of (name, values) -> [(name, [str, ...]), ...], checked."""
+    """A mapping or a list of (name, values) -> [Param, ...], checked. Values may be a list
+    or a string in --param syntax ("1..10", "a,b")."""
     if params is None:
         return []
     items = list(params.items()) if hasattr(params, "items") else list(params)
@@ -124,15 +130,16 @@ def normalize_params(params):
                               "the job file)" % name)
         seen.add(name.lower())
         if isinstance(values, str):
-            values = split_values(values)
-        elif isinstance(values, (int, float)):
-            values = [values]
-        values = [str(v) for v in values]
-        if not values:
-            raise SubmitError("parameter %s has no values" % name)
-        for value in values:
-            check_value(value, "parameter %s" % name)
-        result.append((name, values))
+            text = values
+        else:
+            if isinstance(values, (int, float)):
+                values = [values]
+            values = [str(v) for v in values]
+            if not values:
+                raise SubmitError("parameter %s has no values" % name)
+            text = ",".join(escape_value(v) for v in values)
+        check_value(text, "parameter %s" % name)
+        result.append(Param(name, text))
     return result
 
 
@@ -163,17 +170,31 @@ def fill(template, values, positional, quote):
     return _PLACEHOLDER.sub(replace, template)
 
 
+def check_placeholders(unknown, what, names):
+    """SubmitError for placeholders that name no parameter ($nmae, {seed} without a seed
+    parameter, $2 with one parameter)."""
+    if unknown:
+        known = ", ".join(names) if names else "none"
+        raise SubmitError(
+            "%s: %s names no parameter (parameters: %s). Write $$ for a literal $, "
+            "{{ and }} for literal braces" % (what, " and ".join(sorted(set(unknown))),
+                                              known))
+
+
 # -- job content ------------------------------------------------------------------------------
 
 class JobTemplate:
     """What to queue: an executable with control options and parameters, or job files.
 
-    ``count()`` says how many jobs it makes and ``contents()`` yields (label, bytes) for each,
-    in submission order.
+    A sweep (--param or --repeat) is one array file by default; split=True makes one job
+    file per task instead. ``count()`` says how many jobs (or tasks) it makes, ``files()``
+    how many files, and ``contents()`` yields (label, bytes) for each file, in submission
+    order.
     """
 
     def __init__(self, executable=None, files=(), repeat=1, params=None, name=None,
-                 logfile=None, timeout=None, retries=None, workdir=None, control=None):
+                 logfile=None, timeout=None, retries=None, workdir=None, control=None,
+                 split=False):
         self.executable = executable
         self.files = list(files or ())
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
@@ -181,6 +202,7 @@ class JobTemplate:
         self.repeat = repeat
         self.params = normalize_params(params)
         self.name = name
+        self.split = split
         if executable is None and not self.files:
             raise SubmitError("nothing to submit: give job files or an executable (--exe)")
         if executable is not None and self.files:
@@ -189,12 +211,20 @@ class JobTemplate:
             raise SubmitError("parameters (--param) go with an executable (--exe); a job file "
                               "brings its own [params]")
         self.control = []
+        self.command = None
         if executable is not None:
             executable = str(executable)
             check_value(executable, "the executable")
             if not executable.strip():
                 raise SubmitError("the executable is empty, so there would be nothing to run")
-            self._check_split(executable, "the executable")
+            param_names = [p.name for p in self.params]
+            try:
+                self.command = CommandTemplate(executable, param_names)
+            except ValueError as error:
+                raise SubmitError(str(error).replace("the command", "the executable", 1))
+            if not self.command.words:
+                raise SubmitError("the executable is empty, so there would be nothing to run")
+            check_placeholders(self.command.unknown, "the executable", param_names)
             options = {"logfile": logfile, "timeout": timeout, "retries": retries,
                        "workdir": workdir}
             extra = control.items() if hasattr(control, "items") else list(control or ())
@@ -204,9 +234,14 @@ class JobTemplate:
                 key, value = str(key).strip(), str(value).strip()
                 if not _CONTROL_KEY.match(key):
                     raise SubmitError("%r is not a [control] key" % key)
-                if key.lower() == "executable":
-                    raise SubmitError("set the executable with --exe, not as a [control] key")
+                if key.lower() in ("executable", "tasks", "repeat"):
+                    raise SubmitError("set %s with %s, not as a [control] key"
+                                      % (key, {"executable": "--exe", "tasks": "--param",
+                                               "repeat": "--repeat"}[key.lower()]))
                 check_value(value, "[control] %s" % key)
+                if key in ("logfile", "workdir"):
+                    check_placeholders(unknown_placeholders(value, param_names),
+                                       "--" + key, param_names)
                 self.control.append((key, value))
             self._check_numbers()
         elif any(v is not None for v in (logfile, timeout, retries, workdir)) or control:
@@ -215,23 +250,20 @@ class JobTemplate:
         self._file_data = []
         for path in self.files:
             try:
-                load(os.path.realpath(path))
                 with open(path, "rb") as handle:
                     data = handle.read()
+                if not declared_kind(data[:MAX_HEADER]):
+                    load(os.path.realpath(path))
             except JobError as error:
                 raise SubmitError("%s: %s" % (display(path), error))
             except OSError as error:
                 raise SubmitError("%s: %s" % (display(path), error.strerror))
             self._file_data.append((os.path.basename(path), data))
 
-    @staticmethod
-    def _check_split(text, what):
-        try:
-            if not shlex.split(text):
-                raise SubmitError("%s is empty, so there would be nothing to run" % what)
-        except ValueError as error:
-            raise SubmitError("%s cannot be split into words (%s): %s"
-                              % (what, str(error).lower(), text))
+    @property
+    def is_array(self):
+        """One array file for the whole sweep (not for single jobs, job files, --split)."""
+        return self.command is not None and not self.split and self.count() > 1
 
     def _check_numbers(self):
         for key, value in self.control:
@@ -246,41 +278,64 @@ class JobTemplate:
                 raise SubmitError("retries must be a whole number, not %r" % value)
 
     def count(self):
+        """Jobs (or array tasks) this makes."""
         if self.files:
             return len(self.files) * self.repeat
         total = self.repeat
-        for _, values in self.params:
-            total *= len(values)
+        for param in self.params:
+            total *= len(param)
         return total
 
+    def file_count(self):
+        return 1 if self.is_array else self.count()
+
+    def label(self):
+        label = clean_label(self.name or ("sweep" if self.is_array else "job"))
+        if not label.endswith((".conf", ".ini", ".cfg")):
+            label += ".conf"
+        return label
+
     def contents(self):
-        """(label, bytes) for each job, in submission order."""
+        """(label, bytes) for each file, in submission order."""
         if self.files:
             for base, data in self._file_data:
                 label = clean_label(self.name or base)
                 for _ in range(self.repeat):
                     yield label, data
             return
-        label = clean_label(self.name or "job")
-        if not label.endswith((".conf", ".ini", ".cfg")):
-            label += ".conf"
-        if not self.params:
-            data = self._ini(self.executable, self.control, ()).encode("utf-8",
-                                                                          "surrogateescape")
-            for _ in range(self.repeat):
-                yield label, data
+        label = self.label()
+        if self.is_array:
+            yield label, self._array().encode("utf-8", "surrogateescape")
             return
-        names = [name for name, _ in self.params]
-        for combination in itertools.product(*[values for _, values in self.params]):
-            values = dict(zip(names, combination))
-            executable = fill(self.executable, values, combination, quote=True)
-            control = [(k, fill(v, values, combination, quote=False) if k in ("logfile",
-                                                                              "workdir")
-                        else v) for k, v in self.control]
-            data = self._ini(executable, control, zip(names, combination)).encode(
+        names = [p.name for p in self.params]
+        sizes = [len(p) for p in self.params]
+        combinations = 1
+        for size in sizes:
+            combinations *= size
+        if combinations * self.repeat > MAX_RANGE:
+            raise SubmitError("--split would write %d job files (at most %d): leave it out to "
+                              "queue one array file" % (combinations * self.repeat, MAX_RANGE))
+        for number in range(combinations):
+            values, rest = [], number
+            for param, size in zip(reversed(self.params), reversed(sizes)):
+                rest, digit = divmod(rest, size)
+                values.append(param.values[digit])
+            values.reverse()
+            argv = self.command.argv(values, JOBFILE_PLACEHOLDER)
+            executable = " ".join(shlex.quote(word) for word in argv)
+            control = [(k, fill_text(v, names, values) if k in ("logfile", "workdir") else v)
+                       for k, v in self.control]
+            data = self._ini(executable, control, zip(names, values)).encode(
                 "utf-8", "surrogateescape")
             for _ in range(self.repeat):
                 yield label, data
+
+    def _array(self):
+        control = [("tasks", "product")]
+        if self.repeat > 1:
+            control.append(("repeat", str(self.repeat)))
+        return self._ini(self.executable, control + self.control,
+                         [(p.name, p.text) for p in self.params])
 
     @staticmethod
     def _ini(executable, control, params):
@@ -301,8 +356,7 @@ def write_jobs(layout, template, on_name=None):
     ``written`` (the list of names) attached.
     """
     layout.ensure()
-    total = template.count()
-    width = max(6, len(str(total)))
+    width = max(6, len(str(template.file_count())))
     prefix = batch_prefix()
     nonce = prefix.rsplit("-", 1)[1]
     names = []
@@ -340,18 +394,22 @@ def write_jobs(layout, template, on_name=None):
 
 
 def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=None,
-           timeout=None, retries=None, workdir=None, control=None, root=None):
-    """Queue jobs; returns their names in jobqueue/, in submission order.
+           timeout=None, retries=None, workdir=None, control=None, root=None, split=False):
+    """Queue jobs; returns the names of the files written to jobqueue/, in order.
 
     executable  the command line, as ``[control] executable`` (split like a shell would,
                 never run by one). ``$name``, ``${name}``, ``{name}`` and ``$1``, ``$2``, ...
-                (the first, second, ... parameter) are replaced by each job's values,
-                shell-quoted; ``$$`` is a literal ``$``.
+                (the first, second, ... parameter) are replaced by each task's values,
+                each becoming (part of) one argument; ``$$`` is a literal ``$``, and
+                ``{jobfile}`` places the job file's path.
     files       job files to queue instead (copied; each must be a valid INI job).
     repeat      queue each job (or combination) this many times.
-    params      {name: values} (or [(name, values), ...]); one job per combination of
+    params      {name: values} (or [(name, values), ...]); one task per combination of
                 values (the cartesian product), the values under ``[params]``. Values may
-                be a list or a string "v1,v2,..." ("1..10" is a range).
+                be a list or a string "v1,v2,..." ("1..10" is a range, "0..1:0.1" one with
+                a step).
+    split       a sweep (params or repeat) is one array file, whose tasks are called
+                NAME#1, NAME#2, ...; split=True writes one job file per task instead.
     name        a label for the job names (default: "job", or the job file's name).
     logfile, timeout, retries, workdir, control
                 ``[control]`` keys of each job (control: {key: value} for any other key);
@@ -363,5 +421,8 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
     """
     template = JobTemplate(executable=executable, files=files, repeat=repeat, params=params,
                            name=name, logfile=logfile, timeout=timeout, retries=retries,
-                           workdir=workdir, control=control)
-    return write_jobs(Layout(root), template)
+                           workdir=workdir, control=control, split=split)
+    layout = Layout(root)
+    if not os.path.isdir(layout.root):
+        raise QueueError("the queue root %s does not exist" % display(layout.root))
+    return write_jobs(layout, template)

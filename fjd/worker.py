@@ -1,48 +1,50 @@
 """The worker: announces itself, runs what lands in its inbox, files the result, repeats.
 
-A worker owns ``jobpod/<worker id>/`` (its inbox) and ``workerqueue/<worker id>`` (its
-"I am idle" announcement). For each job in its inbox it runs
-``shlex.split(executable) + [absolute job path]`` without a shell, stdout and stderr into
-files, then moves the job to ``done/`` or ``failed/`` with a record in ``records/``.
+A worker owns ``jobpod/<worker id>/`` (its inbox), ``workerqueue/<worker id>`` (its "I am
+idle" announcement) and its journals ``records/<worker id>.journal``, ``.out`` and
+``.err``. What lands in its inbox is a job file, run once, or a range of an array's
+tasks (a hard link of the array file named for the range), run task by task. Each result
+is a line in its journal; a job file then moves to done/ or failed/, a finished range to
+arrays/ (DESIGN.md, "The worker").
 
-Stopping (SIGINT, SIGTERM, SIGHUP): a running job's whole process group gets SIGTERM, then
-SIGKILL after the grace time; the interrupted job and any not yet started go back to
-``jobqueue/`` unchanged, to be run again from the start by another worker.
+Stopping (SIGINT, SIGTERM, SIGHUP, a stop file, --lifetime): a running job's whole process
+group gets SIGTERM, then SIGKILL after the grace time; the interrupted job goes back to
+``jobqueue/`` with one more attempt counted, jobs not yet started go back as they were.
+A stop signal sent by the worker's own job does not stop the worker: it cuts the job short.
+
+When a result cannot be filed (a full disk, an unwritable folder), the worker keeps it,
+says so once in its log and its heartbeat, takes no new work, and tries again until it can:
+a finished job is never run again because its result could not be filed.
 """
-import fcntl
+import json
 import logging
 import os
 import pwd
-import signal
+import tempfile
 import time
 
-from . import defaults, names, records, spawn
-from .jobfile import JobError, load
+from . import arrays, defaults, names, records, spawn, tickets
+from .execute import Interrupted, JobSignalled, OutputJournal, Runner, Withdrawn
+from .jobfile import JobError, Settings, command_line, load
+from .journal import JournalWriter
 from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, Layout, QueueError,
-                     display, hostname, make_dir, safe_hostname, try_rename,
-                     warn_if_world_writable, write_file_atomic)
+                     cancel_request, display, hostname, make_dir, safe_hostname, try_rename,
+                     warn_if_unsafe, write_file_atomic)
 from .liveness import write_beat
 from .notify import IN_MOVED_TO, DirWatcher
-from .ready import F_SETLEASE
 from .waker import Waker
 
 log = logging.getLogger("fjd.worker")
 
 REANNOUNCE_EVERY = 2.0  # seconds; renews a lost announcement (e.g. a dispatcher crash)
-STDOUT_FILE = ".stdout"
-STDERR_FILE = ".stderr"
+HEARTBEAT_SIZE = 4096  # the heartbeat file's size from the start: room for a held record
+RETRY_FIRST, RETRY_MAX = 0.5, 4.0  # seconds between attempts to file a held result
+STDOUT_FILE, STDERR_FILE = ".stdout", ".stderr"  # outputs of jobs with [control] output: files
 
 
 def new_worker_id():
     """host-pid-random: unique even when two hosts share a hostname."""
     return "%s-%d-%s" % (safe_hostname(), os.getpid(), os.urandom(3).hex())
-
-
-def signal_name(number):
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return "signal %d" % number
 
 
 def user_name(uid):
@@ -52,12 +54,26 @@ def user_name(uid):
         return "uid %d" % uid
 
 
-class Interrupted(Exception):
-    """The worker was told to stop while a job ran."""
+def uid_of(user):
+    if str(user).isdigit():
+        return int(user)
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise QueueError("--allow-user %s: no such user" % user, 2)
 
 
-class Cancelled(Exception):
-    """The job file left the inbox while it ran (`fjd cancel` moved it to cancelled/)."""
+class Stuck(Exception):
+    """Asked to stop while a result could not be filed: the inbox stays as it is, with the
+    result in the heartbeat, for the dispatcher to file once this worker is gone."""
+
+
+def local_scratch():
+    """A folder on this host for the one-task job files of array tasks (tmpfs if any)."""
+    for folder in ("/dev/shm", tempfile.gettempdir()):
+        if os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    return tempfile.gettempdir()
 
 
 class Worker:
@@ -70,89 +86,112 @@ class Worker:
         self.heartbeat_interval = heartbeat
         self.grace = grace
         self.max_job_bytes = max_job_bytes
-        self.allowed_uids = {os.geteuid()} | {self._uid(u) for u in allow_users}
-        self.worker_id = worker_id
+        self.allowed_uids = {os.geteuid()} | {uid_of(u) for u in allow_users}
+        self.requested_id = worker_id
+        self.worker_id = None
         self.lifetime = lifetime
         self.started = time.monotonic()
         self.inbox = None
         self.host = hostname()
-        self.waker = None
-        self.beats = 0
-        self.last_beat = None
-        self.current_job = None
-        self.watcher = None
-        self.beat_size = 0
-        self.announced_at = None
-        self.reusable_outputs = set()
-        self.handbacks = 0
-        self.finished = 0
         self.cwd = os.getcwd()
         self.base_env = dict(os.environ)
-
-    @staticmethod
-    def _uid(user):
-        if str(user).isdigit():
-            return int(user)
-        try:
-            return pwd.getpwnam(user).pw_uid
-        except KeyError:
-            raise ValueError("--allow-user %s: no such user" % user)
+        self.waker = None
+        self.runner = None
+        self.watcher = None
+        self.journal = None
+        self.out = self.err = None
+        self.beats = 0
+        self.last_beat = None
+        self.beat_size = 0
+        self.announced_at = None
+        self.runs = 0  # run ids: which journal records belong to which run
+        self.current = None  # the inbox name being run, and its run id, for the heartbeat
+        self.current_run = None
+        self.held = None  # a finished result that could not be filed yet
+        self.blocked = None  # why, for the heartbeat and `fjd status`
+        self.unfiled = None  # inbox name whose result is held when we must stop
+        self.buried = False  # the dispatcher took our inbox: we were presumed dead
+        self.handbacks = 0
+        self.finished = 0
+        self.specs = {}  # array id -> ArraySpec
+        self.view_path = None
+        self.view_size = 0
 
     # -- life cycle -----------------------------------------------------------------------
 
-    def register(self):
-        for folder in (self.layout.jobqueue, self.layout.workerqueue, self.layout.jobpod,
-                       self.layout.done, self.layout.failed, self.layout.records):
-            make_dir(folder)
-        warn_if_world_writable(self.layout.root)
-        requested = self.worker_id
-        while True:
-            self.worker_id = requested or new_worker_id()
-            self.inbox = self.layout.inbox(self.worker_id)
-            self.beat_size = 0
-            try:
-                os.mkdir(self.inbox, 0o755)
-                break
-            except FileExistsError:
-                if requested:
-                    raise QueueError("a worker called %s already exists (its inbox is %s)"
-                                     % (display(requested), display(self.inbox)))
-        self.beat(force=True)
-        if self.watcher is not None:
-            self.watcher.watch(self.inbox, IN_MOVED_TO)
-        self.announce()
-
     def run(self):
         spawn.close_inherited_descriptors()
-        self.waker = Waker(watch_children=True)
+        self.waker = Waker(watch_children=True, classify=self.sender_is_our_job)
+        self.runner = Runner(self.waker, self.grace, self.tick, self.heartbeat_interval)
         try:
             self.register()
             log.info("worker %s on %s serving %s (pid %d)", self.worker_id, self.host,
                      display(self.layout.root), os.getpid())
-            watcher = self.watcher = DirWatcher()
-            watcher.watch(self.inbox, IN_MOVED_TO)
-            self.waker.watchers.append(watcher)
+            self.watcher = DirWatcher()
+            self.watcher.watch(self.inbox, IN_MOVED_TO)
+            self.waker.watchers.append(self.watcher)
             try:
                 self.serve()
+            except Stuck:
+                log.error("stopping with a result that could not be filed (%s); it stays in "
+                          "%s for the dispatcher to file", self.blocked,
+                          display(self.inbox))
             finally:
-                watcher.close()
+                self.watcher.close()
         finally:
-            if self.inbox:
+            if self.inbox and self.unfiled is None:
                 self.leave()
+            self.close_files()
             self.waker.close()
         log.info("worker %s stopped after %d jobs", self.worker_id, self.finished)
         return 0
 
+    def register(self):
+        for folder in (self.layout.jobqueue, self.layout.workerqueue, self.layout.jobpod,
+                       self.layout.done, self.layout.failed, self.layout.records,
+                       self.layout.cancelled, self.layout.arrays):
+            make_dir(folder)
+        warn_if_unsafe(self.layout.root)
+        while True:
+            self.worker_id = self.requested_id or new_worker_id()
+            self.inbox = self.layout.inbox(self.worker_id)
+            try:
+                os.mkdir(self.inbox, 0o755)
+                break
+            except FileExistsError:
+                if self.requested_id:
+                    raise QueueError("a worker called %s already exists (its inbox is %s)"
+                                     % (display(self.requested_id), display(self.inbox)))
+        self.buried = False
+        self.beat_size = 0
+        self.beat(force=True, create=True)
+        self.close_files()
+        self.journal = JournalWriter(self.layout.records, self.worker_id, {
+            "role": "worker", "host": self.host, "pid": os.getpid(),
+            "started": time.time(), "root": self.layout.root})
+        self.out = OutputJournal(self.layout.records, self.worker_id, "out")
+        self.err = OutputJournal(self.layout.records, self.worker_id, "err")
+        self.announced_at = None
+        self.announce()
+
+    def close_files(self):
+        for journal in (self.journal, self.out, self.err):
+            if journal is not None:
+                journal.close()
+
     def serve(self):
         while not self.waker.stopping:
             self.beat()
+            if self.buried:
+                self.register_again()
+                continue
             jobs = self.inbox_jobs()
             if jobs:
                 self.announced_at = None  # the dispatcher took (or will take) our announcement
                 for name in jobs:
-                    if self.waker.stopping:
+                    if self.waker.stopping or self.buried:
                         break
-                    self.run_job(name)
+                    self.run_item(name)
                     self.beat()
                 continue
             # Idle: announce, and renew the announcement now and then. Asking the shared
@@ -162,19 +201,19 @@ class Worker:
                 self.announce()
             self.waker.sleep(self.interval)
 
+    def register_again(self):
+        log.warning("inbox %s was taken away (this worker was presumed dead and its jobs "
+                    "handed back); registering again", display(self.inbox))
+        self.requested_id = None
+        self.register()
+        self.watcher.watch(self.inbox, IN_MOVED_TO)
+
     def inbox_jobs(self):
-        jobs = self.list_inbox()
+        jobs = self.layout.inbox_jobs(self.worker_id, fresh=True)
         if jobs is None:
-            # somebody removed our inbox (the dispatcher thought we were dead): start afresh
-            log.warning("inbox %s disappeared; registering again", display(self.inbox))
-            self.worker_id = None
-            self.register()
+            self.buried = True
             return []
         return jobs
-
-    def list_inbox(self):
-        """Job names in our inbox in the order we run them; None if the inbox is gone."""
-        return self.layout.inbox_jobs(self.worker_id, fresh=True)
 
     def announcement_path(self):
         return os.path.join(self.layout.workerqueue, self.worker_id)
@@ -198,12 +237,12 @@ class Worker:
             write_file_atomic(token, ("%s %d\n" % (self.host, os.getpid())).encode())
         self.announced_at = time.monotonic()
 
-    def beat(self, force=False):
+    def beat(self, force=False, create=False):
         """Show we are alive: a counter that changes (observers never read our clock).
 
-        The beat also names the job being run, so that if we die, the dispatcher knows which
-        job crashed with us (its attempt count goes up) and which were merely waiting.
-        """
+        The beat also names the job being run and its run id, so that if we die the
+        dispatcher knows which job crashed with us, and which of its results are in our
+        journal; and a result we could not file yet, so that it is not lost with us."""
         now = time.monotonic()
         if not force and self.last_beat is not None and \
                 now - self.last_beat < self.heartbeat_interval:
@@ -212,12 +251,18 @@ class Worker:
         self.beats += 1
         self.check_stop_requests(now)
         path = os.path.join(self.inbox, HEARTBEAT_FILE)
+        payload = {"beat": self.beats, "worker": self.worker_id, "host": self.host,
+                   "pid": os.getpid(), "job": self.current, "run": self.current_run}
+        if self.blocked:
+            payload["blocked"] = self.blocked
+        if self.held is not None:
+            payload["held"] = self.held
         try:
-            self.beat_size = write_beat(path, {
-                "beat": self.beats, "worker": self.worker_id, "host": self.host,
-                "pid": os.getpid(), "job": self.current_job}, self.beat_size)
+            self.beat_size = write_beat(path, payload, self.beat_size, create=create,
+                                        size=HEARTBEAT_SIZE)
         except FileNotFoundError:
-            self.beat_size = 0  # our inbox is gone: serve() registers again
+            if os.path.isdir(self.layout.jobpod):
+                self.buried = True  # the dispatcher took our inbox (we were presumed dead)
         except OSError as error:
             log.warning("could not write heartbeat: %s", error.strerror)
         return True
@@ -233,241 +278,612 @@ class Worker:
             log.info("found a stop request: stopping")
             self.waker.request_stop()
 
+    def tick(self):
+        """Called about once a second while a job runs: beat, and say whether the job must
+        stop here (cancelled, or our inbox was taken away)."""
+        self.beat()
+        if self.buried:
+            return "this worker was presumed dead and its jobs were handed back"
+        if self.current and os.path.lexists(
+                os.path.join(self.inbox, cancel_request(self.current))):
+            return "cancelled"
+        return None
+
+    def sender_is_our_job(self, pid):
+        """What a stop signal's sender is, when it is a process of the running job."""
+        job = self.runner.current_pid if self.runner else None
+        if not job:
+            return None
+        try:
+            if pid == job or os.getpgid(pid) == job or os.getsid(pid) == job:
+                return "a process of its own job (pid %d)" % pid
+        except OSError:
+            pass
+        return None
+
     def leave(self):
         """Withdraw the announcement, hand back unstarted jobs, remove the inbox."""
         try:
             os.unlink(self.announcement_path())
-        except FileNotFoundError:
+        except OSError:
             pass
         for _ in range(100):
-            for name in self.list_inbox() or []:
-                self.hand_back(name, "not started")
-            for leftover in (HEARTBEAT_FILE, STDOUT_FILE, STDERR_FILE, STOP_FILE,
-                             PARKED_ANNOUNCEMENT):
+            for name in self.layout.inbox_jobs(self.worker_id, fresh=True) or []:
+                if os.path.lexists(os.path.join(self.inbox, cancel_request(name))):
+                    self.file_cancelled(name)
+                else:
+                    self.hand_back(name, "not started")
+            try:
+                leftovers = [n for n in os.listdir(self.inbox) if n.startswith(".")]
+            except OSError:
+                leftovers = []
+            for leftover in leftovers:
                 try:
                     os.unlink(os.path.join(self.inbox, leftover))
-                except FileNotFoundError:
+                except OSError:
                     pass
             try:
                 os.rmdir(self.inbox)
-                return
+                break
             except FileNotFoundError:
-                return
+                break
             except OSError:
                 time.sleep(0.05)  # the dispatcher slipped a job in: hand it back too
-        log.warning("could not empty inbox %s", display(self.inbox))
-
-    def hand_back(self, name, why):
-        original, attempts = names.parse(name)
-        self.handbacks += 1
-        tag = "w%s-%d" % (self.worker_id.rsplit("-", 1)[-1], self.handbacks)
-        target = os.path.join(self.layout.jobqueue, names.requeue_name(original, attempts, tag))
-        if try_rename(os.path.join(self.inbox, name), target):
-            log.info("%s back to jobqueue/ (%s)", display(original), why)
-
-    # -- one job --------------------------------------------------------------------------
-
-    def run_job(self, name):
-        path = os.path.join(self.inbox, name)
-        original, attempts = names.parse(name)
-        started = time.time()
-        record = {"original": original, "worker": self.worker_id, "host": self.host,
-                  "worker_pid": os.getpid(), "attempt": attempts + 1,
-                  "start": records.iso(started), "start_ts": started}
-        if not os.path.lexists(path):
-            log.info("%s was taken out of the inbox (cancelled?)", display(original))
-            return None
-        try:
-            spec = load(path, self.max_job_bytes)
-            if spec.owner_uid not in self.allowed_uids:
-                raise JobError("the job file belongs to %s; this worker runs only files of %s "
-                               "(see --allow-user)" % (user_name(spec.owner_uid),
-                                                      ", ".join(sorted(user_name(u) for u in
-                                                                       self.allowed_uids))))
-            workdir = os.path.join(self.cwd, spec.workdir) if spec.workdir else self.cwd
-            if not os.path.isdir(workdir):
-                raise JobError("[control] workdir %s is not a directory" % spec.workdir)
-            if spec.logfile:
-                touch_logfile(os.path.join(workdir, spec.logfile), spec.logfile)
-        except JobError as error:
+        else:
+            log.warning("could not empty inbox %s", display(self.inbox))
+        if self.view_path:
             try:
-                record["identity"] = [os.lstat(path).st_ino, original]
+                os.unlink(self.view_path)
             except OSError:
                 pass
-            return self.file_result(path, original, "failed", record, str(error), started)
-        record["identity"] = [spec.inode, original]
-        argv = spec.argv + [path]
-        record.update(command=argv, cwd=workdir, timeout=spec.timeout, retries=spec.retries)
-        self.current_job = name
+
+    def hand_back(self, name, why, attempts=None):
+        """Put a job (or a range) back in the queue; attempts: the new count of cut-short
+        runs (default: as it was, for a job that did not start)."""
+        queue_name = names.parse(name)
+        self.handbacks += 1
+        tag = "w%s-%d" % (self.worker_id.rsplit("-", 1)[-1], self.handbacks)
+        if attempts is None:
+            attempts = queue_name.attempts
+        if queue_name.is_tasks:
+            target = names.with_fields(queue_name, attempts=attempts)
+        else:
+            target = names.requeue_name(queue_name.original, attempts, tag)
+        if try_rename(os.path.join(self.inbox, name),
+                      os.path.join(self.layout.jobqueue, target)):
+            log.info("%s back to jobqueue/ (%s)", display(name), why)
+
+    # -- holding results that cannot be filed yet ----------------------------------------
+
+    def persist(self, action, what, held=None):
+        """Do action (a step of filing a result) until it works. While it fails with an
+        OSError (a full disk, an unwritable folder, a vanished mount), say so once, keep
+        the result in the heartbeat, and try again every few seconds; FileNotFoundError of
+        the job itself is for the caller. Raises Stuck if asked to stop meanwhile."""
+        delay = RETRY_FIRST
+        condition = None
+        while True:
+            try:
+                result = action()
+            except OSError as error:
+                if isinstance(error, FileNotFoundError) and condition is None and \
+                        os.path.isdir(self.layout.jobpod):
+                    raise
+                key = (error.errno, what)
+                if key != condition:
+                    condition = key
+                    self.blocked = "cannot %s: %s" % (what, error.strerror or error)
+                    self.held = held
+                    log.error("%s; holding the result and trying again until it works",
+                              self.blocked)
+                    self.beat(force=True)
+                if self.waker.stopping:
+                    self.unfiled = self.current
+                    raise Stuck()
+                self.waker.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                self.beat()
+                continue
+            if condition is not None:
+                log.info("%s worked again; carrying on", what)
+                self.blocked = None
+                self.held = None
+                self.beat(force=True)
+            return result
+
+    def file(self, filing, seconds):
+        """Run a Filing to its end (see persist); returns the final name or None."""
+        held = dict(filing.record, state=filing.state, queue=filing.record.get("queue"))
+        final = self.persist(filing.advance, "file %s in %s/" % (display(filing.original),
+                                                                  filing.state), held)
+        self.finished += 1
+        if final is not None:
+            records.log_filed(final, filing.state, filing.record.get("reason"), seconds)
+        return final
+
+    # -- what lands in the inbox ----------------------------------------------------------
+
+    def run_item(self, name):
+        queue_name = names.parse(name)
+        if os.path.lexists(os.path.join(self.inbox, cancel_request(name))):
+            self.file_cancelled(name)
+        elif queue_name.is_tasks and queue_name.finished:
+            self.persist(lambda: try_rename(os.path.join(self.inbox, name),
+                                            os.path.join(self.layout.arrays, name)),
+                         "move %s to arrays/" % display(name))
+        elif queue_name.is_tasks:
+            self.run_tasks(name, queue_name)
+        else:
+            self.run_job(name, queue_name)
+
+    def job_env(self, name, attempt, path, params, extra=None):
+        env = dict(self.base_env)
+        env.update(FJD_JOB_NAME=name, FJD_WORKER_ID=self.worker_id, FJD_ATTEMPT=str(attempt),
+                   FJD_ROOT=self.layout.root, FJD_JOB_FILE=path or "",
+                   FJD_PARAMS=json_text(params))
+        for key, value in params.items():
+            if key.isidentifier():
+                env["FJD_PARAM_" + key] = value
+        if extra:
+            env.update(extra)
+        return env
+
+    def base_record(self, name, original, attempt, started, run):
+        return {"queue": name, "original": original, "run": run, "worker": self.worker_id,
+                "host": self.host, "worker_pid": os.getpid(), "attempt": attempt,
+                "start": started}
+
+    def workdir_of(self, settings, values=None, names_=()):
+        workdir = settings.workdir
+        if workdir and values is not None:
+            workdir = arrays.fill_text(workdir, names_, values)
+        path = os.path.join(self.cwd, workdir) if workdir else self.cwd
+        if not os.path.isdir(path):
+            raise JobError("[control] workdir %s is not a directory" % workdir)
+        if settings.logfile:
+            logfile = settings.logfile
+            if values is not None:
+                logfile = arrays.fill_text(logfile, names_, values)
+            touch_logfile(os.path.join(path, logfile), logfile)
+        return path
+
+    def check_owner(self, uid):
+        if uid not in self.allowed_uids:
+            raise JobError("the job file belongs to %s; this worker runs only files of %s "
+                           "(see --allow-user)" % (user_name(uid), ", ".join(
+                               sorted(user_name(u) for u in self.allowed_uids))))
+
+    # -- a single job -----------------------------------------------------------------------
+
+    def run_job(self, name, queue_name):
+        path = os.path.join(self.inbox, name)
+        original = queue_name.original
+        attempt = queue_name.attempts + 1
+        started = time.time()
+        self.runs += 1
+        record = self.base_record(name, original, attempt, started, self.runs)
+        spec = None
+        try:
+            spec = load(path, self.max_job_bytes)
+            self.check_owner(spec.owner_uid)
+            if arrays.declared_kind(spec.data[:arrays.MAX_HEADER]):
+                return self.adopt_array(name, queue_name)
+            workdir = self.workdir_of(spec.settings)
+        except JobError as error:
+            if not os.path.lexists(path):
+                return None  # taken away before it started: nothing ran
+            record.update(reason=str(error), exit_status=None, signal=None)
+            return self.finish_job(path, name, original, "failed", record, started, spec)
+        except FileNotFoundError:
+            return None
+        settings = spec.settings
+        argv = command_line(spec.argv, path, settings.jobfile)
+        env = self.job_env(original, attempt, path, spec.params)
+        record.update(command=argv, cwd=workdir, timeout=settings.timeout,
+                      retries=settings.retries)
+        files = settings.output == "files"
+        self.current, self.current_run = name, self.runs
         self.beat(force=True)
         runs = []
-        outcome = None
         try:
-            for run_number in range(1, spec.retries + 2):
-                outcome = self.execute(argv, workdir, spec.timeout, original, attempts + 1,
-                                       path)
+            outcome, spans = None, {}
+            for number in range(1, settings.retries + 2):
+                outcome, spans = self.execute(argv, workdir, env, settings.timeout, files)
                 runs.append(outcome)
                 if outcome["exit_status"] == 0 or outcome.get("cannot_start"):
                     break
-                if run_number <= spec.retries:
+                if number <= settings.retries:
                     log.info("%s: %s; retry %d of %d", display(original), outcome["reason"],
-                             run_number, spec.retries)
-        except Interrupted:
-            self.current_job = None
-            self.discard_outputs()
-            self.hand_back(name, "worker stopping; its run was interrupted")
+                             number, settings.retries)
+        except (Interrupted, JobSignalled) as stop:
+            self.current = self.current_run = None
+            self.discard_output_files()
+            self.hand_back(name, str(stop) or "worker stopping; its run was interrupted",
+                           attempts=queue_name.attempts + 1)
             return None
-        except Cancelled:
-            self.current_job = None
-            self.discard_outputs()
-            log.warning("%s left the inbox while running (cancelled, or requeued because this "
-                        "worker was presumed dead); its process group was killed",
-                        display(original))
+        except Withdrawn as why:
+            self.current = self.current_run = None
+            self.discard_output_files()
+            if str(why) == "cancelled":
+                return self.file_cancelled(name)
+            log.warning("%s: %s; its process group was killed", display(original), why)
             return None
-        self.current_job = None
-        record.update({k: v for k, v in outcome.items() if k != "cannot_start"})
+        self.current = self.current_run = None
+        reason = outcome["reason"]
+        if reason and settings.jobfile == "last" and argv and argv[-1] == path and \
+                self.mentions(spans.get("stderr"), path):
+            reason += (" (fjd added the job file's path as the last argument; for a command "
+                       "that takes none, set [control] jobfile: none, or place it with "
+                       "{jobfile})")
+        record.update({k: v for k, v in outcome.items()
+                       if k not in ("cannot_start", "lingering", "pid")})
+        record.update(reason=reason, **{k: v for k, v in spans.items() if not files})
         if len(runs) > 1:
             record["runs"] = [{"exit_status": r["exit_status"], "signal": r["signal"],
                                "reason": r["reason"]} for r in runs]
         state = "done" if outcome["exit_status"] == 0 else "failed"
-        outputs = self.outputs_to_keep()
-        return self.file_result(path, original, state, record, outcome["reason"], started,
-                                outputs)
+        outputs = self.output_files() if files else None
+        return self.finish_job(path, name, original, state, record, started, spec, outputs)
 
-    def file_result(self, path, original, state, record, reason, started, outputs=None):
+    def finish_job(self, path, name, original, state, record, started, spec, outputs=None):
         ended = time.time()
-        record.update(reason=reason, end=records.iso(ended), end_ts=ended,
-                      duration=round(ended - started, 6))
-        final = records.finish(self.layout, path, original, state, record, outputs)
-        self.finished += 1
-        if final is None:
-            return None
-        if state == "done":
-            log.info("%s done (%.3f s)", display(final), ended - started)
-        else:
-            log.warning("%s failed: %s", display(final), reason)
+        record.update(end=ended, duration=round(ended - started, 6))
+        filing = records.Filing(self.layout, self.journal, path, original, state, record,
+                                outputs)
+        final = self.file(filing, ended - started)
+        if filing.vanished and spec is not None:
+            return self.file_vanished(name, original, state, record, started, spec)
         return final
 
-    def execute(self, argv, workdir, timeout, original, attempt, job_path=None):
-        """Run once; a dict with exit_status, signal and reason. Raises Interrupted on stop."""
-        out = self.open_output(STDOUT_FILE)
-        err = self.open_output(STDERR_FILE)
-        env = dict(self.base_env)
-        env.update(FJD_JOB_NAME=original, FJD_WORKER_ID=self.worker_id,
-                   FJD_ATTEMPT=str(attempt), FJD_ROOT=self.layout.root)
-        try:
-            proc = spawn.start(argv, workdir, env, out, err, same_cwd=(workdir == self.cwd))
-        except OSError as error:
-            return {"exit_status": None, "signal": None, "cannot_start": True,
-                    "reason": start_failure(argv[0], error)}
-        finally:
-            os.close(out)
-            os.close(err)
-        deadline = time.monotonic() + timeout if timeout else None
-        while True:
-            code = proc.poll()
-            if code is not None:
-                break
-            if self.waker.stopping:
-                self.kill_group(proc, "the worker is stopping")
-                raise Interrupted()
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                self.kill_group(proc, "timeout")
-                return {"exit_status": None, "signal": None, "timed_out": True,
-                        "reason": "timed out after %g s ([control] timeout); its process "
-                                  "group was killed" % timeout}
-            if self.beat() and job_path and not os.path.lexists(job_path):
-                self.kill_group(proc, "cancelled")
-                raise Cancelled()
-            wait = self.heartbeat_interval
-            if deadline is not None:
-                wait = min(wait, deadline - now)
-            self.waker.sleep(max(wait, 0.001))
-        if code == 0:
-            return {"exit_status": 0, "signal": None, "reason": None}
-        if code < 0:
-            return {"exit_status": None, "signal": signal_name(-code),
-                    "reason": "killed by %s" % signal_name(-code)}
-        return {"exit_status": code, "signal": None, "reason": "exited with status %d" % code}
+    def file_vanished(self, name, original, state, record, started, spec):
+        """The job file left the inbox while the job ran, and nobody in fjd moved it (a
+        cancel goes through the worker; the dispatcher takes whole inboxes only): the job
+        itself deleted or renamed it. It is filed anyway, never run again for it."""
+        self.beat(force=True)
+        if self.buried:
+            log.warning("%s: this worker was presumed dead and the job handed back; its "
+                        "result is dropped", display(original))
+            return None
+        renamed = self.find_renamed(spec.inode, spec.data)
+        if renamed is not None:
+            note = "the job renamed its own job file to %s while running" % display(renamed)
+            path = os.path.join(self.inbox, renamed)
+        else:
+            note = ("the job deleted (or moved away) its own job file while running; fjd "
+                    "filed the copy it had read")
+            path = os.path.join(self.inbox, ".restored-%d" % self.runs)
+            self.persist(lambda: write_file_atomic(path, spec.data),
+                         "restore the job file of %s" % display(original))
+        record = dict(record, note=note, reason="%s (%s)" % (record.get("reason"), note)
+                      if record.get("reason") else note)
+        log.warning("%s: %s", display(original), note)
+        filing = records.Filing(self.layout, self.journal, path, original, state, record)
+        return self.file(filing, time.time() - started)
 
-    def kill_group(self, proc, why):
-        """SIGTERM to the job's process group, SIGKILL after the grace time."""
-        for sig, patience in ((signal.SIGTERM, self.grace), (signal.SIGKILL, 5.0)):
+    def find_renamed(self, inode, data):
+        """A name in our inbox that is the job file we ran (its inode, and its content)."""
+        for other in self.layout.inbox_jobs(self.worker_id, fresh=True) or []:
+            path = os.path.join(self.inbox, other)
             try:
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            limit = time.monotonic() + patience
-            while time.monotonic() < limit:
-                if proc.poll() is not None and not group_alive(proc.pid):
-                    return
-                if sig == signal.SIGTERM and self.waker.stop_count > 1:
-                    break  # asked twice: no more patience
-                self.waker.sleep(0.02)
-        proc.wait()
-
-    def open_output(self, name):
-        """The file for a job's stdout or stderr: a fresh one, or the empty one of the last
-        job when nobody else holds it (creating files is the costly part of a short job)."""
-        path = os.path.join(self.inbox, name)
-        if name in self.reusable_outputs:
-            self.reusable_outputs.discard(name)
-            try:
-                return os.open(path, os.O_WRONLY | os.O_APPEND)
-            except OSError:
-                pass
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-
-    def outputs_to_keep(self):
-        """Outputs to file beside the record. An empty one stays here for the next job when
-        no process of the job (a background child, say) still has it open; then the record
-        says null: the job printed nothing."""
-        keep = {}
-        for kind, name in (("stdout", STDOUT_FILE), ("stderr", STDERR_FILE)):
-            path = os.path.join(self.inbox, name)
-            try:
-                empty = os.stat(path).st_size == 0
+                info = os.lstat(path)
+                if info.st_ino == inode and info.st_size == len(data):
+                    with open(path, "rb") as handle:
+                        if handle.read() == data:
+                            return other
             except OSError:
                 continue
-            if empty and not self.layout.shared and nobody_else_has_open(path):
-                self.reusable_outputs.add(name)
-            else:
-                keep[kind] = path
-        return keep
+        return None
 
-    def discard_outputs(self):
-        self.reusable_outputs.clear()
+    def mentions(self, span, text):
+        """Whether the last part of a job's stderr mentions text (a path, say)."""
+        if not span:
+            return False
+        try:
+            tail = records.read_output(self.layout, [span[0], max(span[1], span[1] + (
+                span[2] or 0) - 8192), min(span[2] or 8192, 8192)])
+        except OSError:
+            return False
+        return os.fsencode(text) in tail
+
+    def file_cancelled(self, name):
+        """File a job (or the rest of a range) cancelled with `fjd cancel`, as asked."""
+        queue_name = names.parse(name)
+        request = os.path.join(self.inbox, cancel_request(name))
+        try:
+            with open(request, "rb") as handle:
+                by = handle.read(400).decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            by = []
+        now = time.time()
+        reason = "cancelled by %s" % (by[-1] if by else "fjd cancel")
+        if queue_name.is_tasks:
+            self.persist(lambda: self.journal.append(dict(
+                k="tasks", array=queue_name.original, u=queue_name.uid,
+                first=queue_name.first, last=queue_name.last, state="cancelled",
+                reason=reason, worker=self.worker_id, host=self.host, end=now),
+                size=queue_name.size), "record the cancelled tasks of %s" % display(name))
+            finished = names.with_fields(queue_name, flags="C", attempts=0, offset=None)
+            self.persist(lambda: try_rename(os.path.join(self.inbox, name),
+                                            os.path.join(self.layout.arrays, finished)),
+                         "move %s to arrays/" % display(name))
+        else:
+            record = self.base_record(name, queue_name.original, queue_name.attempts, None,
+                                      None)
+            record.update(reason=reason, exit_status=None, signal=None, end=now,
+                          cancelled_from="jobpod/%s" % self.worker_id)
+            filing = records.Filing(self.layout, self.journal, os.path.join(self.inbox, name),
+                                    queue_name.original, "cancelled", record)
+            self.file(filing, 0)
+        try:
+            os.unlink(request)
+        except OSError:
+            pass
+        log.info("%s cancelled (%s)", display(name), reason)
+        return None
+
+    # -- running a command --------------------------------------------------------------------
+
+    def execute(self, argv, workdir, env, timeout, files):
+        """Run argv once; (outcome, {"stdout": span, "stderr": span}) for the record."""
+        if files:
+            out = os.open(os.path.join(self.inbox, STDOUT_FILE),
+                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            err = os.open(os.path.join(self.inbox, STDERR_FILE),
+                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                outcome = self.runner.run(argv, workdir, env, workdir == self.cwd, timeout,
+                                          out, err)
+            finally:
+                os.close(out)
+                os.close(err)
+            return outcome, {}
+        out_fd, err_fd = self.out.fileno(), self.err.fileno()
+        out_start, err_start = self.out.size, self.err.size
+        outcome = self.runner.run(argv, workdir, env, workdir == self.cwd, timeout, out_fd,
+                                  err_fd)
+        spans = {"stdout": self.out.span(out_start), "stderr": self.err.span(err_start)}
+        if outcome.get("lingering"):
+            # a process of the job lives on and may still write: its output is everything
+            # from where it began to the end of these files, and later jobs get new ones
+            spans = {"stdout": [self.out.name, out_start, None],
+                     "stderr": [self.err.name, err_start, None]}
+            self.out.rotate()
+            self.err.rotate()
+        return outcome, spans
+
+    def output_files(self):
+        return {"stdout": os.path.join(self.inbox, STDOUT_FILE),
+                "stderr": os.path.join(self.inbox, STDERR_FILE)}
+
+    def discard_output_files(self):
         for leftover in (STDOUT_FILE, STDERR_FILE):
             try:
                 os.unlink(os.path.join(self.inbox, leftover))
-            except FileNotFoundError:
+            except OSError:
                 pass
 
+    # -- a range of an array's tasks ---------------------------------------------------------
 
-def nobody_else_has_open(path):
-    """True when no other open descriptor of the file exists anywhere on this host: the
-    kernel grants a write lease only then (Linux fcntl F_SETLEASE)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        fcntl.fcntl(fd, F_SETLEASE, fcntl.F_WRLCK)
-        fcntl.fcntl(fd, F_SETLEASE, fcntl.F_UNLCK)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+    def adopt_array(self, name, queue_name):
+        """A whole array file in our inbox (a dispatcher that could not split it): give it
+        an id and run it as one range of all its tasks."""
+        path = os.path.join(self.inbox, name)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            spec = arrays.read_spec(fd, self.max_job_bytes)
+        finally:
+            os.close(fd)
+        uid = os.urandom(4).hex()
+        self.specs[uid] = spec
+        ranged = names.compose(queue_name.original, first=1, last=spec.count, uid=uid,
+                               offset=spec.data_offset)
+        os.rename(path, os.path.join(self.inbox, ranged))
+        return self.run_tasks(ranged, names.parse(ranged))
+
+    def array_spec(self, fd, uid):
+        spec = self.specs.get(uid)
+        if spec is None:
+            spec = arrays.read_spec(fd, self.max_job_bytes)
+            self.specs = {uid: spec}  # one array at a time, as a rule: keep the newest
+        return spec
+
+    def run_tasks(self, name, queue_name):
+        path = os.path.join(self.inbox, name)
+        self.runs += 1
+        run = self.runs
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            return self.fail_range(name, queue_name, run, "cannot open the array file: %s"
+                                   % error.strerror)
+        try:
+            info = os.fstat(fd)
+            try:
+                self.check_owner(info.st_uid)
+                spec = self.array_spec(fd, queue_name.uid)
+                settings = Settings(spec.control)
+            except JobError as error:
+                return self.fail_range(name, queue_name, run, str(error))
+            self.current, self.current_run = name, run
+            self.beat(force=True)
+            return self.run_range(fd, name, queue_name, spec, settings, run)
+        finally:
+            os.close(fd)
+            self.current = self.current_run = None
+
+    def run_range(self, fd, name, queue_name, spec, settings, run):
+        array = queue_name.original
+        failures = False
+        view = settings.jobfile == "last" or spec.command.uses_jobfile
+        last_check = time.monotonic()
+        for task, values, error, row_offset in spec.iter_tasks(fd, queue_name.first,
+                                                               queue_name.last,
+                                                               queue_name.offset):
+            now = time.monotonic()
+            if now - last_check >= self.heartbeat_interval:
+                last_check = now
+                why = self.tick()
+                if why == "cancelled":
+                    return self.cancel_rest(name, queue_name, task, failures)
+                if why:
+                    log.warning("%s: %s", display(name), why)
+                    return None
+            if self.waker.stopping:
+                return self.give_back_rest(name, queue_name, task, failures, row_offset,
+                                           interrupted=False)
+            attempt = queue_name.attempts + 1 if task == queue_name.first else 1
+            started = time.time()
+            record = {"k": "task", "array": array, "u": queue_name.uid, "i": task,
+                      "run": run, "attempt": attempt, "start": started}
+            if error is not None:
+                record.update(state="failed", reason=str(error), exit_status=None,
+                              signal=None, end=started)
+            else:
+                try:
+                    outcome, spans = self.run_task(spec, settings, array, task, values,
+                                                   attempt, view)
+                except (Interrupted, JobSignalled) as stop:
+                    log.info("%s: %s", display(names.task_name(array, task)),
+                             stop or "interrupted")
+                    return self.give_back_rest(name, queue_name, task, failures, row_offset,
+                                               interrupted=True)
+                except Withdrawn as why:
+                    if str(why) == "cancelled":
+                        return self.cancel_rest(name, queue_name, task, failures)
+                    log.warning("%s: %s", display(name), why)
+                    return None
+                ended = time.time()
+                record.update(state="done" if outcome["exit_status"] == 0 else "failed",
+                              exit_status=outcome["exit_status"], signal=outcome["signal"],
+                              reason=outcome["reason"], end=ended,
+                              stdout=spans["stdout"], stderr=spans["stderr"])
+                if outcome.get("runs"):
+                    record["runs"] = outcome["runs"]
+                if outcome.get("timed_out"):
+                    record["timed_out"] = True
+            if record["state"] == "failed":
+                failures = True
+                log.warning("%s failed: %s", display(names.task_name(array, task)),
+                            record["reason"])
+            self.persist(lambda: self.journal.append(record),
+                         "record %s in %s" % (display(names.task_name(array, task)),
+                                              display(self.journal.path)), held=record)
+            self.finished += 1
+        self.finish_range(name, queue_name, failures)
+        return None
+
+    def run_task(self, spec, settings, array, task, values, attempt, view):
+        workdir = self.workdir_of(settings, values, spec.names) if (
+            settings.workdir or settings.logfile) else self.cwd
+        view_path = self.write_view(spec, task, values, array) if view else None
+        argv = spec.command.argv(values, view_path)
+        if settings.jobfile == "last" and not spec.command.uses_jobfile:
+            argv.append(view_path)
+        params = dict(zip(spec.names, values))
+        env = self.job_env(names.task_name(array, task), attempt, view_path, params,
+                           {"FJD_ARRAY": array, "FJD_TASK": str(task),
+                            "FJD_TASKS": str(spec.count)})
+        outcome = None
+        runs = []
+        for number in range(1, settings.retries + 2):
+            outcome, spans = self.execute(argv, workdir, env, settings.timeout, False)
+            runs.append(outcome)
+            if outcome["exit_status"] == 0 or outcome.get("cannot_start"):
+                break
+        if len(runs) > 1:
+            outcome["runs"] = [{"exit_status": r["exit_status"], "signal": r["signal"],
+                                "reason": r["reason"]} for r in runs]
+        return outcome, spans
+
+    def write_view(self, spec, task, values, array):
+        """A one-task job file ([control] and [params] of this task) on this host's
+        scratch disk, for programs that read [params] from their last argument. One file,
+        rewritten in place for every task (no file is made or deleted per task)."""
+        if self.view_path is None:
+            self.view_path = os.path.join(local_scratch(), "fjd-%s.task.conf"
+                                          % self.worker_id)
+        text = arrays.task_view(spec, task, values, " ".join(
+            spec.command.argv(values, self.view_path)), array).encode(
+            "utf-8", "surrogateescape")
+        padded = text + b"\n" * max(0, self.view_size - len(text))
+        fd = os.open(self.view_path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, padded, 0)
+        finally:
+            os.close(fd)
+        self.view_size = max(self.view_size, len(text))
+        return self.view_path
+
+    def finish_range(self, name, queue_name, failures):
+        finished = names.with_fields(queue_name, flags="F" if failures else "", attempts=0,
+                                     offset=None, tag=None)
+
+        def move():
+            if not try_rename(os.path.join(self.inbox, name),
+                              os.path.join(self.layout.arrays, finished)):
+                log.warning("%s left the inbox before it could be filed in arrays/",
+                            display(name))
+        self.persist(move, "move %s to arrays/" % display(name))
+
+    def give_back_rest(self, name, queue_name, task, failures, row_offset, interrupted):
+        """Stopping in the middle of a range: the finished tasks go to arrays/, the one cut
+        short (interrupted: it counts an attempt) and the rest back to jobqueue/."""
+        parts, where = [], []
+        if task > queue_name.first:
+            parts.append(dict(first=queue_name.first, last=task - 1, attempts=0,
+                              flags="F" if failures else "", offset=None))
+            where.append(self.layout.arrays)
+        attempts = queue_name.attempts if task == queue_name.first else 0
+        if interrupted:
+            parts.append(dict(first=task, last=task, attempts=attempts + 1,
+                              offset=row_offset))
+            where.append(self.layout.jobqueue)
+            if task < queue_name.last:
+                parts.append(dict(first=task + 1, last=queue_name.last, attempts=0,
+                                  offset=None))
+                where.append(self.layout.jobqueue)
+        else:
+            parts.append(dict(first=task, last=queue_name.last, attempts=attempts,
+                              offset=row_offset))
+            where.append(self.layout.jobqueue)
+        made = tickets.split(self.inbox, name, parts)
+        for new, folder in zip(made, where):
+            try_rename(os.path.join(self.inbox, new), os.path.join(folder, new))
+        log.info("%s: tasks %d to %d back to jobqueue/", display(queue_name.original), task,
+                 queue_name.last)
+        return None
+
+    def cancel_rest(self, name, queue_name, task, failures):
+        """`fjd cancel` of a range we are running: tasks not finished are cancelled."""
+        if task > queue_name.first:
+            made = tickets.split(self.inbox, name, [
+                dict(first=queue_name.first, last=task - 1, attempts=0,
+                     flags="F" if failures else "", offset=None),
+                dict(first=task, last=queue_name.last, attempts=0, offset=None)])
+            try_rename(os.path.join(self.inbox, made[0]),
+                       os.path.join(self.layout.arrays, made[0]))
+            os.rename(os.path.join(self.inbox, cancel_request(name)),
+                      os.path.join(self.inbox, cancel_request(made[1])))
+            name = made[1]
+        return self.file_cancelled(name)
+
+    def fail_range(self, name, queue_name, run, reason):
+        """A range that cannot run at all (an unreadable or invalid array file)."""
+        now = time.time()
+        self.persist(lambda: self.journal.append(dict(
+            k="tasks", array=queue_name.original, u=queue_name.uid, first=queue_name.first,
+            last=queue_name.last, state="failed", reason=reason, run=run,
+            worker=self.worker_id, host=self.host, end=now), size=queue_name.size),
+            "record the failed tasks of %s" % display(name))
+        log.warning("%s failed: %s", display(name), reason)
+        self.finish_range(name, queue_name, True)
+        return None
 
 
-def group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
+def json_text(params):
+    return json.dumps(params, ensure_ascii=False)
 
 
 def touch_logfile(path, shown):
@@ -480,14 +896,3 @@ def touch_logfile(path, shown):
         os.close(fd)
     except OSError as error:
         raise JobError("cannot create logfile %s: %s" % (shown, error.strerror))
-
-
-def start_failure(program, error):
-    shown = display(program)
-    if isinstance(error, FileNotFoundError):
-        return "program not found: %s (no such file, and not on PATH)" % shown
-    if isinstance(error, PermissionError):
-        return "program is not executable: %s (permission denied)" % shown
-    if getattr(error, "errno", None) == 8:  # ENOEXEC
-        return "cannot execute %s: exec format error (a script without a #! line?)" % shown
-    return "cannot start %s: %s" % (shown, error.strerror or error)

@@ -4,6 +4,9 @@ import os
 
 from conftest import fjd_cli, py, wait_for
 
+from fjd import names, records
+from fjd.layout import Layout
+
 
 # fails the first time (no marker yet), succeeds after that
 FLAKY = "import os, sys; m = sys.argv[1]; ok = os.path.exists(m); open(m, 'w').close(); " \
@@ -18,15 +21,18 @@ def test_retry_requeues_under_a_fresh_name_and_keeps_history(queue):
     wait_for(lambda: queue.failed() == ["flaky.conf"], 15, message="the first run to fail")
     result = fjd_cli(queue.root, "retry", "flaky.conf")
     assert result.returncode == 0, result.err
-    assert "flaky.conf -> jobqueue/flaky.conf@a0.r" in result.out
+    assert "flaky.conf -> jobqueue/flaky.conf@r" in result.out
     wait_for(lambda: queue.done(), 15, message="the retried job to finish")
     assert queue.failed() == []
-    assert queue.done() == ["flaky~2.conf"]  # the old record keeps the name flaky.conf
-    old = queue.record("flaky.conf")
+    assert queue.done() == ["flaky.conf"]
+    # both runs have their record: the history is kept, nothing is overwritten
+    old, new = records.find_job_records(queue.layout(), "flaky.conf")
     assert old["state"] == "failed" and old["reason"] == "exited with status 4"
-    assert len(old["retried"]) == 1 and old["retried"][0]["as"].startswith("jobqueue/flaky.")
-    new = queue.record("flaky~2.conf")
     assert new["state"] == "done" and new["original"] == "flaky.conf"
+    assert new["queue"].startswith("flaky.conf@r")
+    # the retry is on record, and the failure is no longer counted
+    status = json.loads(fjd_cli(queue.root, "status", "--json").out)
+    assert status["counts"]["failed"] == 0 and status["counts"]["done"] == 1
 
 
 def test_retry_all_and_errors(tmp_path):
@@ -59,14 +65,14 @@ def test_retry_all_and_errors(tmp_path):
 def test_cancel_queued_jobs_by_name_and_all(tmp_path):
     root = tmp_path
     os.makedirs(root / "jobqueue")
-    for name in ("a.conf", "b.conf@a2", "c.conf"):
+    for name in ("a.conf", names.requeue_name("b.conf", 2, "d1"), "c.conf"):
         (root / "jobqueue" / name).write_text("[control]\nexecutable: true\n")
     assert fjd_cli(root, "cancel").returncode == 2
     result = fjd_cli(root, "cancel", "b.conf", "jobqueue/a.conf")  # original names work
     assert result.returncode == 0, result.err
     assert sorted(os.listdir(root / "cancelled")) == ["a.conf", "b.conf"]
     assert os.listdir(root / "jobqueue") == ["c.conf"]
-    record = json.loads((root / "records" / "b.conf.json").read_text())
+    [record] = records.find_job_records(Layout(str(root)), "b.conf")
     assert record["state"] == "cancelled" and record["cancelled_from"] == "jobqueue"
     assert record["attempt"] == 2 and record["reason"].startswith("cancelled by ")
     missing = fjd_cli(root, "cancel", "zzz.conf")
@@ -106,7 +112,7 @@ def test_cancel_stops_a_running_job_and_the_worker_goes_on(queue):
     assert queued_only.returncode == 0 and queue.in_inboxes() == ["long.conf"]
     result = fjd_cli(queue.root, "cancel", "long.conf")
     assert result.returncode == 0, result.err
-    assert "was with worker" in result.out
+    assert "with worker" in result.out
     assert queue.names("cancelled") == ["long.conf"]
     assert queue.record("long.conf")["cancelled_from"].startswith("jobpod/")
     wait_for(lambda: not pid_alive(pid), 10, message="the cancelled job's process to die")

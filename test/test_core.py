@@ -68,13 +68,16 @@ def test_record_contents(queue):
     record = queue.record("hello.conf")
     assert record["exit_status"] == 0 and record["state"] == "done"
     assert record["host"] and record["worker"] and record["start"] and record["end"]
-    assert record["end_ts"] >= record["start_ts"]
+    assert record["end"] >= record["start"]
     job_path = record["command"][-1]
     assert os.path.isabs(job_path) and job_path.endswith("hello.conf")
-    with open(queue.path(record["stdout"])) as handle:
-        assert handle.read() == "out %s\n" % job_path
-    with open(queue.path(record["stderr"])) as handle:
-        assert handle.read() == "err"
+    assert queue.output("hello.conf") == "out %s\n" % job_path
+    assert queue.output("hello.conf", "stderr") == "err"
+    # no file of its own: the record is a line in the worker's journal, the output a span of
+    # the worker's output journals
+    worker = record["worker"]
+    assert sorted(queue.names("records")) == sorted(
+        [worker + ".journal", worker + ".out", worker + ".err"])
 
 
 def test_stdin_is_devnull_and_no_shell(queue):
@@ -84,9 +87,7 @@ def test_stdin_is_devnull_and_no_shell(queue):
     queue.job("noshell.conf", "echo $HOME ';' `id`")
     queue.wait_finished(2)
     assert queue.done() == ["noshell.conf", "stdin.conf"]
-    with open(queue.path("records", "noshell.conf.out")) as handle:
-        out = handle.read()
-    assert out.startswith("$HOME ; `id` ")
+    assert queue.output("noshell.conf").startswith("$HOME ; `id` ")
 
 
 def test_dispatcher_start_keeps_queued_jobs(queue):
@@ -114,11 +115,23 @@ def test_same_name_never_overwrites(queue):
     queue.job("same.conf", "false")
     queue.wait_finished(3)
     assert queue.done() == ["same.conf", "same~2.conf"]
-    assert queue.failed() == ["same~3.conf"]
-    with open(queue.path("records", "same.conf.out")) as handle:
-        assert handle.read().startswith("first")
-    with open(queue.path("records", "same~2.conf.out")) as handle:
-        assert handle.read().startswith("second")
+    assert queue.failed() == ["same.conf"]  # names are unique within a folder
+    assert queue.output("same.conf", record=[
+        r for r in all_records(queue, "same.conf") if r["state"] == "done"][0]
+    ).startswith("first")
+    assert queue.output("same~2.conf").startswith("second")
+    # a person who puts a file of that name into done/ keeps it: fjd never replaces it
+    queue.write("taken.conf", "mine", folder="done")
+    queue.job("taken.conf", "true")
+    wait_for(lambda: "taken~2.conf" in queue.done(), message="taken~2.conf in done/")
+    with open(queue.path("done", "taken.conf")) as handle:
+        assert handle.read() == "mine"
+    assert queue.record("taken~2.conf")["state"] == "done"
+
+
+def all_records(queue, name):
+    from fjd import records
+    return records.find_job_records(queue.layout(), name)
 
 
 def test_two_jobs_same_name_in_one_inbox_do_not_collide(queue):
@@ -142,7 +155,8 @@ def test_large_output_and_background_child_do_not_stall(queue):
     queue.job("next.conf", "true")
     queue.wait_finished(2, timeout=20)
     assert queue.done() == ["chatty.conf", "next.conf"]
-    assert os.path.getsize(queue.path("records", "chatty.conf.out")) == 20000000
+    assert len(queue.output("chatty.conf")) == 20000000
+    assert len(queue.output("chatty.conf", "stderr")) == 1000000
 
 
 def test_logfile_created_before_run_and_missing_folder_made(queue):
@@ -162,8 +176,7 @@ def test_workdir_and_environment(queue):
             "print(os.environ['FJD_ATTEMPT'])")
     queue.job("env.conf", "%s -c \"%s\"" % (PYTHON, show), workdir="wd")
     queue.wait_finished(1)
-    with open(queue.path("records", "env.conf.out")) as handle:
-        assert handle.read().split() == [queue.path("wd"), "env.conf", "1"]
+    assert queue.output("env.conf").split() == [queue.path("wd"), "env.conf", "1"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -196,15 +209,16 @@ def test_stopping_worker_hands_back_running_job(queue):
     assert time.monotonic() - started < 5
     assert_no_traceback(worker.log())
     queued = queue.queued()
-    assert len(queued) == 1 and queued[0].startswith("long.conf@a0.")
+    # back in the queue, with the interrupted run counted (every hand-back counts)
+    assert len(queued) == 1 and queued[0].startswith("long.conf@a1.")
     wait_for(lambda: not os.path.exists("/proc/%d" % child) or
              open("/proc/%d/stat" % child).read().split()[2] == "Z",
              timeout=5, message="the job's background child to be killed")
     os.unlink(pidfile)
     queue.worker()
     wait_for(lambda: os.path.exists(pidfile), message="job restarted")
-    record_dir = queue.path("records")
-    assert not os.listdir(record_dir)
+    from fjd import records
+    assert records.find_job_records(queue.layout(), "long.conf") == []
 
 
 def test_latency_default_settings(queue):
@@ -218,7 +232,7 @@ def test_latency_default_settings(queue):
         submitted = time.time()
         queue.job("lat%d.conf" % i, "true")
         queue.wait_finished(i + 1)
-        samples.append(queue.record("lat%d.conf" % i)["start_ts"] - submitted)
+        samples.append(queue.record("lat%d.conf" % i)["start"] - submitted)
         time.sleep(0.1)
     assert sorted(samples)[2] < 0.2, samples
 
@@ -234,7 +248,7 @@ def test_submission_order_and_priority(queue):
     queue.dispatcher()
     queue.worker()
     queue.wait_finished(6)
-    order = sorted(queue.done(), key=lambda n: queue.record(n)["start_ts"])
+    order = sorted(queue.done(), key=lambda n: queue.record(n)["start"])
     assert order == ["f.conf", "b.conf", "e.conf", "a.conf", "c.conf", "d.conf"]
 
 
@@ -279,11 +293,9 @@ def test_silent_jobs_and_late_background_output(queue):
     assert queue.done() == ["a-late.conf", "b-silent.conf", "c-speaks.conf"]
     silent = queue.record("b-silent.conf")
     assert silent["stdout"] is None and silent["stderr"] is None
-    assert not os.path.exists(queue.path("records", "b-silent.conf.out"))
-    with open(queue.path("records", "c-speaks.conf.out")) as handle:
-        assert handle.read() == "three %s\n" % queue.record("c-speaks.conf")["command"][-1]
-    with open(queue.path(queue.record("a-late.conf")["stdout"])) as handle:
-        assert handle.read() == "late\n"
+    assert queue.output("c-speaks.conf") == "three %s\n" % (
+        queue.record("c-speaks.conf")["command"][-1])
+    assert queue.output("a-late.conf") == "late\n"
 
 
 def test_idle_announcements_move_by_rename_and_delete_no_file(queue):

@@ -87,13 +87,14 @@ def snapshot(shared):
 
 
 def read_records(shared):
-    records = []
-    folder = os.path.join(shared, "records")
-    for name in listing(folder):
-        if name.endswith(".json"):
-            with open(os.path.join(folder, name)) as handle:
-                records.append(json.load(handle))
-    return records
+    """Every job record in the journals of records/ (read on the server's side)."""
+    from fjd import journal
+    found = []
+    for path in journal.journal_paths(os.path.join(shared, "records")):
+        for _, record in journal.all_records(path):
+            if record.get("k") == "job":
+                found.append(record)
+    return found
 
 
 def format_timeline(timeline):
@@ -110,12 +111,12 @@ def timing_summary(records):
     lines = []
     by_worker = collections.defaultdict(list)
     for record in records:
-        if record.get("start_ts") and record.get("end_ts"):
+        if record.get("start") and record.get("end"):
             by_worker[(record.get("host"), record.get("worker"))].append(record)
     for (host, worker), runs in sorted(by_worker.items()):
-        runs.sort(key=lambda r: r["start_ts"])
-        gaps = [b["start_ts"] - a["end_ts"] for a, b in zip(runs, runs[1:])]
-        busy = sum(r["end_ts"] - r["start_ts"] for r in runs)
+        runs.sort(key=lambda r: r["start"])
+        gaps = [b["start"] - a["end"] for a, b in zip(runs, runs[1:])]
+        busy = sum(r["end"] - r["start"] for r in runs)
         lines.append("%s %s: %d jobs, %.1f s running, gaps between jobs median %.3f s, "
                      "max %.3f s" % (host, worker, len(runs), busy,
                                      statistics.median(gaps) if gaps else 0.0,

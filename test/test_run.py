@@ -49,7 +49,11 @@ def test_run_params_summary_callback_and_exit_status(tmp_path):
     root = tmp_path / "root"
     assert os.listdir(root / "jobqueue") == [] and os.listdir(root / "jobpod") == []
     assert daemons_of(root) == []
-    assert "queued 4 jobs" in result.err and "2 workers" in result.err
+    assert "queued an array of 4 tasks" in result.err and "2 workers" in result.err
+    # the sweep was one array file: it ends in failed/ (one task failed), with a record per
+    # task in the workers' journals and nothing else in records/
+    assert len(os.listdir(root / "failed")) == 1
+    assert all(n.endswith((".journal", ".out", ".err")) for n in os.listdir(root / "records"))
 
 
 def test_run_processes_what_is_queued_and_exits_zero(tmp_path):
@@ -59,7 +63,7 @@ def test_run_processes_what_is_queued_and_exits_zero(tmp_path):
     assert result.returncode == 0, (result.out, result.err)
     assert "6 jobs finished" in result.out and "6 done, 0 failed" in result.out
     assert result.err == ""
-    assert len(os.listdir(tmp_path / "done")) == 6
+    assert len(os.listdir(tmp_path / "done")) == 1  # one array file of 6 tasks
     assert daemons_of(tmp_path) == []
     # a worker log per worker, kept under logs/
     [run_logs] = os.listdir(tmp_path / "logs")
@@ -99,7 +103,7 @@ def test_ctrl_c_hands_the_running_job_back(tmp_path):
     assert b"interrupted; 1 job left" in out
     assert_no_traceback((out + err).decode())
     [queued] = os.listdir(tmp_path / "root" / "jobqueue")
-    assert "@a0." in queued  # handed back by the stopping worker
+    assert "@a1." in queued  # handed back by the stopping worker, the cut-short run counted
     assert daemons_of(tmp_path / "root") == []
 
 

@@ -1,2 +1,2 @@
 """The subcommands of ``fjd``, one module each, in the order ``fjd --help`` lists them."""
-COMMANDS = ["daemons", "submit", "run", "status", "control", "workers"]
+COMMANDS = ["daemons", "submit", "run", "status", "show", "control", "workers"]

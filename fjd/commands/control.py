@@ -1,13 +1,15 @@
 """``fjd retry`` and ``fjd cancel``: change one's mind about jobs (see fjd/control.py)."""
 import os
 import sys
+import time
 
 from .. import names
-from ..control import (PASSES, cancel_path, inbox_matches, job_name, queued_matches,
-                       retry_one)
+from ..control import (PASSES, Cancel, ControlError, Retry, inbox_matches, job_name,
+                       queued_matches)
 from ..layout import display, list_names
-from ..liveness import read_heartbeat
 from .common import CommandError, add_command, add_common, ensure_queue, open_queue
+
+CANCEL_WAIT = 5.0  # seconds `fjd cancel` waits for workers to act on its requests
 
 
 def open_selection(args, command, no_selection):
@@ -22,24 +24,33 @@ def open_selection(args, command, no_selection):
 
 
 def cmd_retry(args):
-    layout = open_selection(args, "retry", "name the failed jobs to retry, or use --all "
-                                           "(see `fjd status` for the failed jobs)")
-    if args.all:
-        wanted = sorted(list_names(layout.failed))
-    else:
-        wanted = [job_name(n) for n in args.names]
+    layout = open_selection(args, "retry", "name the failed jobs (or arrays) to retry, or use "
+                                           "--all (see `fjd status` for the failed jobs)")
+    retry = Retry(layout)
+    try:
+        return retry_selected(layout, retry, args)
+    finally:
+        retry.close()
+
+
+def retry_selected(layout, retry, args):
     status = 0
-    moved = 0
+    moved = tasks = 0
+    wanted = sorted(list_names(layout.failed)) if args.all else \
+        [job_name(n) for n in args.names]
+    arrays_wanted = set()
     for name in wanted:
+        task = names.parse_task_name(name)
+        if task is not None:
+            arrays_wanted.add(name)
+            continue
         if not os.path.lexists(os.path.join(layout.failed, name)):
             if not args.all:
-                sys.stderr.write("fjd retry: there is no failed job called %s in %s\n"
-                                 % (display(name), display(layout.failed)))
-                status = 1
+                arrays_wanted.add(name)  # perhaps an array with failed tasks
             continue
         try:
-            new = retry_one(layout, name)
-        except (ValueError, OSError) as error:
+            new = retry.job(name)
+        except ControlError as error:
             sys.stderr.write("fjd retry: %s: %s\n" % (display(name), error))
             status = 1
             continue
@@ -51,81 +62,139 @@ def cmd_retry(args):
             continue
         moved += 1
         print("%s -> jobqueue/%s" % (display(name), display(new)))
-    sys.stderr.write("fjd retry: %d job%s back in the queue\n"
-                     % (moved, "" if moved == 1 else "s"))
+    failed = retry.failed_tasks()
+    for uid, (array, indices) in sorted(failed.items(), key=lambda item: item[1][0] or ""):
+        if args.all:
+            chosen = indices
+        else:
+            chosen = [i for i in indices if array in arrays_wanted or
+                      names.task_name(array, i) in arrays_wanted]
+            arrays_wanted.discard(array)
+            arrays_wanted -= {names.task_name(array, i) for i in chosen}
+        if not chosen:
+            continue
+        try:
+            count = retry.tasks(uid, array, chosen, indices)
+        except ControlError as error:
+            sys.stderr.write("fjd retry: %s: %s\n" % (display(array), error))
+            status = 1
+            continue
+        tasks += count
+        print("%s: %d failed task%s -> jobqueue/" % (display(array), count,
+                                                     "" if count == 1 else "s"))
+    if not args.all:
+        for name in sorted(arrays_wanted):
+            sys.stderr.write("fjd retry: there is no failed job called %s in %s (nor an "
+                             "array or task of that name with failed tasks)\n"
+                             % (display(name), display(layout.failed)))
+            status = 1
+    sys.stderr.write("fjd retry: %d job%s%s back in the queue\n"
+                     % (moved, "" if moved == 1 else "s",
+                        " and %d array task%s" % (tasks, "" if tasks == 1 else "s")
+                        if tasks else ""))
     return status
 
 
 def cmd_cancel(args):
-    layout = open_selection(args, "cancel", "name the jobs to cancel, or use --all")
+    layout = open_selection(args, "cancel", "name the jobs (or arrays) to cancel, or use "
+                                            "--all")
+    cancel = Cancel(layout)
+    try:
+        return cancel_selected(layout, cancel, args)
+    finally:
+        cancel.close()
+
+
+def cancel_selected(layout, cancel, args):
     wanted = None if args.all else {job_name(n) for n in args.names}
     hits = set()
-    cancelled = running = 0
+    cancelled = requested = 0
+    asked = []
     for _ in range(PASSES):
         progress = False
         for name in queued_matches(layout, wanted):
-            final = cancel_path(layout, os.path.join(layout.jobqueue, name), name, "jobqueue")
+            final = cancel.queued(name)
             if final:
                 progress = True
                 cancelled += 1
-                hits.update((name, names.parse(name)[0]))
-                print("cancelled %s (was queued) -> cancelled/%s" % (display(name),
-                                                                       display(final)))
+                hits.update((name, names.parse(name).original))
+                print("cancelled %s (was queued) -> %s" % (display(name), display(final)))
         if not args.queued_only:
             for worker_id, name in inbox_matches(layout, wanted):
-                inbox = layout.inbox(worker_id)
-                beat = read_heartbeat(inbox)
-                extra = {"worker": worker_id, "host": beat.host if beat else None}
-                final = cancel_path(layout, os.path.join(inbox, name), name,
-                                    "jobpod/%s" % worker_id, extra)
-                if final:
+                if (worker_id, name) in asked:
+                    continue
+                host = cancel.request(worker_id, name)
+                if host:
                     progress = True
-                    cancelled += 1
-                    running += 1
-                    hits.update((name, names.parse(name)[0]))
-                    print("cancelled %s (was with worker %s%s) -> cancelled/%s"
+                    requested += 1
+                    asked.append((worker_id, name))
+                    hits.update((name, names.parse(name).original))
+                    print("cancelling %s (with worker %s%s)"
                           % (display(name), display(worker_id),
-                             " on " + display(beat.host) if beat else "", display(final)))
+                             " on " + display(host) if isinstance(host, str) else ""))
         if not progress:
             break
         if wanted is not None and wanted <= hits:
             break
+    if asked:
+        waiting = wait_for_workers(layout, asked)
+        for worker_id, name in waiting:
+            sys.stderr.write("fjd cancel: worker %s has not cancelled %s yet; it will when it "
+                             "next looks (or the dispatcher will, if it is dead)\n"
+                             % (display(worker_id), display(name)))
     status = 0
     if wanted is not None:
         for name in sorted(wanted - hits):
-            sys.stderr.write("fjd cancel: no queued%s job called %s\n"
+            sys.stderr.write("fjd cancel: no queued%s job or array called %s\n"
                              % ("" if args.queued_only else " or running", display(name)))
             status = 1
-    note = (" (their workers stop them within a second or so)" if running else "")
-    sys.stderr.write("fjd cancel: %d job%s cancelled, %d of them had been handed to a "
-                     "worker%s\n" % (cancelled, "" if cancelled == 1 else "s", running, note))
+    note = " (their workers stop them)" if requested else ""
+    sys.stderr.write("fjd cancel: %d job%s cancelled, %d more had been handed to a worker%s\n"
+                     % (cancelled, "" if cancelled == 1 else "s", requested, note))
     return status
+
+
+def wait_for_workers(layout, asked, timeout=CANCEL_WAIT):
+    """Wait until the workers have acted on our requests; the (worker, name) still there."""
+    deadline = time.monotonic() + timeout
+    pending = list(asked)
+    while pending and time.monotonic() < deadline:
+        pending = [(w, n) for w, n in pending
+                   if os.path.lexists(os.path.join(layout.inbox(w), n))]
+        if pending:
+            time.sleep(0.1)
+    return pending
 
 
 def register(subparsers):
     retry = add_command(
-        subparsers, "retry", cmd_retry, help="put failed jobs back in the queue",
-        description="Move failed jobs (named, or --all) from failed/ back into jobqueue/.\n"
-                    "Each gets a new queue name (ORIGINAL@a0.r<nonce>) that cannot replace a\n"
-                    "queued job; its old record stays in records/ as history, marked as\n"
-                    "retried.",
-        epilog="examples:\n  fjd retry --all\n  fjd retry job3.conf failed/job7.conf\n\n"
-               "Exit status: 0 all moved, 1 a named job was not in failed/, 2 bad usage.")
-    retry.add_argument("names", nargs="*", metavar="NAME", help="names in failed/")
-    retry.add_argument("--all", action="store_true", help="retry every failed job")
+        subparsers, "retry", cmd_retry, help="put failed jobs and tasks back in the queue",
+        description="Move failed jobs (named, or --all) from failed/ back into jobqueue/,\n"
+                    "and the failed tasks of arrays (name the array, a task as ARRAY#N, or\n"
+                    "--all). Each job gets a new queue name that cannot replace a queued\n"
+                    "job; the old records stay in records/ as history.",
+        epilog="examples:\n  fjd retry --all\n  fjd retry job3.conf failed/job7.conf\n"
+               "  fjd retry sweep.conf            # the failed tasks of an array\n"
+               "  fjd retry sweep.conf#17\n\n"
+               "Tasks of an array that is still running are retried once it has finished.\n"
+               "Exit status: 0 all moved, 1 a named job was not found, 2 bad usage.")
+    retry.add_argument("names", nargs="*", metavar="NAME",
+                       help="names in failed/, arrays, or tasks (ARRAY#N)")
+    retry.add_argument("--all", action="store_true", help="retry every failed job and task")
     add_common(retry)
 
     cancel = add_command(
         subparsers, "cancel", cmd_cancel, help="take jobs out of the queue and stop running ones",
-        description="Move queued jobs, and jobs already handed to a worker, into cancelled/\n"
-                    "with a record in records/. A worker notices within about a second that\n"
-                    "its running job was cancelled and kills the job's process group.",
-        epilog="NAME may be the name in jobqueue/ or the job's original name (without\n"
-               "the @a... suffix a requeued job carries).\n\n"
+        description="Move queued jobs into cancelled/ with a record, and have the workers of\n"
+                    "jobs already handed out stop them: a worker notices the request within\n"
+                    "about a second, kills the job's process group and files it in\n"
+                    "cancelled/. Naming an array cancels all its tasks not finished yet.",
+        epilog="NAME may be the name in jobqueue/, the job's original name (without the\n"
+               "@... suffix fjd adds), or an array's name.\n\n"
                "examples:\n  fjd cancel --all\n  fjd cancel --all --queued-only\n"
                "  fjd cancel job3.conf\n\n"
                "Exit status: 0 all cancelled, 1 a named job was not found, 2 bad usage.")
-    cancel.add_argument("names", nargs="*", metavar="NAME", help="jobs to cancel")
+    cancel.add_argument("names", nargs="*", metavar="NAME", help="jobs or arrays to cancel")
     cancel.add_argument("--all", action="store_true",
                         help="cancel every queued job and every job handed to a worker")
     cancel.add_argument("--queued-only", action="store_true",

@@ -18,8 +18,9 @@ from ..layout import display, list_names
 from ..progress import RecentRate
 from ..recruit.local import (child_env, cpu_count, fjd_argv, nonce, stamp,
                              start_logged_process, tail, worker_argv)
-from ..records import read as read_record
-from ..status import duration
+from .. import names
+from ..status import (Journals, duration, failure_entry, legacy_summary, queued_count,
+                      running_jobs)
 from .common import (add_command, add_common, add_worker_options, open_queue, plural,
                      positive_int, worker_option_argv)
 from .submit import add_job_options, has_job_options, queue_from_args, template_from_args
@@ -64,43 +65,57 @@ class RunStatusLine:
 
 
 class Counter:
-    """Counts in the finished folders relative to when the run started."""
+    """Jobs (and array tasks) finished since the run started, from the journals' totals,
+    and what is queued and running, from the folders."""
 
     def __init__(self, layout):
         self.layout = layout
-        self.failed_before = set(list_names(layout.failed))
-        self.done_before = len(list_names(layout.done))
-        self.cancelled_before = len(list_names(layout.cancelled))
+        self.started = time.time()
+        journals = Journals(layout)
+        legacy, _, _ = legacy_summary(layout)
+        self.before = self.finished(journals, legacy)
         self.cost = 0.0
+        self.workers_seen = set()
+
+    @staticmethod
+    def finished(journals, legacy):
+        t = journals.totals
+        return {"done": t[0] + t[3] + legacy["done"], "failed": t[1] + t[4] + legacy["failed"],
+                "cancelled": t[2] + t[5] + legacy["cancelled"]}
 
     def now(self):
         started = time.monotonic()
-        failed = list_names(self.layout.failed)
-        counts = {
-            "done": max(0, len(list_names(self.layout.done)) - self.done_before),
-            "failed": len(set(failed) - self.failed_before),
-            "cancelled": max(0, len(list_names(self.layout.cancelled))
-                             - self.cancelled_before),
-            "queued": len(list_names(self.layout.jobqueue)),
-        }
-        running = 0
-        for worker_id in list_names(self.layout.jobpod):
-            jobs = len(list_names(self.layout.inbox(worker_id)))
-            # a worker runs one job at a time; the rest of its inbox waits (batches)
-            running += min(1, jobs)
-            counts["queued"] += max(0, jobs - 1)
-        counts["running"] = running
+        journals = Journals(self.layout)
+        legacy, _, _ = legacy_summary(self.layout)
+        finished = self.finished(journals, legacy)
+        counts = {key: max(0, finished[key] - self.before[key]) for key in finished}
+        running = running_jobs(self.layout, journals)
+        counts["running"] = sum(1 for r in running if r["state"] != "assigned")
+        counts["queued"] = queued_count(self.layout) + sum(r["tasks"] for r in running) - \
+            counts["running"]
+        self.workers_seen.update(r["worker"] for r in running)
         self.cost = time.monotonic() - started
         return counts
 
     def new_failures(self):
-        return sorted(set(list_names(self.layout.failed)) - self.failed_before)
+        """Failure entries of this run (ended after it started), newest first."""
+        found = Journals(self.layout).failures()
+        return [failure_entry(r) for r in found if (r.get("end") or 0) >= self.started]
 
 
 def pending_jobs(layout):
+    """Names in jobqueue/ and in inboxes (a range of tasks counts once)."""
     count = len(list_names(layout.jobqueue))
     for worker_id in list_names(layout.jobpod):
-        count += len(list_names(layout.inbox(worker_id)))
+        count += len(layout.inbox_jobs(worker_id) or [])
+    return count
+
+
+def pending_tasks(layout):
+    """Jobs and tasks queued or in inboxes."""
+    count = queued_count(layout)
+    for worker_id in list_names(layout.jobpod):
+        count += sum(names.parse(n).size for n in layout.inbox_jobs(worker_id) or [])
     return count
 
 
@@ -164,7 +179,7 @@ class Run:
         if has_job_options(args):
             queue_from_args(args, "run", self.layout, echo=False, announce=not args.quiet)
         counter = Counter(self.layout)
-        total = pending_jobs(self.layout)
+        total = pending_tasks(self.layout)
         started = time.monotonic()
         status = 0
         interrupted = False
@@ -258,14 +273,13 @@ class Run:
             left = counts["queued"] + counts["running"]
             print("fjd run: interrupted; %d job%s left in %s (run `fjd run` again to go on)"
                   % (left, "" if left == 1 else "s", display(self.layout.jobqueue)))
-        for name in failures[:20]:
-            record = read_record(self.layout, name) or {}
-            print("  failed: %s: %s" % (display(name), display(record.get("reason") or "?")))
+        for failure in failures[:20]:
+            print("  failed: %s: %s" % (display(failure["name"]), display(failure["reason"])))
         if len(failures) > 20:
             print("  ... and %d more (fjd status --failed %d)" % (len(failures) - 20,
                                                                   len(failures)))
         if failures:
-            print("  (their output is in records/NAME.out and .err; fjd retry --all "
+            print("  (fjd show NAME --stderr shows what a job printed; fjd retry --all "
                   "queues them again)")
         sys.stdout.flush()
 

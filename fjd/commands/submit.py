@@ -59,11 +59,13 @@ def add_job_options(parser, files_help):
                             "jobfile: none), for programs that take no job file")
     group.add_argument("--control", action="append", default=[], type=key_value,
                        metavar="KEY=VALUE", help="any other [control] key (repeatable)")
+    group.add_argument("--split", action="store_true",
+                       help="one job file per task instead of one array file for the sweep")
 
 
 def has_job_options(args):
     return bool(args.files or args.exe is not None or args.param or args.control or
-                args.repeat != 1 or args.name or args.no_jobfile or
+                args.repeat != 1 or args.name or args.no_jobfile or args.split or
                 any(getattr(args, k) is not None for k in CONTROL_KEYS_WITH_OPTIONS))
 
 
@@ -76,7 +78,7 @@ def template_from_args(args):
     return JobTemplate(executable=args.exe, files=args.files, repeat=args.repeat,
                        params=params, name=args.name, logfile=args.logfile,
                        timeout=args.timeout, retries=args.retries, workdir=args.workdir,
-                       control=control)
+                       control=control, split=args.split)
 
 
 def queue_from_args(args, command, layout, echo, announce=True):
@@ -93,20 +95,25 @@ def queue_from_args(args, command, layout, echo, announce=True):
     except OSError as error:
         written = getattr(error, "written", [])
         where = display(error.filename) if error.filename else display(layout.jobqueue)
-        raise CommandError("cannot write %s: %s (%d of %d jobs were queued)"
-                           % (where, error.strerror or error, len(written), template.count()))
+        raise CommandError("cannot write %s: %s (%d of %d files were queued)"
+                           % (where, error.strerror or error, len(written),
+                              template.file_count()))
     except KeyboardInterrupt as error:
         written = getattr(error, "written", [])
-        raise CommandError("interrupted: %d of %d jobs were queued"
-                           % (len(written), template.count()), 130)
+        raise CommandError("interrupted: %d of %d files were queued"
+                           % (len(written), template.file_count()), 130)
     finally:
         if echo:
             out.flush()
     elapsed = time.monotonic() - started
     if announce:
-        sys.stderr.write("fjd %s: queued %d job%s in %s (%.2f s)\n"
-                         % (command, len(names), "" if len(names) == 1 else "s",
-                            display(layout.jobqueue), elapsed))
+        if template.is_array:
+            what = "an array of %d tasks (%s#1 to #%d)" % (template.count(), names[0],
+                                                           template.count())
+        else:
+            what = "%d job%s" % (len(names), "" if len(names) == 1 else "s")
+        sys.stderr.write("fjd %s: queued %s in %s (%.2f s)\n"
+                         % (command, what, display(layout.jobqueue), elapsed))
     return names
 
 

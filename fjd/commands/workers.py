@@ -1,5 +1,4 @@
 """``fjd workers start|list|stop``: recruiting workers here, over ssh, or through Slurm."""
-import argparse
 import json
 import os
 import sys

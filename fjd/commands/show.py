@@ -1,0 +1,126 @@
+"""``fjd show NAME``: the record of a job or of an array's task, and what it printed."""
+import json
+import os
+import sys
+
+from .. import names, records
+from ..layout import display
+from .common import CommandError, add_command, add_common, open_queue
+
+EPILOG = """NAME is a job's name (in done/, failed/ or cancelled/, or its original name),
+a task of an array as ARRAY#N (the N-th task, counting from 1), or an array's name
+for a summary of its tasks. The newest record is shown; --all shows every run.
+
+examples:
+  fjd show 20261124-171800.123456-3f9c2a-000001-job.conf
+  fjd show sweep.conf#17 --stderr
+  fjd show sweep.conf
+  fjd show job0.conf --json
+
+Exit status: 0 shown, 1 no such job or task (or the queue root is missing), 2 bad usage."""
+
+FIELDS = ("name", "state", "reason", "exit_status", "signal", "attempt", "worker", "host",
+          "start", "end", "duration", "command", "cwd", "stdout", "stderr", "note")
+
+
+def cmd_show(args):
+    if args.stdout and args.stderr:
+        raise CommandError("give --stdout or --stderr, not both", 2)
+    layout = open_queue(args.root, "show")
+    name = os.path.basename(args.name.rstrip("/")) or args.name
+    task = names.parse_task_name(name)
+    if task is not None:
+        found = records.find_task_records(layout, task[0], task[1])
+        what = "task %d of array %s" % (task[1], display(task[0]))
+    else:
+        found = records.find_job_records(layout, name)
+        what = "job %s" % display(name)
+        if not found:
+            summary = records.array_summary(layout, name)
+            if summary:
+                return show_array(summary, args)
+    if not found:
+        raise CommandError("no record of a %s in %s (fjd status lists failed jobs; a job "
+                           "still queued or running has no record yet)"
+                           % (what, display(layout.root)))
+    chosen = found if args.all else found[-1:]
+    if args.stdout or args.stderr:
+        kind = "stdout" if args.stdout else "stderr"
+        out = sys.stdout.buffer
+        for record in chosen:
+            out.write(records.read_output(layout, output_span(record.get(kind))))
+        out.flush()
+        return 0
+    if args.json:
+        clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in chosen]
+        print(json.dumps(clean if args.all else clean[0], indent=1, sort_keys=True))
+        return 0
+    for number, record in enumerate(chosen):
+        if number:
+            print()
+        print(render(record, task))
+    if len(found) > len(chosen):
+        print("(%d earlier record%s: --all shows them)" % (len(found) - 1,
+                                                        "" if len(found) == 2 else "s"))
+    return 0
+
+
+def output_span(value):
+    """A record's stdout/stderr as a span [file, offset, length], whatever its format
+    (fjd 0.2 records hold a path)."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        return [value, 0, None]
+    return value
+
+
+def render(record, task):
+    lines = []
+    if task is not None:
+        lines.append("task: %s" % display(names.task_name(record.get("array"), task[1])))
+    for key in FIELDS:
+        if record.get(key) is None:
+            continue
+        value = record[key]
+        if key in ("start", "end") and isinstance(value, (int, float)):
+            value = records.iso(value)
+        elif key in ("stdout", "stderr"):
+            span = output_span(value)
+            value = "%s bytes (fjd show --%s)" % (span[2] if span[2] is not None else "?",
+                                                  key) if span else "nothing"
+        elif key == "command" and isinstance(value, list):
+            value = " ".join(value)
+        lines.append("%s: %s" % (key, display(str(value))))
+    if task is None and record.get("k") == "tasks":
+        lines.append("tasks: %s to %s" % (record.get("first"), record.get("last")))
+    return "\n".join(lines)
+
+
+def show_array(summary, args):
+    if args.json:
+        print(json.dumps(summary, indent=1, sort_keys=True))
+        return 0
+    print("array: %s" % display(summary["array"]))
+    for key in ("where", "tasks", "done", "failed", "cancelled", "not_finished"):
+        if summary.get(key) is not None:
+            print("%s: %s" % (key.replace("_", " "), summary[key]))
+    for failure in summary.get("failures", [])[:10]:
+        print("  failed: %s: %s" % (display(failure["task"]), display(failure["reason"])))
+    return 0
+
+
+def register(subparsers):
+    parser = add_command(
+        subparsers, "show", cmd_show, help="the record of a job or task, and its output",
+        description="Print what fjd recorded about a job or an array's task: its state,\n"
+                    "reason, exit status, worker, host, times and command; --stdout and\n"
+                    "--stderr print what it wrote there.",
+        epilog=EPILOG)
+    parser.add_argument("name", metavar="NAME", help="a job, ARRAY#N for a task, or an array")
+    parser.add_argument("--json", action="store_true", help="print the record as JSON")
+    parser.add_argument("--stdout", action="store_true", help="print the job's stdout")
+    parser.add_argument("--stderr", action="store_true", help="print the job's stderr")
+    parser.add_argument("--all", action="store_true",
+                        help="every record of the job (each run), oldest first")
+    add_common(parser)

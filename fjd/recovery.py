@@ -1,0 +1,243 @@
+"""Taking over a dead worker's inbox: finish what it finished, put the rest back in the queue.
+
+The dispatcher calls bury() for a worker whose heartbeat has not changed for the worker
+timeout (liveness.py). Nothing that worker finished is run again:
+
+* its heartbeat names the job (or range) it was running and the run's id; the records of
+  that run are in its journal. A job whose record is there is filed as the record says;
+  a range keeps its finished tasks (they go to arrays/), the task after them counts a
+  crashed attempt, and the tasks after that go back unstarted;
+* a result it held because it could not file it (a full disk) is in its heartbeat, and is
+  recorded and filed here;
+* jobs it had not started go back as they were, and cancel requests for them are honoured.
+
+Every step is a rename (or a split of a range within the inbox, see tickets.py), so a
+dispatcher that dies in the middle leaves an inbox that the next one buries the same way.
+"""
+import logging
+import os
+import time
+
+from . import journal, names, records, tickets
+from .layout import HEARTBEAT_FILE, cancel_request, display, refresh_listing, try_rename
+from .liveness import decode_beat
+
+log = logging.getLogger("fjd.dispatcher")
+
+JOURNAL_TAIL = 1 << 22  # bytes of a dead worker's journal read for its last run's records
+
+
+class DispatcherJournal:
+    """The dispatcher's own journal (made on first use) and the keys of the records that
+    dispatchers before it wrote, so that a record is never written twice when a dispatcher
+    died between recording something and doing it."""
+
+    def __init__(self, layout, writer_id, header):
+        self.layout = layout
+        self.writer = journal.JournalWriter(layout.records, writer_id, header)
+        self.keys = None
+
+    def seen(self, key):
+        if self.keys is None:
+            self.keys = set()
+            for path in journal.journal_paths(self.layout.records):
+                if not os.path.basename(path).startswith("dispatcher-") or \
+                        path == self.writer.path:
+                    continue
+                for _, record in journal.find(path, [b'"key":']):
+                    self.keys.add(record.get("key"))
+        return key in self.keys
+
+    def append(self, record, size=1):
+        """Append a record unless one with its key was written before; the offset or None."""
+        key = record.get("key")
+        if key is not None:
+            if self.seen(key):
+                return None
+            self.keys.add(key)
+        return self.writer.append(record, size)
+
+
+def run_records(layout, worker_id, run):
+    """The records of one run in a worker's journal (read from its tail), oldest first."""
+    if run is None:
+        return []
+    path = os.path.join(layout.records, worker_id + journal.SUFFIX)
+    found, _ = journal.tail(path, JOURNAL_TAIL)
+    return [(offset, record) for offset, record in found if record.get("run") == run]
+
+
+class Burial:
+    """One dead worker's inbox, taken over by the dispatcher."""
+
+    def __init__(self, dispatcher, worker_id, raw_beat):
+        self.dispatcher = dispatcher
+        self.layout = dispatcher.layout
+        self.worker_id = worker_id
+        self.inbox = self.layout.inbox(worker_id)
+        self.beat = decode_beat(raw_beat)
+        self.running = self.beat.get("job")
+        self.run = self.beat.get("run")
+
+    def bury(self):
+        beat = self.beat
+        log.warning("worker %s (host %s, pid %s) has not renewed its heartbeat for %g s: "
+                    "presumed dead", display(self.worker_id),
+                    display(str(beat.get("host", "?"))), beat.get("pid", "?"),
+                    self.dispatcher.worker_timeout)
+        self.dispatcher.drop_announcement(self.worker_id)
+        if self.layout.shared:
+            refresh_listing(self.inbox)
+        try:
+            entries = os.listdir(self.inbox)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        # the heartbeat goes first: a worker that was only stalled, and wakes up, finds it
+        # gone and knows its jobs were taken (it kills what it runs and starts afresh)
+        try:
+            os.unlink(os.path.join(self.inbox, HEARTBEAT_FILE))
+        except OSError:
+            pass
+        jobs = tickets.repair(self.inbox, [n for n in entries if not n.startswith(".")])
+        requests = {n for n in entries if n.startswith(".cancel-")}
+        finished = run_records(self.layout, self.worker_id, self.run)
+        for name in sorted(jobs):
+            if cancel_request(name) in requests:
+                self.cancel(name)
+            elif name == self.running or (self.running and names.parse(name).is_tasks and
+                                          self.same_range_run(name)):
+                self.take_over_running(name, finished)
+            else:
+                self.requeue(name, crashed=False)
+        for name in os.listdir(self.inbox):
+            if name.startswith("."):
+                try:
+                    os.unlink(os.path.join(self.inbox, name))
+                except OSError:
+                    pass
+        try:
+            os.rmdir(self.inbox)
+        except OSError:
+            pass  # not empty yet (a late assignment): the next check handles it
+
+    def same_range_run(self, name):
+        """A part of the range that was running, left by a split the worker did not end."""
+        running = names.parse(self.running)
+        part = names.parse(name)
+        return running.is_tasks and part.uid == running.uid and \
+            running.first <= part.first <= running.last
+
+    def take_over_running(self, name, finished):
+        queue_name = names.parse(name)
+        held = self.beat.get("held")
+        if queue_name.is_tasks:
+            return self.take_over_range(name, queue_name, finished, held)
+        record = next((r for _, r in reversed(finished) if r.get("k") == "job"), None)
+        if record is None and held and held.get("queue") == name:
+            record = dict(held, k="job", key="held:%s:%s" % (self.worker_id, self.run),
+                          filed_by="dispatcher")
+            self.dispatcher.records.append(record)
+        if record is None:
+            return self.requeue(name, crashed=True)
+        state = record.get("state") if record.get("state") in records.STATES else "failed"
+        target = record.get("name") or queue_name.original
+        log.info("%s finished on worker %s before it died: filing it in %s/", display(name),
+                 display(self.worker_id), state)
+        filing = records.Filing(self.layout, self.dispatcher.records.writer,
+                                os.path.join(self.inbox, name), queue_name.original, state,
+                                record, recorded_as=target)
+        try:
+            filing.advance()
+        except OSError as error:
+            log.warning("cannot file %s in %s/: %s; it stays in %s", display(name), state,
+                        error.strerror, display(self.inbox))
+
+    def take_over_range(self, name, queue_name, finished, held):
+        done = {r.get("i"): r for _, r in finished if r.get("k") == "task" and
+                r.get("u") == queue_name.uid}
+        if held and held.get("k") == "task" and held.get("u") == queue_name.uid and \
+                held.get("i") not in done:
+            record = dict(held, key="held:%s:%s:%s" % (self.worker_id, self.run, held["i"]),
+                          filed_by="dispatcher")
+            self.dispatcher.records.append(record)
+            done[held["i"]] = record
+        last = queue_name.first - 1
+        while last + 1 in done and last < queue_name.last:
+            last += 1
+        failures = any(done[i].get("state") == "failed" for i in range(queue_name.first,
+                                                                     last + 1))
+        parts, where = [], []
+        if last >= queue_name.first:
+            parts.append(dict(first=queue_name.first, last=last, attempts=0,
+                              flags="F" if failures else "", offset=None))
+            where.append(self.layout.arrays)
+        if last < queue_name.last:
+            crashed = last + 1
+            attempts = (queue_name.attempts if crashed == queue_name.first else 0) + 1
+            parts.append(dict(first=crashed, last=crashed, attempts=attempts,
+                              offset=queue_name.offset if crashed == queue_name.first
+                              else None, tag="d%s" % self.dispatcher.new_tag()))
+            where.append(self.layout.jobqueue)
+            if crashed < queue_name.last:
+                parts.append(dict(first=crashed + 1, last=queue_name.last, attempts=0,
+                                  offset=None, tag=None))
+                where.append(self.layout.jobqueue)
+            log.warning("%s: tasks %d to %d finished on worker %s before it died; task %d "
+                        "was running (crashed attempt %d)", display(queue_name.original),
+                        queue_name.first, last, display(self.worker_id), crashed, attempts)
+        made = tickets.split(self.inbox, name, parts)
+        for new, folder in zip(made, where):
+            if try_rename(os.path.join(self.inbox, new), os.path.join(folder, new)) and \
+                    folder == self.layout.jobqueue:
+                self.dispatcher.requeued += 1
+                self.fail_if_exhausted(new)
+
+    def requeue(self, name, crashed):
+        """Back to jobqueue/; the job that was running counts a crashed attempt."""
+        queue_name = names.parse(name)
+        attempts = queue_name.attempts + (1 if crashed else 0)
+        tag = "d%s" % self.dispatcher.new_tag()
+        if queue_name.is_tasks:
+            target = names.with_fields(queue_name, attempts=attempts,
+                                       tag=tag if crashed else queue_name.tag)
+        else:
+            target = names.requeue_name(queue_name.original, attempts, tag)
+        if try_rename(os.path.join(self.inbox, name), os.path.join(self.layout.jobqueue,
+                                                                   target)):
+            self.dispatcher.requeued += 1
+            log.warning("%s back to jobqueue/ as %s (%s)", display(name), display(target),
+                        "crashed attempt %d" % attempts if crashed else "never started")
+            self.fail_if_exhausted(target)
+
+    def fail_if_exhausted(self, name):
+        """A job that crashed its worker --max-attempts times fails now (no worker may be
+        left to hand it out to)."""
+        queue_name = names.parse(name)
+        if queue_name.attempts >= self.dispatcher.max_attempts:
+            self.dispatcher.fail_exhausted(name, queue_name)
+
+    def cancel(self, name):
+        """A job that `fjd cancel` asked the dead worker to cancel: cancelled here."""
+        queue_name = names.parse(name)
+        now = time.time()
+        reason = "cancelled (its worker %s died before it could)" % self.worker_id
+        if queue_name.is_tasks:
+            self.dispatcher.records.append(dict(
+                k="tasks", array=queue_name.original, u=queue_name.uid,
+                first=queue_name.first, last=queue_name.last, state="cancelled",
+                reason=reason, end=now, key="cancel:%s:%s" % (self.worker_id, name)),
+                queue_name.size)
+            target = names.with_fields(queue_name, flags="C", attempts=0, offset=None,
+                                       tag=None)
+            try_rename(os.path.join(self.inbox, name), os.path.join(self.layout.arrays,
+                                                                     target))
+            return
+        record = {"queue": name, "original": queue_name.original, "reason": reason,
+                  "exit_status": None, "signal": None, "end": now,
+                  "key": "cancel:%s:%s" % (self.worker_id, name)}
+        filing = records.Filing(self.layout, self.dispatcher.records, os.path.join(
+            self.inbox, name), queue_name.original, "cancelled", record)
+        try:
+            filing.advance()
+        except OSError as error:
+            log.warning("cannot file %s in cancelled/: %s", display(name), error.strerror)
