@@ -397,18 +397,17 @@ def publish_jobs(folder, names):
 
 
 def read_records(records_dir):
-    """All records/<name>.json as dicts (unreadable ones skipped)."""
+    """Every job and task record in the journals of records/, with start_ts/end_ts."""
+    sys.path.insert(0, REPO)
+    from fjd import journal
     found = []
-    try:
-        entries = [e.name for e in os.scandir(records_dir) if e.name.endswith(".json")]
-    except FileNotFoundError:
-        return found
-    for name in entries:
-        try:
-            with open(os.path.join(records_dir, name), "rb") as handle:
-                found.append(json.loads(handle.read().decode("utf-8", "replace")))
-        except (OSError, ValueError):
-            continue
+    for path in journal.journal_paths(records_dir):
+        writer = journal.writer_of(path)
+        for _, record in journal.all_records(path):
+            if record.get("k") in ("job", "task"):
+                record.setdefault("worker", writer)
+                record["start_ts"], record["end_ts"] = record.get("start"), record.get("end")
+                found.append(record)
     return found
 
 

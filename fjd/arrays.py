@@ -22,6 +22,7 @@ parameters are computed from its number, and table rows are read from an offset.
 """
 import configparser
 import decimal
+import json
 import os
 import re
 import shlex
@@ -29,7 +30,6 @@ import shlex
 from .jobfile import JobError, fresh_parser, parse_config
 
 MAX_HEADER = 1 << 20  # bytes before a table's [params] that fjd reads as the INI header
-_TASKS_KEY = re.compile(rb"^[ \t]*tasks[ \t]*[:=][ \t]*([A-Za-z]+)[ \t]*\r?$", re.M | re.I)
 _SECTION = re.compile(rb"^[ \t]*\[([^\]\r\n]*)\][ \t]*\r?$", re.M)
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _RANGE = re.compile(r"(%s)\.\.(%s)(?::(%s))?\Z" % (_NUMBER, _NUMBER, _NUMBER))
@@ -97,13 +97,22 @@ def split_commas(text):
 
 
 def escape_value(value):
-    """A value as it must be written in a list so that it reads back as itself."""
+    """A value as it must be written in a comma list so that it reads back as itself.
+    (An INI line loses blanks at its end: values_text() writes such values as JSON.)"""
     text = value.replace("\\", "\\\\").replace(",", "\\,").replace("..", "\\..")
     if text[:1].isspace():
         text = "\\" + text
-    if text[-1:].isspace():
+    if len(text) > 2 and text[-1:].isspace():
         text = text[:-1] + "\\" + text[-1]
     return text
+
+
+def values_text(values):
+    """The text of a [params] line for a list of values: a comma list, or a JSON list when
+    a value begins or ends with a blank (which an INI line would lose)."""
+    if any(v[:1].isspace() or v[-1:].isspace() for v in values):
+        return json.dumps(list(values), ensure_ascii=False)
+    return ",".join(escape_value(v) for v in values)
 
 
 def parse_values(text):
@@ -112,6 +121,15 @@ def parse_values(text):
     ValueError, with a message for people, for something that looks like a range but is
     not one ('1..', '1..3..2', '0.1..0.5' without a step).
     """
+    stripped_text = text.strip()
+    if stripped_text.startswith("[") and stripped_text.endswith("]"):
+        try:
+            listed = json.loads(stripped_text)
+        except ValueError:
+            listed = None
+        if isinstance(listed, list) and all(isinstance(v, (str, int, float)) and
+                                            not isinstance(v, bool) for v in listed):
+            return ValueList([[str(v) for v in listed]] if listed else [])
     segments = []
     for value, literal in split_commas(text):
         stripped = value.strip()
@@ -219,8 +237,9 @@ class CommandTemplate:
 
 
 def unknown_placeholders(text, names):
-    """The placeholders in text that name none of names ({jobfile} is known)."""
-    known = {name.lower() for name in names} | {JOBFILE}
+    """The placeholders in text that name none of names (for [control] logfile and
+    workdir, where {jobfile} has no meaning)."""
+    known = {name.lower() for name in names}
     unknown = []
     for match in _PLACEHOLDER.finditer(text):
         key = match.group(1) or match.group(2) or match.group(3)
@@ -252,20 +271,26 @@ def fill_text(text, names, values):
 # -- the array file ---------------------------------------------------------------------------
 
 def declared_kind(head):
-    """'product' or 'table' when a job file's first bytes declare an array, else None.
-
-    Only the [control] section counts, and a later `tasks:` wins, as for every key."""
+    """'product' or 'table' (or another word, which read_spec refuses) when a job file's
+    first bytes declare an array in [control] tasks, else None. Read as the worker reads a
+    job file (a later value wins, an indented line continues the value before it); for a
+    table only what comes before its [params] rows."""
     if b"tasks" not in head.lower():
+        return None  # the common case costs no parsing
+    cut = len(head)
+    for section in _SECTION.finditer(head):
+        if section.group(1).strip().lower() == b"params":
+            cut = section.start()
+    if cut == len(head) and not head.endswith(b"\n"):
+        cut = head.rfind(b"\n") + 1  # a head cut short mid-line
+    try:
+        parser = parse_config(head[:cut])
+    except JobError:
         return None
-    kind = None
-    sections = list(_SECTION.finditer(head))
-    for number, section in enumerate(sections):
-        if section.group(1).strip().lower() != b"control":
-            continue
-        end = sections[number + 1].start() if number + 1 < len(sections) else len(head)
-        for found in _TASKS_KEY.finditer(head, section.end(), end):
-            kind = found.group(1).decode("ascii").lower()
-    return kind
+    if not parser.has_section("control"):
+        return None
+    value = parser["control"].get("tasks")
+    return value.strip().lower() or None if value is not None else None
 
 
 class ArraySpec:

@@ -34,7 +34,8 @@ SUFFIX_ROOM = 96  # longest suffix fjd adds; original names are shortened to lea
 OUTPUT_ROOM = len(".out")  # records/NAME.out of a job whose output goes to files
 
 _SUFFIX = re.compile(r"@((?:[a-z][0-9A-Za-z-]*)(?:\.[a-z][0-9A-Za-z-]*)*)~([0-9a-f]{6})\Z")
-_RANGE = re.compile(r"t(\d{1,12})-(\d{1,12})\Z")
+_RANGE = re.compile(r"t([0-9]{1,12})-([0-9]{1,12})\Z")
+_DIGITS = re.compile(r"[0-9]{1,18}\Z")
 
 
 class QueueName(collections.namedtuple(
@@ -169,6 +170,6 @@ def task_name(array, index):
 def parse_task_name(text):
     """(array name, task index) of ``NAME#17``, or None for a plain job name."""
     array, sep, index = text.rpartition("#")
-    if sep and array and index.isdigit() and int(index) >= 1:
+    if sep and array and _DIGITS.match(index) and int(index) >= 1:
         return array, int(index)
     return None

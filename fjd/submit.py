@@ -24,8 +24,8 @@ import re
 import shlex
 import time
 
-from .arrays import (MAX_HEADER, CommandTemplate, declared_kind, escape_value, fill_text,
-                     parse_values, split_commas, unknown_placeholders)
+from .arrays import (MAX_HEADER, CommandTemplate, declared_kind, fill_text, parse_values,
+                     split_commas, unknown_placeholders, values_text)
 from .errors import QueueError, SubmitError
 from .jobfile import JOBFILE_PLACEHOLDER, JobError, load
 from .layout import Layout, display
@@ -137,7 +137,7 @@ def normalize_params(params):
             values = [str(v) for v in values]
             if not values:
                 raise SubmitError("parameter %s has no values" % name)
-            text = ",".join(escape_value(v) for v in values)
+            text = values_text(values)
         check_value(text, "parameter %s" % name)
         result.append(Param(name, text))
     return result

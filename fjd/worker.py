@@ -484,6 +484,10 @@ class Worker:
         files = settings.output == "files"
         self.current, self.current_run = name, self.runs
         self.beat(force=True)
+        if self.waker.stopping:  # asked to stop before it started: it did not run
+            self.current = self.current_run = None
+            self.hand_back(name, "not started")
+            return None
         runs = []
         try:
             outcome, spans = None, {}

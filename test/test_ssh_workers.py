@@ -41,8 +41,7 @@ def test_workers_on_a_remote_host(queue, remote, tmp_path):
         queue.wait_finished(1)
         assert queue.done() == ["where.conf"]
         assert queue.record("where.conf")["host"] == remote.hostname
-        with open(queue.path("records", "where.conf.out")) as handle:
-            assert handle.read().strip() == remote.hostname
+        assert queue.output("where.conf").strip() == remote.hostname
 
         # stopping by host from here (another hostname): only the stop files can do it
         stop = fjd_cli(root, "workers", "stop", "--host", remote.hostname)

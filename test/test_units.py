@@ -13,6 +13,7 @@ import pytest
 
 from fjd import dispatcher, journal, names, tickets
 from fjd.arrays import (CommandTemplate, ValueList, declared_kind, escape_value, fill_text,
+                        values_text,
                         parse_values, read_spec, unknown_placeholders)
 from fjd.dispatcher import (BATCH_SECONDS, MAX_BATCH, MAX_RANGE, RANGE_SECONDS, Dispatcher,
                             JobListing, read_priority)
@@ -672,8 +673,6 @@ def test_task_name_round_trip():
         assert names.parse_task_name(plain) is None, plain
 
 
-@pytest.mark.xfail(strict=True, reason="names.parse_task_name: str.isdigit() accepts '²', "
-                   "int() then raises ValueError")
 def test_parse_task_name_superscript_digit_is_a_plain_name():
     """A job named run#² is a plain job name, not a crash."""
     assert names.parse_task_name("run#\u00b2") is None
@@ -738,25 +737,20 @@ def test_escape_value_round_trips(value):
     assert list(parse_values(text)) == ["first", value, "last"]
 
 
-@pytest.mark.xfail(strict=True, reason="arrays.escape_value: a value of one blank gets its "
-                   "leading and trailing escapes on the same character: ' ' -> '\\\\\\\\ ', "
-                   "which reads back as '\\\\ '")
 @pytest.mark.parametrize("value", [" ", "\t"])
 def test_escape_value_single_blank_round_trips(value):
     """A value that is one blank reads back as itself."""
     assert list(parse_values(escape_value(value))) == [value]
 
 
-@pytest.mark.xfail(strict=True, reason="arrays.escape_value: a trailing blank is escaped as "
-                   "'\\\\ ', but configparser strips the end of a [params] line, so the "
-                   "last value 'x ' reads back as 'x\\\\'")
 def test_escaped_values_survive_a_params_line():
     """Values written the way fjd submit writes an array's [params] read back as themselves,
     whichever comes last."""
-    values = ["a", "x "]
-    text = ",".join(escape_value(v) for v in values)
-    parser = parse_config(("[control]\nexecutable: e\n\n[params]\nx: %s\n" % text).encode())
-    assert list(parse_values(parser["params"]["x"])) == values
+    for values in (["a", "x "], [" ", "b"], ["a,b", "1..3", "\\", "[x]"]):
+        text = values_text(values)
+        parser = parse_config(("[control]\nexecutable: e\n\n[params]\nx: %s\n"
+                               % text).encode())
+        assert list(parse_values(parser["params"]["x"])) == values
 
 
 def test_value_list_indexes_without_expanding():
@@ -815,8 +809,10 @@ def test_command_template_names_ignore_case_and_bad_quotes():
 
 
 def test_unknown_placeholders():
-    """unknown_placeholders lists what names no parameter; {jobfile} and $N are known."""
-    assert unknown_placeholders("$a ${A} {a} $1 $2 {jobfile} $$ {{ }}", ["a", "b"]) == []
+    """unknown_placeholders lists what names no parameter in a logfile or workdir, where
+    {jobfile} means nothing; $N of a parameter is known."""
+    assert unknown_placeholders("$a ${A} {a} $1 $2 $$ {{ }}", ["a", "b"]) == []
+    assert unknown_placeholders("{jobfile}.log", ["a"]) == ["{jobfile}"]
     assert unknown_placeholders("$zz out-{seed}.log $3", ["a", "b"]) == ["$zz", "{seed}", "$3"]
     assert unknown_placeholders("plain", []) == []
 
@@ -828,9 +824,6 @@ def test_fill_text():
     assert fill_text("$zz", ["a"], ["1"]) == "$zz"
 
 
-@pytest.mark.xfail(strict=True, reason="arrays.unknown_placeholders accepts {jobfile}, "
-                   "$jobfile, ${jobfile} and {JOBFILE}, but fill_text (logfile, workdir) never "
-                   "fills them and CommandTemplate leaves all but {jobfile} unfilled")
 @pytest.mark.parametrize("text", ["{jobfile}.log", "$jobfile.log", "${jobfile}.log",
                                   "{JOBFILE}.log"])
 def test_accepted_logfile_placeholders_are_filled(text):
@@ -844,6 +837,7 @@ def test_accepted_logfile_placeholders_are_filled(text):
     (b"[control]\nTasks = TABLE\n", "table"),
     (b"[control]\r\ntasks: table\r\n", "table"),
     (b"[control]\n  tasks :  product  \n", "product"),
+    (b"[control]\nexecutable: prog $a\n  tasks: product\n", None),  # a continuation line
     (b"[control]\ntasks: table\ntasks: product\n", "product"),
     (b"[control]\ntasks: table\n[other]\ntasks: x\n[control]\ntasks: product\n", "product"),
     (b"[control]\nexecutable: x\n[params]\ntasks: product\n", None),
