@@ -108,6 +108,20 @@ class Retry:
             return None
         return target_name
 
+    def array_named(self, final):
+        """The original name of the finished array filed as failed/final, or None when
+        failed/final is not an array file."""
+        if array_size_of(os.path.join(self.layout.failed, final)) <= 1 and not \
+                arrays.declared_kind(head_of(os.path.join(self.layout.failed, final))):
+            return None
+        needle = journal.needle("name", final)
+        for path in journal.journal_paths(self.layout.records):
+            if os.path.basename(path).startswith("dispatcher-"):
+                for _, record in journal.find(path, [needle]):
+                    if record.get("k") == "array" and record.get("folder") == "failed":
+                        return record.get("original")
+        return names.parse(final).original
+
     def failed_tasks(self, array=None):
         """{array id: (array name, [task, ...])} of failed tasks not retried yet (of the
         arrays called array, or of all)."""
@@ -268,6 +282,14 @@ class Cancel:
             return False
         beat = read_heartbeat(inbox)
         return beat.host if beat else True
+
+
+def head_of(path, size=4096):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except OSError:
+        return b""
 
 
 def array_size_of(path):

@@ -74,7 +74,7 @@ class Journals:
             if writer not in self.last:
                 continue
             offset, record = self.last_offset[writer], self.last[writer]
-            start = offset if record.get("state") == "failed" else record.get("pf")
+            start = offset if is_failure(record) else record.get("pf")
             fd = journal.open_journal(path)
             if fd is None:
                 continue
@@ -91,11 +91,17 @@ class Journals:
             record = journal.record_at(path, offset, fd)
             if record is None:
                 break
-            if (writer, offset) not in refs and record.get("state") == "failed" and not (
+            if (writer, offset) not in refs and is_failure(record) and not (
                     record.get("k") == "task" and (record.get("u"), record.get("i")) in tasks):
                 found.append(dict(record, _journal=writer, _offset=offset))
             offset = record.get("pf")
         return found
+
+
+def is_failure(record):
+    """A record of a job or task that failed (not, say, an array's completion)."""
+    return record.get("state") == "failed" and journal.count_slot(
+        record.get("k"), "failed") is not None
 
 
 def legacy_summary(layout):

@@ -48,6 +48,10 @@ def retry_selected(layout, retry, args):
             if not args.all:
                 arrays_wanted.add(name)  # perhaps an array with failed tasks
             continue
+        array = retry.array_named(name)
+        if array is not None:  # an array file: its failed tasks go back, not the file
+            arrays_wanted.add(array)
+            continue
         try:
             new = retry.job(name)
         except ControlError as error:
