@@ -15,7 +15,7 @@ import os
 import stat
 import time
 
-from . import arrays, defaults, names, records, tickets
+from . import arrays, defaults, faults, names, records, tickets
 from .completion import Completion
 from .jobfile import JobError, kind_of, priority_of
 from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, Layout, display, hostname,
@@ -183,6 +183,9 @@ class Dispatcher:
         self.live_workers = 0  # workers with a beating heart at the last check, idle or busy
         self.specs = {}  # array id -> ArraySpec, for ranges of table arrays
         self.unmovable = set()  # names in jobqueue/ that could not be moved: warned once
+        self.faults = faults.Faults(log)
+        self.root_id = None
+        self.pending_claims = []  # Filings of rejected files that could not be filed yet
 
     def new_tag(self):
         self.tag_counter += 1
@@ -191,11 +194,12 @@ class Dispatcher:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self):
-        self.layout.ensure()
         self.waker = Waker()
         try:
+            if not self.start_up():
+                return 0
             try:
-                if not self.lock.acquire(lambda: self.waker.stopping):
+                if not self.lock.acquire(lambda: self.waker.stopping, self.wait_on_error):
                     return 0
             except LockRefused as refusal:
                 log.error("%s", refusal)
@@ -225,14 +229,63 @@ class Dispatcher:
             self.records.writer.close()
             self.waker.close()
 
-    def loop(self):
+    def start_up(self):
+        """Make the queue's folders, waiting out a full disk or a missing mount; False when
+        asked to stop meanwhile. A folder fjd must not use (a link, somebody else's) is a
+        QueueError for the command to report."""
         while not self.waker.stopping:
-            if not self.maintain():
-                log.error("another dispatcher took over %s: stopping", display(self.lock.path))
-                return 1
-            busy = self.cycle()
-            self.show_progress()
-            if self.exit_when_done and self.all_done():
+            try:
+                self.layout.ensure()
+                self.root_id = self.layout.identity()
+                self.adopt_claims()
+                self.faults.cleared("make the queue folders")
+                return True
+            except OSError as error:
+                self.waker.sleep(self.faults.failed("make the queue folders", error))
+        return False
+
+    def adopt_claims(self):
+        """Files that a dispatcher (failed/) or `fjd cancel` (cancelled/) claimed, and then
+        died before filing: filed now, with a record that says so."""
+        for state in ("failed", "cancelled"):
+            folder = self.layout.folder(state)
+            for name in os.listdir(folder):
+                if not (name.startswith(".") and name.endswith(".part")):
+                    continue
+                original = names.parse(name[1:].rsplit(".", 2)[0]).original
+                record = {"original": original, "state": state, "end": time.time(),
+                          "reason": "%s by a process that died before it could file it"
+                          % ("rejected" if state == "failed" else "cancelled"),
+                          "key": "claim:%s:%s" % (state, name)}
+                filing = records.Filing(self.layout, self.records, os.path.join(folder, name),
+                                        original, state, record)
+                if filing.advance():
+                    log.warning("filed %s, left by a process that died, in %s/%s",
+                                display(name), state, display(filing.final))
+
+    def wait_on_error(self, error):
+        self.waker.sleep(self.faults.failed("create %s" % display(self.lock.path), error))
+
+    def loop(self):
+        root_state = {}
+        while not self.waker.stopping:
+            try:
+                if not self.maintain():
+                    log.error("another dispatcher took over %s: stopping",
+                              display(self.lock.path))
+                    return 1
+                busy = self.cycle()
+                self.show_progress()
+                done = self.exit_when_done and self.all_done()
+                if self.faults:
+                    self.faults.cleared("dispatch jobs")
+            except OSError as error:
+                if faults.root_gone(error) and faults.waiting_for_root(
+                        self.layout, self.root_id, log, self.waker, root_state):
+                    continue
+                self.waker.sleep(self.faults.failed("dispatch jobs", error))
+                continue
+            if done:
                 log.info("queue drained and no job running: exiting")
                 break
             if not busy:
@@ -253,6 +306,9 @@ class Dispatcher:
             return False
         self.check_workers()
         self.completion.run()
+        for filing in list(self.pending_claims):
+            filing.advance()
+            self.pending_claims.remove(filing)
         return True
 
     def check_workers(self):
@@ -522,24 +578,44 @@ class Dispatcher:
             return
         self.fail_file(name, reason, attempt=queue_name.attempts, key="exhausted:" + name)
 
+    def cannot_move(self, name, what, error):
+        """Something in jobqueue/ that we may not move (another user's file in a sticky
+        folder, say): left where it is, with one warning, never retried by this dispatcher."""
+        self.unmovable.add(name)
+        self.listing.priorities.pop(name, None)
+        log.warning("cannot %s %s: %s; it stays in jobqueue/ (its owner can remove it)",
+                    what, display(name), faults.describe(error))
+
     def fail_file(self, name, reason, attempt=None, mode=None, key=None):
-        """Move something from jobqueue/ to failed/ with a record of why."""
+        """Move something from jobqueue/ to failed/ with a record of why. It is claimed
+        first (renamed to a private name in failed/), so that something that cannot be
+        moved gets a warning, not a record every cycle."""
+        if name in self.unmovable:
+            return
         queue_name = names.parse(name)
+        claim = os.path.join(self.layout.failed, ".%s.%s.part" % (names.fit(name, 200),
+                                                                 os.urandom(3).hex()))
+        try:
+            if not try_rename(os.path.join(self.layout.jobqueue, name), claim):
+                return  # gone meanwhile
+        except OSError as error:
+            if faults.root_gone(error):
+                raise
+            return self.cannot_move(name, "move to failed/ (%s)" % reason, error)
         now = time.time()
         record = {"queue": name, "original": queue_name.original, "reason": reason,
                   "rejected_by": "dispatcher", "host": hostname(),
                   "attempt": queue_name.attempts if attempt is None else attempt,
                   "start": None, "end": now, "exit_status": None, "signal": None,
                   "key": key or "fail:%s" % name}
-        filing = records.Filing(self.layout, self.records, os.path.join(
-            self.layout.jobqueue, name), queue_name.original, "failed", record)
+        filing = records.Filing(self.layout, self.records, claim, queue_name.original,
+                                "failed", record)
         try:
             final = filing.advance()
         except OSError as error:
-            if name not in self.unmovable:
-                self.unmovable.add(name)
-                log.warning("cannot move %s to failed/ (%s): %s; it stays in jobqueue/",
-                            display(name), reason, error.strerror)
+            log.warning("cannot file %s in failed/ (%s): %s; it waits there as %s",
+                        display(name), reason, faults.describe(error), display(claim))
+            self.pending_claims.append(filing)
             return
         if final:
             log.warning("%s -> failed/%s: %s", display(name), display(final), reason)
@@ -552,7 +628,12 @@ class Dispatcher:
         if os.path.lexists(target):
             return "busy-name"
         source = os.path.join(self.layout.jobqueue, name)
-        if not try_rename(source, target):
+        try:
+            moved = try_rename(source, target)
+        except PermissionError as error:
+            self.cannot_move(name, "hand it to a worker", error)
+            return "gone"
+        if not moved:
             if not os.path.isdir(inbox):
                 self.drop_announcement(worker_id, "its inbox is gone")
                 return "stale-worker"

@@ -5,11 +5,13 @@ is one rename between them, so a crash at any instant leaves each job in exactly
 """
 import errno
 import hashlib
+import json
 import logging
 import os
 import re
 import socket
 import stat
+import time
 
 from .errors import QueueError  # noqa: F401  (raised here, imported from here by others)
 
@@ -32,6 +34,9 @@ CANCEL_PREFIX = ".cancel-"  # left by `fjd cancel` for a job in the inbox (cance
 # creation nearby for minutes (README "Speed"), so the daemons delete no files in the normal
 # course of work.
 PARKED_ANNOUNCEMENT = ".announcement"
+# In the root: the queue's id, made with the queue. A daemon whose root no longer holds it
+# (an unmounted share shows an empty folder) waits instead of making a new queue there.
+IDENTITY_FILE = ".fjd-queue"
 
 # Errors that mean "somebody else got there first" (DESIGN.md rule 1).
 GONE = (errno.ENOENT, errno.ESTALE)
@@ -164,10 +169,66 @@ class Layout:
             return None
 
     def ensure(self):
-        """Create the folders (not writable by others) and warn about an unsafe root."""
+        """Create the folders (not writable by others) and the root's identity file, refuse
+        folders that are links or belong to somebody else, warn about an unsafe root."""
+        new = not os.path.lexists(self.jobqueue)
         for name in FOLDERS:
             make_dir(self.folder(name))
+        check_folders(self.root)
         warn_if_unsafe(self.root)
+        self.identity(create=True, new=new)
+
+    # -- knowing the root again ------------------------------------------------------------
+
+    @property
+    def identity_path(self):
+        return os.path.join(self.root, IDENTITY_FILE)
+
+    def identity(self, create=False, new=False):
+        """The root's id, from its identity file (made with the queue). create: make it when
+        missing (a root made by fjd 0.2 has none). None when there is no identity file."""
+        try:
+            with open(self.identity_path, "rb") as handle:
+                value = json.loads(handle.read().decode("utf-8", "replace")).get("id")
+                if value:
+                    return value
+        except (OSError, ValueError, AttributeError):
+            pass
+        if not create:
+            return None
+        data = json.dumps({"id": os.urandom(8).hex(), "created": time.time(),
+                           "host": hostname(), "new": new}).encode() + b"\n"
+        tmp = os.path.join(self.root, ".fjd-queue.%d.%s.tmp" % (os.getpid(),
+                                                                os.urandom(3).hex()))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, self.identity_path)  # never replaces one made meanwhile
+            except FileExistsError:
+                pass
+            except OSError as error:
+                if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
+                if not os.path.lexists(self.identity_path):
+                    os.rename(tmp, self.identity_path)
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        return self.identity()
+
+    def present(self, expected):
+        """Whether the root is still the queue whose id is expected (an unmounted share, or
+        an empty folder in its place, is not)."""
+        try:
+            return self.identity() == expected
+        except OSError:
+            return False
 
 
 def cancel_request(job_name):
@@ -184,16 +245,53 @@ def make_dir(path):
                          "--root" % display(path))
 
 
+def check_folders(root):
+    """QueueError for an fjd folder that is a symbolic link or belongs to another user:
+    either lets somebody else decide where jobs and results go."""
+    me = os.geteuid()
+    for name in FOLDERS:
+        path = os.path.join(root, name)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            raise QueueError("%s is a symbolic link, which fjd does not follow for its own "
+                             "folders (anyone who can write the root could point it "
+                             "elsewhere): remove it (rm %s) and fjd makes the folder"
+                             % (display(path), display(path)))
+        if info.st_uid != me:
+            raise QueueError("%s belongs to %s, not to you: fjd uses only folders of its "
+                             "own user; move it away (or ask its owner to) and fjd makes "
+                             "a new one" % (display(path), user_name(info.st_uid)))
+
+
+def user_name(uid):
+    try:
+        import pwd
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return "uid %d" % uid
+
+
 def warn_if_unsafe(root):
-    """Whoever can write the queue can run commands as the worker's user (README: trust model)."""
+    """Whoever can write the queue can run commands as the worker's user (README: trust
+    model): say so for a root or folder that other users may write to."""
     for path in [root] + [os.path.join(root, f) for f in FOLDERS]:
         try:
             mode = os.stat(path).st_mode
         except OSError:
             continue
-        if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
-            log.warning("%s is writable by every user: anyone can queue commands that run "
-                        "as you (chmod o-w %s)", display(path), display(path))
+        if mode & stat.S_IWOTH:
+            who = "every user"
+        elif mode & stat.S_IWGRP:
+            who = "its group"
+        else:
+            continue
+        sticky = " (sticky, like /tmp: they cannot move your files, but can add theirs)" \
+            if mode & stat.S_ISVTX else ""
+        log.warning("%s is writable by %s%s: they can queue commands that run as you "
+                    "(chmod go-w %s)", display(path), who, sticky, display(path))
 
 
 def try_rename(src, dst):

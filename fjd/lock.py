@@ -22,6 +22,22 @@ log = logging.getLogger("fjd.dispatcher")
 LOCK_NAME = "dispatcher.lock"
 
 
+def holder_text(holder):
+    """Who holds a lock, for people: 'the dispatcher on host X (pid N)'."""
+    if holder.get("host") and holder.get("pid"):
+        return "the dispatcher on host %s (pid %s)" % (display(str(holder["host"])),
+                                                       holder["pid"])
+    return "an unknown dispatcher (the lock file names no host and pid)"
+
+
+def pid_namespace():
+    """Which PID namespace this process is in ('' if unknown)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def boot_id():
     try:
         with open("/proc/sys/kernel/random/boot_id") as handle:
@@ -46,20 +62,49 @@ class DispatcherLock:
 
     def _payload(self):
         return {"host": hostname(), "pid": os.getpid(), "boot": boot_id(),
-                "token": self.token, "beat": self.beats}
+                "pidns": pid_namespace(), "token": self.token, "beat": self.beats}
 
-    def acquire(self, should_stop=lambda: False):
+    def acquire(self, should_stop=lambda: False, on_error=None):
+        """Hold the lock (True), or give up when should_stop() says so (False). An OSError
+        (a full disk, say) is passed to on_error, which waits, and the attempt is repeated:
+        the lock file appears whole or not at all (written under a temporary name, then
+        linked into place), so no empty lock is ever left behind."""
         while not should_stop():
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                self._wait_for_holder_or_take_over(should_stop)
+                if self._create():
+                    self.held = True
+                    return True
+            except OSError as error:
+                if on_error is None:
+                    raise
+                on_error(error)
                 continue
-            os.close(fd)
-            self.size = write_beat(self.path, self._payload())
-            self.held = True
-            return True
+            self._wait_for_holder_or_take_over(should_stop)
         return False
+
+    def _create(self):
+        """Make the lock file with its content in one step; False if it exists."""
+        tmp = "%s.%s.tmp" % (self.path, self.token)
+        try:
+            self.size = write_beat(tmp, self._payload())
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                return False
+            except OSError as error:
+                if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.close(fd)  # no hard links here: create, then fill it in
+                self.size = write_beat(self.path, self._payload())
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def _wait_for_holder_or_take_over(self, should_stop):
         observer = HeartbeatWatch(self.dead_after)
@@ -81,23 +126,24 @@ class DispatcherLock:
             if current is None:
                 return
             if observer.is_dead("lock", current):
-                log.warning("the dispatcher on %s (pid %s) has not renewed %s for %g s: "
-                            "taking over", display(str(holder.get("host"))), holder.get("pid"),
+                log.warning("%s has not renewed %s for %g s: taking over", holder_text(holder),
                             display(self.path), self.dead_after)
                 self._steal(current)
                 return
             if current != first:
                 holder = decode_beat(current) or holder
                 raise LockRefused(
-                    "another dispatcher is running on this queue root: host %s, pid %s "
-                    "(it renews %s every second). Stop it first; if it is dead, this "
-                    "dispatcher would take over once the file stops changing for %g s."
-                    % (display(str(holder.get("host"))), holder.get("pid"),
-                       display(self.path), self.dead_after))
+                    "another dispatcher is running on this queue root: %s (it renews %s "
+                    "every second). Stop it first; if it is dead, this dispatcher would take "
+                    "over once the file stops changing for %g s."
+                    % (holder_text(holder), display(self.path), self.dead_after))
 
     @staticmethod
     def _holder_process_gone(holder):
-        if holder.get("host") != hostname() or holder.get("boot") != boot_id():
+        """On this host, in this PID namespace, a holder whose pid does not exist is gone.
+        (Containers share host names and boot ids; pids mean nothing across namespaces.)"""
+        if holder.get("host") != hostname() or holder.get("boot") != boot_id() or \
+                holder.get("pidns") != pid_namespace():
             return False
         pid = holder.get("pid")
         if not isinstance(pid, int) or pid == os.getpid():
@@ -131,10 +177,17 @@ class DispatcherLock:
             pass
 
     def renew(self):
-        """Beat; False when the lock is no longer ours (somebody took over)."""
+        """Beat; False when the lock is no longer ours (somebody took over). An OSError
+        other than a missing lock file (the disk, the mount) is raised: the holder keeps
+        the lock and tries again."""
         if not self.held:
             return False
-        current = decode_beat(read_beat(self.path))
+        try:
+            with open(self.path, "rb") as handle:
+                current = decode_beat(handle.read(65536))
+        except FileNotFoundError:
+            self.held = False
+            return False
         if current.get("token") != self.token:
             self.held = False
             return False

@@ -16,6 +16,7 @@ When a result cannot be filed (a full disk, an unwritable folder), the worker ke
 says so once in its log and its heartbeat, takes no new work, and tries again until it can:
 a finished job is never run again because its result could not be filed.
 """
+import errno
 import json
 import logging
 import os
@@ -23,13 +24,13 @@ import pwd
 import tempfile
 import time
 
-from . import arrays, defaults, names, records, spawn, tickets
+from . import arrays, defaults, faults, names, records, spawn, tickets
 from .execute import Interrupted, JobSignalled, OutputJournal, Runner, Withdrawn
 from .jobfile import JobError, Settings, command_line, load
 from .journal import JournalWriter
 from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, Layout, QueueError,
-                     cancel_request, display, hostname, make_dir, safe_hostname, try_rename,
-                     warn_if_unsafe, write_file_atomic)
+                     cancel_request, display, hostname, safe_hostname, try_rename,
+                     write_file_atomic)
 from .liveness import write_beat
 from .notify import IN_MOVED_TO, DirWatcher
 from .waker import Waker
@@ -116,6 +117,9 @@ class Worker:
         self.specs = {}  # array id -> ArraySpec
         self.view_path = None
         self.view_size = 0
+        self.faults = faults.Faults(log)
+        self.root_id = None
+        self.root_state = {}
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -124,7 +128,8 @@ class Worker:
         self.waker = Waker(watch_children=True, classify=self.sender_is_our_job)
         self.runner = Runner(self.waker, self.grace, self.tick, self.heartbeat_interval)
         try:
-            self.register()
+            if not self.start_up():
+                return 0
             log.info("worker %s on %s serving %s (pid %d)", self.worker_id, self.host,
                      display(self.layout.root), os.getpid())
             self.watcher = DirWatcher()
@@ -146,12 +151,21 @@ class Worker:
         log.info("worker %s stopped after %d jobs", self.worker_id, self.finished)
         return 0
 
+    def start_up(self):
+        """Make the queue's folders and register, waiting out a full disk or a missing
+        mount; False when asked to stop meanwhile."""
+        while not self.waker.stopping:
+            try:
+                self.layout.ensure()
+                self.root_id = self.layout.identity()
+                self.register()
+                self.faults.cleared("register in the queue")
+                return True
+            except OSError as error:
+                self.waker.sleep(self.faults.failed("register in the queue", error))
+        return False
+
     def register(self):
-        for folder in (self.layout.jobqueue, self.layout.workerqueue, self.layout.jobpod,
-                       self.layout.done, self.layout.failed, self.layout.records,
-                       self.layout.cancelled, self.layout.arrays):
-            make_dir(folder)
-        warn_if_unsafe(self.layout.root)
         while True:
             self.worker_id = self.requested_id or new_worker_id()
             self.inbox = self.layout.inbox(self.worker_id)
@@ -181,27 +195,42 @@ class Worker:
 
     def serve(self):
         while not self.waker.stopping:
-            self.beat()
-            if self.buried:
-                self.register_again()
-                continue
-            jobs = self.inbox_jobs()
-            if jobs:
-                self.announced_at = None  # the dispatcher took (or will take) our announcement
-                for name in jobs:
-                    if self.waker.stopping or self.buried:
-                        break
-                    self.run_item(name)
-                    self.beat()
-                continue
-            # Idle: announce, and renew the announcement now and then. Asking the shared
-            # folder whether it is still there would be answered from stale caches.
-            now = time.monotonic()
-            if self.announced_at is None or now - self.announced_at >= REANNOUNCE_EVERY:
-                self.announce()
-            self.waker.sleep(self.interval)
+            try:
+                self.serve_once()
+                if self.faults:
+                    self.faults.cleared("serve the queue")
+            except OSError as error:
+                if faults.root_gone(error) and faults.waiting_for_root(
+                        self.layout, self.root_id, log, self.waker, self.root_state):
+                    continue
+                self.waker.sleep(self.faults.failed("serve the queue", error))
+
+    def serve_once(self):
+        self.beat()
+        if self.buried:
+            return self.register_again()
+        jobs = self.inbox_jobs()
+        if jobs:
+            self.announced_at = None  # the dispatcher took (or will take) our announcement
+            for name in jobs:
+                if self.waker.stopping or self.buried:
+                    break
+                self.run_item(name)
+                self.beat()
+            return None
+        # Idle: announce, and renew the announcement now and then. Asking the shared
+        # folder whether it is still there would be answered from stale caches.
+        now = time.monotonic()
+        if self.announced_at is None or now - self.announced_at >= REANNOUNCE_EVERY:
+            self.announce()
+        self.waker.sleep(self.interval)
+        return None
 
     def register_again(self):
+        """Our inbox was taken away: by the dispatcher (we were presumed dead), unless the
+        whole root is gone (an unmounted share), when nothing may be made there."""
+        if not self.layout.present(self.root_id):
+            raise FileNotFoundError(errno.ENOENT, "the queue root is gone", self.layout.root)
         log.warning("inbox %s was taken away (this worker was presumed dead and its jobs "
                     "handed back); registering again", display(self.inbox))
         self.requested_id = None
@@ -260,11 +289,15 @@ class Worker:
         try:
             self.beat_size = write_beat(path, payload, self.beat_size, create=create,
                                         size=HEARTBEAT_SIZE)
+            if self.faults:
+                self.faults.cleared("write the heartbeat")
         except FileNotFoundError:
-            if os.path.isdir(self.layout.jobpod):
+            if self.layout.present(self.root_id):
                 self.buried = True  # the dispatcher took our inbox (we were presumed dead)
         except OSError as error:
-            log.warning("could not write heartbeat: %s", error.strerror)
+            if create:
+                raise
+            self.faults.failed("write the heartbeat", error)
         return True
 
     def check_stop_requests(self, now):
@@ -367,7 +400,7 @@ class Worker:
                 result = action()
             except OSError as error:
                 if isinstance(error, FileNotFoundError) and condition is None and \
-                        os.path.isdir(self.layout.jobpod):
+                        self.layout.present(self.root_id):
                     raise
                 key = (error.errno, what)
                 if key != condition:
