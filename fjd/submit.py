@@ -27,7 +27,7 @@ import time
 from .arrays import (MAX_HEADER, CommandTemplate, declared_kind, fill_text, parse_values,
                      split_commas, unknown_placeholders, values_text)
 from .errors import QueueError, SubmitError
-from .jobfile import JOBFILE_PLACEHOLDER, JobError, load
+from .jobfile import JOBFILE_PLACEHOLDER, JobError, Settings, load
 from .layout import Layout, display
 
 __all__ = ["submit", "SubmitError", "JobTemplate"]
@@ -276,6 +276,16 @@ class JobTemplate:
                     raise SubmitError("timeout must be a number of seconds, not %r" % value)
             if key == "retries" and not (value.isdigit()):
                 raise SubmitError("retries must be a whole number, not %r" % value)
+            if key.lower() == "priority":
+                try:
+                    int(value)
+                except ValueError:
+                    raise SubmitError("[control] priority must be a whole number, not %r"
+                                      % value)
+        try:  # the rest as a worker reads it: what it would refuse is refused now
+            Settings({key.lower(): value for key, value in self.control})
+        except JobError as error:
+            raise SubmitError(str(error))
 
     def count(self):
         """Jobs (or array tasks) this makes."""

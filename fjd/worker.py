@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import pwd
+import shlex
 import tempfile
 import time
 
@@ -41,6 +42,9 @@ REANNOUNCE_EVERY = 2.0  # seconds; renews a lost announcement (e.g. a dispatcher
 HEARTBEAT_SIZE = 4096  # the heartbeat file's size from the start: room for a held record
 RETRY_FIRST, RETRY_MAX = 0.5, 4.0  # seconds between attempts to file a held result
 STDOUT_FILE, STDERR_FILE = ".stdout", ".stderr"  # outputs of jobs with [control] output: files
+APPENDED_HINT = (" (fjd added the job file's path as the last argument; for a command that "
+                 "takes none, set [control] jobfile: none (fjd submit --no-jobfile), or place "
+                 "it with {jobfile})")
 
 
 def new_worker_id():
@@ -547,11 +551,9 @@ class Worker:
             return None
         self.current = self.current_run = None
         reason = outcome["reason"]
-        if reason and settings.jobfile == "last" and argv and argv[-1] == path and \
-                self.mentions(spans.get("stderr"), path):
-            reason += (" (fjd added the job file's path as the last argument; for a command "
-                       "that takes none, set [control] jobfile: none, or place it with "
-                       "{jobfile})")
+        if reason and self.appended_path_hint(settings, "{jobfile}" in spec.executable, path,
+                                              spans.get("stderr")):
+            reason += APPENDED_HINT
         record.update({k: v for k, v in outcome.items()
                        if k not in ("cannot_start", "lingering", "pid")})
         record.update(reason=reason, **{k: v for k, v in spans.items() if not files})
@@ -610,6 +612,12 @@ class Worker:
             except OSError:
                 continue
         return None
+
+    def appended_path_hint(self, settings, placed, path, stderr_span):
+        """Whether a failed command complained about the job file path fjd appended (a
+        command that takes no job file, such as `sleep 0.5`, rejects the extra argument)."""
+        return settings.jobfile == "last" and not placed and path and \
+            self.mentions(stderr_span, path)
 
     def mentions(self, span, text):
         """Whether the last part of a job's stderr mentions text (a path, say)."""
@@ -792,9 +800,13 @@ class Worker:
                     log.warning("%s: %s", display(name), why)
                     return None
                 ended = time.time()
+                reason = outcome["reason"]
+                if reason and self.appended_path_hint(settings, spec.command.uses_jobfile,
+                                                      self.view_path, spans.get("stderr")):
+                    reason += APPENDED_HINT
                 record.update(state="done" if outcome["exit_status"] == 0 else "failed",
                               exit_status=outcome["exit_status"], signal=outcome["signal"],
-                              reason=outcome["reason"], end=ended,
+                              reason=reason, end=ended,
                               stdout=spans["stdout"], stderr=spans["stderr"])
                 if outcome.get("runs"):
                     record["runs"] = outcome["runs"]
@@ -814,10 +826,12 @@ class Worker:
     def run_task(self, spec, settings, array, task, values, attempt, view):
         workdir = self.workdir_of(settings, values, spec.names) if (
             settings.workdir or settings.logfile) else self.cwd
-        view_path = self.write_view(spec, task, values, array) if view else None
+        view_path = self.scratch_path() if view else None
         argv = spec.command.argv(values, view_path)
         if settings.jobfile == "last" and not spec.command.uses_jobfile:
             argv.append(view_path)
+        if view:
+            self.write_view(spec, task, values, array, argv)
         params = dict(zip(spec.names, values))
         env = self.job_env(names.task_name(array, task), attempt, view_path, params,
                            {"FJD_ARRAY": array, "FJD_TASK": str(task),
@@ -834,16 +848,18 @@ class Worker:
                                 "reason": r["reason"]} for r in runs]
         return outcome, spans
 
-    def write_view(self, spec, task, values, array):
-        """A one-task job file ([control] and [params] of this task) on this host's
-        scratch disk, for programs that read [params] from their last argument. One file,
-        rewritten in place for every task (no file is made or deleted per task)."""
+    def scratch_path(self):
         if self.view_path is None:
             self.view_path = os.path.join(local_scratch(), "fjd-%s.task.conf"
                                           % self.worker_id)
-        text = arrays.task_view(spec, task, values, " ".join(
-            spec.command.argv(values, self.view_path)), array).encode(
-            "utf-8", "surrogateescape")
+        return self.view_path
+
+    def write_view(self, spec, task, values, array, argv):
+        """A one-task job file ([control] and [params] of this task) on this host's
+        scratch disk, for programs that read [params] from their last argument. One file,
+        rewritten in place for every task (no file is made or deleted per task)."""
+        text = arrays.task_view(spec, task, values, " ".join(shlex.quote(w) for w in argv),
+                                array).encode("utf-8", "surrogateescape")
         padded = text + b"\n" * max(0, self.view_size - len(text))
         fd = os.open(self.view_path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:

@@ -324,9 +324,6 @@ def test_sleep_gets_the_job_file_as_an_extra_argument_and_fails(sleeps):
         assert "invalid time interval" in stderr.out, stderr.out
 
 
-@pytest.mark.xfail(strict=True, reason="the hint about the appended job file path is added "
-                   "for single jobs only (Worker.run_job), not for array tasks "
-                   "(Worker.run_range/run_task)")
 def test_a_failed_task_says_the_path_was_appended_and_how_to_avoid_it(sleeps):
     _, root, name = sleeps
     show = fjd_cli(root, "show", "%s#1" % name)
@@ -339,9 +336,6 @@ def test_a_failed_task_says_the_path_was_appended_and_how_to_avoid_it(sleeps):
     assert len(task_lines) == 3 and all(APPENDED in line for line in task_lines), status
 
 
-@pytest.mark.xfail(strict=True, reason="Journals.failures (fjd/status.py) also returns the "
-                   "dispatcher's record of the array file filed in failed/ (k: array), "
-                   "shown as an extra failed job '(no reason recorded)'")
 def test_a_failed_array_lists_its_failed_tasks_only(sleeps):
     result, root, name = sleeps
     assert "(no reason recorded)" not in result.out, result.out
@@ -390,9 +384,6 @@ def test_jobfile_placeholder_puts_the_path_where_placed(tmp_path):
     assert view["control"]["task"] == "2"
 
 
-@pytest.mark.xfail(strict=True, reason="Worker.write_view (fjd/worker.py) writes the task's "
-                   "executable as ' '.join(argv), unquoted, so it does not split back into "
-                   "the command that ran")
 def test_the_one_task_job_file_holds_the_command_that_ran(tmp_path):
     exe = py(PRINT_ARGS_AND_FILE, "{jobfile}")
     result = fjd_cli(tmp_path, "run", "--exe", exe, "--param", "x=a,b c", "--workers", "1")
@@ -463,8 +454,6 @@ def test_short_run_summary_shows_tenths_of_seconds(tmp_path):
 
 # == 7. .gitignore ============================================================================
 
-@pytest.mark.xfail(strict=True, reason=".gitignore does not list logs/, which fjd run and "
-                   "fjd workers start write in the queue root (the repo root when run there)")
 def test_gitignore_lists_logs():
     with open(os.path.join(REPO, ".gitignore"), encoding="utf-8") as handle:
         patterns = {line.strip() for line in handle if line.strip()}
@@ -499,9 +488,6 @@ def test_more_bad_submit_input_exits_2_and_queues_nothing(tmp_path, args, messag
     assert result.out == "" and listing(tmp_path / "jobqueue") == []
 
 
-@pytest.mark.xfail(strict=True, reason="JobTemplate._check_numbers (fjd/submit.py) checks "
-                   "only timeout and retries; a [control] value every worker rejects is "
-                   "queued and fails at run time")
 @pytest.mark.parametrize("control", ["priority=high", "jobfile=maybe", "output=bogus"])
 def test_control_values_a_worker_rejects_are_refused_at_submit(tmp_path, control):
     result = fjd_cli(tmp_path, "submit", "--exe", "true", "--control", control)

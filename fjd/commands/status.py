@@ -12,7 +12,8 @@ the job entered its worker's inbox, by this host's clock (approximate when the f
 server's clock differs). Liveness of workers is not checked here: `fjd workers list`
 does that.
 
-Exit status: 0 shown, 1 the queue root does not exist or cannot be read, 2 bad usage.
+Exit status: 0 shown, 1 the queue root does not exist, is not a queue root (no
+jobqueue/) or cannot be read, 2 bad usage.
 
 examples:
   fjd status
