@@ -1,10 +1,72 @@
-"""The daemons' tunable defaults, in one place: the library uses them and `--help` shows them."""
+"""The daemons' tunable defaults, in one place: the library uses them and `--help` shows them.
+
+On a shared mount (NFS, sshfs, ...) every file operation is a request to a file server that
+a whole cluster shares, so there the daemons beat, check and poll less often (Timings): an
+idle cluster stays quiet, and UDP wake-up hints (hints.py) keep it quick to start work.
+"""
+import collections
 
 DISPATCHER_INTERVAL = 0.05  # seconds between polls while there is work about
 WORKER_INTERVAL = 0.05
-HEARTBEAT_INTERVAL = 1.0  # seconds between a worker's beats
-WORKER_TIMEOUT = 8.0  # a heartbeat unchanged this long (observer's clock) means dead
-MAX_ATTEMPTS = 3  # runs of a job that its worker did not survive, before it fails
+MAX_ATTEMPTS = 3  # runs of a job cut short (crash or stop) before it fails instead
 SETTLE = 1.0  # where leases cannot tell, a job file unchanged this long is complete
 GRACE = 3.0  # seconds between SIGTERM and SIGKILL when a job is stopped
 MAX_JOB_BYTES = 16 * 1024 * 1024  # larger job files fail unread
+IDLE_AFTER = 3.0  # seconds with nothing to do before polling slows down
+
+Timings = collections.namedtuple("Timings", [
+    "heartbeat",      # seconds between a worker's beats
+    "worker_timeout",  # a heartbeat unchanged this long (observer's clock) means dead
+    "idle_poll",      # the slowest a daemon polls when idle (hints and inotify wake it)
+    "reannounce",     # seconds between renewals of an idle worker's announcement
+    "lock_renew",     # seconds between renewals of dispatcher.lock
+    "liveness",       # seconds between the dispatcher's readings of the heartbeats
+    "backstop",       # seconds between full listings of an idle worker's inbox
+])
+
+LOCAL = Timings(heartbeat=1.0, worker_timeout=8.0, idle_poll=2.0, reannounce=2.0,
+                lock_renew=1.0, liveness=1.0, backstop=10.0)
+SHARED = Timings(heartbeat=5.0, worker_timeout=30.0, idle_poll=1.0, reannounce=30.0,
+                 lock_renew=5.0, liveness=10.0, backstop=10.0)
+
+# kept for the options' help texts
+HEARTBEAT_INTERVAL = LOCAL.heartbeat
+WORKER_TIMEOUT = LOCAL.worker_timeout
+
+
+def timings(shared, worker_timeout=None):
+    """The Timings for a local disk or a shared mount; worker_timeout overrides the timeout
+    (and the lock's), and heartbeats then come at least three times within it."""
+    base = SHARED if shared else LOCAL
+    if worker_timeout is None:
+        return base
+    return base._replace(worker_timeout=worker_timeout,
+                         heartbeat=min(base.heartbeat, max(0.2, worker_timeout / 3.0)),
+                         liveness=min(base.liveness, max(0.2, worker_timeout / 3.0)),
+                         lock_renew=min(base.lock_renew, max(0.2, worker_timeout / 3.0)))
+
+
+class Backoff:
+    """Polling that stays fast while there is work, and slows down to the idle interval
+    after IDLE_AFTER seconds without any (the first seconds stay fast)."""
+
+    def __init__(self, fast, slowest, clock):
+        self.fast = fast
+        self.slowest = max(fast, slowest)
+        self.clock = clock
+        self.quiet_since = None
+        self.current = fast
+
+    def busy(self):
+        self.quiet_since = None
+        self.current = self.fast
+
+    def next(self):
+        """The time to sleep before the next poll."""
+        now = self.clock()
+        if self.quiet_since is None:
+            self.quiet_since = now
+        if now - self.quiet_since < IDLE_AFTER:
+            return self.fast
+        self.current = min(self.slowest, max(self.current * 1.5, 0.1))
+        return self.current

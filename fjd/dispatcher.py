@@ -12,6 +12,7 @@ its reason. Once a second it renews its lock, buries workers that stopped beatin
 import collections
 import logging
 import os
+import re
 import stat
 import time
 
@@ -20,7 +21,8 @@ from .completion import Completion
 from .jobfile import JobError, kind_of, priority_of
 from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, Layout, display, hostname,
                      is_ignored, refresh_listing, safe_hostname, try_rename)
-from .liveness import HeartbeatWatch, read_beat
+from .hints import HintListener, HintSender
+from .liveness import HeartbeatWatch, decode_beat, read_beat
 from .recovery import Burial, DispatcherJournal
 from .lock import DispatcherLock, LockRefused
 from .notify import IN_CLOSE_WRITE, IN_CREATE, IN_MOVED_TO, DirWatcher
@@ -30,7 +32,12 @@ from .waker import Waker
 
 log = logging.getLogger("fjd.dispatcher")
 
-MAINTENANCE_EVERY = 1.0  # seconds between lock renewals and heartbeat checks
+MAINTENANCE_EVERY = 1.0  # seconds between looks at arrays/ while arrays are finishing
+COMPLETION_BACKSTOP = 30.0  # seconds between looks at arrays/ when nothing suggests one
+
+
+def due(last, now, every):
+    return last is None or now - last >= every
 # Short jobs travel in batches: a worker gets as many jobs as it ran in about
 # BATCH_SECONDS last time (at most MAX_BATCH, and never more than its fair share of the
 # queue: guided self-scheduling, so the last batches shrink and the workers end together),
@@ -48,20 +55,39 @@ PRIORITY_WINDOW = 10000  # [control] priority reorders the next this many queued
 PRIORITY_HEAD = 65536  # bytes of a job file read for its priority
 
 
-def read_priority(path):
-    """[control] priority of a queued job file (0 when absent or unreadable), read from its
-    first PRIORITY_HEAD bytes the way the worker reads the whole file (jobfile.priority_of)."""
+SUBMITTED = re.compile(r"\d{8}-\d{6}\.\d{6}-[0-9a-f]{6}-\d{6,}-")
+
+
+def read_head(path):
+    """The first PRIORITY_HEAD bytes of a queued job file (b"" when unreadable)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError:
-        return 0
+        return b""
     try:
-        data = os.read(fd, PRIORITY_HEAD)
+        return os.read(fd, PRIORITY_HEAD)
     except OSError:
-        return 0
+        return b""
     finally:
         os.close(fd)
-    return priority_of(data)
+
+
+def read_priority(path):
+    """[control] priority of a queued job file (0 when absent or unreadable), read from its
+    first PRIORITY_HEAD bytes the way the worker reads the whole file (jobfile.priority_of)."""
+    return priority_of(read_head(path))
+
+
+def head_info(head):
+    """(priority, array kind or None) of a job file's first bytes."""
+    return priority_of(head), arrays.declared_kind(head[:arrays.MAX_HEADER])
+
+
+def complete_on_arrival(name):
+    """Names only fjd gives, always by renaming a complete file into jobqueue/: `fjd submit`
+    names, and names with fjd's checksummed suffix. On a shared mount, where only waiting
+    can tell whether a file is still being written, these need not wait."""
+    return bool(SUBMITTED.match(name)) or ("@" in name and names.parse(name).original != name)
 
 
 class JobListing:
@@ -86,6 +112,7 @@ class JobListing:
         self.last_list_cost = 0.0
         self.last_mtime = None
         self.priorities = {}  # name -> priority, for names in the priority window
+        self.kinds = {}  # name -> array kind (None: a single job), read with the priority
 
     def _folder_mtime(self):
         try:
@@ -94,11 +121,18 @@ class JobListing:
             return None
 
     def by_priority(self, names):
-        """The window at the front reordered by priority; the rest stays in name order."""
+        """The window at the front reordered by priority; the rest stays in name order.
+        The first bytes of each job in the window are read once: its priority, and whether
+        it is an array."""
         window = names[:PRIORITY_WINDOW]
-        known = self.priorities
-        self.priorities = {name: known[name] if name in known else
-                           read_priority(os.path.join(self.path, name)) for name in window}
+        known, kinds = self.priorities, self.kinds
+        self.priorities, self.kinds = {}, {}
+        for name in window:
+            if name in known and name in kinds:
+                self.priorities[name], self.kinds[name] = known[name], kinds[name]
+            else:
+                self.priorities[name], self.kinds[name] = head_info(
+                    read_head(os.path.join(self.path, name)))
         if not any(self.priorities.values()):
             return names
         window.sort(key=lambda name: -self.priorities[name])  # stable: name order within
@@ -154,10 +188,13 @@ class JobListing:
 
 class Dispatcher:
     def __init__(self, root=None, interval=defaults.DISPATCHER_INTERVAL, settle=defaults.SETTLE,
-                 exit_when_done=False, worker_timeout=defaults.WORKER_TIMEOUT,
+                 exit_when_done=False, worker_timeout=None,
                  max_attempts=defaults.MAX_ATTEMPTS, max_job_bytes=defaults.MAX_JOB_BYTES):
         self.layout = Layout(root)
+        self.timings = defaults.timings(self.layout.shared, worker_timeout)
+        worker_timeout = self.timings.worker_timeout
         self.interval = interval
+        self.poll = defaults.Backoff(interval, self.timings.idle_poll, time.monotonic)
         self.exit_when_done = exit_when_done
         self.worker_timeout = worker_timeout
         self.max_attempts = max_attempts
@@ -176,7 +213,6 @@ class Dispatcher:
         self.progress = None
         self.assigned = 0
         self.requeued = 0
-        self.last_maintenance = None
         self.tag_counter = 0
         self.batch = {}  # worker id -> jobs (or tasks) to hand over next time
         self.sent = {}  # worker id -> (monotonic time, jobs or tasks) of its last batch
@@ -186,6 +222,11 @@ class Dispatcher:
         self.faults = faults.Faults(log)
         self.root_id = None
         self.pending_claims = []  # Filings of rejected files that could not be filed yet
+        self.hints = None  # a HintListener on shared mounts; workers' addresses by worker
+        self.hint_sender = None
+        self.worker_hints = {}
+        self.last_renewal = self.last_check = self.last_completion = None
+        self.ranges_out = False  # ranges of tasks were handed out since arrays/ was looked at
 
     def new_tag(self):
         self.tag_counter += 1
@@ -206,9 +247,13 @@ class Dispatcher:
                 return 1
             log.info("dispatcher on %s serving %s (pid %d)%s", hostname(),
                      display(self.layout.root), os.getpid(),
-                     " on a shared filesystem: polling with fresh listings" if
-                     self.layout.shared else "")
+                     " on a shared filesystem: fresh listings, wake-up hints on UDP port %s"
+                     % (self.hints.port if self.hints else None) if self.layout.shared
+                     else "")
+            self.warn_about_timings()
             self.progress = DispatcherProgressLine(self.layout)
+            if self.hints is not None:
+                self.waker.watchers.append(self.hints)
             watcher = DirWatcher()
             watcher.watch(self.layout.workerqueue, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
             watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
@@ -227,6 +272,9 @@ class Dispatcher:
         finally:
             self.lock.release()
             self.records.writer.close()
+            for closable in (self.hints, self.hint_sender):
+                if closable is not None:
+                    closable.close()
             self.waker.close()
 
     def start_up(self):
@@ -237,6 +285,10 @@ class Dispatcher:
             try:
                 self.layout.ensure()
                 self.root_id = self.layout.identity()
+                if self.layout.shared and self.hints is None:
+                    self.hints = HintListener(self.root_id)
+                    self.hint_sender = HintSender(self.root_id)
+                    self.lock.hints = self.hints.addresses
                 self.adopt_claims()
                 self.faults.cleared("make the queue folders")
                 return True
@@ -263,6 +315,13 @@ class Dispatcher:
                     log.warning("filed %s, left by a process that died, in %s/%s",
                                 display(name), state, display(filing.final))
 
+    def warn_about_timings(self):
+        if self.layout.shared and self.worker_timeout < 3 * defaults.SHARED.heartbeat:
+            log.warning("workers on a shared mount beat every %g s: a --worker-timeout of %g "
+                        "s can take live workers for dead ones (use %g or more)",
+                        defaults.SHARED.heartbeat, self.worker_timeout,
+                        3 * defaults.SHARED.heartbeat)
+
     def wait_on_error(self, error):
         self.waker.sleep(self.faults.failed("create %s" % display(self.lock.path), error))
 
@@ -288,24 +347,33 @@ class Dispatcher:
             if done:
                 log.info("queue drained and no job running: exiting")
                 break
-            if not busy:
-                self.waker.sleep(self.interval)
+            if busy:
+                self.poll.busy()
+            elif self.waker.sleep(self.poll.next()):
+                self.poll.busy()  # woken by inotify or a hint: something is going on
         log.info("dispatcher stopped after assigning %d jobs", self.assigned)
         return 0
 
     # -- liveness ---------------------------------------------------------------------------
 
     def maintain(self):
-        """Once a second: renew our lock, look for workers that stopped beating, and merge
-        finished ranges of arrays."""
+        """Now and then (Timings): renew our lock, look for workers that stopped beating,
+        merge the finished ranges of arrays. On a shared mount, where each of these costs
+        the file server requests, less often."""
         now = time.monotonic()
-        if self.last_maintenance is not None and now - self.last_maintenance < MAINTENANCE_EVERY:
-            return True
-        self.last_maintenance = now
-        if not self.lock.renew():
-            return False
-        self.check_workers()
-        self.completion.run()
+        if due(self.last_renewal, now, self.timings.lock_renew):
+            self.last_renewal = now
+            if not self.lock.renew():
+                return False
+        if due(self.last_check, now, self.timings.liveness):
+            self.last_check = now
+            self.check_workers()
+        if self.ranges_out or self.completion.active or \
+                due(self.last_completion, now, COMPLETION_BACKSTOP):
+            if due(self.last_completion, now, MAINTENANCE_EVERY):
+                self.last_completion = now
+                self.ranges_out = False
+                self.completion.run()
         for filing in list(self.pending_claims):
             filing.advance()
             self.pending_claims.remove(filing)
@@ -319,6 +387,8 @@ class Dispatcher:
             if raw is None and not os.path.isdir(inbox):
                 continue
             present.add(worker_id)
+            if self.hints is not None:
+                self.worker_hints[worker_id] = decode_beat(raw).get("hints")
             if self.observer.is_dead(worker_id, raw):
                 Burial(self, worker_id, raw).bury()
                 self.observer.forget(worker_id)
@@ -327,23 +397,34 @@ class Dispatcher:
         for worker_id in self.observer.keys():
             if worker_id not in present:
                 self.observer.forget(worker_id)
+                self.worker_hints.pop(worker_id, None)
         self.live_workers = sum(1 for worker_id in present if self.looks_alive(worker_id))
 
     def looks_alive(self, worker_id):
         """False for a worker whose heartbeat has stalled for a few beats: give it nothing."""
-        return self.observer.unchanged_for(worker_id) < min(3.0, self.worker_timeout / 2)
+        stalled = min(3 * self.timings.heartbeat + self.timings.liveness,
+                      self.worker_timeout / 2)
+        return self.observer.unchanged_for(worker_id) < stalled
 
     # -- handing out ------------------------------------------------------------------------
 
     def cycle(self):
-        """One pass; True when there may be more to do right away."""
+        """One pass; True when there may be more to do right away. On a shared mount the
+        queue is looked at first, and the idle workers only when there is something to
+        hand out (each listing costs the file server requests)."""
         now = time.monotonic()
+        if self.layout.shared:
+            self.listing.refresh_if_due(now)
+            self.reject_odd_entries()
+            if not self.listing.pending:
+                return False
         idle = [w for w in sorted(self.layout.list_names(self.layout.workerqueue))
                 if self.looks_alive(w)]
         if not idle and not self.listing.odd:
             return False
-        self.listing.refresh_if_due(now)
-        self.reject_odd_entries()
+        if not self.layout.shared:
+            self.listing.refresh_if_due(now)
+            self.reject_odd_entries()
         if not idle:
             return False
         # never more than a fair share of what is left, counting the busy workers too (they
@@ -356,6 +437,9 @@ class Dispatcher:
             given, count = self.fill_batch(worker_id, now, share, workers, deferred)
             if given:
                 self.take_announcement(worker_id)
+                if self.hint_sender is not None:
+                    self.hint_sender.send(self.worker_hints.get(worker_id), b"jobs")
+                self.ranges_out = self.ranges_out or "@" in given[0]
                 self.sent[worker_id] = (now, count)
                 self.assigned += count
                 handed += count
@@ -486,9 +570,14 @@ class Dispatcher:
                     continue
                 return name
             path = os.path.join(self.layout.jobqueue, name)
-            state, detail = self.readiness.check(path, name, head=arrays.MAX_HEADER)
+            kinds = self.listing.kinds
+            if self.layout.shared and name in kinds and complete_on_arrival(name):
+                state, kind = READY, kinds[name]  # its head was read for the priority
+            else:
+                state, detail = self.readiness.check(path, name, head=arrays.MAX_HEADER)
+                kind = arrays.declared_kind(detail) if state == READY else None
             if state == READY:
-                if arrays.declared_kind(detail):
+                if kind:
                     name = self.start_array(name)
                     if name is not None:
                         return name

@@ -40,6 +40,14 @@ def write_beat(path, payload, previous_size=0, create=True, size=256):
     return size
 
 
+def write_beat_fd(fd, payload, previous_size=0, size=256):
+    """write_beat() into a heartbeat file kept open."""
+    data = (json.dumps(payload) + "\n").encode()
+    size = max(previous_size, -(-len(data) // size) * size)
+    os.pwrite(fd, data.ljust(size, b" "), 0)
+    return size
+
+
 def read_beat(path):
     """The raw heartbeat bytes, or None when missing or unreadable.
 

@@ -59,10 +59,14 @@ class DispatcherLock:
         self.beats = 0
         self.size = 0
         self.held = False
+        self.hints = None  # where the holder takes wake-up hints (hints.py), if anywhere
 
     def _payload(self):
-        return {"host": hostname(), "pid": os.getpid(), "boot": boot_id(),
-                "pidns": pid_namespace(), "token": self.token, "beat": self.beats}
+        payload = {"host": hostname(), "pid": os.getpid(), "boot": boot_id(),
+                   "pidns": pid_namespace(), "token": self.token, "beat": self.beats}
+        if self.hints:
+            payload["hints"] = self.hints
+        return payload
 
     def acquire(self, should_stop=lambda: False, on_error=None):
         """Hold the lock (True), or give up when should_stop() says so (False). An OSError

@@ -101,12 +101,26 @@ class Burial:
         jobs = tickets.repair(self.inbox, [n for n in entries if not n.startswith(".")])
         requests = {n for n in entries if n.startswith(".cancel-")}
         finished = run_records(self.layout, self.worker_id, self.run)
+        recorded = {r.get("queue") for _, r in finished if r.get("k") == "job"}
+        held = self.beat.get("held") or {}
+        if held.get("k", "job") == "job" and held.get("queue"):
+            recorded.add(held["queue"])
+        crash_counted = False
+        # the worker ran its inbox in name order, from the job its heartbeat names: jobs
+        # with a record of this run finished, the first one after them without a record
+        # was running, the rest never started
         for name in sorted(jobs):
+            queue_name = names.parse(name)
             if cancel_request(name) in requests:
                 self.cancel(name)
-            elif name == self.running or (self.running and names.parse(name).is_tasks and
-                                          self.same_range_run(name)):
+            elif queue_name.is_tasks and self.running and self.same_range_run(name):
                 self.take_over_running(name, finished)
+            elif name in recorded:
+                self.take_over_running(name, finished)
+            elif not crash_counted and self.running and name >= self.running and \
+                    not queue_name.is_tasks:
+                crash_counted = True
+                self.requeue(name, crashed=True)
             else:
                 self.requeue(name, crashed=False)
         for name in os.listdir(self.inbox):
@@ -132,7 +146,8 @@ class Burial:
         held = self.beat.get("held")
         if queue_name.is_tasks:
             return self.take_over_range(name, queue_name, finished, held)
-        record = next((r for _, r in reversed(finished) if r.get("k") == "job"), None)
+        record = next((r for _, r in reversed(finished) if r.get("k") == "job" and
+                       r.get("queue") == name), None)
         if record is None and held and held.get("queue") == name:
             record = dict(held, k="job", key="held:%s:%s" % (self.worker_id, self.run),
                           filed_by="dispatcher")

@@ -32,13 +32,15 @@ from .journal import JournalWriter
 from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, Layout, QueueError,
                      cancel_request, display, hostname, safe_hostname, try_rename,
                      write_file_atomic)
-from .liveness import write_beat
+from .hints import HintListener, HintSender
+from .liveness import decode_beat, read_beat, write_beat, write_beat_fd
+from .lock import LOCK_NAME
 from .notify import IN_MOVED_TO, DirWatcher
 from .waker import Waker
 
 log = logging.getLogger("fjd.worker")
 
-REANNOUNCE_EVERY = 2.0  # seconds; renews a lost announcement (e.g. a dispatcher crash)
+VERIFY_BEATS = 6  # on a shared mount, beats between checks that our heartbeat is there
 HEARTBEAT_SIZE = 4096  # the heartbeat file's size from the start: room for a held record
 RETRY_FIRST, RETRY_MAX = 0.5, 4.0  # seconds between attempts to file a held result
 STDOUT_FILE, STDERR_FILE = ".stdout", ".stderr"  # outputs of jobs with [control] output: files
@@ -82,13 +84,22 @@ def local_scratch():
 
 
 class Worker:
-    def __init__(self, root=None, interval=defaults.WORKER_INTERVAL,
-                 heartbeat=defaults.HEARTBEAT_INTERVAL, grace=defaults.GRACE,
-                 max_job_bytes=defaults.MAX_JOB_BYTES, allow_users=(), worker_id=None,
-                 lifetime=None):
+    def __init__(self, root=None, interval=defaults.WORKER_INTERVAL, heartbeat=None,
+                 grace=defaults.GRACE, max_job_bytes=defaults.MAX_JOB_BYTES, allow_users=(),
+                 worker_id=None, lifetime=None):
         self.layout = Layout(root)
+        self.timings = defaults.timings(self.layout.shared)
         self.interval = interval
-        self.heartbeat_interval = heartbeat
+        self.heartbeat_interval = heartbeat or self.timings.heartbeat
+        self.poll = defaults.Backoff(interval, self.timings.idle_poll, time.monotonic)
+        self.hints = None  # a HintListener on shared mounts (hints.py)
+        self.hint_sender = None
+        self.dispatcher_hints = (None, None)  # (monotonic time read, addresses)
+        self.beat_fd = None  # on shared mounts the heartbeat stays open: one write a beat
+        self.beat_checked = None
+        self.idle_since = None
+        self.last_listing = None
+        self.woken = False
         self.grace = grace
         self.max_job_bytes = max_job_bytes
         self.allowed_uids = {os.geteuid()} | {uid_of(u) for u in allow_users}
@@ -139,6 +150,8 @@ class Worker:
             self.watcher = DirWatcher()
             self.watcher.watch(self.inbox, IN_MOVED_TO)
             self.waker.watchers.append(self.watcher)
+            if self.hints is not None:
+                self.waker.watchers.append(self.hints)
             try:
                 self.serve()
             except Stuck:
@@ -151,6 +164,9 @@ class Worker:
             if self.inbox and self.unfiled is None:
                 self.leave()
             self.close_files()
+            for closable in (self.hints, self.hint_sender):
+                if closable is not None:
+                    closable.close()
             self.waker.close()
         log.info("worker %s stopped after %d jobs", self.worker_id, self.finished)
         return 0
@@ -162,6 +178,9 @@ class Worker:
             try:
                 self.layout.ensure()
                 self.root_id = self.layout.identity()
+                if self.layout.shared and self.hints is None:
+                    self.hints = HintListener(self.root_id)
+                    self.hint_sender = HintSender(self.root_id)
                 self.register()
                 self.faults.cleared("register in the queue")
                 return True
@@ -182,6 +201,7 @@ class Worker:
                                      % (display(self.requested_id), display(self.inbox)))
         self.buried = False
         self.beat_size = 0
+        self.close_heartbeat()
         self.beat(force=True, create=True)
         self.close_files()
         self.journal = JournalWriter(self.layout.records, self.worker_id, {
@@ -196,6 +216,7 @@ class Worker:
         for journal in (self.journal, self.out, self.err):
             if journal is not None:
                 journal.close()
+        self.close_heartbeat()
 
     def serve(self):
         while not self.waker.stopping:
@@ -213,22 +234,64 @@ class Worker:
         self.beat()
         if self.buried:
             return self.register_again()
-        jobs = self.inbox_jobs()
+        now = time.monotonic()
+        jobs = []
+        if self.should_look(now):
+            jobs = self.inbox_jobs()
+            self.last_listing = now
+        self.woken = False
         if jobs:
+            self.idle_since = None
+            self.poll.busy()
             self.announced_at = None  # the dispatcher took (or will take) our announcement
+            # One run id for the batch, in the heartbeat once: the records of the batch
+            # carry it, and the dispatcher can tell from them, should we die, which jobs
+            # finished, which one was running (the first without a record) and which
+            # never started, without a heartbeat per job.
+            self.runs += 1
+            self.current, self.current_run = jobs[0], self.runs
+            self.beat(force=True)
             for name in jobs:
                 if self.waker.stopping or self.buried:
                     break
                 self.run_item(name)
                 self.beat()
+            self.current = self.current_run = None
             return None
         # Idle: announce, and renew the announcement now and then. Asking the shared
         # folder whether it is still there would be answered from stale caches.
-        now = time.monotonic()
-        if self.announced_at is None or now - self.announced_at >= REANNOUNCE_EVERY:
+        first = self.idle_since is None
+        if first:
+            self.idle_since = now
+        if self.announced_at is None or now - self.announced_at >= self.timings.reannounce:
             self.announce()
-        self.waker.sleep(self.interval)
+            if first:
+                self.hint_dispatcher()
+        self.woken = self.waker.sleep(self.poll.next())
         return None
+
+    def should_look(self, now):
+        """Whether to list the inbox now. Busy: always. Idle: when woken (inotify, a
+        hint), when the dispatcher has parked our announcement in the inbox (it does so
+        when it hands us jobs: one cheap check instead of a listing), and every backstop
+        seconds in case the announcement was lost."""
+        if self.idle_since is None or self.woken or self.last_listing is None:
+            return True
+        if now - self.last_listing >= self.timings.backstop:
+            return True
+        return os.path.lexists(os.path.join(self.inbox, PARKED_ANNOUNCEMENT))
+
+    def hint_dispatcher(self):
+        """On a shared mount, tell the dispatcher we are idle (it may be waiting for us)."""
+        if self.hint_sender is None:
+            return
+        read_at, addresses = self.dispatcher_hints
+        now = time.monotonic()
+        if read_at is None or now - read_at > 60.0 or not addresses:
+            holder = decode_beat(read_beat(os.path.join(self.layout.root, LOCK_NAME)))
+            addresses = holder.get("hints") or []
+            self.dispatcher_hints = (now, addresses)
+        self.hint_sender.send(addresses, b"idle")
 
     def register_again(self):
         """Our inbox was taken away: by the dispatcher (we were presumed dead), unless the
@@ -283,26 +346,57 @@ class Worker:
         self.last_beat = now
         self.beats += 1
         self.check_stop_requests(now)
-        path = os.path.join(self.inbox, HEARTBEAT_FILE)
         payload = {"beat": self.beats, "worker": self.worker_id, "host": self.host,
                    "pid": os.getpid(), "job": self.current, "run": self.current_run}
         if self.blocked:
             payload["blocked"] = self.blocked
         if self.held is not None:
             payload["held"] = self.held
+        if self.hints is not None and self.hints.addresses:
+            payload["hints"] = self.hints.addresses
         try:
-            self.beat_size = write_beat(path, payload, self.beat_size, create=create,
-                                        size=HEARTBEAT_SIZE)
+            self.write_heartbeat(payload, create)
             if self.faults:
                 self.faults.cleared("write the heartbeat")
         except FileNotFoundError:
+            self.close_heartbeat()
             if self.layout.present(self.root_id):
                 self.buried = True  # the dispatcher took our inbox (we were presumed dead)
         except OSError as error:
             if create:
                 raise
+            self.close_heartbeat()
             self.faults.failed("write the heartbeat", error)
         return True
+
+    def write_heartbeat(self, payload, create):
+        """Locally the heartbeat is opened by name at each beat (which notices at once when
+        our inbox was taken away). On a shared mount that costs the file server four
+        requests: there it stays open (one write a beat), and its name is checked every
+        VERIFY_BEATS beats, and at once after a pause (we may have been stopped)."""
+        path = os.path.join(self.inbox, HEARTBEAT_FILE)
+        if not self.layout.shared or create:
+            self.beat_size = write_beat(path, payload, self.beat_size, create=create,
+                                        size=HEARTBEAT_SIZE)
+            return
+        now = time.monotonic()
+        stalled = self.beat_checked is not None and \
+            now - self.beat_checked > 2 * self.heartbeat_interval
+        if self.beat_fd is None or stalled or self.beats % VERIFY_BEATS == 0:
+            os.stat(path, follow_symlinks=False)  # FileNotFoundError: our inbox is gone
+            if self.beat_fd is None:
+                self.beat_fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        self.beat_checked = now
+        self.beat_size = write_beat_fd(self.beat_fd, payload, self.beat_size,
+                                       size=HEARTBEAT_SIZE)
+
+    def close_heartbeat(self):
+        if self.beat_fd is not None:
+            try:
+                os.close(self.beat_fd)
+            except OSError:
+                pass
+            self.beat_fd = None
 
     def check_stop_requests(self, now):
         """A stop file in our inbox, or the end of --lifetime, stops us as SIGTERM would."""
@@ -339,7 +433,10 @@ class Worker:
         return None
 
     def leave(self):
-        """Withdraw the announcement, hand back unstarted jobs, remove the inbox."""
+        """Withdraw the announcement, hand back unstarted jobs, remove the inbox. (Files
+        still open would be kept as .fuse_hidden* names by sshfs, and the inbox would stay:
+        the heartbeat is closed first.)"""
+        self.close_heartbeat()
         try:
             os.unlink(self.announcement_path())
         except OSError:
@@ -497,8 +594,7 @@ class Worker:
         original = queue_name.original
         attempt = queue_name.attempts + 1
         started = time.time()
-        self.runs += 1
-        record = self.base_record(name, original, attempt, started, self.runs)
+        record = self.base_record(name, original, attempt, started, self.batch_run())
         spec = None
         try:
             spec = load(path, self.max_job_bytes)
@@ -519,10 +615,9 @@ class Worker:
         record.update(command=argv, cwd=workdir, timeout=settings.timeout,
                       retries=settings.retries)
         files = settings.output == "files"
-        self.current, self.current_run = name, self.runs
-        self.beat(force=True)
+        self.current = name
+        self.beat(force=not self.layout.shared)  # locally a beat per job costs nothing
         if self.waker.stopping:  # asked to stop before it started: it did not run
-            self.current = self.current_run = None
             self.hand_back(name, "not started")
             return None
         runs = []
@@ -537,19 +632,16 @@ class Worker:
                     log.info("%s: %s; retry %d of %d", display(original), outcome["reason"],
                              number, settings.retries)
         except (Interrupted, JobSignalled) as stop:
-            self.current = self.current_run = None
             self.discard_output_files()
             self.hand_back(name, str(stop) or "worker stopping; its run was interrupted",
                            attempts=queue_name.attempts + 1)
             return None
         except Withdrawn as why:
-            self.current = self.current_run = None
             self.discard_output_files()
             if str(why) == "cancelled":
                 return self.file_cancelled(name)
             log.warning("%s: %s; its process group was killed", display(original), why)
             return None
-        self.current = self.current_run = None
         reason = outcome["reason"]
         if reason and self.appended_path_hint(settings, "{jobfile}" in spec.executable, path,
                                               spans.get("stderr")):
@@ -732,10 +824,16 @@ class Worker:
             self.specs = {uid: spec}  # one array at a time, as a rule: keep the newest
         return spec
 
+    def batch_run(self):
+        """The run id of the batch being run (a new one outside a batch)."""
+        if self.current_run is None:
+            self.runs += 1
+            self.current_run = self.runs
+        return self.current_run
+
     def run_tasks(self, name, queue_name):
         path = os.path.join(self.inbox, name)
-        self.runs += 1
-        run = self.runs
+        run = self.batch_run()
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
@@ -751,12 +849,11 @@ class Worker:
                 settings = Settings(spec.control)
             except JobError as error:
                 return self.fail_range(name, queue_name, run, str(error))
-            self.current, self.current_run = name, run
-            self.beat(force=True)
+            self.current = name
+            self.beat(force=not self.layout.shared)
             return self.run_range(fd, name, queue_name, spec, settings, run)
         finally:
             os.close(fd)
-            self.current = self.current_run = None
 
     def run_range(self, fd, name, queue_name, spec, settings, run):
         array = queue_name.original

@@ -41,12 +41,14 @@ def register(subparsers):
                             help="where the kernel cannot tell whether a job file is still "
                                  "open for writing (NFS, sshfs), take it once unchanged this "
                                  "long (default: %g)" % defaults.SETTLE)
-    dispatcher.add_argument("--worker-timeout", type=nonnegative,
-                            default=defaults.WORKER_TIMEOUT, metavar="SECONDS",
+    dispatcher.add_argument("--worker-timeout", type=nonnegative, metavar="SECONDS",
                             help="a worker (or dispatcher lock) whose heartbeat has not changed "
                                  "for this long, on this dispatcher's own clock, is dead; its "
-                                 "jobs go back to jobqueue/ (default: %g)"
-                                 % defaults.WORKER_TIMEOUT)
+                                 "jobs go back to jobqueue/ (default: %g on a local disk, %g "
+                                 "on a shared mount, where workers beat every %g s)"
+                                 % (defaults.LOCAL.worker_timeout,
+                                    defaults.SHARED.worker_timeout,
+                                    defaults.SHARED.heartbeat))
     dispatcher.add_argument("--max-attempts", type=positive_int, default=defaults.MAX_ATTEMPTS,
                             metavar="N",
                             help="a job whose worker died while running it N times goes to "

@@ -1,0 +1,123 @@
+"""Wake-up hints: a UDP datagram that says "look again", so that daemons on a shared mount
+need not poll fast (DESIGN.md, "Hints").
+
+The files stay the truth. A hint only makes its receiver look at the folders now rather
+than at its next poll; a lost hint costs a poll interval, a forged or replayed one at most
+one extra look. Firewalled compute nodes that drop them still work, at polling speed.
+
+Who hints whom: the dispatcher hints a worker it has just given jobs (the address is in the
+worker's heartbeat); a worker hints the dispatcher when it announces itself idle, and
+`fjd submit` when it has queued jobs (the address is in dispatcher.lock). A hint is
+``fjd1 <queue id> <what>``: a hint for another queue is ignored.
+"""
+import errno
+import logging
+import os
+import socket
+
+log = logging.getLogger("fjd")
+
+MAGIC = b"fjd1"
+PROBE_ADDRESS = ("192.0.2.1", 9)  # TEST-NET-1: only used to ask which interface routes out
+
+
+def own_addresses():
+    """IPv4 addresses other hosts may reach this one at: the one that routes outwards,
+    and loopback for daemons on this same host. No packet is sent to find them."""
+    found = []
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(PROBE_ADDRESS)
+        address = probe.getsockname()[0]
+        if address and not address.startswith("0."):
+            found.append(address)
+    except OSError:
+        pass
+    finally:
+        probe.close()
+    if "127.0.0.1" not in found:
+        found.append("127.0.0.1")
+    return found
+
+
+class HintListener:
+    """A UDP socket a daemon sleeps on (it has fileno() and drain() for the Waker)."""
+
+    def __init__(self, queue_id):
+        self.queue_id = (queue_id or "").encode()
+        self.sock = None
+        self.port = None
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            sock.bind(("0.0.0.0", 0))
+            self.sock = sock
+            self.port = sock.getsockname()[1]
+        except OSError as error:
+            log.debug("no wake-up hints (%s): polling only", error)
+        self.addresses = [[a, self.port] for a in own_addresses()] if self.sock else []
+
+    def fileno(self):
+        return self.sock.fileno() if self.sock is not None else None
+
+    def drain(self):
+        """Read every waiting datagram; True when one was a hint for our queue."""
+        seen = False
+        while self.sock is not None:
+            try:
+                data = self.sock.recv(512)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            words = data.split()
+            if len(words) >= 2 and words[0] == MAGIC and words[1] == self.queue_id:
+                seen = True
+        return seen
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class HintSender:
+    """Sends hints, best effort: a send that fails is the same as a datagram lost."""
+
+    def __init__(self, queue_id):
+        self.queue_id = (queue_id or "").encode()
+        self.sock = None
+
+    def send(self, addresses, what=b"look"):
+        if not addresses:
+            return
+        if self.sock is None:
+            try:
+                self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                self.sock.setblocking(False)
+            except OSError:
+                return
+        message = b" ".join([MAGIC, self.queue_id, what])
+        for entry in addresses:
+            try:
+                host, port = entry[0], int(entry[1])
+                self.sock.sendto(message, (str(host), port))
+            except (OSError, ValueError, TypeError, IndexError) as error:
+                if getattr(error, "errno", None) not in (errno.ECONNREFUSED, None):
+                    log.debug("hint to %s not sent: %s", entry, error)
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def hint_dispatcher(layout, queue_id, what=b"jobs"):
+    """Tell the dispatcher of layout's queue to look now (for fjd submit). Best effort."""
+    from .liveness import decode_beat, read_beat
+    holder = decode_beat(read_beat(os.path.join(layout.root, "dispatcher.lock")))
+    addresses = holder.get("hints")
+    if addresses:
+        sender = HintSender(queue_id)
+        sender.send(addresses, what)
+        sender.close()
