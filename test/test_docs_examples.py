@@ -73,6 +73,10 @@ def test_examples_run_as_written(tmp_path, shell_env):
     assert ran >= 5
     # what the examples did, as the text says
     names = lambda folder: sorted(os.listdir(str(work / folder)))  # noqa: E731
-    assert len(names("done")) == 18  # 10 of the 12 first jobs, then 4 and 4 more
-    assert names("jobqueue") == [] and names("jobpod") == []
-    assert len(names("cancelled")) == 3  # two retried failures and the --alpha 9 job
+    # done: the --repeat 3 array, the two --split jobs, job.conf, the Python API's array,
+    # fjd run's alpha=1..4 array and the --repeat 4 array of `fjd workers`
+    assert len(names("done")) == 7
+    assert names("jobqueue") == [] and names("jobpod") == [] and names("arrays") == []
+    # cancelled: the sweep whose two retried failures were cancelled, the --alpha 9 job
+    assert len(names("cancelled")) == 2
+    assert names("failed") == []
