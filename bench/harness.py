@@ -450,8 +450,8 @@ def percentile(values, fraction):
 def run_fjd(opts, args, cwd, timeout=600.0, log_path=None):
     """`python -m fjd ARGS` as a user types it: a dict with its exit status, its wall time,
     its stdout and stderr (both go to log_path instead when it is given, for long runs),
-    and from wait4() its CPU seconds and peak RSS (both include the processes it waited
-    for: the daemons of `fjd run` and their jobs).
+    its CPU seconds from wait4() (with the processes it waited for: the daemons of `fjd run`
+    and their jobs), and its own peak RSS: VmHWM, read while it runs (see reap).
 
     It runs in a session of its own: when it outlives timeout, it and what it started get
     SIGTERM, then SIGKILL, and BenchError is raised.
@@ -463,7 +463,7 @@ def run_fjd(opts, args, cwd, timeout=600.0, log_path=None):
         started = time.monotonic()
         proc = subprocess.Popen(argv, cwd=cwd, env=fjd_env(opts), stdin=subprocess.DEVNULL,
                                 stdout=out_file, stderr=err_file, start_new_session=True)
-        status, usage = reap(proc.pid, started + timeout)
+        status, usage, hwm = reap(proc.pid, started + timeout)
         seconds = time.monotonic() - started
         if status is None:
             for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -471,7 +471,7 @@ def run_fjd(opts, args, cwd, timeout=600.0, log_path=None):
                     os.killpg(proc.pid, sig)
                 except OSError:
                     pass
-                status, usage = reap(proc.pid, time.monotonic() + 30.0)
+                status, usage, _ = reap(proc.pid, time.monotonic() + 30.0)
                 if status is not None:
                     break
         proc.returncode = exit_code(status) if status is not None else -9
@@ -489,21 +489,28 @@ def run_fjd(opts, args, cwd, timeout=600.0, log_path=None):
             err_file.close()
     return {"argv": argv, "status": proc.returncode, "seconds": seconds, "stdout": out,
             "stderr": err, "cpu_s": usage.ru_utime + usage.ru_stime if usage else None,
-            "max_rss_kb": usage.ru_maxrss if usage else None}
+            "max_rss_kb": hwm}
 
 
 def reap(pid, deadline):
-    """(wait status, rusage) of a child once it exits, or (None, None) at the deadline.
-    Polled every 2 ms for the first 2 s (short commands are timed to a few ms), then every
-    50 ms."""
+    """(wait status, rusage, peak RSS in kB) of a child once it exits, or (None, None,
+    peak) at the deadline. Polled every 2 ms for the first 2 s (short commands are timed to
+    a few ms), then every 50 ms.
+
+    The peak RSS is the last VmHWM read from /proc/<pid>/status before the exit (memory
+    taken in the last poll interval can be missed). Not wait4's ru_maxrss: Linux carries a
+    process's maxrss across exec, so a child's starts at what the harness itself held when
+    it was spawned (60 MB and more once it has read 100,000 records)."""
     started = time.monotonic()
+    hwm = None
     while True:
         found, status, usage = os.wait4(pid, os.WNOHANG)
         if found:
-            return status, usage
+            return status, usage, hwm
+        hwm = proc_status_kb(pid, "VmHWM") or hwm
         now = time.monotonic()
         if now > deadline:
-            return None, None
+            return None, None, hwm
         time.sleep(0.002 if now - started < 2.0 else 0.05)
 
 
