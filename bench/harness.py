@@ -26,10 +26,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # the sizes of --quick and of a full run (an option given on the command line wins)
 QUICK = dict(jobs=200, repeat=1, latency_samples=20, idle_seconds=3.0, million=5000,
              million_sample=1000, million_seconds=8.0, sweep="10x100", runbig_queue=5000,
-             runbig_jobs=1000)
+             runbig_jobs=1000, array_tasks=2000, array_sweep="100x100", files_tasks=5000,
+             files_sample=10, split_sizes="200,400", status_records=50000,
+             bigarray_tasks=1000000, bigarray_seconds=3.0)
 DEFAULTS = dict(jobs=2000, repeat=3, latency_samples=200, idle_seconds=30.0, million=1000000,
                 million_sample=20000, million_seconds=300.0, sweep="100x1000",
-                runbig_queue=90000, runbig_jobs=5000)
+                runbig_queue=90000, runbig_jobs=5000, array_tasks=20000,
+                array_sweep="1000x1000", files_tasks=100000, files_sample=50,
+                split_sizes="1000,2000", status_records=1000000, bigarray_tasks=10000000,
+                bigarray_seconds=10.0)
 
 
 def say(text=""):
@@ -441,6 +446,110 @@ def percentile(values, fraction):
 
 
 # -- small helpers --------------------------------------------------------------------------
+
+def run_fjd(opts, args, cwd, timeout=600.0, log_path=None):
+    """`python -m fjd ARGS` as a user types it: a dict with its exit status, its wall time,
+    its stdout and stderr (both go to log_path instead when it is given, for long runs),
+    its CPU seconds from wait4() (with the processes it waited for: the daemons of `fjd run`
+    and their jobs), and its own peak RSS: VmHWM, read while it runs (see reap).
+
+    It runs in a session of its own: when it outlives timeout, it and what it started get
+    SIGTERM, then SIGKILL, and BenchError is raised.
+    """
+    argv = [opts.python, "-m", "fjd"] + list(args)
+    out_file = open(log_path, "ab") if log_path else tempfile.TemporaryFile()
+    err_file = out_file if log_path else tempfile.TemporaryFile()
+    try:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=cwd, env=fjd_env(opts), stdin=subprocess.DEVNULL,
+                                stdout=out_file, stderr=err_file, start_new_session=True)
+        status, usage, hwm = reap(proc.pid, started + timeout)
+        seconds = time.monotonic() - started
+        if status is None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, sig)
+                except OSError:
+                    pass
+                status, usage, _ = reap(proc.pid, time.monotonic() + 30.0)
+                if status is not None:
+                    break
+        proc.returncode = exit_code(status) if status is not None else -9
+        if seconds > timeout:
+            raise BenchError("`%s` did not finish within %.0f s (stopped)"
+                             % (" ".join(argv[1:]), timeout))
+        out = err = b""
+        if not log_path:
+            out_file.seek(0)
+            err_file.seek(0)
+            out, err = out_file.read(), err_file.read()
+    finally:
+        out_file.close()
+        if err_file is not out_file:
+            err_file.close()
+    return {"argv": argv, "status": proc.returncode, "seconds": seconds, "stdout": out,
+            "stderr": err, "cpu_s": usage.ru_utime + usage.ru_stime if usage else None,
+            "max_rss_kb": hwm}
+
+
+def reap(pid, deadline):
+    """(wait status, rusage, peak RSS in kB) of a child once it exits, or (None, None,
+    peak) at the deadline. Polled every 2 ms for the first 2 s (short commands are timed to
+    a few ms), then every 50 ms.
+
+    The peak RSS is the last VmHWM read from /proc/<pid>/status before the exit (memory
+    taken in the last poll interval can be missed). Not wait4's ru_maxrss: Linux carries a
+    process's maxrss across exec, so a child's starts at what the harness itself held when
+    it was spawned (60 MB and more once it has read 100,000 records)."""
+    started = time.monotonic()
+    hwm = None
+    while True:
+        found, status, usage = os.wait4(pid, os.WNOHANG)
+        if found:
+            return status, usage, hwm
+        hwm = proc_status_kb(pid, "VmHWM") or hwm
+        now = time.monotonic()
+        if now > deadline:
+            return None, None, hwm
+        time.sleep(0.002 if now - started < 2.0 else 0.05)
+
+
+def exit_code(status):
+    """The exit status of a wait status (a negative signal number if it was killed), as
+    subprocess reports it (os.waitstatus_to_exitcode is Python 3.9+)."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def count_entries(root, skip=("logs",)):
+    """Every file and folder under root (root itself not counted), without the top-level
+    folders named in skip and what they hold; and the count per top-level entry."""
+    total, per_top = 0, {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == root:
+            dirnames[:] = [d for d in dirnames if d not in skip]
+            for name in dirnames + filenames:
+                per_top[name] = per_top.get(name, 0) + 1
+        else:
+            top = os.path.relpath(dirpath, root).split(os.sep)[0]
+            per_top[top] = per_top.get(top, 0) + len(dirnames) + len(filenames)
+        total += len(dirnames) + len(filenames)
+    return total, per_top
+
+
+def finished_arrays(root):
+    """The names in done/ and failed/ (an array file ends in one of them)."""
+    found = []
+    for folder in ("done", "failed"):
+        try:
+            found += sorted(n for n in os.listdir(os.path.join(root, folder))
+                            if not n.startswith("."))
+        except FileNotFoundError:
+            pass
+    return found
+
+
 
 def ratio(a, b):
     return a / b if a and b else None

@@ -2,7 +2,7 @@
 """fjd benchmark harness: one command that measures fjd against its targets.
 
     python bench/run.py                      # everything, default sizes
-    python bench/run.py --quick              # a smoke run with small numbers (~30 s)
+    python bench/run.py --quick              # a smoke run with small numbers (~1 min)
     python bench/run.py --only throughput,latency --jobs 5000 --workers 2
     python bench/run.py --million 200000     # a smaller pre-filled queue
     python bench/run.py --only throughput --profile   # plus cProfile of the daemons
@@ -20,22 +20,35 @@ idle        CPU used by an idle dispatcher and an idle worker over --idle-second
 million     a pre-filled queue of --million job files: the dispatcher's peak RSS
             (VmHWM), time until the first job starts, throughput of the first
             --million-sample jobs compared with the small-queue figure.
-submit      ``fjd submit`` of a 100 x 1000 = 100,000-job sweep (reported as not
-            available when ``python -m fjd submit --help`` fails).
+submit      ``fjd submit --split`` of a 100 x 1000 = 100,000-job sweep (reported as not
+            available when ``python -m fjd submit --help`` fails), and the 1000 x 1000 =
+            1,000,000-task sweep written as one array file.
 runbig      a pre-filled queue of --runbig-queue job files: the throughput of its first
             --runbig-jobs jobs under a plain dispatcher and under ``fjd run`` (whose
             dispatcher has --exit-when-done), each on a fresh copy; the ratio.
+arrays      one array of --array-tasks no-op tasks through ``fjd run --exe true --param
+            i=1..N``: tasks/s from the journals and the command's wall time, against
+            ``xargs -P W -n 1 true`` in the same run; the ratio.
+files       entries left in the queue root (logs/ aside) after ``fjd run`` of an array of
+            --files-tasks tasks, no-op and printing to stdout and stderr; sampled outputs
+            read back with ``fjd show``; --split measured small and extrapolated.
+status      ``fjd status`` (text, --json) and ``fjd show`` on a root with --status-records
+            finished task records (written with fjd's JournalWriter, bench/fill_journals.py).
+bigarray    a dispatcher and W workers on an array of --bigarray-tasks tasks for
+            --bigarray-seconds: their peak RSS; stopped with SIGTERM.
 
 It prints a table with PASS/MISS per target, writes bench/results/<date>.json and prints a
 Markdown snippet for the README. Standard library only; Python 3.8+.
 
-The harness only relies on fjd's public contract: the folders (jobqueue/, workerqueue/,
-jobpod/, done/, failed/, records/), records/<name>.json with start_ts/end_ts, the daemon
-command lines, and ``python -m fjd submit`` when it exists.
+The harness relies on fjd's public contract: the folders (jobqueue/, workerqueue/,
+jobpod/, done/, failed/, records/), the journals records/*.journal (read with fjd's own
+fjd/journal.py), the daemon command lines, and ``python -m fjd`` (submit, run, status,
+show) when it exists.
 
 This file is the entry point only (options, main, clean-up); the rest is in harness.py
-(shared helpers), scenarios.py (the fjd scenarios), competitors.py (xargs, GNU parallel,
-HyperQueue) and report.py (targets, table, Markdown), next to it.
+(shared helpers), scenarios.py and scenarios_arrays.py (the fjd scenarios; fill_journals.py
+writes the status scenario's records), competitors.py (xargs, GNU parallel, HyperQueue) and
+report.py (targets, table, Markdown), next to it.
 """
 import argparse
 import json
@@ -48,10 +61,12 @@ import time
 
 from harness import (DEFAULTS, HERE, QUICK, REPO, BenchError, machine_info, remove_leftovers,
                      say, warn_if_slow_create)
-from report import TARGETS, evaluate, fmt_num, fmt_ratio, machine_line, markdown, text_table
+from report import (TARGETS, evaluate, fmt_num, fmt_ratio, machine_line, markdown,
+                    outputs_text, text_table)
 from scenarios import (SCENARIOS, fjd_throughput_once, runbig_line, scenario_idle,
                        scenario_latency, scenario_million, scenario_profile, scenario_runbig,
                        scenario_submit, scenario_throughput)
+from scenarios_arrays import scenario_arrays, scenario_bigarray, scenario_files, scenario_status
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -63,14 +78,25 @@ def parse_sweep(text):
     return int(match.group(1)), int(match.group(2))
 
 
+def parse_sizes(text):
+    match = re.match(r"^\s*(\d+)\s*,\s*(\d+)\s*$", text)
+    if not match or not 0 < int(match.group(1)) < int(match.group(2)):
+        raise argparse.ArgumentTypeError("%r is not two growing sizes such as 1000,2000"
+                                         % text)
+    return int(match.group(1)), int(match.group(2))
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python bench/run.py", description=__doc__.split("\n\n")[0],
-        epilog="Targets: throughput >= 1,000 jobs/s and >= 0.5 x xargs -P2 (W=2, N=2000); "
-               "latency median <= 20 ms, p99 <= 100 ms; idle CPU <= 1% of a core per daemon; "
-               "10^6 queued: dispatcher peak RSS <= 200 MB and throughput >= 80% of the small "
-               "queue; fjd submit of a 100,000-job sweep <= 10 s; 90,000 queued: fjd run >= "
-               "0.9 x a plain dispatcher.")
+        epilog="Targets: throughput >= 1,000 jobs/s and >= 0.75 x xargs -P2 (W=2, "
+               "N=2000); an array of 20,000 tasks >= 0.9 x xargs -P2; latency median <= 20 "
+               "ms, p99 <= 100 ms; idle CPU <= 1% of a core per daemon; 10^6 queued: "
+               "dispatcher peak RSS <= 200 MB and throughput >= 80% of the small queue; fjd "
+               "submit --split of a 100,000-job sweep <= 10 s, of a 1,000,000-task array <= 1 "
+               "s; 90,000 queued: fjd run >= 0.9 x a plain dispatcher; <= 200 entries left "
+               "after fjd run of 100,000 tasks; fjd status on 10^6 task records <= 2 s; a "
+               "10^7-task array: peak RSS <= 50 MB per daemon.")
     parser.add_argument("--jobs", "-n", type=int, help="jobs per throughput run "
                         "(default %d; --quick: %d)" % (DEFAULTS["jobs"], QUICK["jobs"]))
     parser.add_argument("--workers", "-w", type=int, default=2, help="workers (default 2)")
@@ -80,7 +106,7 @@ def parse_args(argv):
                         help="comma-separated scenarios: %s (default: all); "
                              "'profile' is the same as --profile" % ",".join(SCENARIOS))
     parser.add_argument("--quick", action="store_true",
-                        help="small numbers for a smoke run (about 30 s)")
+                        help="small numbers for a smoke run (about 1 min)")
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter for the daemons and fjd submit (default: this one)")
     parser.add_argument("--latency-samples", type=int,
@@ -105,7 +131,35 @@ def parse_args(argv):
                              "(default %d; --quick: %d)" % (DEFAULTS["runbig_jobs"],
                                                             QUICK["runbig_jobs"]))
     parser.add_argument("--sweep", type=parse_sweep, metavar="AxB",
-                        help="fjd submit sweep shape (default 100x1000)")
+                        help="fjd submit --split sweep shape (default 100x1000)")
+    parser.add_argument("--array-sweep", type=parse_sweep, metavar="AxB",
+                        help="fjd submit sweep shape written as one array (default %s; "
+                             "--quick: %s)" % (DEFAULTS["array_sweep"], QUICK["array_sweep"]))
+    parser.add_argument("--array-tasks", type=int, metavar="N",
+                        help="tasks of the arrays scenario's array (default %d; --quick: %d)"
+                             % (DEFAULTS["array_tasks"], QUICK["array_tasks"]))
+    parser.add_argument("--files-tasks", type=int, metavar="N",
+                        help="tasks of the files scenario's arrays (default %d; --quick: %d)"
+                             % (DEFAULTS["files_tasks"], QUICK["files_tasks"]))
+    parser.add_argument("--files-sample", type=int, metavar="K",
+                        help="random tasks whose output the files scenario reads back with "
+                             "fjd show, besides the first and the last (default %d; --quick: "
+                             "%d)" % (DEFAULTS["files_sample"], QUICK["files_sample"]))
+    parser.add_argument("--split-sizes", type=parse_sizes, metavar="A,B",
+                        help="the two sizes at which the files scenario measures --split, "
+                             "to extrapolate from (default %s; --quick: %s)"
+                             % (DEFAULTS["split_sizes"], QUICK["split_sizes"]))
+    parser.add_argument("--status-records", type=int, metavar="N",
+                        help="finished task records for the status scenario (default %d; "
+                             "--quick: %d)" % (DEFAULTS["status_records"],
+                                               QUICK["status_records"]))
+    parser.add_argument("--bigarray-tasks", type=int, metavar="N",
+                        help="tasks of the bigarray scenario's array (default %d; --quick: "
+                             "%d)" % (DEFAULTS["bigarray_tasks"], QUICK["bigarray_tasks"]))
+    parser.add_argument("--bigarray-seconds", type=float, metavar="S",
+                        help="how long the bigarray scenario's daemons run (default %g; "
+                             "--quick: %g)" % (DEFAULTS["bigarray_seconds"],
+                                               QUICK["bigarray_seconds"]))
     parser.add_argument("--fjd", default=REPO, metavar="DIR",
                         help="the fjd checkout to benchmark (default: the one holding bench/, "
                              "%(default)s)")
@@ -134,7 +188,11 @@ def parse_args(argv):
     preset = QUICK if opts.quick else DEFAULTS
     for key, value in preset.items():
         if getattr(opts, key) is None:
-            setattr(opts, key, parse_sweep(value) if key == "sweep" else value)
+            if key in ("sweep", "array_sweep"):
+                value = parse_sweep(value)
+            elif key == "split_sizes":
+                value = parse_sizes(value)
+            setattr(opts, key, value)
     opts.only = [s.strip() for s in opts.only.split(",") if s.strip()]
     if "profile" in opts.only:
         opts.profile = True
@@ -147,6 +205,11 @@ def parse_args(argv):
         parser.error("--jobs, --workers and --repeat must be at least 1")
     if opts.runbig_queue < 1 or opts.runbig_jobs < 1:
         parser.error("--runbig-queue and --runbig-jobs must be at least 1")
+    if min(opts.array_tasks, opts.files_tasks, opts.status_records, opts.bigarray_tasks) < 1:
+        parser.error("--array-tasks, --files-tasks, --status-records and --bigarray-tasks "
+                     "must be at least 1")
+    if opts.files_sample < 0 or opts.bigarray_seconds <= 0:
+        parser.error("--files-sample must be at least 0 and --bigarray-seconds above 0")
     opts.tmp = os.path.abspath(opts.tmp or default_tmp())
     opts.results_dir = os.path.abspath(opts.results_dir)
     opts.fjd = os.path.abspath(opts.fjd)
@@ -211,6 +274,14 @@ def main(argv=None):
                 scenario_million(opts, results, small)
             elif name == "runbig":
                 scenario_runbig(opts, results)
+            elif name == "arrays":
+                scenario_arrays(opts, results)
+            elif name == "files":
+                scenario_files(opts, results)
+            elif name == "status":
+                scenario_status(opts, results)
+            elif name == "bigarray":
+                scenario_bigarray(opts, results)
         except (BenchError, OSError, subprocess.SubprocessError) as error:
             say("%s: FAILED: %s" % (name, error))
             errors.append("%s: %s" % (name, error))
@@ -259,6 +330,19 @@ def main(argv=None):
             print("HyperQueue: %s" % results["tools"].get("hyperqueue"))
     if results.get("runbig", {}).get("plain"):
         print(runbig_line(results["runbig"]))
+    arr = results.get("arrays")
+    if arr and arr.get("available"):
+        print("array tasks per second: fjd %s (%s with fjd run's start-up and exit), xargs -P%d "
+              "%s; ratio %s (per run: %s)%s"
+              % (fmt_num(arr["fjd"]["median"]), fmt_num(arr["fjd"]["wall_tasks_per_s_median"]),
+                 arr["workers"], fmt_num(arr["xargs"]["median"]),
+                 fmt_ratio(arr["ratio_vs_xargs"]),
+                 ", ".join(fmt_ratio(r) for r in arr["ratio_per_run"]),
+                 "; single job files %s" % fmt_ratio(arr["single_file_ratio_vs_xargs"])
+                 if arr.get("single_file_ratio_vs_xargs") is not None else ""))
+    fil = results.get("files")
+    if fil and fil.get("available") and fil["printing"].get("outputs"):
+        print("files: %s" % outputs_text(fil["printing"]["outputs"]))
     if any(name in results for name in ("idle", "latency", "million", "runbig")):
         print("queue roots: fresh folders under %s (%s)" % (opts.tmp, machine["fs"]))
     if profile_text:

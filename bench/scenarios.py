@@ -3,6 +3,9 @@
 Each takes the parsed options and the results dict, runs fjd in fresh queue roots (see
 harness.Scenario) and stores what it measured under its own key in the results; the
 competitors it is compared with are in competitors.py, the judging in report.py.
+
+The scenarios of array jobs and journals (arrays, files, status, bigarray, and the one-array
+half of submit) are in scenarios_arrays.py; SCENARIOS below lists them all in their order.
 """
 import io
 import json
@@ -22,9 +25,11 @@ from harness import (CLK_TCK, JOB, REPO, BenchError, Scenario, child_pid, count_
                      proc_status_kb, publish_jobs, ratio, read_records, record_breakdown,
                      room_for, say, stage_jobs, warn_if_slow_create, write_jobs)
 from report import fmt_num, fmt_ratio
+from scenarios_arrays import has_arrays, submit_array
 
 # in the order they run; 'profile' is separate (--profile)
-SCENARIOS = ("throughput", "latency", "idle", "submit", "million", "runbig")
+SCENARIOS = ("throughput", "arrays", "latency", "idle", "submit", "files", "status",
+             "bigarray", "million", "runbig")
 
 
 # -- scenario: throughput -------------------------------------------------------------------
@@ -305,14 +310,17 @@ def submit_argvs(help_text, root, a, b):
 
     The documented form is ``fjd submit --exe CMD --param name=v1,v2,...``; a range form
     such as ``name=0..99`` is used when the --help shows one (its end may be inclusive or
-    exclusive: the caller checks the job count and tries the next candidate).
+    exclusive: the caller checks the job count and tries the next candidate). With --split
+    in the --help (fjd with array jobs), it is given: one job file per job, as before.
     """
     exe_opt = "--exe"
     if "--exe" not in help_text:
         found = re.search(r"(--exec\w*|--executable|--command|--cmd)\b", help_text)
         exe_opt = found.group(1) if found else "--exe"
     root_args = ["--root", root] if "--root" in help_text else []
-    base = ["submit"] + root_args + [exe_opt, "true"]
+    # with array jobs, a sweep is one file unless --split asks for one file per job
+    split = ["--split"] if re.search(r"--split\b", help_text) else []
+    base = ["submit"] + root_args + split + [exe_opt, "true"]
     candidates = []
     if re.search(r"\w=-?\d+\.\.-?\d+", help_text) or re.search(r"\d\.\.\d", help_text):
         candidates.append(("range, inclusive end", base + ["--param", "a=0..%d" % (a - 1),
@@ -359,11 +367,16 @@ def scenario_submit(opts, results):
         tried.append({"form": label, "argv": shown, "exit": proc.returncode,
                       "seconds": elapsed, "queued": queued})
         if proc.returncode == 0 and queued == total:
-            say("  %s: %.2f s for %d jobs" % (label, elapsed, queued))
+            say("  %s%s: %.2f s for %d jobs" % ("--split, " if "--split" in args else "",
+                                                label, elapsed, queued))
             results["submit"] = {"available": True, "sweep": total, "shape": [a, b],
                                  "seconds": elapsed, "jobs_per_s": total / elapsed,
                                  "form": label, "argv": shown, "tried": tried,
+                                 "split": "--split" in args,
                                  "raw_write_seconds": raw_write_floor(opts, total)}
+            if has_arrays(opts):
+                a2, b2 = opts.array_sweep
+                results["submit"]["array"] = submit_array(opts, a2, b2)
             return
         say("  %s: exit %d, %d jobs queued (wanted %d)%s"
             % (label, proc.returncode, queued, total,

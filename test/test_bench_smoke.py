@@ -39,3 +39,36 @@ def test_bench_quick_throughput_prints_ratios(tmp_path):
     assert report["machine"]["cores"] >= 1
     # the temp queue roots are cleaned up
     assert not glob.glob(str(tmp_path / "fjd-bench-*")), os.listdir(str(tmp_path))
+
+
+def test_bench_array_scenarios_run(tmp_path):
+    """The scenarios of array jobs and journals run end to end at tiny sizes and store their
+    results (their numbers and PASS/MISS are not checked: that is the bench's job)."""
+    results = tmp_path / "results"
+    argv = [sys.executable, os.path.join(REPO, "bench", "run.py"), "--quick",
+            "--only", "arrays,submit,files,status,bigarray", "--repeat", "1",
+            "--array-tasks", "40", "--sweep", "5x10", "--array-sweep", "10x10",
+            "--files-tasks", "60", "--files-sample", "3", "--split-sizes", "10,20",
+            "--status-records", "3000", "--bigarray-tasks", "100000",
+            "--bigarray-seconds", "1", "--settle", "0.3", "--no-install",
+            "--tmp", str(tmp_path), "--results-dir", str(results)]
+    env = dict(os.environ)
+    env.pop("FJD_ROOT", None)
+    proc = subprocess.run(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=200)
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    assert "Traceback" not in out + err, out + err
+    assert "ratio fjd array tasks / xargs -P2" in out, out
+    written = glob.glob(str(results / "*.json"))
+    assert len(written) == 1, written
+    with open(written[0]) as handle:
+        found = json.load(handle)["results"]
+    for name in ("arrays", "files", "status", "bigarray"):
+        assert found[name]["available"], found[name]
+    assert found["arrays"]["fjd"]["runs"][0]["records"] == 40, found["arrays"]
+    assert found["files"]["printing"]["outputs"]["checked"] == 2 * 5, found["files"]
+    assert found["submit"]["split"] and found["submit"]["array"]["tasks"] == 100
+    assert found["status"]["filled"]["tasks"] == 3000
+    assert not glob.glob(str(tmp_path / "fjd-bench-*")), os.listdir(str(tmp_path))
