@@ -34,6 +34,7 @@ log = logging.getLogger("fjd.dispatcher")
 
 MAINTENANCE_EVERY = 1.0  # seconds between looks at arrays/ while arrays are finishing
 COMPLETION_BACKSTOP = 30.0  # seconds between looks at arrays/ when nothing suggests one
+UNMOVABLE_RETRY = 5.0  # seconds before a file that could not be moved is tried again
 
 
 def due(last, now, every):
@@ -218,7 +219,8 @@ class Dispatcher:
         self.sent = {}  # worker id -> (monotonic time, jobs or tasks) of its last batch
         self.live_workers = 0  # workers with a beating heart at the last check, idle or busy
         self.specs = {}  # array id -> ArraySpec, for ranges of table arrays
-        self.unmovable = set()  # names in jobqueue/ that could not be moved: warned once
+        self.unmovable = {}  # names in jobqueue/ that could not be moved -> when (monotonic)
+        self.warned = set()  # ... and whose warning was given (once)
         self.faults = faults.Faults(log)
         self.root_id = None
         self.pending_claims = []  # Filings of rejected files that could not be filed yet
@@ -333,17 +335,19 @@ class Dispatcher:
                     log.error("another dispatcher took over %s: stopping",
                               display(self.lock.path))
                     return 1
-                busy = self.cycle()
+                busy = self.attempt("dispatch jobs", self.cycle)
                 self.show_progress()
-                done = self.exit_when_done and self.all_done()
-                if self.faults:
-                    self.faults.cleared("dispatch jobs")
+                done = self.exit_when_done and self.attempt("see whether all is done",
+                                                            self.all_done)
             except OSError as error:
                 if faults.root_gone(error) and faults.waiting_for_root(
                         self.layout, self.root_id, log, self.waker, root_state):
                     continue
-                self.waker.sleep(self.faults.failed("dispatch jobs", error))
+                self.waker.sleep(self.faults.delay)
                 continue
+            if root_state.get("gone"):
+                faults.waiting_for_root(self.layout, self.root_id, log, self.waker,
+                                        root_state)
             if done:
                 log.info("queue drained and no job running: exiting")
                 break
@@ -362,22 +366,36 @@ class Dispatcher:
         the file server requests, less often."""
         now = time.monotonic()
         if due(self.last_renewal, now, self.timings.lock_renew):
-            self.last_renewal = now
-            if not self.lock.renew():
+            if not self.attempt("renew %s" % display(self.lock.path), self.lock.renew,
+                                lambda: self.layout.present(self.root_id)):
                 return False
+            self.last_renewal = now
         if due(self.last_check, now, self.timings.liveness):
+            self.attempt("check the workers' heartbeats", self.check_workers)
             self.last_check = now
-            self.check_workers()
         if self.ranges_out or self.completion.active or \
                 due(self.last_completion, now, COMPLETION_BACKSTOP):
             if due(self.last_completion, now, MAINTENANCE_EVERY):
+                self.attempt("file finished arrays", self.completion.run)
                 self.last_completion = now
                 self.ranges_out = False
-                self.completion.run()
         for filing in list(self.pending_claims):
-            filing.advance()
+            self.attempt("file what was rejected", filing.advance)
             self.pending_claims.remove(filing)
         return True
+
+    def attempt(self, what, function, *args):
+        """function(*args), with its OSError noted (logged once per condition) before it is
+        raised; a success clears the condition (and says so)."""
+        try:
+            result = function(*args)
+        except OSError as error:
+            if not (faults.root_gone(error) and not self.layout.present(self.root_id)):
+                self.faults.failed(what, error)
+            raise
+        if self.faults:
+            self.faults.cleared(what)
+        return result
 
     def check_workers(self):
         present = set()
@@ -669,17 +687,30 @@ class Dispatcher:
 
     def cannot_move(self, name, what, error):
         """Something in jobqueue/ that we may not move (another user's file in a sticky
-        folder, say): left where it is, with one warning, never retried by this dispatcher."""
-        self.unmovable.add(name)
+        folder, or failed/ unwritable): left where it is, with one warning, and tried again
+        only every UNMOVABLE_RETRY seconds (the folder may become writable)."""
+        self.unmovable[name] = time.monotonic()
         self.listing.priorities.pop(name, None)
-        log.warning("cannot %s %s: %s; it stays in jobqueue/ (its owner can remove it)",
-                    what, display(name), faults.describe(error))
+        if name not in self.warned:
+            self.warned.add(name)
+            log.warning("cannot %s %s: %s; it stays in jobqueue/ (its owner can remove it; "
+                        "fjd tries again now and then)", what, display(name),
+                        faults.describe(error))
+
+    def is_unmovable(self, name):
+        since = self.unmovable.get(name)
+        if since is None:
+            return False
+        if time.monotonic() - since < UNMOVABLE_RETRY:
+            return True
+        del self.unmovable[name]
+        return False
 
     def fail_file(self, name, reason, attempt=None, mode=None, key=None):
         """Move something from jobqueue/ to failed/ with a record of why. It is claimed
         first (renamed to a private name in failed/), so that something that cannot be
         moved gets a warning, not a record every cycle."""
-        if name in self.unmovable:
+        if self.is_unmovable(name):
             return
         queue_name = names.parse(name)
         claim = os.path.join(self.layout.failed, ".%s.%s.part" % (names.fit(name, 200),
@@ -754,7 +785,7 @@ class Dispatcher:
 
     def reject(self, name, mode):
         """Move something that is not a job file to failed/, with the reason."""
-        if name in self.unmovable:
+        if self.is_unmovable(name):
             return
         if stat.S_ISLNK(mode):
             reason = ("it is a symbolic link; fjd does not follow links in jobqueue/ "

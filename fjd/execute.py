@@ -164,17 +164,22 @@ class OutputJournal:
             return None
         return [self.name, start, self.size - start]
 
+    def reopen(self):
+        """Open the same file again at the next job (after a failure of the mount)."""
+        self.close()
+
     def rotate(self):
         """Leave the current file to whoever still writes to it."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        self.close()
         self.generation += 1
 
     def close(self):
         if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+            fd, self.fd = self.fd, None
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 # -- running ----------------------------------------------------------------------------------

@@ -45,12 +45,14 @@ class Faults:
         return self.delay
 
     def cleared(self, what):
-        """The thing works again: say so for each condition it was in."""
+        """The thing works again: say so for each condition it was in. True if it was in
+        one."""
         done = [key for key in self.active if key[0] == what]
         for key in done:
             self.log.warning("%s works again (it failed with: %s)", what, self.active.pop(key))
         if not self.active:
             self.delay = FIRST_DELAY
+        return bool(done)
 
     def __bool__(self):
         return bool(self.active)

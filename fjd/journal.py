@@ -65,6 +65,7 @@ class JournalWriter:
         self.writer_id = writer_id
         self.header = dict(header, k=HEADER, v=1, writer=writer_id)
         self.fd = None
+        self.created = False
         self.size = 0
         self.torn = False  # the last write failed part-way: begin the next with a newline
         self.totals = [0] * len(TOTALS)
@@ -73,11 +74,22 @@ class JournalWriter:
 
     def open(self):
         if self.fd is None:
+            if self.created:  # opened again after a failure: it has its header
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND |
+                                  getattr(os, "O_CLOEXEC", 0))
+                self.size = os.fstat(self.fd).st_size
+                return
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL |
                          getattr(os, "O_CLOEXEC", 0), 0o644)
             self.fd = fd
             self.size = 0
+            self.created = True
             self._write(frame(self.header))
+
+    def reopen(self):
+        """Forget the descriptor; the next append opens the journal again (a mount that
+        went away and came back leaves the old descriptor failing for ever)."""
+        self.close()
 
     def _write(self, data):
         if self.torn:
@@ -91,6 +103,7 @@ class JournalWriter:
                 self.torn = bool(view)
         except OSError:
             self.torn = self.torn or len(view) < len(data)
+            self.close()  # the next append opens the file again (a mount may come back)
             raise
         self.torn = False
 
@@ -127,8 +140,11 @@ class JournalWriter:
 
     def close(self):
         if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+            fd, self.fd = self.fd, None
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # a dead mount: the descriptor is gone all the same
 
 
 # -- reading --------------------------------------------------------------------------------

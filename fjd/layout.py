@@ -274,10 +274,15 @@ def user_name(uid):
         return "uid %d" % uid
 
 
+_warned = set()
+
+
 def warn_if_unsafe(root):
     """Whoever can write the queue can run commands as the worker's user (README: trust
-    model): say so for a root or folder that other users may write to."""
+    model): say so (once per process) for a root or folder that other users may write to."""
     for path in [root] + [os.path.join(root, f) for f in FOLDERS]:
+        if path in _warned:
+            continue
         try:
             mode = os.stat(path).st_mode
         except OSError:
@@ -290,6 +295,7 @@ def warn_if_unsafe(root):
             continue
         sticky = " (sticky, like /tmp: they cannot move your files, but can add theirs)" \
             if mode & stat.S_ISVTX else ""
+        _warned.add(path)
         log.warning("%s is writable by %s%s: they can queue commands that run as you "
                     "(chmod go-w %s)", display(path), who, sticky, display(path))
 

@@ -180,18 +180,25 @@ class DispatcherLock:
         except OSError:
             pass
 
-    def renew(self):
+    def renew(self, root_present=lambda: True):
         """Beat; False when the lock is no longer ours (somebody took over). An OSError
-        other than a missing lock file (the disk, the mount) is raised: the holder keeps
-        the lock and tries again."""
+        (the disk, the mount) is raised: the holder keeps the lock and tries again. A
+        lock file gone from a root that is still there (a person removed it) is made
+        again, unless another dispatcher made one first; if the root itself is gone
+        (unmounted), FileNotFoundError is raised for the caller to wait for it."""
         if not self.held:
             return False
         try:
             with open(self.path, "rb") as handle:
                 current = decode_beat(handle.read(65536))
         except FileNotFoundError:
-            self.held = False
-            return False
+            if not root_present():
+                raise
+            if self._create():
+                log.warning("%s was gone; made it again", display(self.path))
+                return True
+            with open(self.path, "rb") as handle:
+                current = decode_beat(handle.read(65536))
         if current.get("token") != self.token:
             self.held = False
             return False

@@ -179,6 +179,9 @@ class Filing:
                                         "ref_writer": self.record.get("worker")})
                     continue
             except FileNotFoundError:
+                if not (os.path.isdir(os.path.dirname(self.path)) and
+                        os.path.isdir(self.folder)):
+                    raise  # a folder is gone (an unmounted root?), not the job: try again
                 self.vanished = True
                 self.complete = True
                 return None

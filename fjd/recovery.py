@@ -109,8 +109,11 @@ class Burial:
         # the worker ran its inbox in name order, from the job its heartbeat names: jobs
         # with a record of this run finished, the first one after them without a record
         # was running, the rest never started
+        being_filed = {f.path for f in self.dispatcher.pending_claims}
         for name in sorted(jobs):
             queue_name = names.parse(name)
+            if os.path.join(self.inbox, name) in being_filed:
+                continue  # finished, and filed as soon as its folder can be written
             if cancel_request(name) in requests:
                 self.cancel(name)
             elif queue_name.is_tasks and self.running and self.same_range_run(name):
@@ -164,8 +167,10 @@ class Burial:
         try:
             filing.advance()
         except OSError as error:
-            log.warning("cannot file %s in %s/: %s; it stays in %s", display(name), state,
-                        error.strerror, display(self.inbox))
+            log.warning("cannot file %s in %s/: %s; it stays in %s, and is filed as soon as "
+                        "that works", display(name), state, error.strerror,
+                        display(self.inbox))
+            self.dispatcher.pending_claims.append(filing)
 
     def take_over_range(self, name, queue_name, finished, held):
         done = {r.get("i"): r for _, r in finished if r.get("k") == "task" and

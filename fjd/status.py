@@ -169,6 +169,8 @@ def running_jobs(layout, journals, now=None):
         beat = read_heartbeat(inbox)
         host = beat.host if beat else host_from_id(worker_id)
         current = beat.job if beat else None
+        if current not in jobs:
+            current = jobs[0]  # between two jobs, or the heartbeat names its batch's first
         blocked = beat.info.get("blocked") if beat else None
         for name in jobs:
             try:

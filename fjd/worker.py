@@ -222,8 +222,8 @@ class Worker:
         while not self.waker.stopping:
             try:
                 self.serve_once()
-                if self.faults:
-                    self.faults.cleared("serve the queue")
+                if self.faults and self.faults.cleared("serve the queue"):
+                    self.reopen_journals()
             except OSError as error:
                 if faults.root_gone(error) and faults.waiting_for_root(
                         self.layout, self.root_id, log, self.waker, self.root_state):
@@ -471,16 +471,19 @@ class Worker:
             except OSError:
                 pass
 
-    def hand_back(self, name, why, attempts=None):
+    def hand_back(self, name, why, attempts=None, signalled=False):
         """Put a job (or a range) back in the queue; attempts: the new count of cut-short
-        runs (default: as it was, for a job that did not start)."""
+        runs (default: as it was, for a job that did not start). signalled: the job sent
+        its worker a stop signal (the tag says so, for the reason it fails with)."""
         queue_name = names.parse(name)
         self.handbacks += 1
-        tag = "w%s-%d" % (self.worker_id.rsplit("-", 1)[-1], self.handbacks)
+        tag = "w%s-%d%s" % (self.worker_id.rsplit("-", 1)[-1], self.handbacks,
+                            "-sig" if signalled else "")
         if attempts is None:
             attempts = queue_name.attempts
         if queue_name.is_tasks:
-            target = names.with_fields(queue_name, attempts=attempts)
+            target = names.with_fields(queue_name, attempts=attempts,
+                                       tag=tag if signalled else queue_name.tag)
         else:
             target = names.requeue_name(queue_name.original, attempts, tag)
         if try_rename(os.path.join(self.inbox, name),
@@ -503,6 +506,15 @@ class Worker:
                 if isinstance(error, FileNotFoundError) and condition is None and \
                         self.layout.present(self.root_id):
                     raise
+                if faults.root_gone(error) and faults.waiting_for_root(
+                        self.layout, self.root_id, log, self.waker, self.root_state):
+                    self.held = held  # says so once, waits; the result stays with us
+                    self.blocked = "the queue root is gone"
+                    self.beat()
+                    if self.waker.stopping:
+                        self.unfiled = self.current
+                        raise Stuck()
+                    continue
                 key = (error.errno, what)
                 if key != condition:
                     condition = key
@@ -514,16 +526,37 @@ class Worker:
                 if self.waker.stopping:
                     self.unfiled = self.current
                     raise Stuck()
-                self.waker.sleep(delay)
+                self.wait_beating(delay)
                 delay = min(delay * 2, RETRY_MAX)
-                self.beat()
                 continue
+            if self.root_state.get("gone"):
+                faults.waiting_for_root(self.layout, self.root_id, log, self.waker,
+                                        self.root_state)  # says it is back
+                condition = condition or ("root", what)
             if condition is not None:
                 log.info("%s worked again; carrying on", what)
                 self.blocked = None
                 self.held = None
+                self.reopen_journals()
                 self.beat(force=True)
             return result
+
+    def wait_beating(self, seconds):
+        """Sleep, beating on time: a worker that waits is not a dead one."""
+        deadline = time.monotonic() + seconds
+        while not self.waker.stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.waker.sleep(min(left, self.heartbeat_interval / 2.0))
+            self.beat()
+
+    def reopen_journals(self):
+        """After a failure, open the journals afresh: a descriptor of a mount that went away
+        and came back (sshfs reconnected) keeps failing."""
+        for journal in (self.journal, self.out, self.err):
+            if journal is not None:
+                journal.reopen()
 
     def file(self, filing, seconds):
         """Run a Filing to its end (see persist); returns the final name or None."""
@@ -634,7 +667,8 @@ class Worker:
         except (Interrupted, JobSignalled) as stop:
             self.discard_output_files()
             self.hand_back(name, str(stop) or "worker stopping; its run was interrupted",
-                           attempts=queue_name.attempts + 1)
+                           attempts=queue_name.attempts + 1,
+                           signalled=isinstance(stop, JobSignalled))
             return None
         except Withdrawn as why:
             self.discard_output_files()
@@ -890,7 +924,8 @@ class Worker:
                     log.info("%s: %s", display(names.task_name(array, task)),
                              stop or "interrupted")
                     return self.give_back_rest(name, queue_name, task, failures, row_offset,
-                                               interrupted=True)
+                                               interrupted=True,
+                                               signalled=isinstance(stop, JobSignalled))
                 except Withdrawn as why:
                     if str(why) == "cancelled":
                         return self.cancel_rest(name, queue_name, task, failures)
@@ -977,7 +1012,8 @@ class Worker:
                             display(name))
         self.persist(move, "move %s to arrays/" % display(name))
 
-    def give_back_rest(self, name, queue_name, task, failures, row_offset, interrupted):
+    def give_back_rest(self, name, queue_name, task, failures, row_offset, interrupted,
+                       signalled=False):
         """Stopping in the middle of a range: the finished tasks go to arrays/, the one cut
         short (interrupted: it counts an attempt) and the rest back to jobqueue/."""
         parts, where = [], []
@@ -988,7 +1024,9 @@ class Worker:
         attempts = queue_name.attempts if task == queue_name.first else 0
         if interrupted:
             parts.append(dict(first=task, last=task, attempts=attempts + 1,
-                              offset=row_offset))
+                              offset=row_offset, tag="w%s-%d%s" % (
+                                  self.worker_id.rsplit("-", 1)[-1], self.handbacks,
+                                  "-sig" if signalled else "")))
             where.append(self.layout.jobqueue)
             if task < queue_name.last:
                 parts.append(dict(first=task + 1, last=queue_name.last, attempts=0,

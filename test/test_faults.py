@@ -462,9 +462,7 @@ CONDITIONS = [DiskFull("ENOSPC", "No space left on device"),
               Immutable("EPERM", "Operation not permitted"),
               ReadOnly("EROFS", "Read-only file system"),
               CrossMount("EXDEV", "Invalid cross-device link")]
-XFAIL_CONDITIONS = {
-    "EROFS": "on a read-only root the dispatcher logs 'cannot dispatch jobs' and 'works "
-             "again' every second: a skipped lock renewal counts as success"}
+XFAIL_CONDITIONS = {}
 
 
 @pytest.mark.parametrize("condition", [
@@ -622,10 +620,6 @@ def test_unwritable_failed_folder_and_a_symlink_in_the_queue(lab, users, how):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the link stays in jobqueue/ until the dispatcher is "
-                   "restarted: Dispatcher.fail_file sends any failed claim to cannot_move, "
-                   "whose 'unmovable' set is never retried, also when only failed/ was "
-                   "unwritable for a while")
 def test_symlink_is_rejected_once_failed_folder_is_writable_again(lab, users):
     unwritable_failed_folder_and_a_symlink(lab, users, "failed-immutable", then_clear=True)
 
@@ -641,9 +635,6 @@ def hold_one_job(lab, root, *dispatcher_args):
     return dispatcher, worker
 
 
-@pytest.mark.xfail(strict=True, reason="status.running_jobs lists a blocked worker only for "
-                   "the job named in its heartbeat, but the worker clears that name before "
-                   "it files, so 'blocked' stays empty")
 def test_status_json_lists_a_blocked_worker(lab, users):
     root = lab.root()
     dispatcher, worker = hold_one_job(lab, root)
@@ -661,9 +652,6 @@ def test_status_json_lists_a_blocked_worker(lab, users):
     assert_healthy(lab)
 
 
-@pytest.mark.xfail(strict=True, reason="Worker.persist sleeps up to RETRY_MAX (4 s) between "
-                   "heartbeats while it holds a result, so a dispatcher with --worker-timeout "
-                   "2 buries it and the job runs again")
 def test_holding_worker_keeps_beating(lab, users):
     """While it holds a result a worker beats every second as always: a dispatcher with a
     short --worker-timeout does not presume it dead (and run its job again)."""
@@ -680,9 +668,6 @@ def test_holding_worker_keeps_beating(lab, users):
     assert_healthy(lab)
 
 
-@pytest.mark.xfail(strict=True, reason="Burial.bury honours a held result only for the job "
-                   "named in the heartbeat ('job'), which the worker clears before filing: "
-                   "the held job is requeued as 'never started' and runs again")
 def test_dead_holding_worker_result_is_filed_not_rerun(lab, users):
     """A worker that holds a result is SIGKILLed: the dispatcher files the held result from
     its heartbeat (README, recovery.py) instead of running the job again."""
@@ -716,9 +701,6 @@ SELF_STOPPERS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="the reason says 'cut short 3 times (its worker stopped "
-                   "or died...)': Worker.hand_back tags the requeued name w<id>-N, never with "
-                   "the '-sig' that Dispatcher.exhausted_reason looks for")
 @pytest.mark.parametrize("how", sorted(SELF_STOPPERS))
 def test_job_that_signals_its_worker_is_cut_short_and_counted(lab, how):
     """A job that sends SIGTERM to its own worker does not stop the worker: the run is cut
@@ -931,9 +913,6 @@ def test_daemons_warn_about_a_root_or_folder_others_can_write(lab, what, mode):
     assert_healthy(lab)
 
 
-@pytest.mark.xfail(strict=True, reason="each daemon logs the 'writable by' warning twice at "
-                   "start: open_queue (commands/common.py) and start_up both call "
-                   "Layout.ensure, which calls warn_if_unsafe")
 def test_unsafe_folder_warning_is_given_once(lab):
     root = lab.root()
     os.chmod(root, 0o775)
@@ -1012,9 +991,6 @@ def long_job(lab, root, name, seconds=4):
     return ended
 
 
-@pytest.mark.xfail(strict=True, reason="the dispatcher exits with 'another dispatcher took "
-                   "over' (status 1): DispatcherLock.renew reads a missing lock file as taken "
-                   "over and Dispatcher.maintain never asks whether the root is gone")
 def test_root_on_tmpfs_unmounted_and_back(lab):
     """The root (a tmpfs) is lazily unmounted under a dispatcher and a worker that runs a
     job, leaving the bare mount point; then mounted back. Nothing is made in the bare
@@ -1051,11 +1027,7 @@ def test_root_on_tmpfs_unmounted_and_back(lab):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("warm", [False, pytest.param(True, marks=pytest.mark.xfail(
-    strict=True, reason="the job runs twice: Filing.advance takes ENOENT from the move into "
-    "done/ (the root is gone) for 'the job removed its own file', Worker.file_vanished "
-    "files a copy, and the real job file left in the inbox runs again as long~2.conf"))],
-    ids=["first-job", "journal-open"])
+@pytest.mark.parametrize("warm", [False, True], ids=["first-job", "journal-open"])
 def test_worker_running_a_job_when_its_root_vanishes(lab, warm):
     """The worker alone (the dispatcher is stopped before the root goes): its running job is
     not killed, nothing is made in the bare mount point, and the job is filed exactly once
@@ -1191,10 +1163,7 @@ def files_in(root):
     return found
 
 
-@pytest.mark.parametrize("queue", ["existing-queue", pytest.param("new-root", marks=[
-    pytest.mark.xfail(strict=True, reason="the dispatcher exits 1 with 'No space left on "
-                      "device': open_queue (commands/common.py) calls Layout.ensure, whose "
-                      "identity file write fails, before Dispatcher.start_up's retry loop")])])
+@pytest.mark.parametrize("queue", ["existing-queue", "new-root"])
 def test_dispatcher_started_on_a_full_disk(lab, queue):
     """The dispatcher does not die, leaves no empty or half-written file (no empty
     dispatcher.lock), says so once, and starts serving once space is freed."""
@@ -1272,10 +1241,7 @@ def in_host(host, *argv, check=True):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("warm", [False, pytest.param(True, marks=pytest.mark.xfail(
-    strict=True, reason="the held result is never filed: the worker's journal (JournalWriter) "
-    "keeps the descriptor opened on the dead sshfs connection and every append fails with "
-    "ENOTCONN, also after the mount is back"))], ids=["first-job", "journal-open"])
+@pytest.mark.parametrize("warm", [False, True], ids=["first-job", "journal-open"])
 def test_worker_whose_sshfs_mount_dies_and_comes_back(lab, hosts, warm):  # noqa: F811
     """On host beta the sshfs process dies under a worker running a job (ENOTCONN), the dead
     mount is removed (the bare mount point shows) and sshfs mounts again. The worker makes

@@ -104,9 +104,10 @@ def open_queue(root, command, create=False, existing_folder=False):
                                % display(layout.root))
         os.makedirs(layout.root, 0o755, exist_ok=True)
         sys.stderr.write("fjd %s: created the queue root %s\n" % (command, display(layout.root)))
-    if create or existing_folder:
-        ensure_queue(layout)
-    elif not os.path.isdir(layout.jobqueue):
+    if existing_folder:
+        ensure_queue(layout)  # (the daemons make their folders themselves, waiting out
+        # a full disk or a missing mount; fjd run's daemons and its submit do too)
+    elif not create and not os.path.isdir(layout.jobqueue):
         raise CommandError("%s is not a queue root: it has no jobqueue/ folder (use --root "
                            "DIR or set FJD_ROOT)" % display(layout.root))
     return layout
