@@ -411,6 +411,17 @@ def read_records(records_dir):
     return found
 
 
+def job_record(root, name):
+    """The newest record of the finished job name (KeyError when there is none)."""
+    sys.path.insert(0, REPO)
+    from fjd import records
+    from fjd.layout import Layout
+    found = records.find_job_records(Layout(root), name)
+    if not found:
+        raise KeyError(name)
+    return found[-1]
+
+
 def record_breakdown(records):
     """Where a job's time goes, from the records: run+filing time and gaps between jobs."""
     by_worker = {}

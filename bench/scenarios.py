@@ -6,7 +6,6 @@ competitors it is compared with are in competitors.py, the judging in report.py.
 """
 import io
 import json
-import sys
 import os
 import random
 import re
@@ -16,9 +15,8 @@ import time
 
 from competitors import (ensure_gnu_parallel, ensure_hyperqueue, hyperqueue_once,
                          parallel_once, xargs_once)
-from harness import (CLK_TCK, JOB, REPO, BenchError, Scenario, child_pid, count_names,
-                     dir_mtime,
-                     fill_queue, fjd_env, first_line, percentile, proc_stat_ticks,
+from harness import (CLK_TCK, JOB, BenchError, Scenario, child_pid, count_names, dir_mtime,
+                     fill_queue, fjd_env, first_line, job_record, percentile, proc_stat_ticks,
                      proc_status_kb, publish_jobs, ratio, read_records, record_breakdown,
                      room_for, say, stage_jobs, warn_if_slow_create, write_jobs)
 from report import fmt_num, fmt_ratio
@@ -210,17 +208,6 @@ def short_func(key):
 
 
 # -- scenario: latency ----------------------------------------------------------------------
-
-def job_record(root, name):
-    """The newest record of the finished job name (KeyError when there is none)."""
-    sys.path.insert(0, REPO)
-    from fjd import records
-    from fjd.layout import Layout
-    found = records.find_job_records(Layout(root), name)
-    if not found:
-        raise KeyError(name)
-    return found[-1]
-
 
 def scenario_latency(opts, results):
     samples = opts.latency_samples
