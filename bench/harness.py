@@ -26,10 +26,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # the sizes of --quick and of a full run (an option given on the command line wins)
 QUICK = dict(jobs=200, repeat=1, latency_samples=20, idle_seconds=3.0, million=5000,
              million_sample=1000, million_seconds=8.0, sweep="10x100", runbig_queue=5000,
-             runbig_jobs=1000)
+             runbig_jobs=1000, shared_idle_seconds=10.0, shared_jobs=200, shared_tasks=1000,
+             shared_latency_samples=3)
 DEFAULTS = dict(jobs=2000, repeat=3, latency_samples=200, idle_seconds=30.0, million=1000000,
                 million_sample=20000, million_seconds=300.0, sweep="100x1000",
-                runbig_queue=90000, runbig_jobs=5000)
+                runbig_queue=90000, runbig_jobs=5000, shared_idle_seconds=30.0,
+                shared_jobs=1000, shared_tasks=5000, shared_latency_samples=10)
 
 
 def say(text=""):

@@ -21,8 +21,8 @@ from harness import (CLK_TCK, JOB, BenchError, Scenario, child_pid, count_names,
                      room_for, say, stage_jobs, warn_if_slow_create, write_jobs)
 from report import fmt_num, fmt_ratio
 
-# in the order they run; 'profile' is separate (--profile)
-SCENARIOS = ("throughput", "latency", "idle", "submit", "million", "runbig")
+# in the order they run; 'profile' is separate (--profile); 'shared' is in sharedfs.py
+SCENARIOS = ("throughput", "latency", "idle", "submit", "million", "runbig", "shared")
 
 
 # -- scenario: throughput -------------------------------------------------------------------
