@@ -295,7 +295,8 @@ def shared_text(sh, top=8):
         if got.get("failed"):
             out += ["", "sshfs %s: failed: %s" % (variant, got["failed"])]
             continue
-        out += ["", "sshfs %s (-o %s):" % (variant, got["options"] or "sshfs defaults")]
+        out += ["", "sshfs %s (%s):" % (variant, ("-o " + got["options"]) if got["options"]
+                                               else "no -o: sshfs's own defaults")]
         columns = []  # (heading, {type: value}, {host: value}, cpu by host)
         if got.get("idle"):
             columns.append(("idle req/s", got["idle"]["types_per_s"],
