@@ -5,7 +5,6 @@ The daemons as subprocesses (Daemon) in a fresh queue root (Scenario), readers o
 the records, the folders kept until the end of the run (see remove_later), the warning for
 slow file creation and the description of the machine. Standard library only.
 """
-import json
 import math
 import os
 import platform
@@ -28,13 +27,15 @@ QUICK = dict(jobs=200, repeat=1, latency_samples=20, idle_seconds=3.0, million=5
              million_sample=1000, million_seconds=8.0, sweep="10x100", runbig_queue=5000,
              runbig_jobs=1000, array_tasks=2000, array_sweep="100x100", files_tasks=5000,
              files_sample=10, split_sizes="200,400", status_records=50000,
-             bigarray_tasks=1000000, bigarray_seconds=3.0)
+             bigarray_tasks=1000000, bigarray_seconds=3.0, shared_idle_seconds=10.0,
+             shared_jobs=200, shared_tasks=1000, shared_latency_samples=3)
 DEFAULTS = dict(jobs=2000, repeat=3, latency_samples=200, idle_seconds=30.0, million=1000000,
                 million_sample=20000, million_seconds=300.0, sweep="100x1000",
                 runbig_queue=90000, runbig_jobs=5000, array_tasks=20000,
                 array_sweep="1000x1000", files_tasks=100000, files_sample=50,
                 split_sizes="1000,2000", status_records=1000000, bigarray_tasks=10000000,
-                bigarray_seconds=10.0)
+                bigarray_seconds=10.0, shared_idle_seconds=30.0, shared_jobs=1000,
+                shared_tasks=5000, shared_latency_samples=10)
 
 
 def say(text=""):
@@ -414,6 +415,17 @@ def read_records(records_dir):
                 record["start_ts"], record["end_ts"] = record.get("start"), record.get("end")
                 found.append(record)
     return found
+
+
+def job_record(root, name):
+    """The newest record of the finished job name (KeyError when there is none)."""
+    sys.path.insert(0, REPO)
+    from fjd import records
+    from fjd.layout import Layout
+    found = records.find_job_records(Layout(root), name)
+    if not found:
+        raise KeyError(name)
+    return found[-1]
 
 
 def record_breakdown(records):

@@ -20,6 +20,15 @@ TARGETS = {
     "files_left": 200,          # entries under the root after fjd run of 100,000 tasks
     "status_s": 2.0,            # s for fjd status (text or --json), 10^6 task records
     "bigarray_rss_mb": 50.0,    # MB, peak RSS of each daemon on a 10^7-task array
+    # shared: fjd on sshfs, dispatcher + 4 workers on three hosts (bench/sharedfs.py)
+    "shared_idle_rps": 25.0,            # sftp requests/s, all five daemons idle
+    "shared_idle_rps_per_worker": 2.0,  # requests/s for each further idle worker
+    "shared_requests_per_job": 15.0,    # single-file no-op jobs
+    "shared_requests_per_task": 3.0,    # tasks of one array
+    "shared_jobs_ratio": 0.3,           # single-file jobs/s on sshfs / on a local disk
+    "shared_tasks_ratio": 0.8,          # array tasks/s on sshfs / on a local disk
+    "shared_latency_hints": 0.100,      # s, rename into jobqueue/ -> start, max of 10 samples
+    "shared_latency_no_udp": 3.0,       # s, the same with UDP on loopback dropped
 }
 
 
@@ -199,6 +208,7 @@ def evaluate(results, opts):
                          " / ".join("n/a" if c is None else "%.2f" % c for c in cpu) + " ms",
                          ""))
     rows += files_rows(results) + status_rows(results) + bigarray_rows(results)
+    rows += shared_rows(results.get("shared"))
     return rows
 
 
@@ -339,6 +349,160 @@ def outputs_text(out):
     return "%d of %d sampled outputs wrong (first: task %s %s)" % (
         len(out["mismatches"]), out["checked"], out["mismatches"][0]["task"],
         out["mismatches"][0]["stream"])
+
+
+def shared_rows(sh):
+    """Rows of the shared scenario: per mount variant, then the local-disk figures."""
+    if not sh:
+        return []
+    if sh.get("skipped"):
+        return [("fjd on sshfs (shared)", "", "skipped: " + sh["skipped"], "n/a")]
+    rows = []
+    local = sh.get("local") or {}
+    for variant, got in sh["variants"].items():
+        label = "sshfs %s" % variant
+        if got.get("failed"):
+            rows.append((label, "", "failed: " + got["failed"][:200], "MISS"))
+            continue
+        idle, more = got.get("idle"), got.get("idle_more")
+        if idle:
+            hosts = idle["by_host_per_s"]
+            workers = sum(v for h, v in hosts.items() if h != "alpha")
+            rows.append(("%s: idle requests/s, dispatcher + %d workers (%.0f s)"
+                         % (label, idle["daemons"] - 1, idle["seconds"]), "<= 25/s",
+                         "%s/s (dispatcher %s, per worker %s)"
+                         % (fmt_num(idle["per_s"], 1), fmt_num(hosts.get("alpha"), 1),
+                            fmt_num(workers / (idle["daemons"] - 1), 1)),
+                         status(idle["per_s"] <= TARGETS["shared_idle_rps"])))
+        if more:
+            # judged on the larger of the two: a dispatcher that slows down when more
+            # daemons share the machine must not make workers look free
+            total = more["increase_per_added_worker"]
+            own = more.get("increase_per_added_worker_on_worker_hosts", total)
+            rows.append(("%s: idle requests/s per added worker (%d daemons: %s/s)"
+                         % (label, more["daemons"], fmt_num(more["per_s"], 1)), "<= 2/s",
+                         "%+.1f/s (on the workers' hosts %+.1f/s)" % (total, own),
+                         status(max(total, own) <= TARGETS["shared_idle_rps_per_worker"])))
+        for key, what, unit, target in (("jobs", "single-file jobs", "job",
+                                         "shared_requests_per_job"),
+                                        ("array", "array tasks", "task",
+                                         "shared_requests_per_task")):
+            busy = got.get(key)
+            if not busy:
+                continue
+            full = busy["size"] >= DEFAULTS["shared_" + ("jobs" if key == "jobs" else "tasks")]
+            value = busy.get("per_unit") if busy["completed"] else None
+            by_host = busy.get("by_host_per_unit") or {}
+            rows.append(("%s: requests per %s (%s %s)" % (label, unit, fmt_num(busy["size"]),
+                                                         what),
+                         "<= %g" % TARGETS[target],
+                         "n/a (not all finished)" if value is None else
+                         "%s (dispatcher %s, workers %s)"
+                         % (fmt_num(value, 1), fmt_num(by_host.get("alpha"), 1),
+                            fmt_num(sum(v for h, v in by_host.items() if h != "alpha"), 1)),
+                         status(None if value is None else value <= TARGETS[target],
+                                sized=full)))
+            ratio_key = "shared_%s_ratio" % ("jobs" if key == "jobs" else "tasks")
+            r = (got.get("ratio_vs_local") or {}).get(key)
+            base = (local.get(key) or {}).get("per_s")
+            rows.append(("%s: %s/s, ratio to the local disk (%s/s)"
+                         % (label, what, fmt_num(base)), ">= %g" % TARGETS[ratio_key],
+                         "%s/s = %s" % (fmt_num(busy.get("per_s"), 1), fmt_ratio(r)),
+                         status(None if r is None else r >= TARGETS[ratio_key], sized=full)))
+        for key, what, target, limit in (
+                ("latency", "with UDP", "shared_latency_hints", "<= 100 ms"),
+                ("latency_udp_blocked", "UDP on lo dropped", "shared_latency_no_udp",
+                 "<= 3 s")):
+            lat = got.get(key)
+            if not lat:
+                continue
+            name = "%s: latency %s, rename -> start" % (label, what)
+            if lat.get("skipped"):
+                rows.append((name, limit + " (max)", "skipped: " + lat["skipped"], "n/a"))
+                continue
+            if not lat.get("measured"):
+                rows.append((name, limit + " (max)", "no sample measured", "MISS"))
+                continue
+            rows.append(("%s (%d samples, %g s idle before each)"
+                         % (name, lat["measured"], lat["idle_before_s"]), limit + " (max)",
+                         "median %s, max %s" % (ms(lat["median"]), ms(lat["max"])),
+                         status(lat["max"] <= TARGETS[target] and not lat["lost"],
+                                sized=lat["samples"] >= DEFAULTS["shared_latency_samples"])))
+    if local:
+        rows.append(("local disk, dispatcher + %d workers: single-file jobs/s, array tasks/s"
+                     % local["workers"], "",
+                     "%s, %s" % (fmt_num((local.get("jobs") or {}).get("per_s")),
+                                 fmt_num((local.get("array") or {}).get("per_s"))), ""))
+    return rows
+
+
+def shared_text(sh, top=8):
+    """The shared scenario's details: per host, and where the requests go (request types of
+    each measurement) for each mount variant."""
+    if not sh or sh.get("skipped"):
+        return ""
+    out = ["fjd on sshfs: hosts alpha = dispatcher, beta and gamma = %d workers each (%d each "
+           "in the 'idle +%d' window); requests counted from sftp-server's DEBUG3 log, jobs "
+           "written on the server's side; UDP block: %s"
+           % (sh["sizes"]["workers"] // 2, sh["sizes"]["workers"] // 2
+              + sh["sizes"]["added_workers"] // 2, sh["sizes"]["added_workers"],
+              sh.get("udp_block"))]
+    for variant, got in sh["variants"].items():
+        if got.get("failed"):
+            out += ["", "sshfs %s: failed: %s" % (variant, got["failed"])]
+            continue
+        out += ["", "sshfs %s (%s):" % (variant, ("-o " + got["options"]) if got["options"]
+                                               else "no -o: sshfs's own defaults")]
+        columns = []  # (heading, {type: value}, {host: value}, cpu by host)
+        if got.get("idle"):
+            columns.append(("idle req/s", got["idle"]["types_per_s"],
+                            got["idle"]["by_host_per_s"], got["idle"]["cpu_percent_by_host"]))
+        if got.get("idle_more"):
+            m = got["idle_more"]
+            columns.append(("idle +%d req/s" % m["added_workers"], m["types_per_s"],
+                            m["by_host_per_s"], m["cpu_percent_by_host"]))
+        for key, heading in (("jobs", "per job"), ("array", "per task")):
+            if got.get(key) and got[key].get("types_per_unit"):
+                b = got[key]
+                columns.append((heading, b["types_per_unit"], b["by_host_per_unit"],
+                                {h: v for h, v in b["cpu_ms_per_unit_by_host"].items()}))
+        if not columns:
+            continue
+        kinds = []
+        for _, types, _, _ in columns:
+            for kind in sorted(types, key=lambda k: -types[k])[:top]:
+                if kind not in kinds:
+                    kinds.append(kind)
+        width = max([12] + [len(c[0]) for c in columns])
+        head = "  %-16s" % "" + "".join("%*s" % (width + 2, c[0]) for c in columns)
+        out.append(head)
+        for host in ("alpha", "beta", "gamma"):
+            out.append("  %-16s" % ("host " + host) + "".join(
+                "%*s" % (width + 2, fmt_num(c[2].get(host), 1)) for c in columns))
+        out.append("  %-16s" % "all requests" + "".join(
+            "%*s" % (width + 2, fmt_num(sum(c[1].values()), 1)) for c in columns))
+        out.append("  request types (top %d of each column):" % top)
+        for kind in kinds:
+            out.append("  %-16s" % kind + "".join(
+                "%*s" % (width + 2, fmt_num(c[1].get(kind), 2) if c[1].get(kind) else "-")
+                for c in columns))
+        out.append("  CPU (idle: % of a core; busy: ms per job or task):")
+        for host in ("alpha", "beta", "gamma"):
+            out.append("  %-16s" % ("daemons " + host) + "".join(
+                "%*s" % (width + 2, fmt_num((c[3] or {}).get(host), 1)) for c in columns))
+        for part, what in (("client", "sshfs+ssh, all"), ("server", "sftp-server, all")):
+            out.append("  %-16s" % what + "".join(
+                "%*s" % (width + 2, fmt_num(sum(v for k, v in (c[3] or {}).items()
+                                                if k.endswith("/" + part)), 1))
+                for c in columns))
+        for key, what in (("latency", "latency with UDP"),
+                          ("latency_udp_blocked", "latency, UDP on lo dropped")):
+            lat = got.get(key)
+            if lat and lat.get("latencies"):
+                out.append("  %s: %s ms (requests per sample %s)"
+                           % (what, " ".join("%.0f" % (x * 1000) for x in lat["latencies"]),
+                              fmt_num(lat.get("requests_per_sample"))))
+    return "\n".join(out)
 
 
 def fmt_ratio(value):

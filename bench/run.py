@@ -62,7 +62,7 @@ import time
 from harness import (DEFAULTS, HERE, QUICK, REPO, BenchError, machine_info, remove_leftovers,
                      say, warn_if_slow_create)
 from report import (TARGETS, evaluate, fmt_num, fmt_ratio, machine_line, markdown,
-                    outputs_text, text_table)
+                    outputs_text, shared_text, text_table)
 from scenarios import (SCENARIOS, fjd_throughput_once, runbig_line, scenario_idle,
                        scenario_latency, scenario_million, scenario_profile, scenario_runbig,
                        scenario_submit, scenario_throughput)
@@ -130,6 +130,35 @@ def parse_args(argv):
                         help="jobs timed from it, under a plain dispatcher and under fjd run "
                              "(default %d; --quick: %d)" % (DEFAULTS["runbig_jobs"],
                                                             QUICK["runbig_jobs"]))
+    shared = parser.add_argument_group(
+        "the shared scenario (fjd on sshfs; also: python bench/shared.py)")
+    shared.add_argument("--shared-options", choices=("recommended", "defaults", "both"),
+                        default="both", help="which sshfs mount options to measure: fjd's "
+                        "recommended dir_cache=no,attr_timeout=0,entry_timeout=0, sshfs's "
+                        "defaults, or both one after the other (default both)")
+    shared.add_argument("--shared-idle-seconds", type=float, metavar="S",
+                        help="idle request-counting window (default %g; --quick: %g)"
+                             % (DEFAULTS["shared_idle_seconds"], QUICK["shared_idle_seconds"]))
+    shared.add_argument("--shared-jobs", type=int, metavar="N",
+                        help="single-file no-op jobs (default %d; --quick: %d)"
+                             % (DEFAULTS["shared_jobs"], QUICK["shared_jobs"]))
+    shared.add_argument("--shared-tasks", type=int, metavar="N",
+                        help="tasks of the no-op array (default %d; --quick: %d)"
+                             % (DEFAULTS["shared_tasks"], QUICK["shared_tasks"]))
+    shared.add_argument("--shared-latency-samples", type=int, metavar="K",
+                        help="latency samples with UDP and again with UDP blocked (default "
+                             "%d; --quick: %d)" % (DEFAULTS["shared_latency_samples"],
+                                                   QUICK["shared_latency_samples"]))
+    shared.add_argument("--shared-latency-idle", type=float, default=10.0, metavar="S",
+                        help="seconds every daemon is left idle before each latency sample "
+                             "(default 10)")
+    shared.add_argument("--shared-settle", type=float, default=10.0, metavar="S",
+                        help="seconds the daemons are left to settle after they start, "
+                             "before the idle window (default 10)")
+    shared.add_argument("--shared-latency-timeout", type=float, default=60.0, metavar="S",
+                        help="give up on a latency sample after this long (default 60)")
+    shared.add_argument("--shared-timeout", type=float, default=300.0, metavar="S",
+                        help="give up on the jobs or the array after this long (default 300)")
     parser.add_argument("--sweep", type=parse_sweep, metavar="AxB",
                         help="fjd submit --split sweep shape (default 100x1000)")
     parser.add_argument("--array-sweep", type=parse_sweep, metavar="AxB",
@@ -203,6 +232,9 @@ def parse_args(argv):
                      % (", ".join(unknown), ",".join(SCENARIOS)))
     if opts.jobs < 1 or opts.workers < 1 or opts.repeat < 1:
         parser.error("--jobs, --workers and --repeat must be at least 1")
+    if min(opts.shared_jobs, opts.shared_tasks, opts.shared_latency_samples) < 1:
+        parser.error("--shared-jobs, --shared-tasks and --shared-latency-samples must be at "
+                     "least 1")
     if opts.runbig_queue < 1 or opts.runbig_jobs < 1:
         parser.error("--runbig-queue and --runbig-jobs must be at least 1")
     if min(opts.array_tasks, opts.files_tasks, opts.status_records, opts.bigarray_tasks) < 1:
@@ -282,6 +314,9 @@ def main(argv=None):
                 scenario_status(opts, results)
             elif name == "bigarray":
                 scenario_bigarray(opts, results)
+            elif name == "shared":
+                from sharedfs import scenario_shared  # imports the test infrastructure
+                scenario_shared(opts, results)
         except (BenchError, OSError, subprocess.SubprocessError) as error:
             say("%s: FAILED: %s" % (name, error))
             errors.append("%s: %s" % (name, error))
@@ -343,6 +378,10 @@ def main(argv=None):
     fil = results.get("files")
     if fil and fil.get("available") and fil["printing"].get("outputs"):
         print("files: %s" % outputs_text(fil["printing"]["outputs"]))
+    shared_details = shared_text(results.get("shared"))
+    if shared_details:
+        print("")
+        print(shared_details)
     if any(name in results for name in ("idle", "latency", "million", "runbig")):
         print("queue roots: fresh folders under %s (%s)" % (opts.tmp, machine["fs"]))
     if profile_text:

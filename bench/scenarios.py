@@ -8,8 +8,6 @@ The scenarios of array jobs and journals (arrays, files, status, bigarray, and t
 half of submit) are in scenarios_arrays.py; SCENARIOS below lists them all in their order.
 """
 import io
-import json
-import sys
 import os
 import random
 import re
@@ -19,17 +17,16 @@ import time
 
 from competitors import (ensure_gnu_parallel, ensure_hyperqueue, hyperqueue_once,
                          parallel_once, xargs_once)
-from harness import (CLK_TCK, JOB, REPO, BenchError, Scenario, child_pid, count_names,
-                     dir_mtime,
-                     fill_queue, fjd_env, first_line, percentile, proc_stat_ticks,
+from harness import (CLK_TCK, JOB, BenchError, Scenario, child_pid, count_names, dir_mtime,
+                     fill_queue, fjd_env, first_line, job_record, percentile, proc_stat_ticks,
                      proc_status_kb, publish_jobs, ratio, read_records, record_breakdown,
                      room_for, say, stage_jobs, warn_if_slow_create, write_jobs)
 from report import fmt_num, fmt_ratio
 from scenarios_arrays import has_arrays, submit_array
 
-# in the order they run; 'profile' is separate (--profile)
+# in the order they run; 'profile' is separate (--profile); 'shared' is in sharedfs.py
 SCENARIOS = ("throughput", "arrays", "latency", "idle", "submit", "files", "status",
-             "bigarray", "million", "runbig")
+             "bigarray", "million", "runbig", "shared")
 
 
 # -- scenario: throughput -------------------------------------------------------------------
@@ -215,17 +212,6 @@ def short_func(key):
 
 
 # -- scenario: latency ----------------------------------------------------------------------
-
-def job_record(root, name):
-    """The newest record of the finished job name (KeyError when there is none)."""
-    sys.path.insert(0, REPO)
-    from fjd import records
-    from fjd.layout import Layout
-    found = records.find_job_records(Layout(root), name)
-    if not found:
-        raise KeyError(name)
-    return found[-1]
-
 
 def scenario_latency(opts, results):
     samples = opts.latency_samples

@@ -137,8 +137,8 @@ def join_options(options):
 class Sshd(infra.Sshd):
     """The private sshd on 127.0.0.1 that serves the shared folder to every host's sshfs."""
 
-    def __init__(self, state_dir):
-        super().__init__(state_dir, SSH_ALIAS)
+    def __init__(self, state_dir, sftp_subsystem="internal-sftp"):
+        super().__init__(state_dir, SSH_ALIAS, sftp_subsystem=sftp_subsystem)
 
     def sshfs_argv(self, remote_dir, mountpoint, options=None, foreground=True):
         """The sshfs command that mounts remote_dir (a path on this machine) at mountpoint."""
@@ -208,6 +208,7 @@ class Host:
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self._shim_pid = None if pid_namespace else self.proc.pid
         self.info = None
+        self.entered = []  # commands added with enter(), not children of the shim
 
     @property
     def shim_pid(self):
@@ -240,6 +241,52 @@ class Host:
                                    % (self.name, timeout, self.log()))
             time.sleep(0.02)
 
+    def enter(self, argv, cwd=None, env=None):
+        """Start argv on this running host: in its mount and UTS namespaces (so on its sshfs
+        mount, over its sshfs connection, under its hostname), with ``nsenter``.
+
+        cwd: working directory inside the host (default: the mount). The command is not a
+        child of the host's shim: stop() and stop_all() signal and wait for it before they
+        stop the host, kill() kills it. Returns its subprocess.Popen (its pid is the
+        command's: nsenter execs it). Not for hosts with a PID namespace of their own.
+        """
+        if self.pid_namespace:
+            raise ValueError("Host.enter: host %s has its own PID namespace" % self.name)
+        if not self.alive() or self.info is None:
+            raise RuntimeError("Host.enter: host %s is not running" % self.name)
+        nsenter = which("nsenter")
+        if not nsenter:
+            raise Unavailable("Host.enter needs nsenter (util-linux)")
+        where = cwd or self.info.get("cwd") or self.info.get("mountpoint")
+        outer = [nsenter, "--target", str(self.shim_pid), "--mount", "--uts"]
+        if where:
+            outer.append("--wdns=%s" % where)
+        proc = subprocess.Popen(outer + ["--"] + list(argv), stdin=subprocess.DEVNULL,
+                                stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+        self.entered.append(proc)
+        return proc
+
+    def stop_entered(self, sig=signal.SIGTERM, timeout=15.0):
+        """Signal the commands added with enter() and wait for them (killed if they do not
+        exit within timeout); their exit statuses (None for a killed one)."""
+        live = [proc for proc in self.entered if proc.poll() is None]
+        for proc in live:
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        statuses = []
+        for proc in self.entered:
+            try:
+                statuses.append(proc.wait(max(0.1, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                statuses.append(None)
+        return statuses
+
     def send_signal(self, sig):
         pid = self.shim_pid
         if pid is not None and self.alive():
@@ -249,8 +296,10 @@ class Host:
         """Send sig to the command (via the shim), wait for it and for the unmount.
 
         Returns the command's exit status (negative: killed by that signal). Raises
-        AssertionError, after killing the host, if it is not gone within timeout.
+        AssertionError, after killing the host, if it is not gone within timeout. Commands
+        added with enter() are stopped first.
         """
+        self.stop_entered(sig, timeout)
         self.send_signal(sig)
         try:
             return self.proc.wait(timeout)
@@ -262,7 +311,10 @@ class Host:
     def kill(self):
         """Power off: SIGKILL the whole process tree, the mount dies with its namespace."""
         pids = infra.descendants(self.proc.pid)
-        infra.kill([self.proc.pid] + pids, signal.SIGKILL)
+        entered = [proc.pid for proc in self.entered if proc.poll() is None]
+        infra.kill(entered + [self.proc.pid] + pids, signal.SIGKILL)
+        for proc in self.entered:
+            proc.wait()
         self.proc.wait()
         infra.kill(pids, signal.SIGKILL)
 
@@ -275,7 +327,7 @@ class Host:
             return ""
 
     def close(self):
-        if self.alive():
+        if self.alive() or any(proc.poll() is None for proc in self.entered):
             self.kill()
         self._log.close()
 
@@ -285,9 +337,12 @@ class Cluster:
 
     shared:     the real folder (what sshd serves); writing here is a "fourth place"
     mountpoint: where each host mounts the share (the same path in every host)
+    options:    the sshfs -o options of hosts started without options of their own
+    sftp_subsystem: what sshd serves sftp with (infra.Sshd; default its internal-sftp), e.g.
+                a wrapper from infra.sftp_logging_wrapper that logs every request
     """
 
-    def __init__(self, base_dir, options=None):
+    def __init__(self, base_dir, options=None, sftp_subsystem="internal-sftp"):
         self.base = os.path.abspath(str(base_dir))
         self.shared = os.path.join(self.base, "shared")
         self.mountpoint = os.path.join(self.base, "mnt")
@@ -296,7 +351,7 @@ class Cluster:
         for path in (self.shared, self.mountpoint, self.logs):
             os.makedirs(path, exist_ok=True)
         self.default_options = options
-        self.sshd = Sshd(self.state)
+        self.sshd = Sshd(self.state, sftp_subsystem=sftp_subsystem)
         self.hosts = []
 
     def start_sshd(self):
@@ -304,7 +359,7 @@ class Cluster:
         return self
 
     def start(self, hostname, argv, options=None, cwd=None, env=None, pid_namespace=False,
-              wait=True, mount_timeout=15.0):
+              wait=True, mount_timeout=15.0, more=()):
         """Run argv on a new host called hostname; returns a Host.
 
         options:  sshfs -o options for this host's mount (str "a,b" or list), default the
@@ -314,6 +369,10 @@ class Cluster:
         pid_namespace: also give the host its own PID namespace (its pids collide with other
                   hosts', as on real machines; the namespace dies with its first process)
         wait:     wait until the share is mounted and the command started
+        more:     further commands to run beside argv on the same host (same mount, same
+                  sshfs connection), started after it in this order; stop signals reach
+                  each of them and the host ends when all have (its status: the first
+                  non-zero one). Host.enter adds commands to a host already running.
         """
         if self.sshd.proc is None:
             self.start_sshd()
@@ -328,6 +387,7 @@ class Cluster:
             "mountpoint": self.mountpoint,
             "cwd": os.path.join(self.mountpoint, cwd or ""),
             "argv": list(argv),
+            "more": [list(other) for other in more],
             "ready": ready,
             "mount_timeout": mount_timeout,
         }
@@ -345,6 +405,8 @@ class Cluster:
     def stop_all(self, sig=signal.SIGTERM, timeout=15.0):
         """Signal every live host at once, then wait; {host: exit status or None if killed}."""
         live = [h for h in self.hosts if h.alive()]
+        for host in live:
+            host.stop_entered(sig, timeout)
         for host in live:
             host.send_signal(sig)
         statuses = {}
@@ -408,7 +470,7 @@ if pytest is not None:
 # -- the shim: runs inside the host's namespaces ---------------------------------------------
 
 def _shim(spec):
-    """Set the hostname, mount the share, run the command, forward stop signals, unmount."""
+    """Set the hostname, mount the share, run the command(s), forward stop signals, unmount."""
     socket.sethostname(spec["hostname"])
     mountpoint = spec["mountpoint"]
     started = time.monotonic()
@@ -419,44 +481,59 @@ def _shim(spec):
         sys.stderr.write("[host %s] %s\n" % (spec["hostname"], error))
         return 125
     mounted = time.monotonic() - started
-    command = None
+    commands = []
     received = []
 
     def forward(signum, frame):
         received.append(signum)
-        if command is not None and command.poll() is None:
-            command.send_signal(signum)
+        for command in commands:
+            if command.poll() is None:
+                command.send_signal(signum)
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, forward)
     status = 126
     try:
-        if not received:
+        for argv in [spec["argv"]] + spec.get("more", []):
+            if received:
+                break
             try:
-                command = subprocess.Popen(spec["argv"], cwd=spec["cwd"],
+                command = subprocess.Popen(argv, cwd=spec["cwd"],
                                            preexec_fn=_restore_and_die_with_parent)
             except OSError as error:
                 sys.stderr.write("[host %s] cannot start %s: %s\n"
-                                 % (spec["hostname"], spec["argv"], error))
-                return 127
+                                 % (spec["hostname"], argv, error))
+                status = 127
+                forward(signal.SIGTERM, None)  # stop those already started
+                break
+            commands.append(command)
             if received:  # a stop signal came while we were starting it
                 command.send_signal(received[-1])
+        if commands and status != 127:
             info = {"hostname": spec["hostname"], "shim_pid": os.getpid(),
-                    "command_pid": command.pid, "mount_seconds": round(mounted, 3)}
+                    "command_pid": commands[0].pid,
+                    "command_pids": [command.pid for command in commands],
+                    "mountpoint": mountpoint, "cwd": spec["cwd"],
+                    "mount_seconds": round(mounted, 3)}
             tmp = spec["ready"] + ".tmp"
             with open(tmp, "w") as handle:
                 json.dump(info, handle)
             os.rename(tmp, spec["ready"])
+        statuses = []
+        for command in commands:
             while True:
                 try:
-                    status = command.wait()
+                    statuses.append(command.wait())
                     break
                 except InterruptedError:
                     continue
+        if status != 127 and statuses:
+            status = next((code for code in statuses if code != 0), 0)
     finally:
-        if command is not None and command.poll() is None:
-            command.kill()
-            command.wait()
+        for command in commands:
+            if command.poll() is None:
+                command.kill()
+                command.wait()
         if not unmount(mountpoint, sshfs):
             sys.stderr.write("[host %s] could not unmount %s\n" % (spec["hostname"], mountpoint))
     return status if status >= 0 else 128 - status

@@ -5,6 +5,7 @@ Used by hosts.py (multi-host over sshfs), ssh_fixture.py (a "remote host" over s
 slurm_fixture.py (a single-node Slurm). Python 3.8+, standard library only.
 """
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -135,6 +136,27 @@ def kill(pids, sig=signal.SIGKILL):
 
 # -- a private sshd --------------------------------------------------------------------------
 
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+
+
+def sftp_logging_wrapper(path, log_dir, level="DEBUG3", server=SFTP_SERVER):
+    """Write an executable script at path that runs sftp-server logging every request.
+
+    Meant for ``Sshd(..., sftp_subsystem=path)``: sshd runs it once per sftp connection (one
+    per sshfs mount), and it execs ``sftp-server -e -l LEVEL`` with stderr appended to
+    ``log_dir/sftp-<pid>.log``, where <pid> is the sftp-server's own pid (the shell's $$,
+    which exec keeps). At DEBUG3 each request is a line ``debugN: request <id>: <type> ...``
+    and each reply one ``debugN: request <id>: sent ...``. Returns path.
+    """
+    os.makedirs(log_dir, exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write("#!/bin/sh\nexec %s -e -l %s 2>>%s$$.log\n"
+                     % (shlex.quote(server), shlex.quote(level),
+                        shlex.quote(os.path.join(os.path.abspath(log_dir), "sftp-"))))
+    os.chmod(path, 0o755)
+    return path
+
+
 # runs inside a new UTS namespace: set the hostname, then become sshd
 UTS_SHIM = ("import os, socket, sys; socket.sethostname(sys.argv[1]); "
             "os.execv(sys.argv[2], sys.argv[2:])")
@@ -146,16 +168,20 @@ class Sshd:
     alias:    the host name to ssh to with ``-F ssh_config`` (also the host key's alias)
     hostname: if given, sshd runs under ``unshare --uts`` with this hostname, so that what
               is started through it reports that hostname (needs root and unshare)
+    sftp_subsystem: what serves sftp (``Subsystem sftp ...`` in sshd_config): sshd's own
+              ``internal-sftp`` by default, or a command such as a script that runs
+              /usr/lib/openssh/sftp-server with logging (see sftp_logging_wrapper)
 
     Keys, sshd_config, ssh_config and known_hosts live in state_dir; sshd runs with ``-f``
     on that config, so nothing is written to ~/.ssh or /etc/ssh.
     """
 
-    def __init__(self, state_dir, alias, hostname=None):
+    def __init__(self, state_dir, alias, hostname=None, sftp_subsystem="internal-sftp"):
         self.dir = os.path.abspath(str(state_dir))
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         self.alias = alias
         self.hostname = hostname
+        self.sftp_subsystem = sftp_subsystem or "internal-sftp"
         self.port = None
         self.proc = None
         self.log_path = os.path.join(self.dir, "sshd.log")
@@ -195,7 +221,7 @@ class Sshd:
             "UsePAM no",
             # the state folder is under /tmp, which is world-writable: strict mode refuses it
             "StrictModes no",
-            "Subsystem sftp internal-sftp",
+            "Subsystem sftp %s" % self.sftp_subsystem,
             "MaxStartups 64:30:128",
             "MaxSessions 64",
             "LogLevel INFO",

@@ -1,0 +1,688 @@
+"""The shared scenario: fjd on sshfs, every sftp request counted.
+
+A private sshd on 127.0.0.1 serves one folder (test/hosts.py Cluster). Its sftp subsystem is
+/usr/lib/openssh/sftp-server at log level DEBUG3, one log per connection
+(infra.sftp_logging_wrapper), so that every request an sshfs mount makes is one line
+``debugN: request <id>: <type> ...``. Each "host" is a process tree in its own UTS and mount
+namespaces with its own hostname and its own sshfs mount (so its own connection, its own log):
+
+    alpha  the dispatcher
+    beta   two workers (four while the idle cost of more workers is measured)
+    gamma  two workers (four likewise)
+
+Jobs come from a fourth place: ``fjd submit --root <the served folder>`` run on the server's
+side, which costs no sftp request, so every request counted is one the daemons made. The
+same is measured for each set of mount options (VARIANTS), one after the other, each on a
+fresh folder and a fresh sshd:
+
+  idle        requests/s of the five daemons after they settled, per host; then with two more
+              workers on beta and two on gamma (started inside those hosts with nsenter, on
+              the same mounts): requests/s again and the increase per added worker
+  latency     single jobs renamed into jobqueue/ on the server's side, each after every
+              daemon was idle for --shared-latency-idle seconds: the job record's start minus
+              the time just before the rename; with UDP working and with UDP on loopback
+              dropped by iptables (fjd's wake-up hints, when it has them, are UDP)
+  jobs        N single-file no-op jobs: requests per job, jobs/s from the journals
+  array       one array of M no-op tasks: requests per task, tasks/s from the journals
+
+and once on a local disk, plain processes, the same 1 + 4 daemons: jobs/s and tasks/s, the
+figures the sshfs ones are divided by.
+
+Everything started is stopped even on failure or SIGTERM: hosts (their mounts go with their
+mount namespaces), sshd, the iptables rule. Standard library only, Python 3.8+.
+"""
+import collections
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from harness import (CLK_TCK, JOB, REPO, BenchError, Scenario, count_names, fjd_env,
+                     job_record, proc_stat_ticks, read_records, remove_later, say)
+
+sys.path.insert(0, os.path.join(REPO, "test"))
+import hosts  # noqa: E402  (test infrastructure: the private sshd and the hosts)
+import infra  # noqa: E402
+
+# (name, sshfs -o options): the options fjd's README recommends, and sshfs's own defaults
+VARIANTS = (("recommended", "dir_cache=no,attr_timeout=0,entry_timeout=0"),
+            ("defaults", ""))
+WORKERS_PER_HOST = 2
+ADDED_PER_HOST = 2
+WORKER_HOSTS = ("beta", "gamma")
+UDP_RULE = ["INPUT", "-p", "udp", "-i", "lo", "-j", "DROP"]
+
+# one request: its first line that is not a reply ("request <id>: sent ...")
+REQUEST_LINE = re.compile(rb"^debug\d: request (\d+): (?!sent )(%?[a-z@.-]+)", re.M)
+
+
+# -- counting requests --------------------------------------------------------------------------
+
+class RequestLog:
+    """The sftp-server logs in one folder, one per connection, read between two marks.
+
+    A mark is the size of every log at an instant; the requests of a window are those whose
+    line begins between the window's two marks (the logs are only ever appended to, one
+    write per line).
+    """
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def paths(self):
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        return sorted(os.path.join(self.folder, n) for n in names
+                      if n.startswith("sftp-") and n.endswith(".log"))
+
+    def mark(self):
+        sizes = {}
+        for path in self.paths():
+            try:
+                sizes[path] = os.path.getsize(path)
+            except OSError:
+                pass
+        return time.monotonic(), sizes
+
+    def between(self, start, end):
+        """{log path: Counter of request types} for the requests between two marks (distinct
+        request ids of each connection)."""
+        found = {}
+        for path, stop in end[1].items():
+            begin = start[1].get(path, 0)
+            counter = collections.Counter()
+            found[path] = counter
+            if stop <= begin:
+                continue
+            with open(path, "rb") as handle:
+                lead = 1 if begin > 0 else 0
+                handle.seek(begin - lead)
+                data = handle.read(stop - begin + lead)
+                if data and not data.endswith(b"\n"):
+                    data += handle.readline()  # a line cut by the mark belongs to this window
+            if lead:  # skip a line that began before the window (it was counted in the last)
+                cut = data.find(b"\n")
+                data = data[cut + 1:] if cut >= 0 else b""
+            kinds = {}
+            for match in REQUEST_LINE.finditer(data):
+                kinds.setdefault(match.group(1), match.group(2))
+            counter.update(kind.decode("ascii", "replace") for kind in kinds.values())
+        return found
+
+
+def tally(log, owners, start, end):
+    """The requests between two marks: total, per host, per type (and per host and type)."""
+    by_host = {}
+    for path, counter in log.between(start, end).items():
+        by_host.setdefault(owners.get(path, "other"), collections.Counter()).update(counter)
+    types = collections.Counter()
+    for counter in by_host.values():
+        types.update(counter)
+    return {"seconds": end[0] - start[0], "requests": sum(types.values()),
+            "by_host": {host: sum(c.values()) for host, c in sorted(by_host.items())},
+            "types": dict(types.most_common()),
+            "by_host_types": {host: dict(c.most_common()) for host, c in sorted(by_host.items())}}
+
+
+def per(value, unit):
+    return value / unit if unit else None
+
+
+def ticks_of(pids):
+    """CPU seconds (user+system) used so far by the live processes among pids."""
+    return sum((proc_stat_ticks(pid) or (0,))[0] for pid in pids) / CLK_TCK
+
+
+def command_name(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def cpu_percent(before, after):
+    """{host: % of one core} between two SharedRun.cpu() readings."""
+    seconds = after[0] - before[0]
+    return {host: (after[1][host] - before[1].get(host, 0.0)) / seconds * 100.0
+            for host in after[1]} if seconds > 0 else {}
+
+
+# -- UDP on loopback ------------------------------------------------------------------------
+
+def udp_loopback_works(timeout=0.3):
+    """Whether a UDP datagram to 127.0.0.1 arrives (False when something drops it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(timeout)
+        sender.sendto(b"fjd-bench", receiver.getsockname())
+        try:
+            return receiver.recv(64) == b"fjd-bench"
+        except socket.timeout:
+            return False
+
+
+class UdpBlocked:
+    """``iptables -I INPUT -p udp -i lo -j DROP`` for the time of a with block, checked to
+    drop a datagram for real, and removed on the way out whatever happens.
+
+    Machine-wide: every UDP datagram on loopback is dropped meanwhile, other programs' too.
+    """
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.iptables = None
+        self.inserted = False
+
+    def prepare(self):
+        """None when the rule can be used, else why not (iptables installed when missing)."""
+        if os.geteuid() != 0:
+            return "needs root for iptables"
+        try:
+            if not getattr(self.opts, "no_install", False):
+                infra.apt_install(["iptables"], ["iptables"], timeout=300)
+        except infra.Unavailable as error:
+            return "iptables: %s" % error
+        self.iptables = infra.which("iptables")
+        if not self.iptables:
+            return "iptables is not installed"
+        if not udp_loopback_works():
+            return "UDP on loopback does not work even without the rule"
+        return None
+
+    def __enter__(self):
+        proc = subprocess.run([self.iptables, "-I"] + UDP_RULE, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        if proc.returncode != 0:
+            raise BenchError("iptables -I %s failed: %s"
+                             % (" ".join(UDP_RULE), proc.stdout.decode(errors="replace")))
+        self.inserted = True
+        if udp_loopback_works():
+            self.remove()
+            raise BenchError("iptables -I %s did not stop a UDP datagram on loopback"
+                             % " ".join(UDP_RULE))
+        return self
+
+    def remove(self):
+        if self.inserted:
+            subprocess.run([self.iptables, "-D"] + UDP_RULE, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+            self.inserted = False
+            if not udp_loopback_works():
+                say("  ! UDP on loopback still dropped after removing the rule: check "
+                    "`iptables -S INPUT`")
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+# -- one mount variant ----------------------------------------------------------------------
+
+class SharedRun:
+    """One sshd, one served folder, the hosts and their logs, for one set of mount options."""
+
+    def __init__(self, opts, variant, options):
+        self.opts = opts
+        self.variant = variant
+        self.options = options
+        self.base = tempfile.mkdtemp(prefix="fjd-bench-shared-%s-" % variant, dir=opts.tmp)
+        self.log_dir = os.path.join(self.base, "sftp-logs")
+        wrapper = infra.sftp_logging_wrapper(os.path.join(self.base, "sftp-logging.sh"),
+                                             self.log_dir)
+        self.cluster = hosts.Cluster(os.path.join(self.base, "cluster"), options=options,
+                                     sftp_subsystem=wrapper)
+        self.shared = self.cluster.shared
+        self.log = RequestLog(self.log_dir)
+        self.owners = {}  # sftp log path -> host name
+        self.server_pids = {}  # host name -> [pid of the sftp-server of its connection]
+        self.client_pids = {}  # host name -> pids of its sshfs and ssh
+        self.hosts = {}
+        self.added = []  # (host name, Popen) of the workers added with nsenter
+        self.idle_since = None  # when the daemons last became idle
+        self.env = fjd_env(opts)
+
+    def path(self, *parts):
+        return os.path.join(self.shared, *parts)
+
+    def daemon_argv(self, role):
+        return [self.opts.python, os.path.join(self.opts.fjd, role + ".py"), "--root",
+                self.cluster.mountpoint, "--log-level", "WARNING"]
+
+    def start_host(self, name, commands):
+        """A host running commands on its own mount; its sftp log is the one that appears."""
+        before = set(self.log.paths())
+        host = self.cluster.start(name, commands[0], more=commands[1:], env=self.env,
+                                  mount_timeout=30.0)
+        deadline = time.monotonic() + 10.0
+        while True:
+            new = set(self.log.paths()) - before
+            if new or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        if len(new) != 1:
+            raise BenchError("host %s: expected one new sftp connection log, found %d"
+                             % (name, len(new)))
+        path = new.pop()
+        self.owners[path] = name
+        self.hosts[name] = host
+        self.server_pids[name] = [int(re.search(r"sftp-(\d+)\.log$", path).group(1))]
+        self.client_pids[name] = [pid for pid in infra.descendants(host.proc.pid)
+                                  if command_name(pid) in ("sshfs", "ssh")]
+        return host
+
+    def start(self):
+        self.cluster.start_sshd()
+        os.makedirs(self.path("jobqueue"), exist_ok=True)
+        self.start_host("alpha", [self.daemon_argv("dispatcher")])
+        for name in WORKER_HOSTS:
+            self.start_host(name, [self.daemon_argv("worker")] * WORKERS_PER_HOST)
+        self.busy_until_idle()
+
+    def add_workers(self):
+        for name in WORKER_HOSTS:
+            for _ in range(ADDED_PER_HOST):
+                self.added.append((name, self.hosts[name].enter(self.daemon_argv("worker"))))
+        self.busy_until_idle()
+
+    def remove_added_workers(self):
+        for name in WORKER_HOSTS:
+            statuses = self.hosts[name].stop_entered(signal.SIGTERM, self.opts.stop_timeout)
+            if any(status not in (0, None) for status in statuses):
+                say("  ! %s: an added worker on %s exited with %s"
+                    % (self.variant, name, statuses))
+        self.added = []
+        self.busy_until_idle()
+
+    def workers(self):
+        return WORKERS_PER_HOST * len(WORKER_HOSTS) + len(self.added)
+
+    def cpu(self):
+        """(monotonic time, {key: CPU seconds used so far}), user+system time: for each
+        host, key <host> its daemons (not their jobs), <host>/client its sshfs and ssh,
+        <host>/server the sftp-server serving its connection."""
+        used = {}
+        for name, host in self.hosts.items():
+            pids = list((host.info or {}).get("command_pids", []))
+            pids += [proc.pid for where, proc in self.added if where == name]
+            used[name] = ticks_of(pids)
+            used[name + "/client"] = ticks_of(self.client_pids.get(name, ()))
+            used[name + "/server"] = ticks_of(self.server_pids.get(name, ()))
+        return time.monotonic(), used
+
+    def check_alive(self):
+        for name, host in self.hosts.items():
+            if not host.alive():
+                raise BenchError("%s: host %s exited with status %s:\n%s"
+                                 % (self.variant, name, host.proc.returncode,
+                                    host.log()[-3000:]))
+        for name, proc in self.added:
+            if proc.poll() is not None:
+                raise BenchError("%s: a worker added on %s exited with status %s"
+                                 % (self.variant, name, proc.returncode))
+
+    def wait_announced(self, count, exactly=False, timeout=60.0):
+        """Until count workers announced themselves idle (workerqueue/, server side)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = count_names(self.path("workerqueue"))
+            if seen == count or (seen > count and not exactly):
+                return
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError("%s: %d workers announced in workerqueue/ after %.0f s, not "
+                                 "%d" % (self.variant, seen, timeout, count))
+            time.sleep(0.05)
+
+    def busy_until_idle(self):
+        """After work: wait until every worker announced itself idle again; the daemons are
+        idle from then on (see wait_idle_for)."""
+        self.wait_announced(self.workers(), exactly=True)
+        self.idle_since = time.monotonic()
+
+    def wait_idle_for(self, seconds):
+        """Until the daemons have been idle (nothing queued, nothing started or stopped,
+        every worker announced) for seconds."""
+        self.wait_announced(self.workers(), exactly=True)
+        time.sleep(max(0.0, self.idle_since + seconds - time.monotonic()))
+        self.check_alive()
+
+    def window(self, seconds):
+        """Requests and daemon CPU over the next seconds."""
+        start, cpu = self.log.mark(), self.cpu()
+        time.sleep(seconds)
+        self.check_alive()
+        counts = tally(self.log, self.owners, start, self.log.mark())
+        counts["cpu_percent_by_host"] = cpu_percent(cpu, self.cpu())
+        return counts
+
+    def stop(self):
+        """Stop every host (SIGTERM reaches the daemons; then they unmount); their statuses."""
+        problems = []
+        try:
+            statuses = self.cluster.stop_all(signal.SIGTERM, timeout=self.opts.stop_timeout)
+            for host, status in statuses.items():
+                if status not in (0, None):
+                    problems.append("host %s exited with status %s" % (host.name, status))
+                elif status is None:
+                    problems.append("host %s did not stop and was killed" % host.name)
+        finally:
+            self.cluster.close()
+            left = self.cluster.leftovers()
+            if left:
+                problems.append("processes left behind: %s" % left)
+                infra.kill(left)
+            remove_later(self.base)
+        return problems
+
+
+# -- the measurements -----------------------------------------------------------------------
+
+def idle_figures(counts, daemons):
+    seconds = counts["seconds"]
+    out = {"seconds": seconds, "requests": counts["requests"],
+           "per_s": counts["requests"] / seconds,
+           "by_host_per_s": {h: n / seconds for h, n in counts["by_host"].items()},
+           "types_per_s": {t: n / seconds for t, n in counts["types"].items()},
+           "by_host_types_per_s": {h: {t: n / seconds for t, n in c.items()}
+                                   for h, c in counts["by_host_types"].items()},
+           "cpu_percent_by_host": counts.get("cpu_percent_by_host"),
+           "daemons": daemons}
+    return out
+
+
+def latency_samples(run, count, tag, rng):
+    """count single jobs, each renamed into jobqueue/ on the server's side once every daemon
+    has been idle for --shared-latency-idle seconds (plus up to 0.5 s, seeded); the job
+    record's start minus the time just before the rename. The requests from each rename to
+    the job's end in done/ are counted too."""
+    jobqueue = run.path("jobqueue")
+    latencies, end_to_end, requests, lost = [], [], 0, 0
+    for i in range(count):
+        run.wait_idle_for(run.opts.shared_latency_idle + rng.uniform(0.0, 0.5))
+        name = "latency-%s-%02d.conf" % (tag, i)
+        tmp = os.path.join(jobqueue, "." + name + ".tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(JOB)
+        start = run.log.mark()
+        before = time.time()
+        os.rename(tmp, os.path.join(jobqueue, name))
+        deadline = time.monotonic() + run.opts.shared_latency_timeout
+        targets = (run.path("done", name), run.path("failed", name))
+        while not any(os.path.lexists(t) for t in targets):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.002)
+        seen = time.time()
+        requests += tally(run.log, run.owners, start, run.log.mark())["requests"]
+        try:
+            latencies.append(job_record(run.shared, name)["start"] - before)
+            end_to_end.append(seen - before)
+        except (OSError, ValueError, KeyError, TypeError):
+            lost += 1
+            run.check_alive()
+            say("  ! %s latency sample %s %d: no record within %.0f s"
+                % (run.variant, tag, i, run.opts.shared_latency_timeout))
+            # wait for it anyway, or the next sample would find it running
+            while not any(os.path.lexists(t) for t in targets):
+                if time.monotonic() > deadline + 120:
+                    raise BenchError("latency job %s never finished" % name)
+                time.sleep(0.05)
+        run.busy_until_idle()
+    out = {"samples": count, "measured": len(latencies), "lost": lost,
+           "idle_before_s": run.opts.shared_latency_idle, "latencies": latencies,
+           "requests_per_sample": requests / count if count else None}
+    if latencies:
+        out.update(median=statistics.median(latencies), max=max(latencies),
+                   min=min(latencies), end_to_end_median=statistics.median(end_to_end))
+    return out
+
+
+def submit_argv(opts, root, kind, size):
+    argv = [opts.python, "-m", "fjd", "submit", "--root", root, "--exe", "true"]
+    if kind == "jobs":
+        return argv + ["--split", "--repeat", str(size)]
+    return argv + ["--param", "i=1..%d" % size]
+
+
+def busy(opts, root, kind, size, timeout, check_alive, run=None):
+    """Submit size no-op jobs as single files (kind "jobs") or one array of size tasks
+    (kind "array") with `fjd submit --root root` and wait until they are in done/ or failed/;
+    the rate from the journals (first start to last end) and, on sshfs (run), the requests
+    and the daemons' CPU from the submission to the moment the last job was seen there."""
+    def finished():
+        return count_names(os.path.join(root, "done")) + count_names(
+            os.path.join(root, "failed"))
+
+    finished_before = finished()
+    start, cpu = (run.log.mark(), run.cpu()) if run else (None, None)
+    submitted = time.time()
+    proc = subprocess.run(submit_argv(opts, root, kind, size), env=fjd_env(opts),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=300)
+    if proc.returncode != 0:
+        raise BenchError("fjd submit failed (%d): %s"
+                         % (proc.returncode, proc.stderr.decode(errors="replace")[-2000:]))
+    names = proc.stdout.decode().split()
+    submit_s = time.time() - submitted
+    target = finished_before + (size if kind == "jobs" else 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        now_finished = finished()
+        if now_finished >= target or time.monotonic() > deadline:
+            break
+        check_alive()
+        time.sleep(0.05)
+    seen = time.time()
+    counts = None
+    if run:
+        counts = tally(run.log, run.owners, start, run.log.mark())
+        counts["cpu_percent_by_host"] = cpu_percent(cpu, run.cpu())
+    wanted = set(names)
+    records = []
+    for record in read_records(os.path.join(root, "records")):
+        if kind == "jobs" and record.get("k") == "job" and wanted & {
+                record.get("name"), record.get("queue"), record.get("original")}:
+            records.append(record)
+        elif kind == "array" and record.get("k") == "task" and record.get("array") in wanted:
+            records.append(record)
+    starts = [r["start"] for r in records if isinstance(r.get("start"), (int, float))]
+    ends = [r["end"] for r in records if isinstance(r.get("end"), (int, float))]
+    ok = sum(1 for r in records if r.get("state") == "done")
+    span = max(ends) - min(starts) if starts and ends else None
+    out = {"kind": kind, "size": size, "completed": now_finished >= target,
+           "records": len(records), "done_records": ok, "submit_seconds": submit_s,
+           "wall_seconds": seen - submitted, "journal_seconds": span,
+           "first_start_after_s": min(starts) - submitted if starts else None,
+           "per_s": len(records) / span if span else None}
+    if not out["completed"]:
+        out["per_s"] = None
+        say("  ! %s: only %d of %d finished within %.0f s"
+            % (kind, len(records), size, timeout))
+    if ok != size:
+        say("  ! %s: %d of %d no-op runs recorded as done" % (kind, ok, size))
+    if counts is not None:
+        seconds = counts["seconds"]
+        out.update(requests=counts["requests"], per_unit=per(counts["requests"], size),
+                   by_host_per_unit={h: n / size for h, n in counts["by_host"].items()},
+                   types_per_unit={t: n / size for t, n in counts["types"].items()},
+                   by_host_types_per_unit={h: {t: n / size for t, n in c.items()}
+                                           for h, c in counts["by_host_types"].items()},
+                   window_seconds=seconds,
+                   cpu_ms_per_unit_by_host={h: p / 100.0 * seconds * 1000 / size
+                                            for h, p in counts["cpu_percent_by_host"].items()})
+        run.busy_until_idle()
+    return out
+
+
+def run_variant(opts, variant, options, blocker, block_why):
+    """Everything measured on one set of mount options; the results dict."""
+    say("shared/%s: sshfs -o %s; dispatcher on alpha, %d workers on each of %s"
+        % (variant, options or "(sshfs defaults)", WORKERS_PER_HOST, ", ".join(WORKER_HOSTS)))
+    out = {"options": options,
+           "hosts": {"alpha": "dispatcher", "beta": "%d workers" % WORKERS_PER_HOST,
+                     "gamma": "%d workers" % WORKERS_PER_HOST}}
+    run = SharedRun(opts, variant, options)
+    problems = []
+    try:
+        run.start()
+        run.wait_idle_for(opts.shared_settle)
+        counts = run.window(opts.shared_idle_seconds)
+        out["idle"] = idle_figures(counts, 1 + run.workers())
+        say("  idle, 1 dispatcher + %d workers: %.1f requests/s (%s)"
+            % (run.workers(), out["idle"]["per_s"], host_rates(out["idle"]["by_host_per_s"])))
+
+        # the idle window counts as idle time before the first sample
+        rng = random.Random("fjd-bench-shared-" + variant)
+        n = opts.shared_latency_samples
+        out["latency"] = latency_samples(run, n, "udp", rng)
+        say("  latency, %d samples, each after %g s idle: %s"
+            % (n, opts.shared_latency_idle, latency_text(out["latency"])))
+        if block_why:
+            out["latency_udp_blocked"] = {"skipped": block_why}
+            say("  latency with UDP on loopback blocked: skipped: %s" % block_why)
+        else:
+            with blocker:
+                out["latency_udp_blocked"] = latency_samples(run, n, "noudp", rng)
+            say("  latency with UDP on loopback dropped (iptables): %s"
+                % latency_text(out["latency_udp_blocked"]))
+
+        run.add_workers()
+        run.wait_idle_for(opts.shared_settle)
+        counts = run.window(opts.shared_idle_seconds)
+        more = idle_figures(counts, 1 + run.workers())
+        more["added_workers"] = len(run.added)
+        more["increase_per_added_worker"] = (more["per_s"] - out["idle"]["per_s"]) / len(
+            run.added)
+        # the same on the workers' hosts only: the dispatcher's rate may change for other
+        # reasons (today it polls as fast as sshfs answers, so it slows when others poll)
+        more["increase_per_added_worker_on_worker_hosts"] = sum(
+            more["by_host_per_s"].get(h, 0.0) - out["idle"]["by_host_per_s"].get(h, 0.0)
+            for h in WORKER_HOSTS) / len(run.added)
+        out["idle_more"] = more
+        say("  idle, 1 dispatcher + %d workers: %.1f requests/s (%s), %+.1f per added worker "
+            "(%+.1f on the workers' hosts)"
+            % (run.workers(), more["per_s"], host_rates(more["by_host_per_s"]),
+               more["increase_per_added_worker"],
+               more["increase_per_added_worker_on_worker_hosts"]))
+        run.remove_added_workers()
+
+        timeout = opts.shared_timeout
+        out["jobs"] = busy(opts, run.shared, "jobs", opts.shared_jobs, timeout,
+                           run.check_alive, run)
+        say("  %d single-file jobs: %s requests/job, %s jobs/s"
+            % (opts.shared_jobs, num(out["jobs"].get("per_unit"), 1),
+               num(out["jobs"]["per_s"], 1)))
+        out["array"] = busy(opts, run.shared, "array", opts.shared_tasks, timeout,
+                            run.check_alive, run)
+        say("  array of %d tasks: %s requests/task, %s tasks/s"
+            % (opts.shared_tasks, num(out["array"].get("per_unit"), 2),
+               num(out["array"]["per_s"], 1)))
+    finally:
+        problems = run.stop()
+        for problem in problems:
+            say("  ! %s: %s" % (variant, problem))
+    out["problems"] = problems
+    return out
+
+
+def run_local(opts):
+    """The same dispatcher and 4 workers as plain processes on a local disk."""
+    workers = WORKERS_PER_HOST * len(WORKER_HOSTS)
+    say("shared/local: dispatcher and %d workers on %s (local disk)" % (workers, opts.tmp))
+    with Scenario(opts, "shared-local") as sc:
+        sc.dispatcher()
+        for _ in range(workers):
+            sc.worker()
+        sc.wait_idle(workers)
+        jobs = busy(opts, sc.root, "jobs", opts.shared_jobs, opts.shared_timeout,
+                    sc.check_alive)
+        sc.wait_announced(workers)
+        time.sleep(opts.settle)
+        array = busy(opts, sc.root, "array", opts.shared_tasks, opts.shared_timeout,
+                     sc.check_alive)
+    say("  %d single-file jobs: %s jobs/s; array of %d tasks: %s tasks/s"
+        % (opts.shared_jobs, num(jobs["per_s"], 1), opts.shared_tasks,
+           num(array["per_s"], 1)))
+    return {"jobs": jobs, "array": array, "workers": workers}
+
+
+def num(value, digits=0):
+    return "n/a" if value is None else "{:,.{}f}".format(value, digits)
+
+
+def host_rates(rates):
+    return ", ".join("%s %.1f" % (h, r) for h, r in sorted(rates.items()))
+
+
+def latency_text(lat):
+    if lat.get("skipped"):
+        return "skipped: %s" % lat["skipped"]
+    if not lat.get("measured"):
+        return "no sample measured"
+    return "median %.0f ms, max %.0f ms%s" % (lat["median"] * 1000, lat["max"] * 1000,
+                                              ", %d lost" % lat["lost"] if lat["lost"] else "")
+
+
+def chosen_variants(opts):
+    wanted = getattr(opts, "shared_options", "both")
+    return [(n, o) for n, o in VARIANTS if wanted in ("both", n)]
+
+
+def scenario_shared(opts, results):
+    sizes = {"idle_seconds": opts.shared_idle_seconds, "settle": opts.shared_settle,
+             "jobs": opts.shared_jobs, "tasks": opts.shared_tasks,
+             "latency_samples": opts.shared_latency_samples,
+             "latency_idle": opts.shared_latency_idle,
+             "workers": WORKERS_PER_HOST * len(WORKER_HOSTS),
+             "added_workers": ADDED_PER_HOST * len(WORKER_HOSTS)}
+    out = {"sizes": sizes, "variants": {}}
+    results["shared"] = out
+    reason = hosts.unavailable_reason(install=not opts.no_install)
+    if reason:
+        out["skipped"] = reason
+        say("shared: skipped: %s" % reason)
+        return
+    blocker = UdpBlocked(opts)
+    block_why = blocker.prepare()
+    out["udp_block"] = ("skipped: " + block_why) if block_why else (
+        "iptables -I %s" % " ".join(UDP_RULE))
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)  # so that every finally: cleans up
+    failed = []
+    try:
+        out["local"] = run_local(opts)
+        for variant, options in chosen_variants(opts):
+            try:
+                out["variants"][variant] = run_variant(opts, variant, options, blocker,
+                                                       block_why)
+            except (BenchError, OSError, RuntimeError, AssertionError,
+                    subprocess.SubprocessError) as error:
+                say("shared/%s: FAILED: %s" % (variant, error))
+                out["variants"][variant] = {"options": options, "failed": str(error)}
+                failed.append("%s: %s" % (variant, error))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    local = out["local"]
+    for variant, got in out["variants"].items():
+        ratios = {}
+        for kind in ("jobs", "array"):
+            mine = got.get(kind, {}).get("per_s")
+            base = local[kind].get("per_s")
+            ratios[kind] = mine / base if mine and base else None
+        got["ratio_vs_local"] = ratios
+    if failed:
+        raise BenchError("; ".join(failed))
