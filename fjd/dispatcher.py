@@ -257,9 +257,13 @@ class Dispatcher:
             if self.hints is not None:
                 self.waker.watchers.append(self.hints)
             watcher = DirWatcher()
-            watcher.watch(self.layout.workerqueue, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
-            watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
-            self.waker.watchers.append(watcher)
+            if not self.layout.shared:
+                # on a shared mount inotify sees only this host's changes, among them our
+                # own refresh of a listing: it would wake us for nothing, all the time
+                watcher.watch(self.layout.workerqueue,
+                              IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
+                watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
+                self.waker.watchers.append(watcher)
             arrivals = DirWatcher()
             if not self.layout.shared and arrivals.watch(self.layout.jobqueue,
                                                          IN_MOVED_TO | IN_CLOSE_WRITE):

@@ -27,6 +27,7 @@ import time
 from .arrays import (MAX_HEADER, CommandTemplate, declared_kind, fill_text, parse_values,
                      split_commas, unknown_placeholders, values_text)
 from .errors import QueueError, SubmitError
+from .hints import hint_dispatcher
 from .jobfile import JOBFILE_PLACEHOLDER, JobError, Settings, load
 from .layout import Layout, display
 
@@ -400,6 +401,8 @@ def write_jobs(layout, template, on_name=None):
         raise
     finally:
         os.close(dir_fd)
+    if names:
+        hint_dispatcher(layout, layout.identity())  # look now, rather than at its next poll
     return names
 
 

@@ -148,8 +148,9 @@ class Worker:
             log.info("worker %s on %s serving %s (pid %d)", self.worker_id, self.host,
                      display(self.layout.root), os.getpid())
             self.watcher = DirWatcher()
-            self.watcher.watch(self.inbox, IN_MOVED_TO)
-            self.waker.watchers.append(self.watcher)
+            if not self.layout.shared:  # (there, it sees only this host's changes)
+                self.watcher.watch(self.inbox, IN_MOVED_TO)
+                self.waker.watchers.append(self.watcher)
             if self.hints is not None:
                 self.waker.watchers.append(self.hints)
             try:
@@ -302,7 +303,8 @@ class Worker:
                     "handed back); registering again", display(self.inbox))
         self.requested_id = None
         self.register()
-        self.watcher.watch(self.inbox, IN_MOVED_TO)
+        if not self.layout.shared:
+            self.watcher.watch(self.inbox, IN_MOVED_TO)
 
     def inbox_jobs(self):
         jobs = self.layout.inbox_jobs(self.worker_id, fresh=True)

@@ -3,7 +3,6 @@ import argparse
 import sys
 import time
 
-from ..hints import hint_dispatcher
 from ..layout import display
 from ..submit import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param, write_jobs
 from .common import CommandError, add_command, add_common, open_queue, positive_int
@@ -107,8 +106,6 @@ def queue_from_args(args, command, layout, echo, announce=True):
         if echo:
             out.flush()
     elapsed = time.monotonic() - started
-    if layout.shared:
-        hint_dispatcher(layout, layout.identity())  # look now, rather than at the next poll
     if announce:
         if template.is_array:
             what = "an array of %d tasks (%s#1 to #%d)" % (template.count(), names[0],
