@@ -18,7 +18,8 @@ from .layout import display
 
 EPILOG = """The queue root is --root, else $FJD_ROOT, else the current directory.
 Folders in it: jobqueue/ (waiting), workerqueue/ (idle workers), jobpod/ (inboxes),
-done/, failed/, cancelled/ and records/ (what happened to each job).
+done/, failed/, cancelled/, arrays/ (finished parts of arrays) and records/ (what
+happened to each job).
 `fjd COMMAND --help` explains each command."""
 
 

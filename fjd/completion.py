@@ -56,7 +56,7 @@ class Completion:
             return 0
         found = tickets.repair(folder, found)
         unfinished = [n for n in found if not names.parse(n).finished]
-        for name in unfinished:  # a retry's split cut short: its new range goes to the queue
+        for name in unfinished:  # not ours to keep here (put by hand?): back to the queue
             if names.parse(name).is_tasks:
                 self.move(name, self.layout.jobqueue, name)
         by_array = {}

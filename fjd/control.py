@@ -9,7 +9,7 @@ retry   moves ``failed/NAME`` back into ``jobqueue/`` as ``ORIGINAL@r<nonce>~..`
 cancel  moves a queued job into ``cancelled/`` (a range of tasks into arrays/, marked
         cancelled) with a record. A job already handed to a worker is cancelled by that
         worker: ``fjd cancel`` leaves a request in its inbox, the worker notices it within
-        about a second, kills the job's process group and files the job in cancelled/ (or,
+        a beat, kills the job's process group and files the job in cancelled/ (or,
         if the worker has died, the dispatcher does). A job is first claimed with a rename,
         so a job that somebody else moved first is left alone.
 """
@@ -128,12 +128,15 @@ class Retry:
         if self.journals is None:
             self.journals = Journals(self.layout)
         found = {}
+        self.failure_refs = {}
         for record in self.journals.failures():
             if record.get("k") not in ("task", "tasks"):
                 continue
             if array is not None and record.get("array") != array:
                 continue
             uid = record.get("u")
+            self.failure_refs.setdefault(uid, []).append([record["_journal"],
+                                                          record["_offset"]])
             entry = found.setdefault(uid, (record.get("array"), set()))
             if record.get("k") == "task":
                 entry[1].add(record.get("i"))
@@ -193,7 +196,7 @@ class Retry:
         tag = "r" + nonce()
         entry = {"k": "retried", "tasks": [[uid, first, last] for first, last, again in parts
                                            if again], "array": array, "u": uid, "by": who(),
-                 "at": time.time()}
+                 "at": time.time(), "refs": self.failure_refs.get(uid, [])}
         self.journal.adjust(entry, [0, 0, 0, 0, -len(failed), 0])
         made = []
         for first, last, again in parts:
@@ -260,12 +263,18 @@ class Cancel:
                                                                       nonce()))
         if not try_rename(source, claim):
             return None
+        key = "claim:cancelled:%s" % os.path.basename(claim)  # as the dispatcher adopts it
+        size = array_size_of(claim)
+        if size > 1:  # an array never started: all its tasks are cancelled
+            self.journal.append(dict(k="tasks", array=queue_name.original, u=None, first=1,
+                                     last=size, state="cancelled", reason=reason, end=now,
+                                     cancelled_from="jobqueue", key=key), size=size)
+            final = records.first_free_name(self.layout.cancelled, queue_name.original)
+            records.move_noreplace(claim, os.path.join(self.layout.cancelled, final))
+            return "cancelled/" + final
         record = {"queue": name, "original": queue_name.original, "attempt": queue_name.attempts,
                   "reason": reason, "cancelled_from": "jobqueue", "start": None, "end": now,
-                  "exit_status": None, "signal": None}
-        size = array_size_of(claim)
-        if size > 1:
-            record["tasks"] = size
+                  "exit_status": None, "signal": None, "key": key}
         final = records.Filing(self.layout, self.journal, claim, queue_name.original,
                                "cancelled", record).advance()
         return "cancelled/" + final if final else None

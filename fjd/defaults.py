@@ -36,7 +36,8 @@ WORKER_TIMEOUT = LOCAL.worker_timeout
 
 def timings(shared, worker_timeout=None):
     """The Timings for a local disk or a shared mount; worker_timeout overrides the timeout
-    (and the lock's), and heartbeats then come at least three times within it."""
+    (and the lock's), and the dispatcher's own beats and checks then come at least three
+    times within it (workers keep their beat: see Dispatcher.warn_about_timings)."""
     base = SHARED if shared else LOCAL
     if worker_timeout is None:
         return base

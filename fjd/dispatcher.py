@@ -34,7 +34,8 @@ log = logging.getLogger("fjd.dispatcher")
 
 MAINTENANCE_EVERY = 1.0  # seconds between looks at arrays/ while arrays are finishing
 COMPLETION_BACKSTOP = 30.0  # seconds between looks at arrays/ when nothing suggests one
-UNMOVABLE_RETRY = 5.0  # seconds before a file that could not be moved is tried again
+UNMOVABLE_RETRY = 5.0
+CLAIM_PATIENCE = 30.0  # seconds a claim in failed/ or cancelled/ waits before it is adopted  # seconds before a file that could not be moved is tried again
 
 
 def due(last, now, every):
@@ -156,6 +157,21 @@ class JobListing:
                 return
         self.relist(now)
 
+    def repair_ranges(self, found):
+        """Ranges of one array that overlap here come from a split cut short by a crash
+        (tickets.py): finish it before anything is handed out."""
+        ranges = {}
+        for name in found:
+            if "@" in name:
+                queue_name = names.parse(name)
+                if queue_name.is_tasks:
+                    ranges.setdefault(queue_name.uid, []).append(name)
+        suspects = [n for group in ranges.values() if len(group) > 1 for n in group]
+        if not suspects:
+            return found
+        repaired = tickets.repair(self.path, suspects)
+        return [n for n in found if n not in suspects] + repaired
+
     def relist(self, now):
         started = time.monotonic()
         self.pending = collections.deque()  # let the old names go first: half the peak memory
@@ -180,6 +196,7 @@ class JobListing:
                         continue
         except FileNotFoundError:
             pass
+        regular = self.repair_ranges(regular)
         regular.sort()
         self.pending = collections.deque(self.by_priority(regular))
         self.odd = odd
@@ -224,6 +241,7 @@ class Dispatcher:
         self.faults = faults.Faults(log)
         self.root_id = None
         self.pending_claims = []  # Filings of rejected files that could not be filed yet
+        self.claims = (None, set())  # (when, claims seen in failed/, cancelled/ at start)
         self.hints = None  # a HintListener on shared mounts; workers' addresses by worker
         self.hint_sender = None
         self.worker_hints = {}
@@ -295,31 +313,44 @@ class Dispatcher:
                     self.hints = HintListener(self.root_id)
                     self.hint_sender = HintSender(self.root_id)
                     self.lock.hints = self.hints.addresses
-                self.adopt_claims()
+                self.claims = (time.monotonic(), set(self.orphan_claims()))
                 self.faults.cleared("make the queue folders")
                 return True
             except OSError as error:
                 self.waker.sleep(self.faults.failed("make the queue folders", error))
         return False
 
+    def orphan_claims(self):
+        """(state, claim name) of the files claimed into failed/ or cancelled/ (renamed to
+        a private .NAME.nonce.part there) and not filed yet."""
+        for state in ("failed", "cancelled"):
+            for name in os.listdir(self.layout.folder(state)):
+                if name.startswith(".") and name.endswith(".part"):
+                    yield state, name
+
     def adopt_claims(self):
         """Files that a dispatcher (failed/) or `fjd cancel` (cancelled/) claimed, and then
-        died before filing: filed now, with a record that says so."""
-        for state in ("failed", "cancelled"):
+        died before filing: filed, with a record that says so, by the lock holder, and only
+        those that were there CLAIM_PATIENCE seconds ago (a live claimer files within
+        milliseconds)."""
+        since, seen = self.claims
+        if not seen or time.monotonic() - since < CLAIM_PATIENCE:
+            return
+        self.claims = (time.monotonic(), set())
+        for state, name in self.orphan_claims():
+            if (state, name) not in seen:
+                continue
             folder = self.layout.folder(state)
-            for name in os.listdir(folder):
-                if not (name.startswith(".") and name.endswith(".part")):
-                    continue
-                original = names.parse(name[1:].rsplit(".", 2)[0]).original
-                record = {"original": original, "state": state, "end": time.time(),
-                          "reason": "%s by a process that died before it could file it"
-                          % ("rejected" if state == "failed" else "cancelled"),
-                          "key": "claim:%s:%s" % (state, name)}
-                filing = records.Filing(self.layout, self.records, os.path.join(folder, name),
-                                        original, state, record)
-                if filing.advance():
-                    log.warning("filed %s, left by a process that died, in %s/%s",
-                                display(name), state, display(filing.final))
+            original = names.parse(name[1:].rsplit(".", 2)[0]).original
+            record = {"original": original, "state": state, "end": time.time(),
+                      "reason": "%s by a process that died before it could file it"
+                      % ("rejected" if state == "failed" else "cancelled"),
+                      "key": "claim:%s:%s" % (state, name)}
+            filing = records.Filing(self.layout, self.records, os.path.join(folder, name),
+                                    original, state, record)
+            if filing.advance():
+                log.warning("filed %s, left by a process that died, in %s/%s",
+                            display(name), state, display(filing.final))
 
     def warn_about_timings(self):
         if self.layout.shared and self.worker_timeout < 3 * defaults.SHARED.heartbeat:
@@ -386,6 +417,8 @@ class Dispatcher:
         for filing in list(self.pending_claims):
             self.attempt("file what was rejected", filing.advance)
             self.pending_claims.remove(filing)
+        if self.claims[1]:
+            self.attempt("file what others left half filed", self.adopt_claims)
         return True
 
     def attempt(self, what, function, *args):
@@ -593,8 +626,10 @@ class Dispatcher:
                 return name
             path = os.path.join(self.layout.jobqueue, name)
             kinds = self.listing.kinds
-            if self.layout.shared and name in kinds and complete_on_arrival(name):
-                state, kind = READY, kinds[name]  # its head was read for the priority
+            if self.layout.shared and complete_on_arrival(name):
+                # a file only fjd renames into the queue is complete: no settle wait
+                state = READY
+                kind = kinds[name] if name in kinds else head_info(read_head(path))[1]
             else:
                 state, detail = self.readiness.check(path, name, head=arrays.MAX_HEADER)
                 kind = arrays.declared_kind(detail) if state == READY else None
@@ -731,7 +766,7 @@ class Dispatcher:
                   "rejected_by": "dispatcher", "host": hostname(),
                   "attempt": queue_name.attempts if attempt is None else attempt,
                   "start": None, "end": now, "exit_status": None, "signal": None,
-                  "key": key or "fail:%s" % name}
+                  "key": key or "claim:failed:%s" % os.path.basename(claim)}
         filing = records.Filing(self.layout, self.records, claim, queue_name.original,
                                 "failed", record)
         try:

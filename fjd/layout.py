@@ -93,7 +93,8 @@ def filesystem_type(path):
 
 
 def is_shared_filesystem(path):
-    """True for NFS, FUSE (sshfs), SMB, cluster filesystems, and anything we do not know."""
+    """True for NFS, FUSE (sshfs), SMB, cluster filesystems, and any type we do not know
+    (an unreadable /proc/self/mountinfo counts as a local disk)."""
     kind = filesystem_type(path)
     return bool(kind) and kind not in LOCAL_FILESYSTEMS
 

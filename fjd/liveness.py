@@ -1,6 +1,6 @@
 """Who is alive, decided without comparing two hosts' clocks (DESIGN.md rule 5).
 
-A live process rewrites a small file (its heartbeat) every second with a growing counter.
+A live process rewrites a small file (its heartbeat) every beat with a growing counter.
 An observer reads the file and remembers, on its own monotonic clock, when the content last
 changed; a process whose heartbeat has not changed for ``dead_after`` seconds is dead.
 Content, not mtime, is compared, and the file is opened afresh each time, which makes NFS

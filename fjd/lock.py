@@ -1,7 +1,9 @@
 """One dispatcher per queue root, on any number of hosts.
 
-The dispatcher creates ``dispatcher.lock`` in the queue root with O_EXCL (atomic on local
-filesystems, NFSv3+ and sshfs) and rewrites it every second with a growing counter. A second
+The dispatcher creates ``dispatcher.lock`` in the queue root whole (written under a temporary
+name, then hard-linked into place, which fails if the name exists: atomic on local
+filesystems, NFS and sshfs) and rewrites it every beat (a second, 5 s on a shared mount)
+with a growing counter. A second
 dispatcher that finds the file watches it: if the content changes, the first one is alive and
 the second refuses to start; if it stays the same for ``dead_after`` seconds on the second
 one's own clock, the first is dead and the lock is taken over. On the same host a lock whose
@@ -138,7 +140,7 @@ class DispatcherLock:
                 holder = decode_beat(current) or holder
                 raise LockRefused(
                     "another dispatcher is running on this queue root: %s (it renews %s "
-                    "every second). Stop it first; if it is dead, this dispatcher would take "
+                    "every beat). Stop it first; if it is dead, this dispatcher would take "
                     "over once the file stops changing for %g s."
                     % (holder_text(holder), display(self.path), self.dead_after))
 

@@ -5,8 +5,8 @@ in ``done/``. When fjd has to say more about a job than its name, it adds a suff
 carries the job's history or, for an array job, the range of tasks that one file name
 stands for::
 
-    job0.conf@a1.d5f3e2c-3~0b9e41        went back to the queue after one crashed attempt
-    sweep.conf@t101-200.u3f9c2a71~7d0c2e  tasks 101 to 200 of the array 3f9c2a71
+    job0.conf@a1.d5f3e2c3~4fdc1a         went back to the queue after one crashed attempt
+    sweep.conf@t101-200.u3f9c2a71~4d6c7b  tasks 101 to 200 of the array 3f9c2a71
 
 The suffix is ``@`` + fields separated by ``.`` + ``~`` + a checksum of everything before it
 (six hex digits of CRC-32). Only a suffix whose checksum matches is read as fjd's: a user's

@@ -142,6 +142,7 @@ class Filing:
         self.final = recorded_as
         self.offset = None
         self.recorded = recorded_as is not None
+        self.resuming = recorded_as is not None  # finishing a filing a crash cut short
         self.complete = False
         self.vanished = False
 
@@ -160,16 +161,21 @@ class Filing:
         for kind, path in list(self.output_files.items()):
             target = os.path.join(self.layout.root, self.record[kind][0])
             try:
-                os.rename(path, target)
+                move_noreplace(path, target)  # never over an earlier job's output
             except FileNotFoundError:
                 pass
+            except FileExistsError:
+                other = "%s.%s%s" % (target[:-4], os.urandom(3).hex(), target[-4:])
+                move_noreplace(path, other)
+                self.writer.append({"k": "output", "ref": self.offset, "kind": kind,
+                                    "file": os.path.relpath(other, self.layout.root)})
             del self.output_files[kind]
         while not self.complete:
             target = os.path.join(self.folder, self.final)
             try:
                 move_noreplace(self.path, target)
             except FileExistsError:
-                if is_same_file(self.path, target):
+                if self.resuming and is_same_file(self.path, target):
                     os.unlink(self.path)  # a move cut short by a crash: finish it
                 else:
                     old, self.final = self.final, first_free_name(self.folder, self.original)

@@ -20,7 +20,9 @@ import time
 
 from . import journal, names, records, tickets
 from .layout import HEARTBEAT_FILE, cancel_request, display, refresh_listing, try_rename
-from .liveness import decode_beat
+from .liveness import decode_beat, read_beat
+
+BURIED_HEARTBEAT = ".heartbeat.buried"  # a dead worker's heartbeat, while it is being buried
 
 log = logging.getLogger("fjd.dispatcher")
 
@@ -41,7 +43,7 @@ class DispatcherJournal:
         if self.keys is None:
             self.keys = set()
             for path in journal.journal_paths(self.layout.records):
-                if not os.path.basename(path).startswith("dispatcher-") or \
+                if not os.path.basename(path).startswith(("dispatcher-", "cancel-")) or \
                         path == self.writer.path:
                     continue
                 for _, record in journal.find(path, [b'"key":']):
@@ -76,6 +78,8 @@ class Burial:
         self.worker_id = worker_id
         self.inbox = self.layout.inbox(worker_id)
         self.beat = decode_beat(raw_beat)
+        if not self.beat:  # a burial cut short: the heartbeat it put aside
+            self.beat = decode_beat(read_beat(os.path.join(self.inbox, BURIED_HEARTBEAT)))
         self.running = self.beat.get("job")
         self.run = self.beat.get("run")
 
@@ -93,9 +97,12 @@ class Burial:
         except (FileNotFoundError, NotADirectoryError):
             return
         # the heartbeat goes first: a worker that was only stalled, and wakes up, finds it
-        # gone and knows its jobs were taken (it kills what it runs and starts afresh)
+        # gone and knows its jobs were taken (it kills what it runs and starts afresh). It
+        # is kept under another name, for a dispatcher that takes over this burial should
+        # this one die in the middle of it.
         try:
-            os.unlink(os.path.join(self.inbox, HEARTBEAT_FILE))
+            os.rename(os.path.join(self.inbox, HEARTBEAT_FILE),
+                      os.path.join(self.inbox, BURIED_HEARTBEAT))
         except OSError:
             pass
         jobs = tickets.repair(self.inbox, [n for n in entries if not n.startswith(".")])

@@ -191,7 +191,7 @@ def register(subparsers):
         subparsers, "cancel", cmd_cancel, help="take jobs out of the queue and stop running ones",
         description="Move queued jobs into cancelled/ with a record, and have the workers of\n"
                     "jobs already handed out stop them: a worker notices the request within\n"
-                    "about a second, kills the job's process group and files it in\n"
+                    "a beat (a second; a few on a shared mount), kills the job's process group and files it in\n"
                     "cancelled/. Naming an array cancels all its tasks not finished yet.",
         epilog="NAME may be the name in jobqueue/, the job's original name (without the\n"
                "@... suffix fjd adds), or an array's name.\n\n"

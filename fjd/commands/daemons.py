@@ -5,7 +5,7 @@ from .common import (add_command, add_common, add_worker_options, nonnegative, o
 
 FOLDERS = """The queue root is --root, else $FJD_ROOT, else the current directory (created
 when missing). Folders in it: jobqueue/ (waiting), workerqueue/ (idle workers),
-jobpod/ (inboxes), done/, failed/, cancelled/ and records/."""
+jobpod/ (inboxes), done/, failed/, cancelled/, arrays/ and records/."""
 
 
 def run_dispatcher(args):
@@ -34,8 +34,11 @@ def register(subparsers):
         epilog=FOLDERS)
     dispatcher.add_argument("--interval", type=nonnegative, default=defaults.DISPATCHER_INTERVAL,
                             metavar="SECONDS",
-                            help="seconds between polls when idle (default: %g)"
-                                 % defaults.DISPATCHER_INTERVAL)
+                            help="seconds between polls while there is work (default: %g); "
+                                 "after a few idle seconds polls slow down to %g s (%g s on a "
+                                 "shared mount)" % (defaults.DISPATCHER_INTERVAL,
+                                                    defaults.LOCAL.idle_poll,
+                                                    defaults.SHARED.idle_poll))
     dispatcher.add_argument("--settle", type=nonnegative, default=defaults.SETTLE,
                             metavar="SECONDS",
                             help="where the kernel cannot tell whether a job file is still "
@@ -51,8 +54,9 @@ def register(subparsers):
                                     defaults.SHARED.heartbeat))
     dispatcher.add_argument("--max-attempts", type=positive_int, default=defaults.MAX_ATTEMPTS,
                             metavar="N",
-                            help="a job whose worker died while running it N times goes to "
-                                 "failed/ (default: %d)" % defaults.MAX_ATTEMPTS)
+                            help="a job cut short N times (its worker died, was stopped, or was "
+                                 "signalled by the job) goes to failed/ (default: %d)"
+                                 % defaults.MAX_ATTEMPTS)
     dispatcher.add_argument("--exit-when-done", action="store_true",
                             help="exit once jobqueue/ and all inboxes are empty")
     add_common(dispatcher)
@@ -66,8 +70,10 @@ def register(subparsers):
         epilog=FOLDERS)
     worker.add_argument("--interval", type=nonnegative, default=defaults.WORKER_INTERVAL,
                         metavar="SECONDS",
-                        help="seconds between polls of the inbox when idle (default: %g)"
-                             % defaults.WORKER_INTERVAL)
+                        help="seconds between looks at the inbox while there is work "
+                             "(default: %g); idle, they slow down to %g s (%g s on a shared "
+                             "mount)" % (defaults.WORKER_INTERVAL, defaults.LOCAL.idle_poll,
+                                         defaults.SHARED.idle_poll))
     worker.add_argument("--id", dest="worker_id", metavar="ID",
                         help="worker id (default: host-pid-random)")
     add_worker_options(worker)

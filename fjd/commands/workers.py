@@ -3,6 +3,7 @@ import json
 import os
 import sys
 
+from .. import defaults
 from ..layout import display, hostname
 from ..recruit.local import cpu_count, start_local, worker_argv
 from ..recruit.roster import request_stop, select_workers, survey, wait_until_stopped
@@ -73,6 +74,8 @@ def start_on_hosts(layout, args, options):
 
 def cmd_list(args):
     layout = open_queue(args.root, "workers list")
+    if args.wait is None:
+        args.wait = 2 * defaults.timings(layout.shared).heartbeat + 0.5
     workers = survey(layout, wait=args.wait)
     if args.json:
         print(json.dumps(workers, indent=1, sort_keys=True))
@@ -196,10 +199,12 @@ def register(subparsers):
         help="show the live workers on every host",
         description="Show every live worker of this queue, on every host. A worker is live\n"
                     "when the beat counter in jobpod/<worker>/.heartbeat changes while we\n"
-                    "watch (workers beat every second): no clocks are compared, so it holds\n"
-                    "across hosts. Takes about a second, at most --wait seconds.")
-    listing.add_argument("--wait", type=nonnegative, default=2.5, metavar="SECONDS",
-                         help="how long to watch for a changing heartbeat (default 2.5)")
+                    "watch (workers beat every second, every 5 s on a shared mount): no\n"
+                    "clocks are compared, so it holds across hosts. Takes about a beat, at\n"
+                    "most --wait seconds.")
+    listing.add_argument("--wait", type=nonnegative, metavar="SECONDS",
+                         help="how long to watch for a changing heartbeat (default 2.5, or "
+                              "11 on a shared mount, where workers beat every 5 s)")
     listing.add_argument("--all", action="store_true",
                          help="also show inboxes whose heartbeat did not change (silent)")
     listing.add_argument("--json", action="store_true", help="print JSON")
@@ -208,7 +213,7 @@ def register(subparsers):
     stop = add_command(
         actions, "stop", cmd_stop, label="workers stop",
         help="stop workers gracefully (all, by host or by id)",
-        description="Ask workers to stop: a stop file in each inbox, seen within a second by\n"
+        description="Ask workers to stop: a stop file in each inbox, seen within a beat by\n"
                     "a worker on any host (one on this host also gets SIGTERM). A running\n"
                     "job is terminated and handed back to jobqueue/. Waits until they are\n"
                     "gone; a worker whose heartbeat stands still for --silent-after seconds\n"

@@ -4,7 +4,7 @@ Liveness never compares clocks (DESIGN.md, "Liveness"): each inbox's heartbeat c
 read, then read again until it changes (a worker beats every second) or a wait has passed
 on this host's monotonic clock. A counter that did not change means a dead, stopped or stuck
 worker. A stop request is a file ``jobpod/<worker>/.stop``, which a worker on any host
-notices within a second; a worker on this host also gets SIGTERM, which is faster.
+notices within a beat (a second, 5 s on a shared mount); a worker on this host also gets SIGTERM, which is faster.
 """
 import os
 import signal
