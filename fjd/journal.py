@@ -231,11 +231,16 @@ def record_at(path, offset, fd=None):
     if fd is None:
         return None
     try:
-        data = os.pread(fd, 1 << 20, offset)
+        size = 4096  # a record is usually a few hundred bytes: read more only if needed
+        while True:
+            data = os.pread(fd, size, offset)
+            end = data.find(b"\n")
+            if end >= 0 or len(data) < size or size >= 1 << 24:
+                break
+            size *= 8
     finally:
         if own:
             os.close(fd)
-    end = data.find(b"\n")
     return unframe(data[:end]) if end >= 0 else None
 
 
