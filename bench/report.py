@@ -208,7 +208,40 @@ def evaluate(results, opts):
                          " / ".join("n/a" if c is None else "%.2f" % c for c in cpu) + " ms",
                          ""))
     rows += files_rows(results) + status_rows(results) + bigarray_rows(results)
+    rows += scale_rows(results.get("scale"))
     rows += shared_rows(results.get("shared"))
+    return rows
+
+
+def scale_rows(scale):
+    if not scale:
+        return []
+    rows = []
+    for idle in scale["idle"]:
+        target = "<= 5% of a core" if idle["workers"] >= 200 else ""
+        rows.append(("%d idle workers + dispatcher, CPU in total (%.0f s; per worker)"
+                     % (idle["workers"], idle["seconds"]), target,
+                     "%.2f%% of a core (%.3f%%)" % (idle["percent_of_a_core"],
+                                                     idle["per_worker_percent"]),
+                     status(idle["percent_of_a_core"] <= 5.0) if target else ""))
+    busy = scale["busy"]
+    rows.append(("%d workers, %d `sleep 1` jobs: share of the time they are busy"
+                 % (busy["workers"], busy["jobs"]), ">= 95%" if busy["workers"] >= 200 else "",
+                 "%.1f%% (makespan %.2f s, ideal %.2f s)"
+                 % (busy["busy_fraction"] * 100.0, busy["makespan_seconds"],
+                    busy["ideal_makespan_seconds"]),
+                 ""))
+    steady = busy.get("steady_busy_fraction")
+    rows.append(("  the same in steady state (all started, none out of work: %s)"
+                 % ("%.2f s" % busy["steady_window_seconds"] if steady is not None else "-"),
+                 ">= 95%" if busy["workers"] >= 200 else "",
+                 "%.1f%%" % (steady * 100.0) if steady is not None else "n/a",
+                 status(None if steady is None else steady >= 0.95)
+                 if busy["workers"] >= 200 else ""))
+    rows.append(("  first jobs started over / gap between a worker's jobs (median, max)", "",
+                 "%.2f s / %.1f, %.0f ms" % (busy["first_start_spread_seconds"],
+                                             busy.get("gap_ms_median") or 0,
+                                             busy.get("gap_ms_max") or 0), ""))
     return rows
 
 

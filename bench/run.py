@@ -189,6 +189,20 @@ def parse_args(argv):
                         help="how long the bigarray scenario's daemons run (default %g; "
                              "--quick: %g)" % (DEFAULTS["bigarray_seconds"],
                                                QUICK["bigarray_seconds"]))
+    scale = parser.add_argument_group("the scale scenario (many workers on this machine)")
+    scale.add_argument("--scale-workers", type=parse_sizes, metavar="A,B",
+                       help="worker counts whose idle CPU is measured; the largest also runs "
+                            "`sleep 1` jobs (default %s; --quick: %s)"
+                            % (DEFAULTS["scale_workers"], QUICK["scale_workers"]))
+    scale.add_argument("--scale-rounds", type=int, metavar="R",
+                       help="`sleep 1` jobs per worker (default %d; --quick: %d)"
+                            % (DEFAULTS["scale_rounds"], QUICK["scale_rounds"]))
+    scale.add_argument("--scale-idle-seconds", type=float, metavar="S",
+                       help="idle CPU window (default %g; --quick: %g)"
+                            % (DEFAULTS["scale_idle_seconds"], QUICK["scale_idle_seconds"]))
+    scale.add_argument("--scale-settle", type=float, default=10.0, metavar="S",
+                       help="seconds the workers are left to settle after all announced "
+                            "(default 10)")
     parser.add_argument("--fjd", default=REPO, metavar="DIR",
                         help="the fjd checkout to benchmark (default: the one holding bench/, "
                              "%(default)s)")
@@ -219,7 +233,7 @@ def parse_args(argv):
         if getattr(opts, key) is None:
             if key in ("sweep", "array_sweep"):
                 value = parse_sweep(value)
-            elif key == "split_sizes":
+            elif key in ("split_sizes", "scale_workers"):
                 value = parse_sizes(value)
             setattr(opts, key, value)
     opts.only = [s.strip() for s in opts.only.split(",") if s.strip()]
@@ -314,6 +328,9 @@ def main(argv=None):
                 scenario_status(opts, results)
             elif name == "bigarray":
                 scenario_bigarray(opts, results)
+            elif name == "scale":
+                from scenarios_scale import scenario_scale
+                scenario_scale(opts, results)
             elif name == "shared":
                 from sharedfs import scenario_shared  # imports the test infrastructure
                 scenario_shared(opts, results)

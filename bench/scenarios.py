@@ -26,7 +26,7 @@ from scenarios_arrays import has_arrays, submit_array
 
 # in the order they run; 'profile' is separate (--profile); 'shared' is in sharedfs.py
 SCENARIOS = ("throughput", "arrays", "latency", "idle", "submit", "files", "status",
-             "bigarray", "million", "runbig", "shared")
+             "bigarray", "million", "runbig", "scale", "shared")
 
 
 # -- scenario: throughput -------------------------------------------------------------------

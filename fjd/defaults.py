@@ -24,10 +24,10 @@ Timings = collections.namedtuple("Timings", [
     "backstop",       # seconds between full listings of an idle worker's inbox
 ])
 
-LOCAL = Timings(heartbeat=1.0, worker_timeout=8.0, idle_poll=2.0, reannounce=2.0,
+LOCAL = Timings(heartbeat=1.0, worker_timeout=8.0, idle_poll=2.0, reannounce=5.0,
                 lock_renew=1.0, liveness=1.0, backstop=10.0)
-SHARED = Timings(heartbeat=5.0, worker_timeout=30.0, idle_poll=1.0, reannounce=30.0,
-                 lock_renew=5.0, liveness=10.0, backstop=10.0)
+SHARED = Timings(heartbeat=5.0, worker_timeout=30.0, idle_poll=1.25, reannounce=60.0,
+                 lock_renew=5.0, liveness=10.0, backstop=60.0)
 
 # kept for the options' help texts
 HEARTBEAT_INTERVAL = LOCAL.heartbeat

@@ -16,11 +16,12 @@ import re
 import stat
 import time
 
-from . import arrays, defaults, faults, names, records, tickets
+from . import arrays, defaults, faults, folders, names, records, tickets
 from .completion import Completion
 from .jobfile import JobError, kind_of, priority_of
 from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, Layout, display, hostname,
-                     is_ignored, refresh_listing, safe_hostname, try_rename)
+                     is_ignored, list_names, refresh_listing, safe_hostname,
+                     try_rename)
 from .hints import HintListener, HintSender
 from .liveness import HeartbeatWatch, decode_beat, read_beat
 from .recovery import Burial, DispatcherJournal
@@ -36,6 +37,16 @@ MAINTENANCE_EVERY = 1.0  # seconds between looks at arrays/ while arrays are fin
 COMPLETION_BACKSTOP = 30.0  # seconds between looks at arrays/ when nothing suggests one
 UNMOVABLE_RETRY = 5.0
 CLAIM_PATIENCE = 30.0  # seconds a claim in failed/ or cancelled/ waits before it is adopted  # seconds before a file that could not be moved is tried again
+
+
+# on a shared mount, a listing is made fresh (layout.refresh_listing: two file creations'
+# worth of requests) when a hint woke us, and otherwise at most this often: where the
+# mount caches listings (sshfs's defaults, NFS), other hosts' new files show this late at
+# worst when no hint gets through
+FRESH_LISTING_EVERY = 1.0
+# on a shared mount, an empty jobqueue/ is listed again at most this often unless a hint
+# (fjd submit sends one) woke the dispatcher
+EMPTY_RELIST_EVERY = 0.5
 
 
 def due(last, now, every):
@@ -63,7 +74,7 @@ SUBMITTED = re.compile(r"\d{8}-\d{6}\.\d{6}-[0-9a-f]{6}-\d{6,}-")
 def read_head(path):
     """The first PRIORITY_HEAD bytes of a queued job file (b"" when unreadable)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
+        fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError:
         return b""
     try:
@@ -114,6 +125,8 @@ class JobListing:
         self.last_list_cost = 0.0
         self.last_mtime = None
         self.priorities = {}  # name -> priority, for names in the priority window
+        self.woken = False  # a hint woke the dispatcher: make the next listing fresh
+        self.last_fresh = None
         self.kinds = {}  # name -> array kind (None: a single job), read with the priority
 
     def _folder_mtime(self):
@@ -141,6 +154,9 @@ class JobListing:
         return window + names[PRIORITY_WINDOW:]
 
     def refresh_if_due(self, now):
+        if self.shared and not self.pending and not self.woken and \
+                not due(self.last_list_at, now, EMPTY_RELIST_EVERY):
+            return  # nothing queued when we last looked: new jobs come with a hint
         if self.pending and self.last_list_at is not None:
             age = now - self.last_list_at
             if age < self.last_list_cost * self.RELIST_COST_FACTOR:
@@ -177,12 +193,14 @@ class JobListing:
         self.pending = collections.deque()  # let the old names go first: half the peak memory
         if self.arrivals is not None:
             self.arrivals.drain()
-        if self.shared:
+        if self.shared and (self.woken or due(self.last_fresh, now, FRESH_LISTING_EVERY)):
             refresh_listing(self.path)
-        self.last_mtime = self._folder_mtime()
+            self.last_fresh = now
+        self.woken = False
+        self.last_mtime = None if self.shared else self._folder_mtime()
         regular, odd = [], []
         try:
-            with os.scandir(self.path) as entries:
+            with folders.scandir(self.path) as entries:
                 for entry in entries:
                     name = entry.name
                     if is_ignored(name):
@@ -245,6 +263,8 @@ class Dispatcher:
         self.hints = None  # a HintListener on shared mounts; workers' addresses by worker
         self.hint_sender = None
         self.worker_hints = {}
+        self.woken = False  # a hint woke us: make the next listing of workerqueue/ fresh
+        self.workerqueue_fresh = None
         self.last_renewal = self.last_check = self.last_completion = None
         self.ranges_out = False  # ranges of tasks were handed out since arrays/ was looked at
 
@@ -296,6 +316,7 @@ class Dispatcher:
         finally:
             self.lock.release()
             self.records.writer.close()
+            folders.stop()
             for closable in (self.hints, self.hint_sender):
                 if closable is not None:
                     closable.close()
@@ -313,6 +334,7 @@ class Dispatcher:
                     self.hints = HintListener(self.root_id)
                     self.hint_sender = HintSender(self.root_id)
                     self.lock.hints = self.hints.addresses
+                    folders.use(self.layout)
                 self.claims = (time.monotonic(), set(self.orphan_claims()))
                 self.faults.cleared("make the queue folders")
                 return True
@@ -324,7 +346,7 @@ class Dispatcher:
         """(state, claim name) of the files claimed into failed/ or cancelled/ (renamed to
         a private .NAME.nonce.part there) and not filed yet."""
         for state in ("failed", "cancelled"):
-            for name in os.listdir(self.layout.folder(state)):
+            for name in folders.listdir(self.layout.folder(state)):
                 if name.startswith(".") and name.endswith(".part"):
                     yield state, name
 
@@ -390,6 +412,7 @@ class Dispatcher:
                 self.poll.busy()
             elif self.waker.sleep(self.poll.next()):
                 self.poll.busy()  # woken by inotify or a hint: something is going on
+                self.woken = self.listing.woken = True
         log.info("dispatcher stopped after assigning %d jobs", self.assigned)
         return 0
 
@@ -473,8 +496,7 @@ class Dispatcher:
             self.reject_odd_entries()
             if not self.listing.pending:
                 return False
-        idle = [w for w in sorted(self.layout.list_names(self.layout.workerqueue))
-                if self.looks_alive(w)]
+        idle = [w for w in sorted(self.idle_workers(now)) if self.looks_alive(w)]
         if not idle and not self.listing.odd:
             return False
         if not self.layout.shared:
@@ -572,7 +594,7 @@ class Dispatcher:
     def row_offset(self, name, queue_name, task):
         """Where the row of task starts in a table array (to name the rest of a range)."""
         try:
-            fd = os.open(os.path.join(self.layout.jobqueue, name),
+            fd = folders.open_at(os.path.join(self.layout.jobqueue, name),
                          os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return None
@@ -655,7 +677,7 @@ class Dispatcher:
         new name, or None when the file is not a valid array (it goes to failed/)."""
         path = os.path.join(self.layout.jobqueue, name)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = folders.open_at(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return None
         try:
@@ -674,7 +696,7 @@ class Dispatcher:
         ranged = names.compose(queue_name.original, first=1, last=spec.count, uid=uid,
                                offset=spec.data_offset)
         try:
-            os.rename(path, os.path.join(self.layout.jobqueue, ranged))
+            folders.rename(path, os.path.join(self.layout.jobqueue, ranged))
         except OSError as error:
             log.warning("cannot start the array %s: %s", display(name), error.strerror)
             return None
@@ -684,7 +706,7 @@ class Dispatcher:
 
     def move_finished_range(self, name):
         try:
-            os.rename(os.path.join(self.layout.jobqueue, name),
+            folders.rename(os.path.join(self.layout.jobqueue, name),
                       os.path.join(self.layout.arrays, name))
         except OSError:
             pass
@@ -714,7 +736,7 @@ class Dispatcher:
                 self.records.append(record)
                 target = names.with_fields(queue_name, flags="F", attempts=0, offset=None,
                                            tag=None)
-                os.rename(os.path.join(self.layout.jobqueue, name),
+                folders.rename(os.path.join(self.layout.jobqueue, name),
                           os.path.join(self.layout.arrays, target))
             except OSError as error:
                 log.warning("cannot fail %s: %s", display(name), error.strerror)
@@ -784,7 +806,7 @@ class Dispatcher:
     def assign(self, name, worker_id):
         inbox = self.layout.inbox(worker_id)
         target = os.path.join(inbox, name)
-        if os.path.lexists(target):
+        if folders.lexists(target):
             return "busy-name"
         source = os.path.join(self.layout.jobqueue, name)
         try:
@@ -799,19 +821,30 @@ class Dispatcher:
             return "gone"
         return "assigned"
 
+    def idle_workers(self, now):
+        """The names in workerqueue/; on a shared mount the listing is made fresh only when
+        a hint woke us or once in FRESH_LISTING_EVERY (a worker that goes idle hints)."""
+        path = self.layout.workerqueue
+        if self.layout.shared and (self.woken or due(self.workerqueue_fresh, now,
+                                                     FRESH_LISTING_EVERY)):
+            refresh_listing(path)
+            self.workerqueue_fresh = now
+        self.woken = False
+        return list_names(path)
+
     def take_announcement(self, worker_id):
         """The worker has jobs now: park its announcement in its inbox, where the worker
         moves it back from when idle (renames: deleted files slow later creations, see
         layout.PARKED_ANNOUNCEMENT)."""
         try:
-            os.rename(os.path.join(self.layout.workerqueue, worker_id),
+            folders.rename(os.path.join(self.layout.workerqueue, worker_id),
                       os.path.join(self.layout.inbox(worker_id), PARKED_ANNOUNCEMENT))
         except OSError:
             self.drop_announcement(worker_id)  # gone already, or its inbox is
 
     def drop_announcement(self, worker_id, why=None):
         try:
-            os.unlink(os.path.join(self.layout.workerqueue, worker_id))
+            folders.unlink(os.path.join(self.layout.workerqueue, worker_id))
         except FileNotFoundError:
             pass
         if why:

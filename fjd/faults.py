@@ -10,6 +10,7 @@ seconds once the condition clears), and says so when it works again (DESIGN.md, 
 import errno
 import os
 
+from . import folders
 from .layout import display
 
 FIRST_DELAY = 0.25
@@ -36,6 +37,7 @@ class Faults:
     def failed(self, what, error):
         """Note a failure; logs it the first time it happens. Returns the delay to wait."""
         key = (what, getattr(error, "errno", None))
+        folders.drop()  # an open folder may be the stale one: go by path again
         if key not in self.active:
             self.active[key] = describe(error)
             self.log.error("cannot %s: %s; trying again every few seconds", what,

@@ -10,6 +10,7 @@ import os
 import shlex
 import stat
 
+from . import folders
 from .defaults import MAX_JOB_BYTES as DEFAULT_MAX_JOB_BYTES
 
 
@@ -81,7 +82,7 @@ def kind_of(mode):
 def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
     """(content, owner uid, inode) of a job file, refusing links, pipes and oversized files."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
+        fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise JobError("the job file is a symbolic link; fjd does not follow links "

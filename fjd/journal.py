@@ -244,39 +244,14 @@ def record_at(path, offset, fd=None):
     return unframe(data[:end]) if end >= 0 else None
 
 
-def all_records(path, chunk=1 << 22):
-    """(offset, record) for every valid line of a journal, in order, read in big chunks."""
+def whole_line_blocks(path, chunk):
+    """(offset, bytes) of a journal read in big chunks, each block cut after its last
+    newline (the rest goes with the next block; a torn last line is never yielded)."""
     fd = open_journal(path)
     if fd is None:
         return
     try:
-        offset = 0
-        carry = b""
-        while True:
-            data = os.pread(fd, chunk, offset)
-            if not data:
-                break
-            base = offset - len(carry)
-            data = carry + data
-            offset += len(data) - len(carry)
-            cut = data.rfind(b"\n") + 1
-            for found in read_lines(data[:cut], base):
-                yield found
-            carry = data[cut:]
-    finally:
-        os.close(fd)
-
-
-def find(path, needles, chunk=1 << 24):
-    """(offset, record) of the lines that contain any of the byte strings in needles:
-    a C-speed search, then a parse of the matching lines only."""
-    fd = open_journal(path)
-    if fd is None:
-        return []
-    found = []
-    try:
-        offset = 0
-        carry = b""
+        offset, carry = 0, b""
         while True:
             data = os.pread(fd, chunk, offset)
             if not data:
@@ -286,17 +261,33 @@ def find(path, needles, chunk=1 << 24):
             offset += len(data) - len(carry)
             cut = data.rfind(b"\n") + 1
             body, carry = data[:cut], data[cut:]
-            for needle in needles:
-                at = body.find(needle)
-                while at >= 0:
-                    start = body.rfind(b"\n", 0, at) + 1
-                    end = body.find(b"\n", at)
-                    record = unframe(body[start:end])
-                    if record is not None:
-                        found.append((base + start, record))
-                    at = body.find(needle, end)
+            if body:
+                yield base, body
     finally:
         os.close(fd)
+
+
+def all_records(path, chunk=1 << 22):
+    """(offset, record) for every valid line of a journal, in order, read in big chunks."""
+    for base, body in whole_line_blocks(path, chunk):
+        for found in read_lines(body, base):
+            yield found
+
+
+def find(path, needles, chunk=1 << 24):
+    """(offset, record) of the lines that contain any of the byte strings in needles:
+    a C-speed search, then a parse of the matching lines only."""
+    found = []
+    for base, body in whole_line_blocks(path, chunk):
+        for needle in needles:
+            at = body.find(needle)
+            while at >= 0:
+                start = body.rfind(b"\n", 0, at) + 1
+                end = body.find(b"\n", at)
+                record = unframe(body[start:end])
+                if record is not None:
+                    found.append((base + start, record))
+                at = body.find(needle, end)
     found.sort(key=lambda item: item[0])
     unique = []
     for item in found:

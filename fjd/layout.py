@@ -13,6 +13,7 @@ import socket
 import stat
 import time
 
+from . import folders
 from .errors import QueueError  # noqa: F401  (raised here, imported from here by others)
 
 JOBQUEUE = "jobqueue"
@@ -103,14 +104,19 @@ def refresh_listing(path):
     """Make this client's next listing of path fresh on a shared mount.
 
     sshfs caches listings for 20 s and NFS for up to a minute, but both drop a folder's
-    cache when this client changes the folder: creating and removing a dot-name does that.
+    cache when this client changes the folder: creating and removing a dot-name does that,
+    unless this process changed the folder since it last listed it (a job moved out, an
+    announcement taken), which did the same already.
     """
+    if folders.changed_since_listed(path):
+        return
     probe = os.path.join(path, ".fjd-refresh-%d-%s" % (os.getpid(), os.urandom(3).hex()))
     try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        os.unlink(probe)
+        os.close(folders.open_at(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        folders.unlink(probe)
     except OSError:
         pass
+    folders.forget_changes(path)
 
 
 def hostname():
@@ -165,7 +171,7 @@ class Layout:
         if fresh and self.shared:
             refresh_listing(path)
         try:
-            return sorted(name for name in os.listdir(path) if not name.startswith("."))
+            return sorted(name for name in folders.listdir(path) if not name.startswith("."))
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -307,10 +313,10 @@ def try_rename(src, dst):
     After an error it checks whether the rename happened anyway (NFS retries, rule 3).
     """
     try:
-        os.rename(src, dst)
+        folders.rename(src, dst)
         return True
     except OSError as error:
-        if not os.path.lexists(src) and os.path.lexists(dst):
+        if not folders.lexists(src) and folders.lexists(dst):
             return True
         if error.errno in GONE:
             return False
@@ -320,7 +326,7 @@ def try_rename(src, dst):
 def list_names(path):
     """Names in a folder that are not being written, unsorted; [] if the folder is missing."""
     try:
-        with os.scandir(path) as entries:
+        with folders.scandir(path) as entries:
             return [e.name for e in entries if not is_ignored(e.name)]
     except FileNotFoundError:
         return []

@@ -12,6 +12,7 @@ import json
 import os
 import time
 
+from . import folders
 from .layout import HEARTBEAT_FILE
 
 # What a worker's heartbeat says: its beat counter, host, pid and the job it is running
@@ -53,7 +54,7 @@ def read_beat(path):
 
     Never follows a link and never blocks (a FIFO planted as .heartbeat reads as empty)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
+        fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError:
         return None
     try:

@@ -16,8 +16,9 @@ import logging
 import os
 import time
 
+from . import folders
 from .layout import display, hostname
-from .liveness import HeartbeatWatch, decode_beat, read_beat, write_beat
+from .liveness import HeartbeatWatch, decode_beat, read_beat, write_beat, write_beat_fd
 
 log = logging.getLogger("fjd.dispatcher")
 
@@ -60,6 +61,7 @@ class DispatcherLock:
         self.token = os.urandom(8).hex()
         self.beats = 0
         self.size = 0
+        self.fd = None  # the lock file kept open while held: a renewal is one write
         self.held = False
         self.hints = None  # where the holder takes wake-up hints (hints.py), if anywhere
 
@@ -191,28 +193,50 @@ class DispatcherLock:
         if not self.held:
             return False
         try:
-            with open(self.path, "rb") as handle:
-                current = decode_beat(handle.read(65536))
+            current = self._read()
         except FileNotFoundError:
             if not root_present():
                 raise
             if self._create():
+                self._close_fd()  # it was the old file's
                 log.warning("%s was gone; made it again", display(self.path))
                 return True
-            with open(self.path, "rb") as handle:
-                current = decode_beat(handle.read(65536))
+            current = self._read()
         if current.get("token") != self.token:
             self.held = False
+            self._close_fd()
             return False
         self.beats += 1
         try:
-            self.size = write_beat(self.path, self._payload(), self.size)
+            if self.fd is None:
+                self.fd = folders.open_at(self.path, os.O_WRONLY | os.O_CLOEXEC)
+            self.size = write_beat_fd(self.fd, self._payload(), self.size)
         except FileNotFoundError:
             self.held = False
             return False
+        except OSError:
+            self._close_fd()  # (a stale handle, say) opened again next time
+            raise
         return True
 
+    def _read(self):
+        """The lock's content through a fresh open (NFS: close-to-open consistency)."""
+        fd = folders.open_at(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return decode_beat(os.read(fd, 65536))
+        finally:
+            os.close(fd)
+
+    def _close_fd(self):
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+
     def release(self):
+        self._close_fd()  # before the unlink: sshfs keeps unlinked open files as .fuse_hidden*
         if self.held and decode_beat(read_beat(self.path)).get("token") == self.token:
             try:
                 os.unlink(self.path)

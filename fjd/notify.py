@@ -10,6 +10,7 @@ import ctypes.util
 import errno
 import logging
 import os
+import struct
 
 log = logging.getLogger("fjd")
 
@@ -35,11 +36,30 @@ def _load_libc():
     return _libc
 
 
-class DirWatcher:
-    """An inotify descriptor watching some folders; readable when something arrived."""
+_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name
 
-    def __init__(self):
+
+def any_news(data):
+    """Whether inotify events name anything but dot-names (or no name at all)."""
+    offset = 0
+    while offset + _EVENT.size <= len(data):
+        _wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
+        name = data[offset + _EVENT.size:offset + _EVENT.size + length].rstrip(b"\0")
+        if not name.startswith(b"."):
+            return True
+        offset += _EVENT.size + length
+    return False
+
+
+class DirWatcher:
+    """An inotify descriptor watching some folders; readable when something arrived.
+
+    ignore_dot_names: events about dot-names (a worker's own heartbeat and announcement in
+    its inbox, never jobs) do not count as news."""
+
+    def __init__(self, ignore_dot_names=False):
         self.fd = None
+        self.ignore_dot_names = ignore_dot_names
         libc = _load_libc()
         if not libc:
             return
@@ -68,8 +88,12 @@ class DirWatcher:
             return False
         seen = False
         try:
-            while os.read(self.fd, 65536):
-                seen = True
+            while True:
+                data = os.read(self.fd, 65536)
+                if not data:
+                    break
+                if not seen:
+                    seen = not self.ignore_dot_names or any_news(data)
         except OSError as error:
             if error.errno not in (errno.EAGAIN, errno.EINTR):
                 raise

@@ -17,7 +17,7 @@ import os
 import platform
 import time
 
-from . import journal, names
+from . import folders, journal, names
 from .layout import RECORDS, display, log
 
 STATES = ("done", "failed", "cancelled")
@@ -38,6 +38,7 @@ _RENAMEAT2 = {"x86_64": 316, "aarch64": 276, "ppc64le": 357, "s390x": 347, "risc
 RENAME_NOREPLACE = 1
 AT_FDCWD = -100
 _syscall = None
+_no_renameat2 = set()  # target folders whose filesystem refused RENAME_NOREPLACE (sshfs)
 
 
 def _libc_syscall():
@@ -61,28 +62,35 @@ def move_noreplace(source, target):
     is harmless, and whoever finds both (see is_same_file) finishes the move.
     """
     syscall = _libc_syscall()
-    if syscall and _RENAMEAT2 is not None:
-        result = syscall(_RENAMEAT2, AT_FDCWD, os.fsencode(source), AT_FDCWD,
-                         os.fsencode(target), RENAME_NOREPLACE)
+    target_folder = os.path.dirname(target)
+    if syscall and _RENAMEAT2 is not None and target_folder not in _no_renameat2:
+        src_fd, src = folders.at(source)
+        dst_fd, dst = folders.at(target)
+        result = syscall(_RENAMEAT2, AT_FDCWD if src_fd is None else src_fd, os.fsencode(src),
+                         AT_FDCWD if dst_fd is None else dst_fd, os.fsencode(dst),
+                         RENAME_NOREPLACE)
         if result == 0:
+            folders.note_renamed(source, target)
             return
         code = ctypes.get_errno()
         if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise OSError(code, os.strerror(code), source if code == errno.ENOENT else target)
+        if len(_no_renameat2) < 1024:
+            _no_renameat2.add(target_folder)  # ask once per folder, not once per job
     try:
-        os.link(source, target)
+        folders.link(source, target)
     except FileExistsError:
         raise
     except OSError as error:
         if error.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK):
             # no hard links here: the best left is to look first (a narrow race)
-            if os.path.lexists(target):
+            if folders.lexists(target):
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
-            os.rename(source, target)
+            folders.rename(source, target)
             return
         raise
     try:
-        os.unlink(source)
+        folders.unlink(source)
     except FileNotFoundError:
         pass
 
@@ -292,38 +300,23 @@ def scan_array_lines(path, needles, task_prefix, counts, chunk=1 << 24):
     """(offset, record) of the lines of a journal that hold one of needles, except the done
     and cancelled task records of the array, which are only counted (into counts) without
     being parsed: a million of them take a second, not a minute."""
-    fd = journal.open_journal(path)
-    if fd is None:
-        return
-    try:
-        offset, carry = 0, b""
-        while True:
-            data = os.pread(fd, chunk, offset)
-            if not data:
-                break
-            base = offset - len(carry)
-            data = carry + data
-            offset += len(data) - len(carry)
-            cut = data.rfind(b"\n") + 1
-            body, carry = data[:cut], data[cut:]
-            start = 0
-            for line in body.split(b"\n")[:-1]:
-                here = base + start
-                start += len(line) + 1
-                if line.startswith(task_prefix):
-                    if b'"state":"done"' in line:
-                        counts["done"] += 1
-                        continue
-                    if b'"state":"cancelled"' in line:
-                        counts["cancelled"] += 1
-                        continue
-                elif not any(n in line for n in needles):
+    for base, body in journal.whole_line_blocks(path, chunk):
+        start = 0
+        for line in body.split(b"\n")[:-1]:
+            here = base + start
+            start += len(line) + 1
+            if line.startswith(task_prefix):
+                if b'"state":"done"' in line:
+                    counts["done"] += 1
                     continue
-                record = journal.unframe(line)
-                if record is not None:
-                    yield here, record
-    finally:
-        os.close(fd)
+                if b'"state":"cancelled"' in line:
+                    counts["cancelled"] += 1
+                    continue
+            elif not any(n in line for n in needles):
+                continue
+            record = journal.unframe(line)
+            if record is not None:
+                yield here, record
 
 
 def array_summary(layout, name):

@@ -113,7 +113,8 @@ class Waker:
         return _Unblocked(self)
 
     def sleep(self, timeout):
-        """Wait up to timeout seconds; True when woken early by a watcher or a signal."""
+        """Wait up to timeout seconds; True when woken early by a signal or by a watcher
+        with news."""
         if self.stopping:
             return True
         watchers = [w for w in self.watchers if w.fileno() is not None]
@@ -124,14 +125,18 @@ class Waker:
             ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
         except InterruptedError:
             ready = []
+        woken = False
         if self._read in ready:
             self.drain()
+            woken = True
         if self.signal_fd is not None and self.signal_fd in ready:
             self._read_signals()
+            woken = True
         for watcher in watchers:
-            if watcher.fileno() in ready:
-                watcher.drain()
-        return bool(ready)
+            if watcher.fileno() in ready and watcher.drain():
+                woken = True  # (a watcher may read only noise: our own dot-files, a
+                # hint for another queue)
+        return woken
 
     def drain(self):
         try:

@@ -25,7 +25,7 @@ import shlex
 import tempfile
 import time
 
-from . import arrays, defaults, faults, names, records, spawn, tickets
+from . import arrays, defaults, faults, folders, names, records, spawn, tickets
 from .execute import Interrupted, JobSignalled, OutputJournal, Runner, Withdrawn
 from .jobfile import JobError, Settings, command_line, load
 from .journal import JournalWriter
@@ -147,7 +147,7 @@ class Worker:
                 return 0
             log.info("worker %s on %s serving %s (pid %d)", self.worker_id, self.host,
                      display(self.layout.root), os.getpid())
-            self.watcher = DirWatcher()
+            self.watcher = DirWatcher(ignore_dot_names=True)
             if not self.layout.shared:  # (there, it sees only this host's changes)
                 self.watcher.watch(self.inbox, IN_MOVED_TO)
                 self.waker.watchers.append(self.watcher)
@@ -165,6 +165,7 @@ class Worker:
             if self.inbox and self.unfiled is None:
                 self.leave()
             self.close_files()
+            folders.stop()
             for closable in (self.hints, self.hint_sender):
                 if closable is not None:
                     closable.close()
@@ -182,6 +183,7 @@ class Worker:
                 if self.layout.shared and self.hints is None:
                     self.hints = HintListener(self.root_id)
                     self.hint_sender = HintSender(self.root_id)
+                    folders.use(self.layout)
                 self.register()
                 self.faults.cleared("register in the queue")
                 return True
@@ -268,8 +270,16 @@ class Worker:
             self.announce()
             if first:
                 self.hint_dispatcher()
-        self.woken = self.waker.sleep(self.poll.next())
+        self.woken = self.waker.sleep(self.idle_sleep(now))
         return None
+
+    def idle_sleep(self, now):
+        """The polling interval, but never past the next beat: observers must see the
+        heartbeat change every beat, idle or not."""
+        pause = self.poll.next()
+        if self.last_beat is not None:
+            pause = min(pause, max(0.0, self.last_beat + self.heartbeat_interval - now))
+        return pause
 
     def should_look(self, now):
         """Whether to list the inbox now. Busy: always. Idle: when woken (inotify, a
@@ -280,7 +290,7 @@ class Worker:
             return True
         if now - self.last_listing >= self.timings.backstop:
             return True
-        return os.path.lexists(os.path.join(self.inbox, PARKED_ANNOUNCEMENT))
+        return folders.lexists(os.path.join(self.inbox, PARKED_ANNOUNCEMENT))
 
     def hint_dispatcher(self):
         """On a shared mount, tell the dispatcher we are idle (it may be waiting for us)."""
@@ -326,11 +336,11 @@ class Worker:
         token = self.announcement_path()
         if self.announced_at is not None:
             try:
-                os.rename(token, parked)
+                folders.rename(token, parked)
             except OSError:
                 pass  # lost (or taken just now with jobs: we will see them next)
         try:
-            os.rename(parked, token)
+            folders.rename(parked, token)
         except OSError:
             write_file_atomic(token, ("%s %d\n" % (self.host, os.getpid())).encode())
         self.announced_at = time.monotonic()
@@ -387,7 +397,7 @@ class Worker:
         if self.beat_fd is None or stalled or self.beats % VERIFY_BEATS == 0:
             os.stat(path, follow_symlinks=False)  # FileNotFoundError: our inbox is gone
             if self.beat_fd is None:
-                self.beat_fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+                self.beat_fd = folders.open_at(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         self.beat_checked = now
         self.beat_size = write_beat_fd(self.beat_fd, payload, self.beat_size,
                                        size=HEARTBEAT_SIZE)
@@ -407,7 +417,7 @@ class Worker:
         if self.lifetime is not None and now - self.started >= self.lifetime:
             log.info("lifetime of %g s is over: stopping", self.lifetime)
             self.waker.request_stop()
-        elif os.path.lexists(os.path.join(self.inbox, STOP_FILE)):
+        elif folders.lexists(os.path.join(self.inbox, STOP_FILE)):
             log.info("found a stop request: stopping")
             self.waker.request_stop()
 
@@ -417,7 +427,7 @@ class Worker:
         self.beat()
         if self.buried:
             return "this worker was presumed dead and its jobs were handed back"
-        if self.current and os.path.lexists(
+        if self.current and folders.lexists(
                 os.path.join(self.inbox, cancel_request(self.current))):
             return "cancelled"
         return None
@@ -440,22 +450,22 @@ class Worker:
         the heartbeat is closed first.)"""
         self.close_heartbeat()
         try:
-            os.unlink(self.announcement_path())
+            folders.unlink(self.announcement_path())
         except OSError:
             pass
         for _ in range(100):
             for name in self.layout.inbox_jobs(self.worker_id, fresh=True) or []:
-                if os.path.lexists(os.path.join(self.inbox, cancel_request(name))):
+                if folders.lexists(os.path.join(self.inbox, cancel_request(name))):
                     self.file_cancelled(name)
                 else:
                     self.hand_back(name, "not started")
             try:
-                leftovers = [n for n in os.listdir(self.inbox) if n.startswith(".")]
+                leftovers = [n for n in folders.listdir(self.inbox) if n.startswith(".")]
             except OSError:
                 leftovers = []
             for leftover in leftovers:
                 try:
-                    os.unlink(os.path.join(self.inbox, leftover))
+                    folders.unlink(os.path.join(self.inbox, leftover))
                 except OSError:
                     pass
             try:
@@ -469,7 +479,7 @@ class Worker:
             log.warning("could not empty inbox %s", display(self.inbox))
         if self.view_path:
             try:
-                os.unlink(self.view_path)
+                folders.unlink(self.view_path)
             except OSError:
                 pass
 
@@ -574,7 +584,7 @@ class Worker:
 
     def run_item(self, name):
         queue_name = names.parse(name)
-        if os.path.lexists(os.path.join(self.inbox, cancel_request(name))):
+        if folders.lexists(os.path.join(self.inbox, cancel_request(name))):
             self.file_cancelled(name)
         elif queue_name.is_tasks and queue_name.finished:
             self.persist(lambda: try_rename(os.path.join(self.inbox, name),
@@ -638,7 +648,7 @@ class Worker:
                 return self.adopt_array(name, queue_name)
             workdir = self.workdir_of(spec.settings)
         except JobError as error:
-            if not os.path.lexists(path):
+            if not folders.lexists(path):
                 return None  # taken away before it started: nothing ran
             record.update(reason=str(error), exit_status=None, signal=None)
             return self.finish_job(path, name, original, "failed", record, started, spec)
@@ -788,7 +798,7 @@ class Worker:
                                     queue_name.original, "cancelled", record)
             self.file(filing, 0)
         try:
-            os.unlink(request)
+            folders.unlink(request)
         except OSError:
             pass
         log.info("%s cancelled (%s)", display(name), reason)
@@ -799,9 +809,9 @@ class Worker:
     def execute(self, argv, workdir, env, timeout, files):
         """Run argv once; (outcome, {"stdout": span, "stderr": span}) for the record."""
         if files:
-            out = os.open(os.path.join(self.inbox, STDOUT_FILE),
+            out = folders.open_at(os.path.join(self.inbox, STDOUT_FILE),
                           os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            err = os.open(os.path.join(self.inbox, STDERR_FILE),
+            err = folders.open_at(os.path.join(self.inbox, STDERR_FILE),
                           os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 outcome = self.runner.run(argv, workdir, env, workdir == self.cwd, timeout,
@@ -831,7 +841,7 @@ class Worker:
     def discard_output_files(self):
         for leftover in (STDOUT_FILE, STDERR_FILE):
             try:
-                os.unlink(os.path.join(self.inbox, leftover))
+                folders.unlink(os.path.join(self.inbox, leftover))
             except OSError:
                 pass
 
@@ -841,7 +851,7 @@ class Worker:
         """A whole array file in our inbox (a dispatcher that could not split it): give it
         an id and run it as one range of all its tasks."""
         path = os.path.join(self.inbox, name)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = folders.open_at(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         try:
             spec = arrays.read_spec(fd, self.max_job_bytes)
         finally:
@@ -850,7 +860,7 @@ class Worker:
         self.specs[uid] = spec
         ranged = names.compose(queue_name.original, first=1, last=spec.count, uid=uid,
                                offset=spec.data_offset)
-        os.rename(path, os.path.join(self.inbox, ranged))
+        folders.rename(path, os.path.join(self.inbox, ranged))
         return self.run_tasks(ranged, names.parse(ranged))
 
     def array_spec(self, fd, uid):
@@ -871,7 +881,7 @@ class Worker:
         path = os.path.join(self.inbox, name)
         run = self.batch_run()
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = folders.open_at(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
         except OSError as error:
@@ -995,7 +1005,7 @@ class Worker:
         text = arrays.task_view(spec, task, values, " ".join(shlex.quote(w) for w in argv),
                                 array).encode("utf-8", "surrogateescape")
         padded = text + b"\n" * max(0, self.view_size - len(text))
-        fd = os.open(self.view_path, os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = folders.open_at(self.view_path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             os.pwrite(fd, padded, 0)
         finally:
@@ -1054,7 +1064,7 @@ class Worker:
                 dict(first=task, last=queue_name.last, attempts=0, offset=None)])
             try_rename(os.path.join(self.inbox, made[0]),
                        os.path.join(self.layout.arrays, made[0]))
-            os.rename(os.path.join(self.inbox, cancel_request(name)),
+            folders.rename(os.path.join(self.inbox, cancel_request(name)),
                       os.path.join(self.inbox, cancel_request(made[1])))
             name = made[1]
         return self.file_cancelled(name)
@@ -1082,7 +1092,7 @@ def touch_logfile(path, shown):
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
+        fd = folders.open_at(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY, 0o644)
         os.close(fd)
     except OSError as error:
         raise JobError("cannot create logfile %s: %s" % (shown, error.strerror))

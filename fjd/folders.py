@@ -1,0 +1,223 @@
+"""Open folders, so that an operation on one of their entries costs one lookup.
+
+On a shared mount every component of a path may be a request to the file server: sshfs
+mounted with entry_timeout=0 (the README's advice, so that other hosts' changes show at
+once) checks each folder of root/jobpod/<worker>/<job> with the server before every open,
+stat, rename, link or unlink, and NFS does the same whenever its lookup cache has expired.
+An operation relative to an open folder (openat, renameat, linkat, unlinkat, fstatat: the
+``dir_fd`` arguments of Python's os functions) checks only the last component.
+
+The daemons on a shared mount switch this on (``use``) for the folders they work in all
+the time: the root, jobqueue/, workerqueue/, done/, failed/, records/, arrays/, cancelled/,
+jobpod/ and the inboxes in it. A listing opens its folder afresh (relative to the parent's
+fd), since a kept directory fd could serve an old listing. Everything else, and every daemon on a local disk (where a lookup
+costs no request), goes by path as before.
+
+An open folder outlives its name: if the folder is removed or the root replaced, an fd
+keeps pointing at the old one (or fails with ESTALE on NFS; sshfs goes by path itself).
+So fds are reopened by path every MAX_AGE seconds, and dropped at once when a daemon meets a filesystem fault (``drop``,
+called from faults.Faults.failed); the daemon's checks of the root by path stay the truth.
+"""
+import os
+import time
+
+MAX_AGE = 120.0  # seconds an open folder is trusted before it is opened again by its path
+MAX_OPEN = 128  # open folders kept at most (inboxes of the most recently used workers)
+_OPEN_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+class OpenFolders:
+    """The folders of one queue root that are kept open, opened lazily by path."""
+
+    def __init__(self, root, names, per_worker_parent=None, clock=time.monotonic):
+        self.root = root
+        self.top = {os.path.join(root, name) for name in names}
+        self.per_worker_parent = per_worker_parent
+        self.clock = clock
+        self._open = {}  # folder path -> (fd, monotonic time opened); insertion = LRU order
+
+    def eligible(self, folder):
+        return folder in self.top or folder == self.root or (self.per_worker_parent is not None and
+                                      os.path.dirname(folder) == self.per_worker_parent)
+
+    def fd(self, folder):
+        """An fd of folder, or None (not one of ours, or it cannot be opened now: the
+        caller then goes by path and meets the real error there)."""
+        entry = self._open.pop(folder, None)
+        now = self.clock()
+        if entry is not None:
+            if now - entry[1] < MAX_AGE:
+                self._open[folder] = entry  # most recently used last
+                return entry[0]
+            _close(entry[0])
+        if not self.eligible(folder):
+            return None
+        try:
+            fd = os.open(folder, _OPEN_FLAGS)
+        except OSError:
+            return None
+        self._open[folder] = (fd, now)
+        while len(self._open) > MAX_OPEN:
+            oldest = next(iter(self._open))
+            _close(self._open.pop(oldest)[0])
+        return fd
+
+    def forget(self, folder):
+        entry = self._open.pop(folder, None)
+        if entry is not None:
+            _close(entry[0])
+
+    def drop(self):
+        while self._open:
+            _close(self._open.popitem()[1][0])
+
+
+def _close(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+_current = None  # the OpenFolders of this process, when switched on
+_changed = set()  # folders this process changed since it last listed them
+
+
+def _mark(path):
+    if len(_changed) > 4096:
+        _changed.clear()  # (only costs a refresh each)
+    _changed.add(os.path.dirname(path))
+
+
+def changed_since_listed(folder):
+    """Whether this process created, removed or renamed something in folder since the last
+    call for it: NFS and sshfs then drop their cached listing of it by themselves, so the
+    next listing is fresh without refresh_listing's dot-file (layout.refresh_listing)."""
+    if folder in _changed:
+        _changed.discard(folder)
+        return True
+    return False
+
+
+def forget_changes(folder):
+    _changed.discard(folder)
+
+
+def use(layout):
+    """Keep the queue's busy folders open from now on (daemons on a shared mount)."""
+    global _current
+    stop()
+    from .layout import ARRAYS, CANCELLED, DONE, FAILED, JOBPOD, JOBQUEUE, RECORDS, \
+        WORKERQUEUE  # noqa: late import: layout imports this module
+    _current = OpenFolders(layout.root, (JOBQUEUE, WORKERQUEUE, DONE, FAILED, RECORDS,
+                                         ARRAYS, CANCELLED, JOBPOD),
+                           per_worker_parent=layout.jobpod)
+
+
+def stop():
+    global _current
+    if _current is not None:
+        _current.drop()
+    _current = None
+
+
+def drop():
+    """Close every open folder; each is opened again by path when next used."""
+    if _current is not None:
+        _current.drop()
+
+
+def forget(folder):
+    if _current is not None:
+        _current.forget(folder)
+
+
+def at(path):
+    """(dir_fd, name) for an operation on path: relative to its open folder when there is
+    one, else (None, path). Use as ``os.stat(name, dir_fd=dir_fd)``."""
+    if _current is None:
+        return None, path
+    folder, name = os.path.split(path)
+    fd = _current.fd(folder)
+    if fd is None:
+        return None, path
+    return fd, name
+
+
+# -- the operations, by path, through the folder's fd where it is open -------------------
+
+def lstat(path):
+    dir_fd, name = at(path)
+    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def lexists(path):
+    try:
+        lstat(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return os.path.lexists(path)
+
+
+def open_at(path, flags, mode=0o777):
+    dir_fd, name = at(path)
+    fd = os.open(name, flags, mode, dir_fd=dir_fd)
+    if flags & os.O_CREAT:
+        _mark(path)
+    return fd
+
+
+def rename(source, target):
+    src_fd, src = at(source)
+    dst_fd, dst = at(target)
+    os.rename(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+    _mark(source)
+    _mark(target)
+
+
+def note_renamed(source, target):
+    """A rename made outside this module (renameat2)."""
+    _mark(source)
+    _mark(target)
+
+
+def link(source, target):
+    src_fd, src = at(source)
+    dst_fd, dst = at(target)
+    os.link(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+    _mark(target)
+
+
+def unlink(path):
+    dir_fd, name = at(path)
+    os.unlink(name, dir_fd=dir_fd)
+    _mark(path)
+
+
+class _Listing:
+    """os.scandir of a folder opened afresh for this one listing (through its parent's open
+    fd where there is one: a kept fd could serve an old listing on a FUSE mount)."""
+
+    def __init__(self, folder):
+        self.fd = open_at(folder, _OPEN_FLAGS) if _current is not None else None
+        self.entries = os.scandir(folder if self.fd is None else self.fd)
+
+    def __enter__(self):
+        return self.entries
+
+    def __exit__(self, *exc):
+        self.entries.close()
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def scandir(folder):
+    """A context manager like os.scandir(folder); use the entries' .name, never .path."""
+    return _Listing(folder)
+
+
+def listdir(folder):
+    with scandir(folder) as entries:
+        return [entry.name for entry in entries]
