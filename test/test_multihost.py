@@ -240,3 +240,93 @@ def test_same_hostname_gets_distinct_worker_ids(hosts):  # noqa: F811
     assert {r["worker"] for r in read_records(shared)} == set(ids)
     assert all(status == 0 for status in hosts.stop_all().values())
     assert dispatcher.proc.returncode == 0
+
+
+# -- wake-up hints dropped for real -------------------------------------------------------------
+
+def iptables():
+    for folder in ("/usr/sbin", "/sbin", "/usr/bin"):
+        path = os.path.join(folder, "iptables")
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def hint_ports(shared):
+    """The UDP ports the daemons take hints on, from dispatcher.lock and the heartbeats."""
+    from fjd.liveness import decode_beat, read_beat
+    beats = [os.path.join(shared, "dispatcher.lock")]
+    beats += [os.path.join(shared, "jobpod", w, ".heartbeat")
+              for w in listing(os.path.join(shared, "jobpod"))]
+    ports = set()
+    for path in beats:
+        for address in decode_beat(read_beat(path)).get("hints") or []:
+            ports.add(int(address[1]))
+    return sorted(ports)
+
+
+def dropped_packets(tool, rules):
+    """Packets the rules have dropped so far (iptables' own counters)."""
+    import subprocess
+    out = subprocess.run([tool, "-L", "INPUT", "-v", "-x", "-n"], stdout=subprocess.PIPE,
+                         universal_newlines=True, check=True).stdout
+    total = 0
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == "DROP" and any(
+                "dpt:%d" % port in line for port in rules):
+            total += int(fields[0])
+    return total
+
+
+def test_hints_dropped_by_a_firewall_cost_speed_not_jobs(hosts):  # noqa: F811
+    """Every hint the daemons send is dropped by iptables (a firewalled cluster): the jobs
+    still run, each once, found by polling; the drop counters prove hints were sent and
+    lost. (How fast polling finds them is measured by bench/shared.py, not here.)"""
+    import socket
+    import subprocess
+    tool = iptables()
+    if tool is None or subprocess.run([tool, "-L", "INPUT", "-n"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL).returncode != 0:
+        pytest.skip("iptables is missing or cannot be used here")
+    shared = hosts.shared
+    for folder in ("jobqueue", "marks", "runs"):
+        os.makedirs(os.path.join(shared, folder))
+    with open(os.path.join(shared, "mark.py"), "w") as handle:
+        handle.write(MARK_SCRIPT)
+    start_fjd(hosts, "alpha", "dispatcher", RECOMMENDED)
+    start_fjd(hosts, "beta", "worker", RECOMMENDED)
+    assert wait_until(lambda: len(hint_ports(shared)) >= 2, 30), \
+        "no hint addresses in dispatcher.lock and the heartbeat:\n" + \
+        "\n".join(h.log() for h in hosts.hosts)
+    ports = hint_ports(shared)
+    rules = [["INPUT", "-i", "lo", "-p", "udp", "--dport", str(port), "-j", "DROP"]
+             for port in ports]
+    inserted = []
+    try:
+        for rule in rules:
+            subprocess.run([tool, "-I"] + rule, check=True)
+            inserted.append(rule)
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.sendto(b"not a hint", ("127.0.0.1", ports[0]))
+        probe.close()
+        assert wait_until(lambda: dropped_packets(tool, ports) >= 1, 5), "the rules drop nothing"
+        before = dropped_packets(tool, ports)
+        time.sleep(4)  # the daemons are idle, polling slowly
+        from fjd.submit import submit as fjd_submit
+        for number in range(3):  # each sends the dispatcher a hint (dropped)
+            fjd_submit(executable="%s mark.py" % PYTHON, name="fw%d" % number, root=shared)
+            time.sleep(1.5)
+        assert wait_until(lambda: len(listing(os.path.join(shared, "done"))) == 3, 60, 0.2), \
+            "\n".join(h.log() for h in hosts.hosts)
+        assert dropped_packets(tool, ports) > before, "no hint was sent (and dropped)"
+    finally:
+        for rule in inserted:
+            subprocess.run([tool, "-D"] + rule)
+    statuses = hosts.stop_all()
+    assert all(status == 0 for status in statuses.values()), statuses
+    marks = sorted(listing(os.path.join(shared, "marks")))
+    assert len(marks) == 3
+    for mark in marks:
+        with open(os.path.join(shared, "marks", mark)) as handle:
+            assert handle.read().splitlines() == ["beta"]  # ran once, on the worker's host
