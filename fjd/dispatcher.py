@@ -17,6 +17,7 @@ import stat
 import time
 
 from . import arrays, defaults, faults, folders, names, records, tickets
+from .changes import BACKSTOP_DUE, CONFIRM, SKIP, ChangeGate, folder_signature
 from .completion import Completion
 from .jobfile import JobError, kind_of, priority_of
 from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, Layout, display, hostname,
@@ -128,6 +129,8 @@ class JobListing:
         self.woken = False  # a hint woke the dispatcher: make the next listing fresh
         self.last_fresh = None
         self.kinds = {}  # name -> array kind (None: a single job), read with the priority
+        # on a shared mount an idle poll asks one stat before it lists (changes.py)
+        self.gate = ChangeGate(lambda: folder_signature(path, folders.lstat)) if shared else None
 
     def _folder_mtime(self):
         try:
@@ -154,9 +157,22 @@ class JobListing:
         return window + names[PRIORITY_WINDOW:]
 
     def refresh_if_due(self, now):
-        if self.shared and not self.pending and not self.woken and \
-                not due(self.last_list_at, now, EMPTY_RELIST_EVERY):
-            return  # nothing queued when we last looked: new jobs come with a hint
+        if self.shared and not self.pending and not self.woken:
+            # nothing queued when we last looked: new jobs come with a hint, and a poll
+            # without one costs a stat while the folder's stat says nothing arrived
+            if not due(self.last_list_at, now, EMPTY_RELIST_EVERY):
+                return
+            decision = self.gate.decide(now)
+            if decision == SKIP:
+                self.last_list_at = now
+                return
+            self.relist(now, fresh=decision != CONFIRM)
+            if decision == BACKSTOP_DUE and self.pending:
+                self.gate.missed(now)
+                log.info("%s: jobs arrived that the folder's stat did not show (this mount "
+                         "caches attributes): idle polls list afresh for the next %d min",
+                         display(self.path), self.gate.distrust // 60)
+            return
         if self.pending and self.last_list_at is not None:
             age = now - self.last_list_at
             if age < self.last_list_cost * self.RELIST_COST_FACTOR:
@@ -188,14 +204,20 @@ class JobListing:
         repaired = tickets.repair(self.path, suspects)
         return [n for n in found if n not in suspects] + repaired
 
-    def relist(self, now):
+    def relist(self, now, fresh=None):
+        """List the folder again; on a shared mount fresh (the dot-file trick first) when
+        a hint woke us or the last fresh listing is FRESH_LISTING_EVERY old, unless told."""
         started = time.monotonic()
         self.pending = collections.deque()  # let the old names go first: half the peak memory
         if self.arrivals is not None:
             self.arrivals.drain()
-        if self.shared and (self.woken or due(self.last_fresh, now, FRESH_LISTING_EVERY)):
-            refresh_listing(self.path)
-            self.last_fresh = now
+        if self.shared:
+            if fresh is None:
+                fresh = self.woken or due(self.last_fresh, now, FRESH_LISTING_EVERY)
+            if fresh:
+                refresh_listing(self.path)
+                self.last_fresh = now
+            self.gate.before_listing(now, fresh)
         self.woken = False
         self.last_mtime = None if self.shared else self._folder_mtime()
         regular, odd = [], []

@@ -141,7 +141,8 @@ class Worker:
     def run(self):
         spawn.close_inherited_descriptors()
         self.waker = Waker(watch_children=True, classify=self.sender_is_our_job)
-        self.runner = Runner(self.waker, self.grace, self.tick, self.heartbeat_interval)
+        self.runner = Runner(self.waker, self.grace, self.tick,
+                             min(self.timings.job_check, self.heartbeat_interval))
         try:
             if not self.start_up():
                 return 0
@@ -422,8 +423,8 @@ class Worker:
             self.waker.request_stop()
 
     def tick(self):
-        """Called about once a second while a job runs: beat, and say whether the job must
-        stop here (cancelled, or our inbox was taken away)."""
+        """Called every job_check seconds while a job runs (a second locally): beat when
+        due, and say whether the job must stop here (cancelled, or our inbox was taken away)."""
         self.beat()
         if self.buried:
             return "this worker was presumed dead and its jobs were handed back"
@@ -910,7 +911,7 @@ class Worker:
                                                                queue_name.last,
                                                                queue_name.offset):
             now = time.monotonic()
-            if now - last_check >= self.heartbeat_interval:
+            if now - last_check >= self.runner.tick_every:
                 last_check = now
                 why = self.tick()
                 if why == "cancelled":
