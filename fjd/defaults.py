@@ -13,6 +13,11 @@ SETTLE = 1.0  # where leases cannot tell, a job file unchanged this long is comp
 GRACE = 3.0  # seconds between SIGTERM and SIGKILL when a job is stopped
 MAX_JOB_BYTES = 16 * 1024 * 1024  # larger job files fail unread
 IDLE_AFTER = 3.0  # seconds with nothing to do before polling slows down
+# On a shared mount a daemon waiting for news that comes with a hint (a worker for its
+# next jobs, the dispatcher for an idle worker) polls at most this often while hints got
+# through in the last HINTS_TRUSTED_FOR seconds: a poll there is a request to the server.
+HINTED_WAIT = 0.25
+HINTS_TRUSTED_FOR = 60.0
 
 Timings = collections.namedtuple("Timings", [
     "heartbeat",      # seconds between a worker's beats

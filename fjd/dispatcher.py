@@ -283,6 +283,7 @@ class Dispatcher:
         self.pending_claims = []  # Filings of rejected files that could not be filed yet
         self.claims = (None, set())  # (when, claims seen in failed/, cancelled/ at start)
         self.hints = None  # a HintListener on shared mounts; workers' addresses by worker
+        self.waiting_for_workers = False  # the last cycle had jobs but no idle worker
         self.hint_sender = None
         self.worker_hints = {}
         self.woken = False  # a hint woke us: make the next listing of workerqueue/ fresh
@@ -432,11 +433,21 @@ class Dispatcher:
                 break
             if busy:
                 self.poll.busy()
-            elif self.waker.sleep(self.poll.next()):
+            elif self.waker.sleep(self.pause()):
                 self.poll.busy()  # woken by inotify or a hint: something is going on
                 self.woken = self.listing.woken = True
         log.info("dispatcher stopped after assigning %d jobs", self.assigned)
         return 0
+
+    def pause(self):
+        """How long to sleep after a cycle with nothing to do: the polling interval, but
+        while jobs wait for a worker and workers' hints get through, an idle worker will
+        say so, and workerqueue/ is listed at most every HINTED_WAIT seconds."""
+        pause = self.poll.next()
+        if self.waiting_for_workers and self.hints is not None and \
+                self.hints.heard_within(defaults.HINTS_TRUSTED_FOR, time.monotonic()):
+            pause = max(pause, defaults.HINTED_WAIT)
+        return pause
 
     # -- liveness ---------------------------------------------------------------------------
 
@@ -519,6 +530,7 @@ class Dispatcher:
             if not self.listing.pending:
                 return False
         idle = [w for w in sorted(self.idle_workers(now)) if self.looks_alive(w)]
+        self.waiting_for_workers = not idle and bool(self.listing.pending)
         if not idle and not self.listing.odd:
             return False
         if not self.layout.shared:

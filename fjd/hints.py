@@ -14,6 +14,7 @@ import errno
 import logging
 import os
 import socket
+import time
 
 log = logging.getLogger("fjd")
 
@@ -56,6 +57,12 @@ class HintListener:
         except OSError as error:
             log.debug("no wake-up hints (%s): polling only", error)
         self.addresses = [[a, self.port] for a in own_addresses()] if self.sock else []
+        self.last_heard = None  # monotonic time of the last hint for our queue
+
+    def heard_within(self, seconds, now):
+        """Whether a hint for our queue arrived in the last seconds: hints get through,
+        so a peer that has news will say so and polling for it can be slow."""
+        return self.last_heard is not None and now - self.last_heard < seconds
 
     def fileno(self):
         return self.sock.fileno() if self.sock is not None else None
@@ -73,6 +80,8 @@ class HintListener:
             words = data.split()
             if len(words) >= 2 and words[0] == MAGIC and words[1] == self.queue_id:
                 seen = True
+        if seen:
+            self.last_heard = time.monotonic()
         return seen
 
     def close(self):

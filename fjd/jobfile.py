@@ -97,12 +97,17 @@ def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
                            "see --max-job-size)" % (info.st_size, max_bytes))
         chunks = []
         remaining = max_bytes + 1
+        got = 0
         while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
+            wanted = min(remaining, 1 << 20)
+            chunk = os.read(fd, wanted)
             if not chunk:
                 break
             chunks.append(chunk)
             remaining -= len(chunk)
+            got += len(chunk)
+            if len(chunk) < wanted and got >= info.st_size:
+                break  # a short read at the size fstat gave is the end: no read for EOF
         data = b"".join(chunks)
         if len(data) > max_bytes:
             raise JobError("the job file is too large (over %d bytes, see --max-job-size)"

@@ -275,9 +275,12 @@ class Worker:
         return None
 
     def idle_sleep(self, now):
-        """The polling interval, but never past the next beat: observers must see the
-        heartbeat change every beat, idle or not."""
+        """The polling interval (at least HINTED_WAIT while the dispatcher's hints get
+        through), but never past the next beat: observers must see the heartbeat change
+        every beat, idle or not."""
         pause = self.poll.next()
+        if self.hints is not None and self.hints.heard_within(defaults.HINTS_TRUSTED_FOR, now):
+            pause = max(pause, defaults.HINTED_WAIT)  # the dispatcher hints when it has jobs
         if self.last_beat is not None:
             pause = min(pause, max(0.0, self.last_beat + self.heartbeat_interval - now))
         return pause
