@@ -520,11 +520,12 @@ class Dispatcher:
     # -- handing out ------------------------------------------------------------------------
 
     def cycle(self):
-        """One pass; True when there may be more to do right away. On a shared mount the
-        queue is looked at first, and the idle workers only when there is something to
-        hand out (each listing costs the file server requests)."""
+        """One pass; True when there may be more to do right away. The queue is looked at
+        first when it was empty (or on a shared mount, where each listing costs the file
+        server requests), and the idle workers only when there is something to hand out:
+        200 idle workers renewing their announcements must not cost 200 names each time."""
         now = time.monotonic()
-        if self.layout.shared:
+        if self.layout.shared or not self.listing.pending:
             self.listing.refresh_if_due(now)
             self.reject_odd_entries()
             if not self.listing.pending:
