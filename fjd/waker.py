@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import struct
+import time
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _early = []  # (signal, sender pid) of stop signals that arrived before a Waker existed
@@ -114,29 +115,37 @@ class Waker:
 
     def sleep(self, timeout):
         """Wait up to timeout seconds; True when woken early by a signal or by a watcher
-        with news."""
-        if self.stopping:
-            return True
-        watchers = [w for w in self.watchers if w.fileno() is not None]
-        fds = [self._read] + [w.fileno() for w in watchers]
-        if self.signal_fd is not None:
-            fds.append(self.signal_fd)
-        try:
-            ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
-        except InterruptedError:
-            ready = []
-        woken = False
-        if self._read in ready:
-            self.drain()
-            woken = True
-        if self.signal_fd is not None and self.signal_fd in ready:
-            self._read_signals()
-            woken = True
-        for watcher in watchers:
-            if watcher.fileno() in ready and watcher.drain():
-                woken = True  # (a watcher may read only noise: our own dot-files, a
-                # hint for another queue)
-        return woken
+        with news. A watcher that read only noise (our own dot-files, a hint for another
+        queue, a hint too soon after the last: see HintListener) does not end the sleep."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            if self.stopping:
+                return True
+            watchers = [w for w in self.watchers if w.fileno() is not None]
+            fds = [self._read] + [w.fileno() for w in watchers]
+            if self.signal_fd is not None:
+                fds.append(self.signal_fd)
+            left = deadline - time.monotonic()
+            due = [w.due_in() for w in watchers if hasattr(w, "due_in")]
+            due = [d for d in due if d is not None]
+            wait = min([left] + due)
+            try:
+                ready, _, _ = select.select(fds, [], [], max(0.0, wait))
+            except InterruptedError:
+                ready = []
+            woken = False
+            if self._read in ready:
+                self.drain()
+                woken = True
+            if self.signal_fd is not None and self.signal_fd in ready:
+                self._read_signals()
+                woken = True
+            for watcher in watchers:
+                deferred_due = hasattr(watcher, "due_in") and watcher.due_in() == 0.0
+                if (watcher.fileno() in ready or deferred_due) and watcher.drain():
+                    woken = True
+            if woken or time.monotonic() >= deadline:
+                return woken
 
     def drain(self):
         try:

@@ -1,5 +1,4 @@
 """Shared fixtures: a queue root in a temp folder and real dispatcher/worker processes."""
-import json
 import os
 import shlex
 import signal

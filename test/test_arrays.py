@@ -3,15 +3,11 @@ can be shown, retried and cancelled, and crash safety in the middle of a range (
 import json
 import os
 import random
-import signal
-import sys
 import time
 
 import pytest
 
 from conftest import PYTHON, assert_no_traceback, fjd_cli, py, wait_for
-
-from fjd import names, records
 
 
 def entries(root):

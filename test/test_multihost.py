@@ -16,7 +16,6 @@ skipped otherwise. Measured numbers behind the bounds: test/sshfs_probe.py. Jobs
 may be a slow pyenv shim); fjd appends the job path, which mark.py ignores.
 """
 import collections
-import json
 import os
 import statistics
 import sys
