@@ -42,20 +42,10 @@ def own_addresses():
 
 
 class HintListener:
-    """A UDP socket a daemon sleeps on (it has fileno(), drain() and due_in() for the Waker).
+    """A UDP socket a daemon sleeps on (it has fileno() and drain() for the Waker)."""
 
-    A hint wakes the daemon at most once per min_gap seconds: one that comes sooner is
-    kept and reported when the gap is over, so a flood (or replays) of hints makes the
-    daemon look no more often than it does when busy, and no hint is lost."""
-
-    MIN_GAP = 0.05  # seconds: the daemons' fast polling interval
-
-    def __init__(self, queue_id, min_gap=MIN_GAP, clock=time.monotonic):
+    def __init__(self, queue_id):
         self.queue_id = (queue_id or "").encode()
-        self.min_gap = min_gap
-        self.clock = clock
-        self.reported_at = None  # when drain() last returned True
-        self.deferred = False  # a hint came within min_gap of the last report
         self.sock = None
         self.port = None
         try:
@@ -77,16 +67,9 @@ class HintListener:
     def fileno(self):
         return self.sock.fileno() if self.sock is not None else None
 
-    def due_in(self):
-        """Seconds until a deferred hint is to be reported (None when there is none)."""
-        if not self.deferred:
-            return None
-        return max(0.0, self.reported_at + self.min_gap - self.clock())
-
     def drain(self):
-        """Read every waiting datagram; True when one was a hint for our queue (or one
-        kept back is due), at most once per min_gap."""
-        received = False
+        """Read every waiting datagram; True when one was a hint for our queue."""
+        seen = False
         while self.sock is not None:
             try:
                 data = self.sock.recv(512)
@@ -96,18 +79,10 @@ class HintListener:
                 break
             words = data.split()
             if len(words) >= 2 and words[0] == MAGIC and words[1] == self.queue_id:
-                received = True
-        now = self.clock()
-        if received:
-            self.last_heard = now
-        if not (received or self.deferred):
-            return False
-        if self.reported_at is not None and now - self.reported_at < self.min_gap:
-            self.deferred = True
-            return False
-        self.deferred = False
-        self.reported_at = now
-        return True
+                seen = True
+        if seen:
+            self.last_heard = time.monotonic()
+        return seen
 
     def close(self):
         if self.sock is not None:

@@ -116,7 +116,7 @@ class Waker:
     def sleep(self, timeout):
         """Wait up to timeout seconds; True when woken early by a signal or by a watcher
         with news. A watcher that read only noise (our own dot-files, a hint for another
-        queue, a hint too soon after the last: see HintListener) does not end the sleep."""
+        queue) does not end the sleep."""
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             if self.stopping:
@@ -126,11 +126,8 @@ class Waker:
             if self.signal_fd is not None:
                 fds.append(self.signal_fd)
             left = deadline - time.monotonic()
-            due = [w.due_in() for w in watchers if hasattr(w, "due_in")]
-            due = [d for d in due if d is not None]
-            wait = min([left] + due)
             try:
-                ready, _, _ = select.select(fds, [], [], max(0.0, wait))
+                ready, _, _ = select.select(fds, [], [], max(0.0, left))
             except InterruptedError:
                 ready = []
             woken = False
@@ -141,8 +138,7 @@ class Waker:
                 self._read_signals()
                 woken = True
             for watcher in watchers:
-                deferred_due = hasattr(watcher, "due_in") and watcher.due_in() == 0.0
-                if (watcher.fileno() in ready or deferred_due) and watcher.drain():
+                if watcher.fileno() in ready and watcher.drain():
                     woken = True
             if woken or time.monotonic() >= deadline:
                 return woken
