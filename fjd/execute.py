@@ -19,6 +19,7 @@ import signal
 import time
 
 from . import spawn
+from .folders import close_quietly
 from .layout import display
 from .ready import F_SETLEASE
 
@@ -176,10 +177,7 @@ class OutputJournal:
     def close(self):
         if self.fd is not None:
             fd, self.fd = self.fd, None
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            close_quietly(fd)
 
 
 # -- running ----------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ class OpenFolders:
             if now - entry[1] < MAX_AGE:
                 self._open[folder] = entry  # most recently used last
                 return entry[0]
-            _close(entry[0])
+            close_quietly(entry[0])
         if not self.eligible(folder):
             return None
         try:
@@ -59,20 +59,21 @@ class OpenFolders:
         self._open[folder] = (fd, now)
         while len(self._open) > MAX_OPEN:
             oldest = next(iter(self._open))
-            _close(self._open.pop(oldest)[0])
+            close_quietly(self._open.pop(oldest)[0])
         return fd
 
     def forget(self, folder):
         entry = self._open.pop(folder, None)
         if entry is not None:
-            _close(entry[0])
+            close_quietly(entry[0])
 
     def drop(self):
         while self._open:
-            _close(self._open.popitem()[1][0])
+            close_quietly(self._open.popitem()[1][0])
 
 
-def _close(fd):
+def close_quietly(fd):
+    """Close fd, whatever the filesystem says: a dead mount's descriptor is gone anyway."""
     try:
         os.close(fd)
     except OSError:

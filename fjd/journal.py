@@ -18,6 +18,8 @@ import json
 import os
 import zlib
 
+from .folders import close_quietly
+
 SUFFIX = ".journal"
 HEADER = "journal"
 TOTALS = ("jobs_done", "jobs_failed", "jobs_cancelled", "tasks_done", "tasks_failed",
@@ -141,10 +143,7 @@ class JournalWriter:
     def close(self):
         if self.fd is not None:
             fd, self.fd = self.fd, None
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # a dead mount: the descriptor is gone all the same
+            close_quietly(fd)
 
 
 # -- reading --------------------------------------------------------------------------------

@@ -30,15 +30,11 @@ def write_beat(path, payload, previous_size=0, create=True, size=256):
     full disk. create=False: FileNotFoundError when the file is gone (a worker whose inbox
     was taken away must not make it again).
     """
-    data = (json.dumps(payload) + "\n").encode()
-    size = max(previous_size, -(-len(data) // size) * size)
-    data = data.ljust(size, b" ")
     fd = os.open(path, os.O_WRONLY | (os.O_CREAT if create else 0), 0o644)
     try:
-        os.pwrite(fd, data, 0)
+        return write_beat_fd(fd, payload, previous_size, size)
     finally:
         os.close(fd)
-    return size
 
 
 def write_beat_fd(fd, payload, previous_size=0, size=256):

@@ -229,10 +229,7 @@ class DispatcherLock:
 
     def _close_fd(self):
         if self.fd is not None:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
+            folders.close_quietly(self.fd)
             self.fd = None
 
     def release(self):

@@ -401,17 +401,14 @@ class Worker:
         if self.beat_fd is None or stalled or self.beats % VERIFY_BEATS == 0:
             os.stat(path, follow_symlinks=False)  # FileNotFoundError: our inbox is gone
             if self.beat_fd is None:
-                self.beat_fd = folders.open_at(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+                self.beat_fd = folders.open_at(path, os.O_WRONLY | os.O_CLOEXEC)
         self.beat_checked = now
         self.beat_size = write_beat_fd(self.beat_fd, payload, self.beat_size,
                                        size=HEARTBEAT_SIZE)
 
     def close_heartbeat(self):
         if self.beat_fd is not None:
-            try:
-                os.close(self.beat_fd)
-            except OSError:
-                pass
+            folders.close_quietly(self.beat_fd)
             self.beat_fd = None
 
     def check_stop_requests(self, now):
@@ -483,7 +480,7 @@ class Worker:
             log.warning("could not empty inbox %s", display(self.inbox))
         if self.view_path:
             try:
-                folders.unlink(self.view_path)
+                os.unlink(self.view_path)
             except OSError:
                 pass
 
@@ -1009,7 +1006,7 @@ class Worker:
         text = arrays.task_view(spec, task, values, " ".join(shlex.quote(w) for w in argv),
                                 array).encode("utf-8", "surrogateescape")
         padded = text + b"\n" * max(0, self.view_size - len(text))
-        fd = folders.open_at(self.view_path, os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = os.open(self.view_path, os.O_WRONLY | os.O_CREAT, 0o644)  # local scratch
         try:
             os.pwrite(fd, padded, 0)
         finally:
