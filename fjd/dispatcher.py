@@ -36,8 +36,8 @@ log = logging.getLogger("fjd.dispatcher")
 
 MAINTENANCE_EVERY = 1.0  # seconds between looks at arrays/ while arrays are finishing
 COMPLETION_BACKSTOP = 30.0  # seconds between looks at arrays/ when nothing suggests one
-UNMOVABLE_RETRY = 5.0
-CLAIM_PATIENCE = 30.0  # seconds a claim in failed/ or cancelled/ waits before it is adopted  # seconds before a file that could not be moved is tried again
+UNMOVABLE_RETRY = 5.0  # seconds before a file that could not be moved is tried again
+CLAIM_PATIENCE = 30.0  # seconds a claim in failed/ or cancelled/ waits before it is adopted
 
 
 # on a shared mount, a listing is made fresh (layout.refresh_listing: two file creations'
@@ -52,6 +52,8 @@ EMPTY_RELIST_EVERY = 0.5
 
 def due(last, now, every):
     return last is None or now - last >= every
+
+
 # Short jobs travel in batches: a worker gets as many jobs as it ran in about
 # BATCH_SECONDS last time (at most MAX_BATCH, and never more than its fair share of the
 # queue: guided self-scheduling, so the last batches shrink and the workers end together),
@@ -630,7 +632,7 @@ class Dispatcher:
         """Where the row of task starts in a table array (to name the rest of a range)."""
         try:
             fd = folders.open_at(os.path.join(self.layout.jobqueue, name),
-                         os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                                 os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return None
         try:
@@ -742,7 +744,7 @@ class Dispatcher:
     def move_finished_range(self, name):
         try:
             folders.rename(os.path.join(self.layout.jobqueue, name),
-                      os.path.join(self.layout.arrays, name))
+                           os.path.join(self.layout.arrays, name))
         except OSError:
             pass
 
@@ -772,7 +774,7 @@ class Dispatcher:
                 target = names.with_fields(queue_name, flags="F", attempts=0, offset=None,
                                            tag=None)
                 folders.rename(os.path.join(self.layout.jobqueue, name),
-                          os.path.join(self.layout.arrays, target))
+                               os.path.join(self.layout.arrays, target))
             except OSError as error:
                 log.warning("cannot fail %s: %s", display(name), error.strerror)
                 return
@@ -873,7 +875,7 @@ class Dispatcher:
         layout.PARKED_ANNOUNCEMENT)."""
         try:
             folders.rename(os.path.join(self.layout.workerqueue, worker_id),
-                      os.path.join(self.layout.inbox(worker_id), PARKED_ANNOUNCEMENT))
+                           os.path.join(self.layout.inbox(worker_id), PARKED_ANNOUNCEMENT))
         except OSError:
             self.drop_announcement(worker_id)  # gone already, or its inbox is
 

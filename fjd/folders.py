@@ -10,13 +10,14 @@ An operation relative to an open folder (openat, renameat, linkat, unlinkat, fst
 The daemons on a shared mount switch this on (``use``) for the folders they work in all
 the time: the root, jobqueue/, workerqueue/, done/, failed/, records/, arrays/, cancelled/,
 jobpod/ and the inboxes in it. A listing opens its folder afresh (relative to the parent's
-fd), since a kept directory fd could serve an old listing. Everything else, and every daemon on a local disk (where a lookup
-costs no request), goes by path as before.
+fd), since a kept directory fd could serve an old listing. Everything else, and every
+daemon on a local disk (where a lookup costs no request), goes by path as before.
 
 An open folder outlives its name: if the folder is removed or the root replaced, an fd
 keeps pointing at the old one (or fails with ESTALE on NFS; sshfs goes by path itself).
-So fds are reopened by path every MAX_AGE seconds, and dropped at once when a daemon meets a filesystem fault (``drop``,
-called from faults.Faults.failed); the daemon's checks of the root by path stay the truth.
+So fds are reopened by path every MAX_AGE seconds, and dropped at once when a daemon meets
+a filesystem fault (``drop``, called from faults.Faults.failed); the daemon's checks of the
+root by path stay the truth.
 """
 import os
 import time
@@ -37,8 +38,10 @@ class OpenFolders:
         self._open = {}  # folder path -> (fd, monotonic time opened); insertion = LRU order
 
     def eligible(self, folder):
-        return folder in self.top or folder == self.root or (self.per_worker_parent is not None and
-                                      os.path.dirname(folder) == self.per_worker_parent)
+        if folder in self.top or folder == self.root:
+            return True
+        return self.per_worker_parent is not None and \
+            os.path.dirname(folder) == self.per_worker_parent
 
     def fd(self, folder):
         """An fd of folder, or None (not one of ours, or it cannot be opened now: the

@@ -811,9 +811,9 @@ class Worker:
         """Run argv once; (outcome, {"stdout": span, "stderr": span}) for the record."""
         if files:
             out = folders.open_at(os.path.join(self.inbox, STDOUT_FILE),
-                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                                  os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             err = folders.open_at(os.path.join(self.inbox, STDERR_FILE),
-                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                                  os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 outcome = self.runner.run(argv, workdir, env, workdir == self.cwd, timeout,
                                           out, err)
@@ -1066,7 +1066,7 @@ class Worker:
             try_rename(os.path.join(self.inbox, made[0]),
                        os.path.join(self.layout.arrays, made[0]))
             folders.rename(os.path.join(self.inbox, cancel_request(name)),
-                      os.path.join(self.inbox, cancel_request(made[1])))
+                           os.path.join(self.inbox, cancel_request(made[1])))
             name = made[1]
         return self.file_cancelled(name)
 
