@@ -10,7 +10,8 @@ safe (DESIGN.md, "Quiet idling on a shared mount"):
   stat that saw the folder does not change what later stats show. The stat is trusted only
   once two listings at least SETTLE seconds apart saw the same stat (the later one made
   without the dot-file, which itself changes the mtime): anything added after that falls
-  in a later second.
+  in a later second. Until the confirming listing is due, a poll that finds the stat as
+  the last listing left it lists nothing.
 * A mount may answer a stat from a cache (sshfs's own cache, NFS attribute caching). A
   full fresh listing is still made every BACKSTOP seconds; when it finds jobs that an
   unchanged stat did not announce, the stat is not trusted for DISTRUST seconds (the
@@ -64,8 +65,10 @@ class ChangeGate:
             if self.last_fresh is not None and now - self.last_fresh >= self.backstop:
                 return BACKSTOP_DUE
             return SKIP
-        if current == self.candidate[0] and now - self.candidate[1] >= self.settle:
-            return CONFIRM
+        if current == self.candidate[0]:
+            # unchanged since the last listing: confirm it once the second is surely over
+            # (a name added in it would not show in the stat), and till then wait
+            return CONFIRM if now - self.candidate[1] >= self.settle else SKIP
         return FRESH
 
     def before_listing(self, now, fresh):

@@ -12,7 +12,6 @@ its reason. Once a second it renews its lock, buries workers that stopped beatin
 import collections
 import logging
 import os
-import re
 import stat
 import time
 
@@ -45,9 +44,11 @@ CLAIM_PATIENCE = 30.0  # seconds a claim in failed/ or cancelled/ waits before i
 # mount caches listings (sshfs's defaults, NFS), other hosts' new files show this late at
 # worst when no hint gets through
 FRESH_LISTING_EVERY = 1.0
-# on a shared mount, an empty jobqueue/ is listed again at most this often unless a hint
-# (fjd submit sends one) woke the dispatcher
+# on a shared mount, an empty jobqueue/ is looked at again (a stat, changes.py) at most
+# this often unless a hint (fjd submit sends one) woke the dispatcher; where that stat is
+# not trusted (a mount that caches it), each look is a fresh listing, and less frequent
 EMPTY_RELIST_EVERY = 0.5
+DISTRUSTED_RELIST_EVERY = 1.25
 
 
 def due(last, now, every):
@@ -58,7 +59,10 @@ def due(last, now, every):
 # BATCH_SECONDS last time (at most MAX_BATCH, and never more than its fair share of the
 # queue: guided self-scheduling, so the last batches shrink and the workers end together),
 # so no-op jobs cost one round trip per batch while long jobs still go one at a time.
+# On a shared mount a round trip (a listing on each side, the announcement's renames)
+# costs the file server about 25 requests, so batches there are sized for a longer time.
 BATCH_SECONDS = 0.25
+SHARED_BATCH_SECONDS = 1.0
 MAX_BATCH = 100
 # Array tasks travel in ranges: a range costs a few renames whatever its size, so they are
 # sized for a longer time and may be much larger.
@@ -69,9 +73,6 @@ MAX_RANGE = 100000
 SAFETY_RELIST = 60.0  # seconds between listings of a long queue when inotify saw nothing new
 PRIORITY_WINDOW = 10000  # [control] priority reorders the next this many queued jobs
 PRIORITY_HEAD = 65536  # bytes of a job file read for its priority
-
-
-SUBMITTED = re.compile(r"\d{8}-\d{6}\.\d{6}-[0-9a-f]{6}-\d{6,}-")
 
 
 def read_head(path):
@@ -103,7 +104,7 @@ def complete_on_arrival(name):
     """Names only fjd gives, always by renaming a complete file into jobqueue/: `fjd submit`
     names, and names with fjd's checksummed suffix. On a shared mount, where only waiting
     can tell whether a file is still being written, these need not wait."""
-    return bool(SUBMITTED.match(name)) or ("@" in name and names.parse(name).original != name)
+    return names.submitted(name) or ("@" in name and names.parse(name).original != name)
 
 
 class JobListing:
@@ -132,7 +133,8 @@ class JobListing:
         self.last_fresh = None
         self.kinds = {}  # name -> array kind (None: a single job), read with the priority
         # on a shared mount an idle poll asks one stat before it lists (changes.py)
-        self.gate = ChangeGate(lambda: folder_signature(path, folders.lstat)) if shared else None
+        self.gate = ChangeGate(lambda: folder_signature(path, folders.stat_folder)) \
+            if shared else None
 
     def _folder_mtime(self):
         try:
@@ -140,29 +142,32 @@ class JobListing:
         except OSError:
             return None
 
-    def by_priority(self, names):
+    def by_priority(self, queued):
         """The window at the front reordered by priority; the rest stays in name order.
         The first bytes of each job in the window are read once: its priority, and whether
         it is an array."""
-        window = names[:PRIORITY_WINDOW]
+        window = queued[:PRIORITY_WINDOW]
         known, kinds = self.priorities, self.kinds
         self.priorities, self.kinds = {}, {}
         for name in window:
             if name in known and name in kinds:
                 self.priorities[name], self.kinds[name] = known[name], kinds[name]
+            elif names.plain_submitted(name):
+                self.priorities[name], self.kinds[name] = 0, None  # no need to read it
             else:
                 self.priorities[name], self.kinds[name] = head_info(
                     read_head(os.path.join(self.path, name)))
         if not any(self.priorities.values()):
-            return names
+            return queued
         window.sort(key=lambda name: -self.priorities[name])  # stable: name order within
-        return window + names[PRIORITY_WINDOW:]
+        return window + queued[PRIORITY_WINDOW:]
 
     def refresh_if_due(self, now):
         if self.shared and not self.pending and not self.woken:
             # nothing queued when we last looked: new jobs come with a hint, and a poll
             # without one costs a stat while the folder's stat says nothing arrived
-            if not due(self.last_list_at, now, EMPTY_RELIST_EVERY):
+            every = EMPTY_RELIST_EVERY if self.gate.trusted(now) else DISTRUSTED_RELIST_EVERY
+            if not due(self.last_list_at, now, every):
                 return
             decision = self.gate.decide(now)
             if decision == SKIP:
@@ -254,7 +259,8 @@ class Dispatcher:
         self.timings = defaults.timings(self.layout.shared, worker_timeout)
         worker_timeout = self.timings.worker_timeout
         self.interval = interval
-        self.poll = defaults.Backoff(interval, self.timings.idle_poll, time.monotonic)
+        self.poll = defaults.Backoff(interval, self.timings.queue_poll, time.monotonic)
+        self.batch_seconds = SHARED_BATCH_SECONDS if self.layout.shared else BATCH_SECONDS
         self.exit_when_done = exit_when_done
         self.worker_timeout = worker_timeout
         self.max_attempts = max_attempts
@@ -400,11 +406,12 @@ class Dispatcher:
                             display(name), state, display(filing.final))
 
     def warn_about_timings(self):
-        if self.layout.shared and self.worker_timeout < 3 * defaults.SHARED.heartbeat:
-            log.warning("workers on a shared mount beat every %g s: a --worker-timeout of %g "
-                        "s can take live workers for dead ones (use %g or more)",
-                        defaults.SHARED.heartbeat, self.worker_timeout,
-                        3 * defaults.SHARED.heartbeat)
+        base, where = (defaults.SHARED, "on a shared mount") if self.layout.shared else \
+            (defaults.LOCAL, "on a local disk")
+        if self.worker_timeout < 3 * base.heartbeat:
+            log.warning("workers %s beat every %g s: a --worker-timeout of %g s can take "
+                        "live workers for dead ones (use %g or more)", where, base.heartbeat,
+                        self.worker_timeout, 3 * base.heartbeat)
 
     def wait_on_error(self, error):
         self.waker.sleep(self.faults.failed("create %s" % display(self.lock.path), error))
@@ -444,11 +451,11 @@ class Dispatcher:
     def pause(self):
         """How long to sleep after a cycle with nothing to do: the polling interval, but
         while jobs wait for a worker and workers' hints get through, an idle worker will
-        say so, and workerqueue/ is listed at most every HINTED_WAIT seconds."""
+        say so, and workerqueue/ is listed at most every DISPATCHER_HINTED_WAIT seconds."""
         pause = self.poll.next()
         if self.waiting_for_workers and self.hints is not None and \
                 self.hints.heard_within(defaults.HINTS_TRUSTED_FOR, time.monotonic()):
-            pause = max(pause, defaults.HINTED_WAIT)
+            pause = max(pause, defaults.DISPATCHER_HINTED_WAIT)
         return pause
 
     # -- liveness ---------------------------------------------------------------------------
@@ -659,7 +666,7 @@ class Dispatcher:
         if sent is not None:
             per_job = max(now - sent[0], 1e-4) / sent[1]
             seconds, cap = (RANGE_SECONDS, MAX_RANGE) if sent[1] > MAX_BATCH or \
-                self.next_is_range() else (BATCH_SECONDS, MAX_BATCH)
+                self.next_is_range() else (self.batch_seconds, MAX_BATCH)
             size = max(1, min(cap, int(seconds / per_job), size * 2))
             self.batch[worker_id] = size
         return size
@@ -685,7 +692,10 @@ class Dispatcher:
                 return name
             path = os.path.join(self.layout.jobqueue, name)
             kinds = self.listing.kinds
-            if self.layout.shared and complete_on_arrival(name):
+            if names.plain_submitted(name):
+                # fjd submit renamed it in complete, and said it is a plain single job
+                state, kind = READY, None
+            elif self.layout.shared and complete_on_arrival(name):
                 # a file only fjd renames into the queue is complete: no settle wait
                 state = READY
                 kind = kinds[name] if name in kinds else head_info(read_head(path))[1]

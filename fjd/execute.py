@@ -10,8 +10,6 @@ gigabytes, or leaves a background process behind that keeps printing, never stal
 worker; when such a process outlives its job, the worker starts new output journals so that
 the stray output stays out of the next job's.
 """
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -22,6 +20,7 @@ from . import spawn
 from .folders import close_quietly
 from .layout import display
 from .ready import F_SETLEASE
+from .statx import cached_size
 
 
 class Interrupted(Exception):
@@ -62,53 +61,6 @@ def group_alive(pgid):
         return True
     except (ProcessLookupError, PermissionError):
         return False
-
-
-# -- the size of a file this host writes, without asking the file server -------------------
-
-class _Statx(ctypes.Structure):
-    _fields_ = [("stx_mask", ctypes.c_uint32), ("stx_blksize", ctypes.c_uint32),
-                ("stx_attributes", ctypes.c_uint64), ("stx_nlink", ctypes.c_uint32),
-                ("stx_uid", ctypes.c_uint32), ("stx_gid", ctypes.c_uint32),
-                ("stx_mode", ctypes.c_uint16), ("pad0", ctypes.c_uint16),
-                ("stx_ino", ctypes.c_uint64), ("stx_size", ctypes.c_uint64),
-                ("rest", ctypes.c_uint8 * 200)]
-
-
-AT_EMPTY_PATH = 0x1000
-AT_STATX_DONT_SYNC = 0x4000
-STATX_SIZE = 0x200
-_statx = None
-
-
-def _load_statx():
-    global _statx
-    if _statx is None:
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            function = libc.statx
-            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
-                                 ctypes.POINTER(_Statx)]
-            _statx = function
-        except (OSError, AttributeError):
-            _statx = False
-    return _statx
-
-
-def cached_size(fd):
-    """The size of an open file as this host's kernel knows it.
-
-    Output journals are written only by this host's processes, so the kernel's own idea of
-    their size is exact; statx with AT_STATX_DONT_SYNC asks for it without a round trip to
-    an NFS or sshfs server (os.fstat costs one). Falls back to os.fstat where statx is
-    missing."""
-    function = _load_statx()
-    if function:
-        result = _Statx()
-        if function(fd, b"", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_SIZE,
-                    ctypes.byref(result)) == 0 and result.stx_mask & STATX_SIZE:
-            return result.stx_size
-    return os.fstat(fd).st_size
 
 
 def nobody_else_has_open(fd_path):

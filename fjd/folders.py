@@ -155,6 +155,17 @@ def lstat(path):
     return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
 
 
+def stat_folder(folder):
+    """lstat() of a folder itself, through its fd where it is kept open: on a shared mount
+    that is one request (the attributes), where a stat by name is two (lookup and
+    attributes). Whether a kept fd still stands for the name is what MAX_AGE and drop()
+    see to."""
+    fd = _current.fd(folder) if _current is not None else None
+    if fd is None:
+        return os.stat(folder, follow_symlinks=False)
+    return os.fstat(fd)
+
+
 def lexists(path):
     try:
         lstat(path)

@@ -12,6 +12,7 @@ import stat
 
 from . import folders
 from .defaults import MAX_JOB_BYTES as DEFAULT_MAX_JOB_BYTES
+from .statx import cached_stat
 
 
 
@@ -80,7 +81,12 @@ def kind_of(mode):
 
 
 def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
-    """(content, owner uid, inode) of a job file, refusing links, pipes and oversized files."""
+    """(content, owner uid, inode) of a job file, refusing links, pipes and oversized files.
+
+    The type, owner and size come from the attributes the open and the first read fetched
+    (statx.cached_stat): on a shared mount a separate fstat would be one more request to
+    the file server per job. Reading first is harmless: a link is refused by the open, a
+    FIFO reads as empty or not at all (O_NONBLOCK), and only root could plant a device."""
     try:
         fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError as error:
@@ -89,25 +95,30 @@ def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
                            "(queue a copy of the file instead)")
         raise JobError("cannot open the job file: %s" % error.strerror)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise JobError("the job is %s, not a job file" % kind_of(info.st_mode))
-        if info.st_size > max_bytes:
-            raise JobError("the job file is too large (%d bytes; the limit is %d, "
-                           "see --max-job-size)" % (info.st_size, max_bytes))
         chunks = []
         remaining = max_bytes + 1
         got = 0
+        info = None
         while remaining > 0:
             wanted = min(remaining, 1 << 20)
-            chunk = os.read(fd, wanted)
+            try:
+                chunk = os.read(fd, wanted)
+            except BlockingIOError:
+                chunk = b""  # a FIFO with a writer: refused just below
+            if info is None:
+                info = cached_stat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise JobError("the job is %s, not a job file" % kind_of(info.st_mode))
+                if info.st_size > max_bytes:
+                    raise JobError("the job file is too large (%d bytes; the limit is %d, "
+                                   "see --max-job-size)" % (info.st_size, max_bytes))
             if not chunk:
                 break
             chunks.append(chunk)
             remaining -= len(chunk)
             got += len(chunk)
             if len(chunk) < wanted and got >= info.st_size:
-                break  # a short read at the size fstat gave is the end: no read for EOF
+                break  # a short read at the size the kernel knows is the end: no read for EOF
         data = b"".join(chunks)
         if len(data) > max_bytes:
             raise JobError("the job file is too large (over %d bytes, see --max-job-size)"

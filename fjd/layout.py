@@ -164,14 +164,19 @@ class Layout:
 
     def inbox_jobs(self, worker_id, fresh=False):
         """Job names in a worker's inbox, in the order the worker runs them (name order);
-        None when the inbox is gone. Dot-names are the worker's own files (heartbeat,
-        parked announcement, outputs), never jobs. fresh: refresh a shared mount's cached
-        listing first (costs two requests to the file server)."""
+        None when the inbox is gone. fresh: see inbox_listing."""
+        listing = self.inbox_listing(worker_id, fresh)
+        return None if listing is None else inbox_jobs_of(listing)
+
+    def inbox_listing(self, worker_id, fresh=False):
+        """Every name in a worker's inbox, dot-names too; None when the inbox is gone.
+        fresh: refresh a shared mount's cached listing first (costs two requests to the
+        file server)."""
         path = self.inbox(worker_id)
         if fresh and self.shared:
             refresh_listing(path)
         try:
-            return sorted(name for name in folders.listdir(path) if not name.startswith("."))
+            return folders.listdir(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -321,6 +326,13 @@ def try_rename(src, dst):
         if error.errno in GONE:
             return False
         raise
+
+
+def inbox_jobs_of(listing):
+    """The jobs among an inbox's names, in the order the worker runs them (name order).
+    Dot-names are the worker's own files (heartbeat, parked announcement, outputs) and
+    requests to it (cancel, stop), never jobs."""
+    return sorted(name for name in listing if not name.startswith("."))
 
 
 def list_names(path):

@@ -22,6 +22,11 @@ own ``sample@a7`` is an ordinary name and starts as attempt 1. Fields:
 
 ``done/`` and ``failed/`` get the original name again, or ``job0~2.conf`` when a finished
 job already has it.
+
+Names that ``fjd submit`` gives (submit.py) are ``<time>.<µs>-<nonce>-<seq>-<label>``; the
+sequence number ends in ``s`` (``000001s``) when the job is a single job of default priority
+(no ``[control] tasks``, no ``[control] priority``), so that the dispatcher can hand it out
+without reading it first (``plain_submitted``).
 """
 import collections
 import hashlib
@@ -36,6 +41,8 @@ OUTPUT_ROOM = len(".out")  # records/NAME.out of a job whose output goes to file
 _SUFFIX = re.compile(r"@((?:[a-z][0-9A-Za-z-]*)(?:\.[a-z][0-9A-Za-z-]*)*)~([0-9a-f]{6})\Z")
 _RANGE = re.compile(r"t([0-9]{1,12})-([0-9]{1,12})\Z")
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
+PLAIN_MARK = "s"  # ends the sequence number of a submitted single job of default priority
+_SUBMITTED = re.compile(r"[0-9]{8}-[0-9]{6}\.[0-9]{6}-[0-9a-f]{6}-[0-9]{6,}(%s?)-" % PLAIN_MARK)
 
 
 class QueueName(collections.namedtuple(
@@ -53,6 +60,20 @@ class QueueName(collections.namedtuple(
     @property
     def size(self):
         return self.last - self.first + 1 if self.is_tasks else 1
+
+
+def submitted(name):
+    """Whether name (or the original name it carries) is one `fjd submit` gives. Such a file
+    is renamed into jobqueue/ complete, and no other writer makes the same name."""
+    return bool(_SUBMITTED.match(name))
+
+
+def plain_submitted(name):
+    """Whether `fjd submit` marked name as a single job of default priority: nothing in it
+    is needed to hand it out. (A hand-made file of that shape that is an array after all
+    is still run right: its worker finds out and runs the tasks itself.)"""
+    match = _SUBMITTED.match(name)
+    return match is not None and match.group(1) == PLAIN_MARK
 
 
 def checksum(text):

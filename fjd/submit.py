@@ -3,8 +3,12 @@
 A batch of jobs is written into ``jobqueue/`` under names that sort in submission order and
 that no other submitter can produce::
 
-    20241124-171800.123456-3f9c2a-000001-job.conf
+    20241124-171800.123456-3f9c2a-000001s-job.conf
     \\____ UTC time of the batch ___/ nonce  seq  label
+
+The sequence number ends in ``s`` for a single job of default priority, which the dispatcher
+hands out without reading it first (names.plain_submitted); arrays and jobs with a
+``[control] priority`` have none.
 
 Each job is first written under a dot-name (``.3f9c2a-000001.tmp``, ignored by the dispatcher)
 and then renamed to its final name, so nobody ever sees half a job. Names are unique by
@@ -28,8 +32,9 @@ from .arrays import (MAX_HEADER, CommandTemplate, declared_kind, fill_text, pars
                      split_commas, unknown_placeholders, values_text)
 from .errors import QueueError, SubmitError
 from .hints import hint_dispatcher
-from .jobfile import JOBFILE_PLACEHOLDER, JobError, Settings, load
+from .jobfile import JOBFILE_PLACEHOLDER, JobError, Settings, load, priority_of
 from .layout import Layout, display
+from .names import PLAIN_MARK
 
 __all__ = ["submit", "SubmitError", "JobTemplate"]
 
@@ -360,6 +365,12 @@ class JobTemplate:
 
 # -- writing ----------------------------------------------------------------------------------
 
+def is_plain(data):
+    """A single job of default priority (names.plain_submitted): read as the dispatcher
+    would read it."""
+    return not declared_kind(data[:MAX_HEADER]) and not priority_of(data)
+
+
 def write_jobs(layout, template, on_name=None):
     """Write every job of template into jobqueue/; returns the names in submission order.
 
@@ -377,7 +388,8 @@ def write_jobs(layout, template, on_name=None):
     try:
         for seq, (label, data) in enumerate(template.contents(), 1):
             number = "%0*d" % (width, seq)
-            final = "%s-%s-%s" % (prefix, number, label)
+            final = "%s-%s%s-%s" % (prefix, number, PLAIN_MARK if is_plain(data) else "",
+                                    label)
             tmp = ".%s-%s.tmp" % (nonce, number)
             fd = os.open(tmp, flags, 0o644, dir_fd=dir_fd)
             try:

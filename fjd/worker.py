@@ -29,9 +29,9 @@ from . import arrays, defaults, faults, folders, names, records, spawn, tickets
 from .execute import Interrupted, JobSignalled, OutputJournal, Runner, Withdrawn
 from .jobfile import JobError, Settings, command_line, load
 from .journal import JournalWriter
-from .layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, Layout, QueueError,
-                     cancel_request, display, hostname, safe_hostname, try_rename,
-                     write_file_atomic)
+from .layout import (CANCEL_PREFIX, HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, Layout,
+                     QueueError, cancel_request, display, hostname, inbox_jobs_of,
+                     safe_hostname, try_rename, write_file_atomic)
 from .hints import HintListener, HintSender
 from .liveness import decode_beat, read_beat, write_beat, write_beat_fd
 from .lock import LOCK_NAME
@@ -100,6 +100,9 @@ class Worker:
         self.idle_since = None
         self.last_listing = None
         self.woken = False
+        self.parked_seen = False  # our parked announcement was there before we listed
+        self.whole_batch = False  # the last listing holds all the dispatcher gave us
+        self.requests_listed = (None, frozenset())  # (when, cancel requests) of the last listing
         self.grace = grace
         self.max_job_bytes = max_job_bytes
         self.allowed_uids = {os.geteuid()} | {uid_of(u) for u in allow_users}
@@ -245,23 +248,9 @@ class Worker:
             self.last_listing = now
         self.woken = False
         if jobs:
-            self.idle_since = None
-            self.poll.busy()
-            self.announced_at = None  # the dispatcher took (or will take) our announcement
-            # One run id for the batch, in the heartbeat once: the records of the batch
-            # carry it, and the dispatcher can tell from them, should we die, which jobs
-            # finished, which one was running (the first without a record) and which
-            # never started, without a heartbeat per job.
-            self.runs += 1
-            self.current, self.current_run = jobs[0], self.runs
-            self.beat(force=True)
-            for name in jobs:
-                if self.waker.stopping or self.buried:
-                    break
-                self.run_item(name)
-                self.beat()
-            self.current = self.current_run = None
-            return None
+            if self.run_batch(jobs):
+                return None
+            now = time.monotonic()  # a whole batch is done: idle without listing again
         # Idle: announce, and renew the announcement now and then. Asking the shared
         # folder whether it is still there would be answered from stale caches.
         first = self.idle_since is None
@@ -273,6 +262,32 @@ class Worker:
                 self.hint_dispatcher()
         self.woken = self.waker.sleep(self.idle_sleep(now))
         return None
+
+    def run_batch(self, jobs):
+        """Run what the inbox listing found. True when the inbox must be listed again
+        before going idle; on a shared mount that listing (a dozen requests) is saved when
+        the listing is known to hold the dispatcher's whole batch: it was made after our
+        parked announcement was seen, and the dispatcher parks it after the batch's last
+        job and gives us nothing more until we announce again."""
+        whole = self.whole_batch
+        self.idle_since = None
+        self.poll.busy()
+        self.announced_at = None  # the dispatcher took (or will take) our announcement
+        # One run id for the batch, in the heartbeat once: the records of the batch carry
+        # it, and the dispatcher can tell from them, should we die, which jobs finished,
+        # which one was running (the first without a record) and which never started,
+        # without a heartbeat per job.
+        self.runs += 1
+        self.current, self.current_run = jobs[0], self.runs
+        self.beat(force=True)
+        for name in jobs:
+            if self.waker.stopping or self.buried:
+                whole = False
+                break
+            self.run_item(name)
+            self.beat()
+        self.current = self.current_run = None
+        return not whole or self.waker.stopping or self.buried
 
     def idle_sleep(self, now):
         """The polling interval (at least HINTED_WAIT while the dispatcher's hints get
@@ -289,12 +304,18 @@ class Worker:
         """Whether to list the inbox now. Busy: always. Idle: when woken (inotify, a
         hint), when the dispatcher has parked our announcement in the inbox (it does so
         when it hands us jobs: one cheap check instead of a listing), and every backstop
-        seconds in case the announcement was lost."""
-        if self.idle_since is None or self.woken or self.last_listing is None:
+        seconds in case the announcement was lost. On a shared mount a hint too is
+        followed by that check: a listing made after the parked announcement was seen
+        holds the whole batch (run_batch)."""
+        self.parked_seen = False
+        if self.idle_since is None or self.last_listing is None:
             return True
         if now - self.last_listing >= self.timings.backstop:
             return True
-        return folders.lexists(os.path.join(self.inbox, PARKED_ANNOUNCEMENT))
+        if self.woken and not self.layout.shared:
+            return True
+        self.parked_seen = folders.lexists(os.path.join(self.inbox, PARKED_ANNOUNCEMENT))
+        return self.parked_seen or self.woken
 
     def hint_dispatcher(self):
         """On a shared mount, tell the dispatcher we are idle (it may be waiting for us)."""
@@ -321,11 +342,24 @@ class Worker:
             self.watcher.watch(self.inbox, IN_MOVED_TO)
 
     def inbox_jobs(self):
-        jobs = self.layout.inbox_jobs(self.worker_id, fresh=True)
-        if jobs is None:
+        listing = self.layout.inbox_listing(self.worker_id, fresh=True)
+        if listing is None:
             self.buried = True
             return []
-        return jobs
+        self.whole_batch = self.parked_seen and self.layout.shared
+        self.requests_listed = (time.monotonic(), frozenset(
+            name for name in listing if name.startswith(CANCEL_PREFIX)))
+        return inbox_jobs_of(listing)
+
+    def cancel_requested(self, name):
+        """Whether `fjd cancel` asked for name before it starts. The inbox listing says so
+        while it is younger than job_check (a running job is checked no more often); an
+        older one costs a look (one request on a shared mount)."""
+        request = cancel_request(name)
+        listed_at, requests = self.requests_listed
+        if listed_at is not None and time.monotonic() - listed_at < self.timings.job_check:
+            return request in requests
+        return folders.lexists(os.path.join(self.inbox, request))
 
     def announcement_path(self):
         return os.path.join(self.layout.workerqueue, self.worker_id)
@@ -399,7 +433,7 @@ class Worker:
         stalled = self.beat_checked is not None and \
             now - self.beat_checked > 2 * self.heartbeat_interval
         if self.beat_fd is None or stalled or self.beats % VERIFY_BEATS == 0:
-            os.stat(path, follow_symlinks=False)  # FileNotFoundError: our inbox is gone
+            folders.lstat(path)  # FileNotFoundError: our inbox is gone, or the beat taken
             if self.beat_fd is None:
                 self.beat_fd = folders.open_at(path, os.O_WRONLY | os.O_CLOEXEC)
         self.beat_checked = now
@@ -585,7 +619,7 @@ class Worker:
 
     def run_item(self, name):
         queue_name = names.parse(name)
-        if folders.lexists(os.path.join(self.inbox, cancel_request(name))):
+        if self.cancel_requested(name):
             self.file_cancelled(name)
         elif queue_name.is_tasks and queue_name.finished:
             self.persist(lambda: try_rename(os.path.join(self.inbox, name),

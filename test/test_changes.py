@@ -30,8 +30,8 @@ def test_a_stat_is_trusted_only_after_two_listings_a_second_apart_saw_it():
     gate = gate_for(folder)
     assert gate.decide(0.0) == FRESH  # never listed
     gate.before_listing(0.0, fresh=True)
-    assert gate.decide(0.5) == FRESH  # same second as the listing: a name may hide in it
-    assert gate.decide(1.1) == CONFIRM
+    assert gate.decide(0.5) == SKIP  # unchanged, but a name may hide in this second...
+    assert gate.decide(1.1) == CONFIRM  # ...so a listing confirms it once the second is over
     gate.before_listing(1.1, fresh=False)
     assert gate.decide(2.3) == SKIP
     assert gate.decide(9.9) == SKIP
@@ -44,7 +44,7 @@ def test_a_change_in_the_folder_ends_the_trust():
     folder.mtime += 1  # a job arrived
     assert gate.decide(now + 1.0) == FRESH
     gate.before_listing(now + 1.0, fresh=True)
-    assert gate.decide(now + 1.5) == FRESH
+    assert gate.decide(now + 1.5) == SKIP
     assert gate.decide(now + 2.1) == CONFIRM
 
 
@@ -54,7 +54,7 @@ def test_a_name_added_in_the_second_of_the_listing_is_found_by_the_confirmation(
     gate.before_listing(0.0, fresh=True)
     # a job arrives 0.3 s later in the same whole second: the stat does not change, but the
     # stat is not trusted before a second listing (which sees the job) was made
-    assert gate.decide(0.6) == FRESH
+    assert gate.decide(0.6) == SKIP
     assert gate.decide(1.2) == CONFIRM
 
 
@@ -65,7 +65,7 @@ def test_a_confirmation_that_sees_another_stat_starts_over():
     folder.mtime += 1
     assert gate.decide(1.2) == FRESH  # the stat moved since the listing: list afresh
     gate.before_listing(1.2, fresh=False)
-    assert gate.decide(1.5) == FRESH
+    assert gate.decide(1.5) == SKIP
     assert gate.decide(2.3) == CONFIRM
 
 

@@ -9,7 +9,9 @@ import pytest
 from conftest import PYTHON, assert_no_traceback, fjd_cli, wait_for
 from fjd.liveness import write_beat
 
-FAST = ("--worker-timeout", "2")
+# three of a local worker's beats (2 s): a shorter timeout can bury a live worker
+# whose beat comes late on a loaded machine
+FAST = ("--worker-timeout", "6")
 
 
 def heartbeat_paths(queue):

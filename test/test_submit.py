@@ -225,3 +225,46 @@ def test_a_sweep_is_one_array_file_whatever_its_size(tmp_path):
         assert handle.read() == ("[control]\nexecutable: python3 sim.py --alpha $alpha {seed}\n"
                                  "tasks: product\n\n[params]\nalpha: 0.1,0.2,-1\n"
                                  "seed: 1..1000000\n")
+
+
+# -- the mark of a plain single job ---------------------------------------------------------
+
+def test_plain_single_jobs_are_marked_and_the_rest_is_not(tmp_path):
+    """`000001s`: a single job of default priority, which the dispatcher hands out unread.
+    Arrays and jobs with a [control] priority are not marked."""
+    from fjd import names
+    plain = fjd.submit("true", repeat=2, split=True, root=str(tmp_path))
+    urgent = fjd.submit("true", control={"priority": "5"}, split=True, root=str(tmp_path))
+    sweep = fjd.submit("true $x", params={"x": [1, 2]}, root=str(tmp_path))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "one.conf").write_text("[control]\nexecutable: true\n")
+    (src / "late.conf").write_text("[control]\nexecutable: true\nPriority = -3\n")
+    (src / "arr.conf").write_text("[control]\nexecutable: true\ntasks: product\n\n"
+                                  "[params]\nx: 1,2\n")
+    files = fjd.submit(files=[str(src / n) for n in ("one.conf", "late.conf", "arr.conf")],
+                       root=str(tmp_path))
+    assert all(n.split("-")[3].endswith("s") for n in plain), plain
+    assert [names.plain_submitted(n) for n in plain + urgent + sweep + files] == \
+        [True, True, False, False, True, False, False]
+    assert all(names.submitted(n) for n in plain + urgent + sweep + files)
+    assert listing(tmp_path) == sorted(plain + urgent + sweep + files)  # still in order
+    # the mark survives fjd's suffixes (a requeued job is still plain), and only fjd
+    # submit's shape counts
+    requeued = names.requeue_name(plain[0], 1, "d1")
+    assert names.plain_submitted(requeued) and names.parse(requeued).original == plain[0]
+    for other in ("job0.conf", "000001s-job.conf", "20261124-171800.123456-3f9c2a-s-job.conf",
+                  "20261124-171800.123456-3F9C2A-000001s-job.conf"):
+        assert not names.plain_submitted(other), other
+
+
+def test_a_hand_made_file_with_the_plain_mark_is_still_run_right(queue):
+    """The mark only saves the dispatcher a read: an array wearing it runs all its tasks
+    (its worker finds out), and a priority it carries is simply not looked at."""
+    fake = "20261124-171800.123456-3f9c2a-000001s-sweep.conf"
+    queue.write(fake, "[control]\nexecutable: true\ntasks: product\n\n[params]\nx: 1..5\n")
+    queue.dispatcher()
+    queue.worker()
+    # (the array's file reaches done/ at the dispatcher's next look at arrays/, up to 30 s)
+    wait_for(lambda: len(queue.names("arrays")) == 1, message="the tasks to run")
+    assert [queue.task_record(fake, n)["exit_status"] for n in range(1, 6)] == [0] * 5

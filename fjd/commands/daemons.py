@@ -37,8 +37,8 @@ def register(subparsers):
                             help="seconds between polls while there is work (default: %g); "
                                  "after a few idle seconds polls slow down to %g s (%g s on a "
                                  "shared mount)" % (defaults.DISPATCHER_INTERVAL,
-                                                    defaults.LOCAL.idle_poll,
-                                                    defaults.SHARED.idle_poll))
+                                                    defaults.LOCAL.queue_poll,
+                                                    defaults.SHARED.queue_poll))
     dispatcher.add_argument("--settle", type=nonnegative, default=defaults.SETTLE,
                             metavar="SECONDS",
                             help="where the kernel cannot tell whether a job file is still "
