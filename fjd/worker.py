@@ -446,12 +446,16 @@ class Worker:
             self.beat_fd = None
 
     def check_stop_requests(self, now):
-        """A stop file in our inbox, or the end of --lifetime, stops us as SIGTERM would."""
+        """A stop file in our inbox, or the end of --lifetime, stops us as SIGTERM would.
+        The stop file is looked for at every beat, but at every other one while idle on a
+        shared mount (a request to the file server each: idle workers stay quiet)."""
         if self.waker is None or self.waker.stopping:
             return
         if self.lifetime is not None and now - self.started >= self.lifetime:
             log.info("lifetime of %g s is over: stopping", self.lifetime)
             self.waker.request_stop()
+        elif self.layout.shared and self.idle_since is not None and self.beats % 2:
+            return
         elif folders.lexists(os.path.join(self.inbox, STOP_FILE)):
             log.info("found a stop request: stopping")
             self.waker.request_stop()

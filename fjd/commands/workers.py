@@ -214,10 +214,10 @@ def register(subparsers):
         actions, "stop", cmd_stop, label="workers stop",
         help="stop workers gracefully (all, by host or by id)",
         description="Ask workers to stop: a stop file in each inbox, seen within a beat by\n"
-                    "a worker on any host (one on this host also gets SIGTERM). A running\n"
-                    "job is terminated and handed back to jobqueue/. Waits until they are\n"
-                    "gone; a worker whose heartbeat stands still for --silent-after seconds\n"
-                    "is reported as dead or stuck.",
+                    "a worker on any host (two by an idle one on a shared mount; one on\n"
+                    "this host also gets SIGTERM). A running job is terminated and handed\n"
+                    "back to jobqueue/. Waits until they are gone; a worker whose heartbeat\n"
+                    "stands still for --silent-after seconds is reported as dead or stuck.",
         epilog="examples:\n  fjd workers stop\n  fjd workers stop --host node1\n")
     stop.add_argument("ids", nargs="*", metavar="WORKER", help="worker ids (default: all)")
     stop.add_argument("--host", action="append", metavar="HOST",
