@@ -10,7 +10,6 @@ dispatcher finds the record and finishes the move: a finished job is never run a
 Roots written by fjd 0.2 have one ``records/NAME.json`` per job; they are still read.
 """
 import ctypes
-import ctypes.util
 import errno
 import json
 import os
@@ -18,6 +17,7 @@ import platform
 import time
 
 from . import folders, journal, names
+from .libc import libc_function
 from .layout import RECORDS, display, log
 
 STATES = ("done", "failed", "cancelled")
@@ -37,19 +37,7 @@ _RENAMEAT2 = {"x86_64": 316, "aarch64": 276, "ppc64le": 357, "s390x": 347, "risc
               "i686": 353, "armv7l": 382}.get(platform.machine())
 RENAME_NOREPLACE = 1
 AT_FDCWD = -100
-_syscall = None
 _no_renameat2 = set()  # target folders whose filesystem refused RENAME_NOREPLACE (sshfs)
-
-
-def _libc_syscall():
-    global _syscall
-    if _syscall is None:
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            _syscall = libc.syscall
-        except (OSError, AttributeError):
-            _syscall = False
-    return _syscall
 
 
 def move_noreplace(source, target):
@@ -61,7 +49,7 @@ def move_noreplace(source, target):
     taken, and the old name is removed after. Between the two steps both names exist; that
     is harmless, and whoever finds both (see is_same_file) finishes the move.
     """
-    syscall = _libc_syscall()
+    syscall = libc_function("syscall")
     target_folder = os.path.dirname(target)
     if syscall and _RENAMEAT2 is not None and target_folder not in _no_renameat2:
         src_fd, src = folders.at(source)

@@ -12,8 +12,9 @@ Linux statx (glibc 2.28 or newer) through ctypes; where it is missing, ``os.fsta
 """
 import collections
 import ctypes
-import ctypes.util
 import os
+
+from .libc import libc_function
 
 
 class _Statx(ctypes.Structure):
@@ -29,27 +30,13 @@ AT_EMPTY_PATH = 0x1000
 AT_STATX_DONT_SYNC = 0x4000
 STATX_TYPE, STATX_MODE, STATX_UID, STATX_INO, STATX_SIZE = 0x1, 0x2, 0x8, 0x100, 0x200
 _WANTED = STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_SIZE
-_statx = None
 
 CachedStat = collections.namedtuple("CachedStat", "st_mode st_uid st_ino st_size")
 
 
-def _load_statx():
-    global _statx
-    if _statx is None:
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            function = libc.statx
-            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
-                                 ctypes.POINTER(_Statx)]
-            _statx = function
-        except (OSError, AttributeError):
-            _statx = False
-    return _statx
-
-
 def _cached(fd, mask):
-    function = _load_statx()
+    function = libc_function("statx", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                       ctypes.c_uint, ctypes.POINTER(_Statx)])
     if not function:
         return None
     result = _Statx()
