@@ -656,7 +656,9 @@ class Worker:
         if workdir and values is not None:
             workdir = arrays.fill_text(workdir, names_, values)
         path = os.path.join(self.cwd, workdir) if workdir else self.cwd
-        if not os.path.isdir(path):
+        # (our own directory is not looked at for every job: on a shared mount that is a
+        # request to the file server, and a command started there needs no chdir)
+        if workdir and not os.path.isdir(path):
             raise JobError("[control] workdir %s is not a directory" % workdir)
         if settings.logfile:
             logfile = settings.logfile
