@@ -31,7 +31,7 @@ sys.path.insert(0, REPO)
 
 import hosts  # noqa: E402  (test infrastructure: the private sshd, sshfs mounts)
 import infra  # noqa: E402
-from sharedfs import RequestLog  # noqa: E402
+from sharedfs import RequestLog, tally  # noqa: E402
 
 RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"
 JOB = b"[control]\nexecutable: true\n"
@@ -45,14 +45,10 @@ def count(log, label, operation, pause=0.3):
     start = log.mark()
     operation()
     time.sleep(pause)
-    types = {}
-    for counter in log.between(start, log.mark()).values():
-        for kind, number in counter.items():
-            types[kind] = types.get(kind, 0) + number
-    total = sum(types.values())
-    print("  %-58s %3d  %s" % (label, total, ", ".join(
-        "%s %d" % item for item in sorted(types.items(), key=lambda kv: -kv[1]))))
-    return total
+    counted = tally(log, {}, start, log.mark())
+    print("  %-58s %3d  %s" % (label, counted["requests"], ", ".join(
+        "%s %d" % item for item in counted["types"].items())))
+    return counted["requests"]
 
 
 def measure(mount, log):

@@ -31,12 +31,14 @@ AT_STATX_DONT_SYNC = 0x4000
 STATX_TYPE, STATX_MODE, STATX_UID, STATX_INO, STATX_SIZE = 0x1, 0x2, 0x8, 0x100, 0x200
 _WANTED = STATX_TYPE | STATX_MODE | STATX_UID | STATX_INO | STATX_SIZE
 
+_ARGTYPES = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
+             ctypes.POINTER(_Statx))
+
 CachedStat = collections.namedtuple("CachedStat", "st_mode st_uid st_ino st_size")
 
 
 def _cached(fd, mask):
-    function = libc_function("statx", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
-                                       ctypes.c_uint, ctypes.POINTER(_Statx)])
+    function = libc_function("statx", _ARGTYPES)
     if not function:
         return None
     result = _Statx()

@@ -101,7 +101,6 @@ class Worker:
         self.last_listing = None
         self.woken = False
         self.parked_seen = False  # our parked announcement was there before we listed
-        self.whole_batch = False  # the last listing holds all the dispatcher gave us
         self.requests_listed = (None, frozenset())  # (when, cancel requests) of the last listing
         self.grace = grace
         self.max_job_bytes = max_job_bytes
@@ -269,7 +268,7 @@ class Worker:
         the listing is known to hold the dispatcher's whole batch: it was made after our
         parked announcement was seen, and the dispatcher parks it after the batch's last
         job and gives us nothing more until we announce again."""
-        whole = self.whole_batch
+        whole = self.parked_seen and self.layout.shared  # (parked_seen: of this listing)
         self.idle_since = None
         self.poll.busy()
         self.announced_at = None  # the dispatcher took (or will take) our announcement
@@ -282,7 +281,6 @@ class Worker:
         self.beat(force=True)
         for name in jobs:
             if self.waker.stopping or self.buried:
-                whole = False
                 break
             self.run_item(name)
             self.beat()
@@ -346,7 +344,6 @@ class Worker:
         if listing is None:
             self.buried = True
             return []
-        self.whole_batch = self.parked_seen and self.layout.shared
         self.requests_listed = (time.monotonic(), frozenset(
             name for name in listing if name.startswith(CANCEL_PREFIX)))
         return inbox_jobs_of(listing)
