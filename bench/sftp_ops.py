@@ -7,11 +7,12 @@
 A private sshd on 127.0.0.1 serves a fresh folder through a request-logging sftp-server
 (test/infra.py), one sshfs mount of it is made in this process, and fjd's own functions
 (folders.py with the queue's folders kept open, as the daemons keep them) do, one after the
-other, what a single job costs on its way: the dispatcher's check of the name in the
-worker's inbox and its rename there, the worker's read of the job, the append of its
-record and the no-replace move into done/. Each operation is counted alone (the requests
-logged between two marks, with a pause before and after). Then, for comparison, what a
-batch costs once: listings, the parked announcement's check and the announcement.
+other, what a single job under a `fjd submit` name costs on its way: the dispatcher's
+rename into the worker's inbox, the worker's read of the job (kept open), the append of
+its record and the no-replace move into done/ (linked by the open descriptor). Each
+operation is counted alone (the requests logged between two marks, with a pause before
+and after). Then, for comparison, what a batch costs once: the look for a worker that
+hinted it is idle, listings, the parked announcement's check and the announcement.
 
 The sum of the per-job operations is the floor of bench/shared.py's "requests per job";
 what that scenario measures above it is the batches' share and polling.
@@ -35,7 +36,8 @@ from sharedfs import RequestLog, tally  # noqa: E402
 
 RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"
 JOB = b"[control]\nexecutable: true\n"
-RECORD = b'{"queue": "job", "state": "done", "exit_status": 0}\n' * 10
+RECORD = {"k": "job", "name": "job1.conf", "state": "done", "exit_status": 0,
+          "command": ["true", "/q/jobpod/w1/job1.conf"], "note": "x" * 400}
 
 
 def count(log, label, operation, pause=0.3):
@@ -54,16 +56,16 @@ def count(log, label, operation, pause=0.3):
 def measure(mount, log):
     from fjd import folders
     from fjd.jobfile import read_job_bytes
+    from fjd.journal import JournalWriter
     from fjd.layout import PARKED_ANNOUNCEMENT, Layout, refresh_listing
-    from fjd.records import move_noreplace
+    from fjd.records import OpenSource, move_noreplace
 
     layout = Layout(os.path.join(mount, "q"))
     layout.ensure()
     inbox = layout.inbox("w1")
     os.mkdir(inbox)
     folders.use(layout)
-    journal = os.open(os.path.join(layout.records, "w1.journal"),
-                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    journal = JournalWriter(layout.records, "w1", {"role": "bench"}, direct=layout.fuse)
     names = ["job%d.conf" % n for n in range(3)]
     for name in names:
         with open(os.path.join(layout.jobqueue, name), "wb") as handle:
@@ -71,23 +73,26 @@ def measure(mount, log):
     # warm up: every kept folder opened once, renameat2 refused once (as in a daemon)
     folders.lexists(os.path.join(inbox, "none"))
     move_noreplace(os.path.join(layout.jobqueue, names[0]), os.path.join(layout.done, names[0]))
-    os.write(journal, RECORD)
+    journal.append({"k": "job", "state": "done"})
     name = names[1]
     queued, handed, done = (os.path.join(layout.jobqueue, name), os.path.join(inbox, name),
                             os.path.join(layout.done, name))
+    kept = OpenSource(None)
+
+    def read():
+        kept.fd = read_job_bytes(handed, keep_open=layout.shared, splice=layout.fuse)[3]
 
     print("per job:")
     total = 0
-    total += count(log, "dispatcher: is the name free in the inbox (lexists)",
-                   lambda: folders.lexists(handed))
+    count(log, "(not per job: a hand-made name is looked for in the inbox first)",
+          lambda: folders.lexists(handed))
     total += count(log, "dispatcher: rename into the inbox",
                    lambda: folders.rename(queued, handed))
-    total += count(log, "worker: open, read, attributes, close (read_job_bytes)",
-                   lambda: read_job_bytes(handed))
+    total += count(log, "worker: open and read, kept open (read_job_bytes)", read)
     total += count(log, "worker: append the record to its journal",
-                   lambda: os.write(journal, RECORD))
-    total += count(log, "worker: no-replace move into done/ (move_noreplace)",
-                   lambda: move_noreplace(handed, done))
+                   lambda: journal.append(dict(RECORD)))
+    total += count(log, "worker: no-replace move into done/ (move_noreplace), close",
+                   lambda: (move_noreplace(handed, done, kept), kept.close()))
     print("  %-58s %3d" % ("sum (the floor of requests per job)", total))
 
     print("per batch (for comparison):")
@@ -98,6 +103,8 @@ def measure(mount, log):
     for folder in (layout.workerqueue, inbox):  # their kept fds opened, as in a daemon
         folders.listdir(folder)
         folders.lexists(os.path.join(folder, "none"))
+    count(log, "dispatcher: look up a worker that hinted it is idle",
+          lambda: folders.lexists(announcement))
     count(log, "dispatcher: list workerqueue/ (no refresh needed)",
           lambda: folders.listdir(layout.workerqueue))
     count(log, "dispatcher: park the announcement in the inbox",
@@ -110,7 +117,7 @@ def measure(mount, log):
     folders.forget_changes(inbox)  # as after a listing: the next one needs the dot-file
     count(log, "anyone: refresh a listing first (dot-file made and removed)",
           lambda: refresh_listing(inbox))
-    os.close(journal)
+    journal.close()
     folders.stop()
 
 

@@ -49,6 +49,7 @@ from harness import (CLK_TCK, JOB, REPO, BenchError, Scenario, count_names, fjd_
 sys.path.insert(0, os.path.join(REPO, "test"))
 import hosts  # noqa: E402  (test infrastructure: the private sshd and the hosts)
 import infra  # noqa: E402
+from infra import REQUEST_LINE, RequestLog  # noqa: E402,F401  (counting sftp requests)
 
 # (name, sshfs -o options): the options fjd's README recommends, and sshfs's own defaults
 VARIANTS = (("recommended", "dir_cache=no,attr_timeout=0,entry_timeout=0"),
@@ -58,65 +59,7 @@ ADDED_PER_HOST = 2
 WORKER_HOSTS = ("beta", "gamma")
 UDP_RULE = ["INPUT", "-p", "udp", "-i", "lo", "-j", "DROP"]
 
-# one request: its first line that is not a reply ("request <id>: sent ...")
-REQUEST_LINE = re.compile(rb"^debug\d: request (\d+): (?!sent )(%?[a-z@.-]+)", re.M)
-
-
 # -- counting requests --------------------------------------------------------------------------
-
-class RequestLog:
-    """The sftp-server logs in one folder, one per connection, read between two marks.
-
-    A mark is the size of every log at an instant; the requests of a window are those whose
-    line begins between the window's two marks (the logs are only ever appended to, one
-    write per line).
-    """
-
-    def __init__(self, folder):
-        self.folder = folder
-
-    def paths(self):
-        try:
-            names = os.listdir(self.folder)
-        except FileNotFoundError:
-            return []
-        return sorted(os.path.join(self.folder, n) for n in names
-                      if n.startswith("sftp-") and n.endswith(".log"))
-
-    def mark(self):
-        sizes = {}
-        for path in self.paths():
-            try:
-                sizes[path] = os.path.getsize(path)
-            except OSError:
-                pass
-        return time.monotonic(), sizes
-
-    def between(self, start, end):
-        """{log path: Counter of request types} for the requests between two marks (distinct
-        request ids of each connection)."""
-        found = {}
-        for path, stop in end[1].items():
-            begin = start[1].get(path, 0)
-            counter = collections.Counter()
-            found[path] = counter
-            if stop <= begin:
-                continue
-            with open(path, "rb") as handle:
-                lead = 1 if begin > 0 else 0
-                handle.seek(begin - lead)
-                data = handle.read(stop - begin + lead)
-                if data and not data.endswith(b"\n"):
-                    data += handle.readline()  # a line cut by the mark belongs to this window
-            if lead:  # skip a line that began before the window (it was counted in the last)
-                cut = data.find(b"\n")
-                data = data[cut + 1:] if cut >= 0 else b""
-            kinds = {}
-            for match in REQUEST_LINE.finditer(data):
-                kinds.setdefault(match.group(1), match.group(2))
-            counter.update(kind.decode("ascii", "replace") for kind in kinds.values())
-        return found
-
 
 def tally(log, owners, start, end):
     """The requests between two marks: total, per host, per type (and per host and type)."""
@@ -505,8 +448,15 @@ def busy(opts, root, kind, size, timeout, check_alive, run=None):
     seen = time.time()
     counts = None
     if run:
-        counts = tally(run.log, run.owners, start, run.log.mark())
+        end = run.log.mark()
+        counts = tally(run.log, run.owners, start, end)
         counts["cpu_percent_by_host"] = cpu_percent(cpu, run.cpu())
+        if os.environ.get("FJD_BENCH_DUMP"):
+            os.makedirs(os.environ["FJD_BENCH_DUMP"], exist_ok=True)
+            for path, stop in end[1].items():
+                with open(path, "rb") as src, open(os.path.join(os.environ["FJD_BENCH_DUMP"], "%s-%s-%s.log" % (run.variant, kind, run.owners.get(path, "other"))), "wb") as dst:
+                    src.seek(start[1].get(path, 0))
+                    dst.write(src.read(stop - start[1].get(path, 0)))
     wanted = set(names)
     records = []
     for record in read_records(os.path.join(root, "records")):

@@ -48,7 +48,13 @@ FRESH_LISTING_EVERY = 1.0
 # this often unless a hint (fjd submit sends one) woke the dispatcher; where that stat is
 # not trusted (a mount that caches it), each look is a fresh listing, and less frequent
 EMPTY_RELIST_EVERY = 0.5
+# on a shared mount, a queue whose listed names are not all handed out yet is listed again
+# this often, unless a hint said new jobs were queued
+SHARED_RELIST_WHILE_PENDING = 5.0
 DISTRUSTED_RELIST_EVERY = 1.25
+# on a shared mount, workers that said by name that they are idle are looked up one by one
+# (a request each) up to this many at a time; more cost less as one fresh listing
+NAMED_LOOKUPS = 8
 
 
 def due(last, now, every):
@@ -63,6 +69,17 @@ def due(last, now, every):
 # costs the file server about 25 requests, so batches there are sized for a longer time.
 BATCH_SECONDS = 0.25
 SHARED_BATCH_SECONDS = 1.0
+# A worker's batch grows at most this many times from one batch to the next (its first is
+# a single job, which measures how long jobs take): on a shared mount, where every batch
+# costs requests on both sides, faster, so that short jobs reach full batches in fewer
+# round trips. Long jobs stay one at a time either way (BATCH_SECONDS / their duration).
+BATCH_GROWTH = 2
+SHARED_BATCH_GROWTH = 8
+# On a shared mount the fair share does not cut a batch below this much work (as the
+# worker's last batch measured it): the queue's last jobs would otherwise go out in
+# batches of a few short jobs, each costing a round trip of requests and more time than its
+# jobs; the workers finish at most this much apart.
+SHARED_MIN_BATCH_SECONDS = 0.25
 MAX_BATCH = 100
 # Array tasks travel in ranges: a range costs a few renames whatever its size, so they are
 # sized for a longer time and may be much larger.
@@ -190,7 +207,10 @@ class JobListing:
                 if not self.arrivals.drain() and age < max(SAFETY_RELIST, self.last_list_cost):
                     return
             elif self.shared:
-                if age < 1.0:
+                # while names are left, a listing (a request per hundred names, and the
+                # dot-file) is made again for jobs a hint announced, else now and then:
+                # what it finds meanwhile sorts after the kept names, as a rule
+                if age < (1.0 if self.woken else SHARED_RELIST_WHILE_PENDING):
                     return
             elif self._folder_mtime() == self.last_mtime:
                 return
@@ -261,6 +281,7 @@ class Dispatcher:
         self.interval = interval
         self.poll = defaults.Backoff(interval, self.timings.queue_poll, time.monotonic)
         self.batch_seconds = SHARED_BATCH_SECONDS if self.layout.shared else BATCH_SECONDS
+        self.batch_growth = SHARED_BATCH_GROWTH if self.layout.shared else BATCH_GROWTH
         self.exit_when_done = exit_when_done
         self.worker_timeout = worker_timeout
         self.max_attempts = max_attempts
@@ -282,6 +303,7 @@ class Dispatcher:
         self.tag_counter = 0
         self.batch = {}  # worker id -> jobs (or tasks) to hand over next time
         self.sent = {}  # worker id -> (monotonic time, jobs or tasks) of its last batch
+        self.floor = {}  # worker id -> the smallest batch the fair share may cut it to
         self.live_workers = 0  # workers with a beating heart at the last check, idle or busy
         self.specs = {}  # array id -> ArraySpec, for ranges of table arrays
         self.unmovable = {}  # names in jobqueue/ that could not be moved -> when (monotonic)
@@ -296,6 +318,7 @@ class Dispatcher:
         self.worker_hints = {}
         self.woken = False  # a hint woke us: make the next listing of workerqueue/ fresh
         self.workerqueue_fresh = None
+        self.spare_idle = (None, set())  # (when, idle workers last seen and given nothing)
         self.last_renewal = self.last_check = self.last_completion = None
         self.ranges_out = False  # ranges of tasks were handed out since arrays/ was looked at
 
@@ -444,7 +467,11 @@ class Dispatcher:
                 self.poll.busy()
             elif self.waker.sleep(self.pause()):
                 self.poll.busy()  # woken by inotify or a hint: something is going on
-                self.woken = self.listing.woken = True
+                news = self.hints.take_news() if self.hints is not None else None
+                # a worker's "idle" is news of workerqueue/ only; jobs, or anything else
+                # (a signal, a hint of an older fjd), makes both listings fresh
+                self.woken = True
+                self.listing.woken = self.listing.woken or news is None or news != {b"idle"}
         log.info("dispatcher stopped after assigning %d jobs", self.assigned)
         return 0
 
@@ -503,7 +530,7 @@ class Dispatcher:
         present = set()
         for worker_id in self.layout.list_names(self.layout.jobpod):
             inbox = self.layout.inbox(worker_id)
-            raw = read_beat(os.path.join(inbox, HEARTBEAT_FILE))
+            raw = read_beat(os.path.join(inbox, HEARTBEAT_FILE), splice=self.layout.fuse)
             if raw is None and not os.path.isdir(inbox):
                 continue
             present.add(worker_id)
@@ -514,6 +541,7 @@ class Dispatcher:
                 self.observer.forget(worker_id)
                 self.batch.pop(worker_id, None)
                 self.sent.pop(worker_id, None)
+                self.floor.pop(worker_id, None)
         for worker_id in self.observer.keys():
             if worker_id not in present:
                 self.observer.forget(worker_id)
@@ -554,7 +582,9 @@ class Dispatcher:
         share = max(1, -(-len(self.listing.pending) // workers))
         deferred = []
         handed = 0
+        self.spare_idle = (now, set(idle))
         for worker_id in idle:
+            self.spare_idle[1].discard(worker_id)
             given, count = self.fill_batch(worker_id, now, share, workers, deferred)
             if given:
                 self.take_announcement(worker_id)
@@ -578,6 +608,7 @@ class Dispatcher:
         """Hand one worker its batch: up to its batch size of single jobs, or one range of
         an array's tasks. Returns (names given, jobs or tasks given)."""
         want = self.next_batch_size(worker_id, now)
+        share = max(share, min(want, self.floor.get(worker_id, 1)))
         given, count = [], 0
         while count < min(want, share):
             if given and not self.same_priority(given[0]):
@@ -590,11 +621,13 @@ class Dispatcher:
                 if given:
                     deferred.append(name)  # a range goes in a batch of its own
                     break
-                piece = self.range_piece(name, queue_name, want, workers)
+                piece = self.range_piece(name, queue_name, want, workers,
+                                         self.floor.get(worker_id, 1))
                 if piece is None:
                     continue
                 name, queue_name = piece, names.parse(piece)
-            outcome = self.assign(name, worker_id)
+            outcome = self.assign(name, worker_id, unique=not queue_name.is_tasks and
+                                  names.submitted(name))
             if outcome == "assigned":
                 given.append(name)
                 count += queue_name.size
@@ -607,11 +640,12 @@ class Dispatcher:
                 deferred.append(name)
         return given, count
 
-    def range_piece(self, name, queue_name, want, workers):
+    def range_piece(self, name, queue_name, want, workers, floor=1):
         """The part of a range of tasks to hand out now: at most the batch size, and at
-        most a fair share of the range. The rest goes back to the front of the queue
-        (split off within jobqueue/, see tickets.py). None if the range is gone."""
-        size = min(want, max(1, -(-queue_name.size // workers)))
+        most a fair share of the range (but floor tasks, if the batch size allows). The rest
+        goes back to the front of the queue (split off within jobqueue/, see tickets.py).
+        None if the range is gone."""
+        size = min(want, max(1, -(-queue_name.size // workers), floor))
         if queue_name.attempts:
             size = 1  # a task that was cut short goes alone, so its count is its own
         if size >= queue_name.size:
@@ -667,8 +701,10 @@ class Dispatcher:
             per_job = max(now - sent[0], 1e-4) / sent[1]
             seconds, cap = (RANGE_SECONDS, MAX_RANGE) if sent[1] > MAX_BATCH or \
                 self.next_is_range() else (self.batch_seconds, MAX_BATCH)
-            size = max(1, min(cap, int(seconds / per_job), size * 2))
+            size = max(1, min(cap, int(seconds / per_job), size * self.batch_growth))
             self.batch[worker_id] = size
+            if self.layout.shared:
+                self.floor[worker_id] = max(1, int(SHARED_MIN_BATCH_SECONDS / per_job))
         return size
 
     def next_is_range(self):
@@ -850,10 +886,16 @@ class Dispatcher:
 
     # -- actions --------------------------------------------------------------------------
 
-    def assign(self, name, worker_id):
+    def assign(self, name, worker_id, unique=False):
+        """Rename a queued name into the worker's inbox. Only the dispatcher puts names
+        there, but a hand-made name can come twice (job0.conf dropped again while the first
+        still waits in the inbox), and a rename would replace the first: such names are
+        looked for first. unique: a single job under a `fjd submit` name, which no two
+        files ever have (DESIGN.md rule 2), so the look (a request on a shared mount) is
+        saved."""
         inbox = self.layout.inbox(worker_id)
         target = os.path.join(inbox, name)
-        if folders.lexists(target):
+        if not unique and folders.lexists(target):
             return "busy-name"
         source = os.path.join(self.layout.jobqueue, name)
         try:
@@ -869,14 +911,35 @@ class Dispatcher:
         return "assigned"
 
     def idle_workers(self, now):
-        """The names in workerqueue/; on a shared mount the listing is made fresh only when
-        a hint woke us or once in FRESH_LISTING_EVERY (a worker that goes idle hints)."""
+        """The names in workerqueue/. On a shared mount a listing (a dozen requests to the
+        file server when it is made fresh) is made only where it is needed:
+
+        * while hints get through, a worker that goes idle says so by name ("idle <id>"):
+          its announcement is looked up (one request) instead of listing the folder, and
+          between such hints nothing is asked at all, but for a fresh listing once in
+          FRESH_LISTING_EVERY that finds those whose hint was lost;
+        * otherwise (no hints heard lately, or a hint without a name) the folder is listed,
+          fresh when a hint woke us or once in FRESH_LISTING_EVERY."""
         path = self.layout.workerqueue
-        if self.layout.shared and (self.woken or due(self.workerqueue_fresh, now,
-                                                     FRESH_LISTING_EVERY)):
+        if not self.layout.shared:
+            return list_names(path)
+        woken, self.woken = self.woken, False
+        named = self.hints.take_named() if self.hints is not None else set()
+        hinted = self.hints is not None and self.hints.heard_within(
+            defaults.HINTS_TRUSTED_FOR, now)
+        spare_at, spare = self.spare_idle
+        spare = spare if spare_at is not None and now - spare_at < FRESH_LISTING_EVERY \
+            else set()
+        if due(self.workerqueue_fresh, now, FRESH_LISTING_EVERY) or (woken and not named) \
+                or len(named - spare) > NAMED_LOOKUPS:
             refresh_listing(path)
             self.workerqueue_fresh = now
-        self.woken = False
+            return list_names(path)
+        if named:
+            return [w for w in named - spare if folders.lexists(os.path.join(path, w))] + \
+                list(spare)
+        if hinted:
+            return list(spare)  # idle workers listed lately but given nothing; others hint
         return list_names(path)
 
     def take_announcement(self, worker_id):

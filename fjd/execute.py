@@ -87,10 +87,14 @@ class OutputJournal:
     jobs directly. A new generation (<worker>.2.out, ...) starts when a process of a
     finished job may still write to the current one."""
 
-    def __init__(self, directory, writer_id, kind):
+    def __init__(self, directory, writer_id, kind, home=None):
+        """home: the descriptor the journal is kept at (1 or 2: the worker's own stdout
+        and stderr were moved away, spawn.free_standard_descriptors), so that jobs
+        inherit it as it is; None: wherever the open puts it."""
         self.directory = directory
         self.writer_id = writer_id
         self.kind = kind  # "out" or "err"
+        self.home = home
         self.generation = 1
         self.fd = None
         self.size = 0
@@ -102,9 +106,16 @@ class OutputJournal:
 
     def fileno(self):
         if self.fd is None:
-            self.fd = os.open(os.path.join(self.directory, self.name),
-                              os.O_WRONLY | os.O_APPEND | os.O_CREAT |
-                              getattr(os, "O_CLOEXEC", 0), 0o644)
+            fd = os.open(os.path.join(self.directory, self.name),
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT |
+                         getattr(os, "O_CLOEXEC", 0), 0o644)
+            if self.home is not None:
+                try:
+                    os.dup2(fd, self.home)  # (inheritable there, as a job's stdout must be)
+                finally:
+                    os.close(fd)
+                fd = self.home
+            self.fd = fd
             self.size = cached_size(self.fd)
         return self.fd
 
@@ -129,7 +140,23 @@ class OutputJournal:
     def close(self):
         if self.fd is not None:
             fd, self.fd = self.fd, None
-            close_quietly(fd)
+            if fd == self.home:
+                _point_at_null(fd)  # the home descriptor stays taken, by /dev/null
+            else:
+                close_quietly(fd)
+
+
+def _point_at_null(fd):
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(null, fd)
+    except OSError:
+        pass
+    finally:
+        os.close(null)
 
 
 # -- running ----------------------------------------------------------------------------------

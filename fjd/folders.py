@@ -166,7 +166,22 @@ def stat_folder(folder):
     return os.fstat(fd)
 
 
+O_PATH = getattr(os, "O_PATH", 0o10000000)  # Linux; Python has it from 3.x on Linux
+
+
 def lexists(path):
+    """Whether path names anything (a link counts; it is not followed). On a shared mount
+    an O_PATH open asks the file server one question (the lookup), where a stat asks two
+    (the lookup, then the attributes)."""
+    if _current is not None:
+        dir_fd, name = at(path)
+        try:
+            os.close(os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd))
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return os.path.lexists(path)
     try:
         lstat(path)
         return True
@@ -174,6 +189,15 @@ def lexists(path):
         return False
     except OSError:
         return os.path.lexists(path)
+
+
+def must_exist(path):
+    """FileNotFoundError unless path names something (one lookup on a shared mount)."""
+    if _current is not None:
+        dir_fd, name = at(path)
+        os.close(os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd))
+    else:
+        lstat(path)
 
 
 def open_at(path, flags, mode=0o777):
@@ -195,6 +219,11 @@ def rename(source, target):
 def note_renamed(source, target):
     """A rename made outside this module (renameat2)."""
     _mark(source)
+    _mark(target)
+
+
+def note_linked(target):
+    """A link made outside this module (by descriptor)."""
     _mark(target)
 
 

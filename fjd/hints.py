@@ -13,12 +13,15 @@ worker's heartbeat); a worker hints the dispatcher when it announces itself idle
 import errno
 import logging
 import os
+import re
 import socket
 import time
 
 log = logging.getLogger("fjd")
 
 MAGIC = b"fjd1"
+MAX_NAMED = 4096  # named idle workers remembered between two looks (a flood costs no more)
+WORKER_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}\Z")  # a name in workerqueue/
 PROBE_ADDRESS = ("192.0.2.1", 9)  # TEST-NET-1: only used to ask which interface routes out
 
 
@@ -58,6 +61,8 @@ class HintListener:
             log.debug("no wake-up hints (%s): polling only", error)
         self.addresses = [[a, self.port] for a in own_addresses()] if self.sock else []
         self.last_heard = None  # monotonic time of the last hint for our queue
+        self.named = set()  # worker ids that said "idle <id>" since take_named()
+        self.news = set()  # what the hints since take_news() said (b"jobs", b"idle", ...)
 
     def heard_within(self, seconds, now):
         """Whether a hint for our queue arrived in the last seconds: hints get through,
@@ -80,9 +85,25 @@ class HintListener:
             words = data.split()
             if len(words) >= 2 and words[0] == MAGIC and words[1] == self.queue_id:
                 seen = True
+                self.news.add(words[2] if len(words) > 2 and len(self.news) < 16 else b"")
+                if len(words) == 4 and words[2] == b"idle" and len(self.named) < MAX_NAMED:
+                    worker_id = words[3].decode("ascii", "replace")
+                    if WORKER_ID.match(worker_id):
+                        self.named.add(worker_id)
         if seen:
             self.last_heard = time.monotonic()
         return seen
+
+    def take_news(self):
+        """What the hints since the last call said: b"jobs" (queued), b"idle" (a worker)."""
+        news, self.news = self.news, set()
+        return news
+
+    def take_named(self):
+        """The workers that said they are idle since the last call (a claim to check, one
+        lookup each: the files stay the truth)."""
+        named, self.named = self.named, set()
+        return named
 
     def close(self):
         if self.sock is not None:

@@ -28,10 +28,10 @@ class JobSpec:
     bytes read (kept so that a job that deletes its own file can still be filed)."""
 
     __slots__ = ("argv", "executable", "settings", "priority", "owner_uid", "inode", "data",
-                 "params")
+                 "params", "fd")
 
     def __init__(self, argv, executable, settings, priority=0, owner_uid=None, inode=None,
-                 data=None, params=None):
+                 data=None, params=None, fd=None):
         self.argv = argv
         self.executable = executable
         self.settings = settings
@@ -40,6 +40,7 @@ class JobSpec:
         self.inode = inode
         self.data = data
         self.params = params or {}
+        self.fd = fd  # the job file, still open (load(keep_open=True)), or None
 
 
 class Settings:
@@ -80,13 +81,18 @@ def kind_of(mode):
     return "not a regular file"
 
 
-def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
-    """(content, owner uid, inode) of a job file, refusing links, pipes and oversized files.
+def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES, keep_open=False, splice=False):
+    """(content, owner uid, inode, fd) of a job file, refusing links, pipes and oversized
+    files. fd is None unless keep_open: then the caller owns the open descriptor (a worker
+    on a shared mount files the job through it, which saves a lookup: records.py).
 
-    The type, owner and size come from the attributes the open and the first read fetched
+    The type, owner and size come from the attributes the open (and a read) fetched
     (statx.cached_stat): on a shared mount a separate fstat would be one more request to
-    the file server per job. Reading first is harmless: a link is refused by the open, a
-    FIFO reads as empty or not at all (O_NONBLOCK), and only root could plant a device."""
+    the file server per job. splice (FUSE mounts): read with sendfile, which takes the
+    pages as the open's lookup sized them, where a read() first asks the server for the
+    attributes again (one request per job saved). Reading first is harmless: a link is
+    refused by the open, a FIFO reads as empty or not at all (O_NONBLOCK), and only root
+    could plant a device."""
     try:
         fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError as error:
@@ -95,37 +101,82 @@ def read_job_bytes(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
                            "(queue a copy of the file instead)")
         raise JobError("cannot open the job file: %s" % error.strerror)
     try:
-        chunks = []
-        remaining = max_bytes + 1
-        got = 0
-        info = None
-        while remaining > 0:
-            wanted = min(remaining, 1 << 20)
-            try:
-                chunk = os.read(fd, wanted)
-            except BlockingIOError:
-                chunk = b""  # a FIFO with a writer: refused just below
-            if info is None:
-                info = cached_stat(fd)
-                if not stat.S_ISREG(info.st_mode):
-                    raise JobError("the job is %s, not a job file" % kind_of(info.st_mode))
-                if info.st_size > max_bytes:
-                    raise JobError("the job file is too large (%d bytes; the limit is %d, "
-                                   "see --max-job-size)" % (info.st_size, max_bytes))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-            got += len(chunk)
-            if len(chunk) < wanted and got >= info.st_size:
-                break  # a short read at the size the kernel knows is the end: no read for EOF
-        data = b"".join(chunks)
+        data, info = None, None
+        if splice:
+            info = checked_stat(fd, max_bytes)
+            data = read_spliced(fd, info.st_size + 1)
+        if data is None:
+            data, info = read_plain(fd, max_bytes, info)
         if len(data) > max_bytes:
             raise JobError("the job file is too large (over %d bytes, see --max-job-size)"
                            % max_bytes)
-        return data, info.st_uid, info.st_ino
+        if keep_open:
+            kept, fd = fd, None
+            return data, info.st_uid, info.st_ino, kept
+        return data, info.st_uid, info.st_ino, None
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
+
+
+def checked_stat(fd, max_bytes):
+    """The cached attributes of an open job file; JobError if it is no file to run."""
+    info = cached_stat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise JobError("the job is %s, not a job file" % kind_of(info.st_mode))
+    if info.st_size > max_bytes:
+        raise JobError("the job file is too large (%d bytes; the limit is %d, "
+                       "see --max-job-size)" % (info.st_size, max_bytes))
+    return info
+
+
+def read_plain(fd, max_bytes, info=None):
+    """(content, attributes) by read(): the attributes are taken after the first read."""
+    chunks = []
+    remaining = max_bytes + 1
+    got = 0
+    while remaining > 0:
+        wanted = min(remaining, 1 << 20)
+        try:
+            chunk = os.read(fd, wanted)
+        except BlockingIOError:
+            chunk = b""  # a FIFO with a writer: refused just below
+        if info is None:
+            info = checked_stat(fd, max_bytes)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+        got += len(chunk)
+        if len(chunk) < wanted and got >= info.st_size:
+            break  # a short read at the size the kernel knows is the end: no read for EOF
+    return b"".join(chunks), info
+
+
+_scratch = []  # one memfd per process for read_spliced, reused
+
+
+def read_spliced(fd, limit):
+    """Up to limit bytes of an open file by sendfile into a memory file (no read(), so no
+    attribute request on FUSE); None where that cannot be done (the caller reads)."""
+    if not hasattr(os, "memfd_create") or not hasattr(os, "sendfile"):
+        return None
+    try:
+        if not _scratch:
+            _scratch.append(os.memfd_create("fjd-job", getattr(os, "MFD_CLOEXEC", 1)))
+        scratch = _scratch[0]
+        os.lseek(scratch, 0, os.SEEK_SET)
+        got = 0
+        while got < limit:
+            sent = os.sendfile(scratch, fd, got, min(limit - got, 1 << 20))
+            if not sent:
+                break
+            got += sent
+        data = os.pread(scratch, got, 0)
+        os.ftruncate(scratch, 0)
+        return data
+    except OSError:
+        return None
 
 
 _parser = None
@@ -196,9 +247,23 @@ def priority_of(data):
         return 0
 
 
-def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES):
-    """Read and check a single job file; JobError says in one line why it cannot run."""
-    data, owner, inode = read_job_bytes(path, max_bytes)
+def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES, keep_open=False, splice=False):
+    """Read and check a single job file; JobError says in one line why it cannot run.
+    keep_open: the JobSpec keeps the open descriptor (spec.fd) for the caller to close (a
+    file that is no job is closed before the JobError)."""
+    data, owner, inode, fd = read_job_bytes(path, max_bytes, keep_open, splice)
+    try:
+        spec = parse_job(data, owner, inode)
+    except JobError:
+        if fd is not None:
+            os.close(fd)
+        raise
+    spec.fd = fd
+    return spec
+
+
+def parse_job(data, owner=None, inode=None):
+    """The JobSpec of a single job file's bytes; JobError says why it cannot run."""
     parser = parse_config(data)
     if not parser.has_section("control"):
         found = ", ".join("[%s]" % s for s in parser.sections()[:5]) or "none"

@@ -14,6 +14,7 @@ then the same for array tasks) and the offset of its previous failure record (``
 so `fjd status` reads only the last line of each journal for its counts and follows the
 ``pf`` chain for the newest failures: its cost does not grow with the number of records.
 """
+import errno
 import json
 import os
 import zlib
@@ -62,8 +63,12 @@ class JournalWriter:
     readable; the caller keeps the record and tries again later.
     """
 
-    def __init__(self, directory, writer_id, header):
+    def __init__(self, directory, writer_id, header, direct=False):
+        """direct: write with O_DIRECT (FUSE mounts only, where it needs no alignment): a
+        line that crosses a page boundary is then one write request to the file server,
+        not two (the kernel's page cache splits writes to pages it does not hold)."""
         self.path = os.path.join(directory, writer_id + SUFFIX)
+        self.direct = getattr(os, "O_DIRECT", 0) if direct else 0
         self.writer_id = writer_id
         self.header = dict(header, k=HEADER, v=1, writer=writer_id)
         self.fd = None
@@ -77,16 +82,27 @@ class JournalWriter:
     def open(self):
         if self.fd is None:
             if self.created:  # opened again after a failure: it has its header
-                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND |
-                                  getattr(os, "O_CLOEXEC", 0))
+                self.fd = self._open(os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
                 self.size = os.fstat(self.fd).st_size
                 return
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL |
-                         getattr(os, "O_CLOEXEC", 0), 0o644)
+            fd = self._open(os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL |
+                            getattr(os, "O_CLOEXEC", 0), 0o644)
             self.fd = fd
             self.size = 0
             self.created = True
             self._write(frame(self.header))
+
+    def _open(self, flags, mode=0o644):
+        if self.direct:
+            try:
+                return os.open(self.path, flags | self.direct, mode)
+            except OSError as error:
+                if error.errno != errno.EINVAL:
+                    raise
+                self.direct = 0  # this filesystem refuses O_DIRECT: write through the cache
+                # (it may have made the file before refusing: the writer id is ours alone)
+                flags &= ~os.O_EXCL
+        return os.open(self.path, flags, mode)
 
     def reopen(self):
         """Forget the descriptor; the next append opens the journal again (a mount that
@@ -99,7 +115,17 @@ class JournalWriter:
         view = memoryview(data)
         try:
             while view:
-                written = os.write(self.fd, view)
+                try:
+                    written = os.write(self.fd, view)
+                except OSError as error:
+                    if error.errno != errno.EINVAL or not self.direct or len(view) < len(data):
+                        raise
+                    # O_DIRECT taken at the open but refused at the write (a filesystem
+                    # that wants aligned writes): the cache it is, from now on
+                    self.direct = 0
+                    self.close()
+                    self.open()
+                    continue
                 self.size += written
                 view = view[written:]
                 self.torn = bool(view)

@@ -142,6 +142,7 @@ class Layout:
         self.cancelled = os.path.join(self.root, CANCELLED)
         self.arrays = os.path.join(self.root, ARRAYS)
         self._shared = None
+        self._fuse = None
 
     @property
     def shared(self):
@@ -149,6 +150,15 @@ class Layout:
         if self._shared is None:
             self._shared = is_shared_filesystem(self.root)
         return self._shared
+
+    @property
+    def fuse(self):
+        """Is the queue on a FUSE filesystem (sshfs)? Decided once. There every read()
+        first asks the server for the file's attributes (jobfile.read_spliced) and every
+        close of a descriptor is a request to the FUSE daemon."""
+        if self._fuse is None:
+            self._fuse = self.shared and filesystem_type(self.root).startswith("fuse")
+        return self._fuse
 
     def list_names(self, path):
         """list_names(), made fresh first where the filesystem caches listings."""

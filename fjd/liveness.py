@@ -10,10 +10,13 @@ can fake a death or hide one.
 import collections
 import json
 import os
+import stat
 import time
 
 from . import folders
+from .jobfile import read_spliced
 from .layout import HEARTBEAT_FILE
+from .statx import cached_stat
 
 # What a worker's heartbeat says: its beat counter, host, pid and the job it is running
 # (None between jobs). info holds the whole decoded heartbeat for fields added later.
@@ -45,15 +48,22 @@ def write_beat_fd(fd, payload, previous_size=0, size=256):
     return size
 
 
-def read_beat(path):
+def read_beat(path, splice=False):
     """The raw heartbeat bytes, or None when missing or unreadable.
 
-    Never follows a link and never blocks (a FIFO planted as .heartbeat reads as empty)."""
+    Never follows a link and never blocks (a FIFO planted as .heartbeat reads as empty).
+    splice (FUSE mounts): read with sendfile, which spares the attribute request a read()
+    makes first; the open itself brought the attributes, and dropped what this host had
+    cached of the file (jobfile.read_spliced)."""
     try:
         fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError:
         return None
     try:
+        if splice and stat.S_ISREG(cached_stat(fd).st_mode):
+            data = read_spliced(fd, 65536)
+            if data is not None:
+                return data
         return os.read(fd, 65536)
     except OSError:
         return None

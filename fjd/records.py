@@ -38,9 +38,23 @@ _RENAMEAT2 = {"x86_64": 316, "aarch64": 276, "ppc64le": 357, "s390x": 347, "risc
 RENAME_NOREPLACE = 1
 AT_FDCWD = -100
 _no_renameat2 = set()  # target folders whose filesystem refused RENAME_NOREPLACE (sshfs)
+_no_fd_link = set()  # target folders where a link by descriptor cannot be made
 
 
-def move_noreplace(source, target):
+class OpenSource:
+    """The open descriptor of a file about to be moved with move_noreplace, which may link
+    the file by it (and closes it then); close() is safe to call again."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def close(self):
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            folders.close_quietly(fd)
+
+
+def move_noreplace(source, target, opened=None):
     """Move source to target unless target exists: FileExistsError if it does,
     FileNotFoundError if source is gone.
 
@@ -48,6 +62,14 @@ def move_noreplace(source, target):
     btrfs, tmpfs); elsewhere (NFS, sshfs) a hard link claims the name, which fails if it is
     taken, and the old name is removed after. Between the two steps both names exist; that
     is harmless, and whoever finds both (see is_same_file) finishes the move.
+
+    opened: an OpenSource of source. Where a hard link is the way, the file is linked by
+    its descriptor (/proc/self/fd), so the file server is not asked to look up source
+    again (sshfs with entry_timeout=0: one request less), and the descriptor is closed
+    before source is removed (sshfs would otherwise keep an open file's removed name as
+    .fuse_hidden*). If source is gone by then, the file had moved after it was opened
+    (its job renamed or deleted it, or a burial took it): the new link is removed again and
+    FileNotFoundError says source is gone, as it would have without the descriptor.
     """
     syscall = libc_function("syscall")
     target_folder = os.path.dirname(target)
@@ -65,6 +87,16 @@ def move_noreplace(source, target):
             raise OSError(code, os.strerror(code), source if code == errno.ENOENT else target)
         if len(_no_renameat2) < 1024:
             _no_renameat2.add(target_folder)  # ask once per folder, not once per job
+    if opened is not None and opened.fd is not None and _link_by_descriptor(opened, target):
+        try:
+            folders.unlink(source)
+        except FileNotFoundError:
+            try:
+                folders.unlink(target)  # our own link of a file that is no longer ours
+            except OSError:
+                pass
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), source)
+        return
     try:
         folders.link(source, target)
     except FileExistsError:
@@ -81,6 +113,32 @@ def move_noreplace(source, target):
         folders.unlink(source)
     except FileNotFoundError:
         pass
+
+
+def _link_by_descriptor(opened, target):
+    """Link the open file to target (closing the descriptor after): True when linked,
+    FileExistsError when target is taken, False where it cannot be done this way (folders
+    not kept open, no /proc, a stale descriptor after the mount came back: link by name).
+
+    linkat(AT_FDCWD, "/proc/self/fd/N", folder fd, name, AT_SYMLINK_FOLLOW) links the file
+    the magic link stands for (Python calls linkat only given a folder descriptor; plain
+    link() would link the magic link itself, across filesystems: EXDEV)."""
+    target_folder = os.path.dirname(target)
+    dst_fd, dst = folders.at(target)
+    if dst_fd is None or target_folder in _no_fd_link:
+        return False
+    try:
+        os.link("/proc/self/fd/%d" % opened.fd, dst, dst_dir_fd=dst_fd, follow_symlinks=True)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno in (errno.EXDEV, errno.EPERM, errno.ENOENT, errno.ENOTDIR) and \
+                not os.path.isdir("/proc/self/fd"):
+            _no_fd_link.add(target_folder)  # no /proc here: by name from now on
+        return False
+    folders.note_linked(target)
+    opened.close()
+    return True
 
 
 def is_same_file(a, b):
@@ -123,9 +181,12 @@ class Filing:
     """
 
     def __init__(self, layout, writer, path, original, state, record, output_files=None,
-                 recorded_as=None):
+                 recorded_as=None, opened=None):
         """recorded_as: the final name of a record that is in a journal already (the
-        dispatcher finishing a dead worker's filing); only the move is left then."""
+        dispatcher finishing a dead worker's filing); only the move is left then.
+        opened: an OpenSource of path, for move_noreplace (the Filing closes it when the
+        job is filed or gone)."""
+        self.opened = opened
         assert state in STATES
         self.layout = layout
         self.writer = writer
@@ -141,6 +202,7 @@ class Filing:
         self.resuming = recorded_as is not None  # finishing a filing a crash cut short
         self.complete = False
         self.vanished = False
+        self.cut_short = None  # the target of a move that failed part-way, maybe linked
 
     def advance(self):
         if not self.recorded:
@@ -169,9 +231,10 @@ class Filing:
         while not self.complete:
             target = os.path.join(self.folder, self.final)
             try:
-                move_noreplace(self.path, target)
+                move_noreplace(self.path, target, self.opened)
             except FileExistsError:
-                if self.resuming and is_same_file(self.path, target):
+                if (self.resuming or self.cut_short == target) and \
+                        is_same_file(self.path, target):
                     os.unlink(self.path)  # a move cut short by a crash: finish it
                 else:
                     old, self.final = self.final, first_free_name(self.folder, self.original)
@@ -186,9 +249,21 @@ class Filing:
                     raise  # a folder is gone (an unmounted root?), not the job: try again
                 self.vanished = True
                 self.complete = True
+                self.close()
                 return None
+            except OSError:
+                # (the link may have been made and the old name not removed: a retry
+                # that finds target taken by the same file finishes the move)
+                self.cut_short = target
+                raise
             self.complete = True
+        self.close()
         return self.final
+
+    def close(self):
+        """Let go of the open job file (when the Filing had one)."""
+        if self.opened is not None:
+            self.opened.close()
 
 
 # -- reading records ----------------------------------------------------------------------------

@@ -7,9 +7,11 @@ argument list, no shell, stdin from /dev/null, a session and process group of it
 default signal dispositions, and no file descriptors but 0, 1 and 2 inherited.
 """
 import contextlib
+import logging
 import os
 import signal
 import subprocess
+import sys
 
 _RESET_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ")
                        if hasattr(signal, name))
@@ -65,6 +67,45 @@ def close_inherited_descriptors():
                 pass
 
 
+def free_standard_descriptors():
+    """Move this process's own stdout and stderr (its log) to other descriptors, leaving
+    1 and 2 on /dev/null for the output journals to take (OutputJournal's home).
+
+    Why: a job's stdout and stderr must be descriptors 1 and 2 of the child; given as
+    other descriptors, they are copied there and the child closes the originals when it
+    starts, and on FUSE (sshfs) every close of a descriptor is a request to the FUSE daemon.
+    Where they are 1 and 2 already, the child inherits them as they are: two requests less
+    per job or task. The logging handlers and sys.stdout/sys.stderr follow the move."""
+    moved = {}
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        stream = getattr(sys, name)
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:
+            copy = os.dup(fd)  # (not inheritable: jobs never see the worker's log)
+        except OSError:  # started with it closed: the log goes nowhere, as it did
+            copy = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        replacement = os.fdopen(copy, "w", buffering=1,
+                                encoding=getattr(stream, "encoding", None) or "utf-8",
+                                errors=getattr(stream, "errors", None) or "backslashreplace")
+        moved[id(stream)] = replacement
+        setattr(sys, name, replacement)
+    loggers = [logging.getLogger()] + [item for item in logging.Logger.manager.loggerDict
+                                       .values() if isinstance(item, logging.Logger)]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in moved:
+                handler.setStream(moved[id(handler.stream)])
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+    finally:
+        os.close(null)
+
+
 def start(argv, cwd, env, stdout_fd, stderr_fd, same_cwd, around_popen=None):
     """Start argv; returns a Child or Popen. Raises OSError if it cannot be started.
 
@@ -72,9 +113,10 @@ def start(argv, cwd, env, stdout_fd, stderr_fd, same_cwd, around_popen=None):
     unblocks its stop signals there: posix_spawn resets the child's signal mask itself,
     subprocess cannot)."""
     if HAVE_POSIX_SPAWN and same_cwd:
-        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                   (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
-                   (os.POSIX_SPAWN_DUP2, stderr_fd, 2)]
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
+        for fd, target in ((stdout_fd, 1), (stderr_fd, 2)):
+            if fd != target:  # (already there: free_standard_descriptors)
+                actions.append((os.POSIX_SPAWN_DUP2, fd, target))
         program = argv[0]
         launcher = os.posix_spawn if os.sep in program else os.posix_spawnp
         try:

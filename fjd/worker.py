@@ -96,6 +96,8 @@ class Worker:
         self.hint_sender = None
         self.dispatcher_hints = (None, None)  # (monotonic time read, addresses)
         self.beat_fd = None  # on shared mounts the heartbeat stays open: one write a beat
+        self.beat_by_name = False  # ... but not while a range of tasks runs on FUSE
+        self.own_streams_moved = False  # our log left descriptors 1 and 2 (FUSE roots)
         self.beat_checked = None
         self.idle_since = None
         self.last_listing = None
@@ -187,6 +189,9 @@ class Worker:
                     self.hints = HintListener(self.root_id)
                     self.hint_sender = HintSender(self.root_id)
                     folders.use(self.layout)
+                if self.layout.fuse and not self.own_streams_moved:
+                    spawn.free_standard_descriptors()  # the output journals take 1 and 2
+                    self.own_streams_moved = True
                 self.register()
                 self.faults.cleared("register in the queue")
                 return True
@@ -212,9 +217,10 @@ class Worker:
         self.close_files()
         self.journal = JournalWriter(self.layout.records, self.worker_id, {
             "role": "worker", "host": self.host, "pid": os.getpid(),
-            "started": time.time(), "root": self.layout.root})
-        self.out = OutputJournal(self.layout.records, self.worker_id, "out")
-        self.err = OutputJournal(self.layout.records, self.worker_id, "err")
+            "started": time.time(), "root": self.layout.root}, direct=self.layout.fuse)
+        home = self.layout.fuse and self.own_streams_moved
+        self.out = OutputJournal(self.layout.records, self.worker_id, "out", 1 if home else None)
+        self.err = OutputJournal(self.layout.records, self.worker_id, "err", 2 if home else None)
         self.announced_at = None
         self.announce()
 
@@ -325,7 +331,7 @@ class Worker:
             holder = decode_beat(read_beat(os.path.join(self.layout.root, LOCK_NAME)))
             addresses = holder.get("hints") or []
             self.dispatcher_hints = (now, addresses)
-        self.hint_sender.send(addresses, b"idle")
+        self.hint_sender.send(addresses, b"idle " + self.worker_id.encode("ascii", "replace"))
 
     def register_again(self):
         """Our inbox was taken away: by the dispatcher (we were presumed dead), unless the
@@ -392,7 +398,7 @@ class Worker:
             return False
         self.last_beat = now
         self.beats += 1
-        self.check_stop_requests(now)
+        self.check_stop_requests(now, force)
         payload = {"beat": self.beats, "worker": self.worker_id, "host": self.host,
                    "pid": os.getpid(), "job": self.current, "run": self.current_run}
         if self.blocked:
@@ -427,10 +433,20 @@ class Worker:
                                         size=HEARTBEAT_SIZE)
             return
         now = time.monotonic()
+        if self.beat_by_name:
+            self.close_heartbeat()
+            fd = folders.open_at(path, os.O_WRONLY | os.O_CLOEXEC)  # gone: we were buried
+            try:
+                self.beat_size = write_beat_fd(fd, payload, self.beat_size,
+                                               size=HEARTBEAT_SIZE)
+            finally:
+                os.close(fd)
+            self.beat_checked = now
+            return
         stalled = self.beat_checked is not None and \
             now - self.beat_checked > 2 * self.heartbeat_interval
         if self.beat_fd is None or stalled or self.beats % VERIFY_BEATS == 0:
-            folders.lstat(path)  # FileNotFoundError: our inbox is gone, or the beat taken
+            folders.must_exist(path)  # FileNotFoundError: our inbox is gone, or the beat taken
             if self.beat_fd is None:
                 self.beat_fd = folders.open_at(path, os.O_WRONLY | os.O_CLOEXEC)
         self.beat_checked = now
@@ -442,16 +458,17 @@ class Worker:
             folders.close_quietly(self.beat_fd)
             self.beat_fd = None
 
-    def check_stop_requests(self, now):
+    def check_stop_requests(self, now, forced=False):
         """A stop file in our inbox, or the end of --lifetime, stops us as SIGTERM would.
-        The stop file is looked for at every beat, but at every other one while idle on a
-        shared mount (a request to the file server each: idle workers stay quiet)."""
+        The stop file is looked for at every beat; on a shared mount (a request to the file
+        server each) at every other one while idle, and not at the extra beats of a new
+        batch (forced): the timed beats come every few seconds anyway."""
         if self.waker is None or self.waker.stopping:
             return
         if self.lifetime is not None and now - self.started >= self.lifetime:
             log.info("lifetime of %g s is over: stopping", self.lifetime)
             self.waker.request_stop()
-        elif self.layout.shared and self.idle_since is not None and self.beats % 2:
+        elif self.layout.shared and (forced or self.idle_since is not None and self.beats % 2):
             return
         elif folders.lexists(os.path.join(self.inbox, STOP_FILE)):
             log.info("found a stop request: stopping")
@@ -673,6 +690,16 @@ class Worker:
     # -- a single job -----------------------------------------------------------------------
 
     def run_job(self, name, queue_name):
+        """Run a single job file and file it. On a shared mount the job file stays open
+        from its read to its filing, which links it by its descriptor (records.OpenSource:
+        one lookup less on the file server)."""
+        opened = records.OpenSource(None)
+        try:
+            return self.run_opened_job(name, queue_name, opened)
+        finally:
+            opened.close()
+
+    def run_opened_job(self, name, queue_name, opened):
         path = os.path.join(self.inbox, name)
         original = queue_name.original
         attempt = queue_name.attempts + 1
@@ -680,16 +707,20 @@ class Worker:
         record = self.base_record(name, original, attempt, started, self.batch_run())
         spec = None
         try:
-            spec = load(path, self.max_job_bytes)
+            spec = load(path, self.max_job_bytes, keep_open=self.layout.shared,
+                        splice=self.layout.fuse)
+            opened.fd = spec.fd
             self.check_owner(spec.owner_uid)
             if arrays.declared_kind(spec.data[:arrays.MAX_HEADER]):
+                opened.close()
                 return self.adopt_array(name, queue_name)
             workdir = self.workdir_of(spec.settings)
         except JobError as error:
             if not folders.lexists(path):
                 return None  # taken away before it started: nothing ran
             record.update(reason=str(error), exit_status=None, signal=None)
-            return self.finish_job(path, name, original, "failed", record, started, spec)
+            return self.finish_job(path, name, original, "failed", record, started, spec,
+                                   opened=opened)
         except FileNotFoundError:
             return None
         settings = spec.settings
@@ -738,13 +769,15 @@ class Worker:
                                "reason": r["reason"]} for r in runs]
         state = "done" if outcome["exit_status"] == 0 else "failed"
         outputs = self.output_files() if files else None
-        return self.finish_job(path, name, original, state, record, started, spec, outputs)
+        return self.finish_job(path, name, original, state, record, started, spec, outputs,
+                               opened)
 
-    def finish_job(self, path, name, original, state, record, started, spec, outputs=None):
+    def finish_job(self, path, name, original, state, record, started, spec, outputs=None,
+                   opened=None):
         ended = time.time()
         record.update(end=ended, duration=round(ended - started, 6))
         filing = records.Filing(self.layout, self.journal, path, original, state, record,
-                                outputs)
+                                outputs, opened=opened)
         final = self.file(filing, ended - started)
         if filing.vanished and spec is not None:
             return self.file_vanished(name, original, state, record, started, spec)
@@ -935,9 +968,22 @@ class Worker:
                 return self.fail_range(name, queue_name, run, str(error))
             self.current = name
             self.beat(force=not self.layout.shared)
+            if self.layout.fuse:
+                # On FUSE every task's start closes the child's copy of each file descriptor
+                # we hold, and each close is a request to the FUSE daemon (which waits for
+                # the descriptor's writes in flight): a product's tasks need nothing more
+                # from the array file, and the heartbeat is written by name while tasks run
+                # (one beat in several seconds, where tasks come hundreds a second).
+                self.beat_by_name = True
+                self.close_heartbeat()
+                if spec.kind == "product":
+                    folders.close_quietly(fd)
+                    fd = None
             return self.run_range(fd, name, queue_name, spec, settings, run)
         finally:
-            os.close(fd)
+            self.beat_by_name = False
+            if fd is not None:
+                os.close(fd)
 
     def run_range(self, fd, name, queue_name, spec, settings, run):
         array = queue_name.original

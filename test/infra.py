@@ -4,7 +4,9 @@ apt-get, free ports, processes found through /proc, and a private sshd with gene
 Used by hosts.py (multi-host over sshfs), ssh_fixture.py (a "remote host" over ssh) and
 slurm_fixture.py (a single-node Slurm). Python 3.8+, standard library only.
 """
+import collections
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -155,6 +157,66 @@ def sftp_logging_wrapper(path, log_dir, level="DEBUG3", server=SFTP_SERVER):
                         shlex.quote(os.path.join(os.path.abspath(log_dir), "sftp-"))))
     os.chmod(path, 0o755)
     return path
+
+
+# -- counting an sftp-server's requests ---------------------------------------------------
+
+# one request: its first line that is not a reply ("request <id>: sent ...")
+REQUEST_LINE = re.compile(rb"^debug\d: request (\d+): (?!sent )(%?[a-z@.-]+)", re.M)
+
+
+class RequestLog:
+    """The sftp-server logs in one folder, one per connection, read between two marks.
+
+    A mark is the size of every log at an instant; the requests of a window are those whose
+    line begins between the window's two marks (the logs are only ever appended to, one
+    write per line).
+    """
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def paths(self):
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        return sorted(os.path.join(self.folder, n) for n in names
+                      if n.startswith("sftp-") and n.endswith(".log"))
+
+    def mark(self):
+        sizes = {}
+        for path in self.paths():
+            try:
+                sizes[path] = os.path.getsize(path)
+            except OSError:
+                pass
+        return time.monotonic(), sizes
+
+    def between(self, start, end):
+        """{log path: Counter of request types} for the requests between two marks (distinct
+        request ids of each connection)."""
+        found = {}
+        for path, stop in end[1].items():
+            begin = start[1].get(path, 0)
+            counter = collections.Counter()
+            found[path] = counter
+            if stop <= begin:
+                continue
+            with open(path, "rb") as handle:
+                lead = 1 if begin > 0 else 0
+                handle.seek(begin - lead)
+                data = handle.read(stop - begin + lead)
+                if data and not data.endswith(b"\n"):
+                    data += handle.readline()  # a line cut by the mark belongs to this window
+            if lead:  # skip a line that began before the window (it was counted in the last)
+                cut = data.find(b"\n")
+                data = data[cut + 1:] if cut >= 0 else b""
+            kinds = {}
+            for match in REQUEST_LINE.finditer(data):
+                kinds.setdefault(match.group(1), match.group(2))
+            counter.update(kind.decode("ascii", "replace") for kind in kinds.values())
+        return found
 
 
 # runs inside a new UTS namespace: set the hostname, then become sshd

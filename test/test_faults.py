@@ -46,6 +46,7 @@ NEIGHBOUR = "fjdneighbour"  # the other user, who shares the queue folder
 # three of a local worker's beats (2 s): a shorter timeout can bury a live worker
 # whose beat comes late on a loaded machine
 FAST = ("--worker-timeout", "6")
+SSHFS_OPTIONS = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # the README's advice
 
 
 # -- users -------------------------------------------------------------------------------------
@@ -150,6 +151,8 @@ class Lab:
         self.daemons = []
         self.mounted = []  # mount targets, in order; unmounted in reverse
         self.immutable = []
+        self.sshd = None
+        self.sshfs = []  # (mount point, sshfs process) of sshfs_root
 
     # roots and jobs
 
@@ -233,6 +236,23 @@ class Lab:
         os.makedirs(path, exist_ok=True)
         self.mount("-t", "tmpfs", "-o", "size=%s,mode=0755" % size, "tmpfs", path)
 
+    def sshfs_root(self, name="root", options=SSHFS_OPTIONS):
+        """(served folder, mount point): a folder served by a private sshd on 127.0.0.1 and
+        mounted here with sshfs, in this process's mount namespace (one "host"); daemons
+        started on the mount point work through FUSE and sftp, checks read the served
+        folder. Skips when sshd or sshfs cannot be had."""
+        import hosts as hosts_module
+        reason = hosts_module.cached_unavailable_reason()
+        if reason:
+            pytest.skip("sshfs root: " + reason)
+        served = self.root(name)
+        mount = os.path.join(self.base, name + "-mnt")
+        if self.sshd is None:
+            self.sshd = hosts_module.Sshd(os.path.join(self.base, "sshd"))
+            self.sshd.start()
+        self.sshfs.append((mount, hosts_module.start_sshfs(self.sshd, served, mount, options)))
+        return served, mount
+
     def chattr_immutable(self, path, on=True):
         sh("chattr", "+i" if on else "-i", path)
         if on:
@@ -252,6 +272,14 @@ class Lab:
             except subprocess.TimeoutExpired:
                 daemon.kill()
             daemon.close()
+        if self.sshfs or self.sshd:
+            import hosts as hosts_module
+            for mount, proc in reversed(self.sshfs):
+                hosts_module.unmount(mount, proc)
+            self.sshfs = []
+            if self.sshd is not None:
+                self.sshd.stop()
+                self.sshd = None
         infra.kill(infra.processes_mentioning(self.base), signal.SIGKILL)
         for path in reversed(self.immutable):
             sh("chattr", "-i", path, check=False)
@@ -748,6 +776,42 @@ def test_job_that_removes_its_own_file_is_filed_once(lab, how, words):
     assert_healthy(lab)
 
 
+@pytest.mark.slow
+def test_on_sshfs_jobs_that_remove_their_file_or_meet_a_taken_name_are_filed_once(lab):
+    """On sshfs a worker keeps the job file open from its read to its filing and links it
+    into done/ by that descriptor (records.OpenSource). The cases where the file is not
+    where it was: a job that deletes its own file (sshfs hides an open file's removed
+    name), one that renames it, and one whose name in done/ is taken by a person's file.
+    Each is filed once, in one final folder, and nothing is left behind in the inbox."""
+    served, mount = lab.sshfs_root()
+    lab.dispatcher(mount, "--worker-timeout", "30")
+    lab.worker(mount)
+    wait_for(lambda: listing(served, "workerqueue"), timeout=15, message="the worker announced")
+    with open(os.path.join(served, "done", "taken.conf"), "w") as handle:
+        handle.write("a person's own file\n")
+    lab.submit(served, "deletes.conf", shell_marking(lab, 'rm -- "$0"'))
+    lab.submit(served, "renames.conf", shell_marking(lab, 'mv -- "$0" "$0.bak"'))
+    lab.submit(served, "taken.conf", lab.marking())
+    lab.submit(served, "plain.conf", lab.marking())
+    wait_for(lambda: all(where(served, n) for n in ("deletes.conf", "renames.conf",
+                                                    "plain.conf")) and
+             "taken~2.conf" in listing(served, "done"), timeout=20, message="all filed")
+    time.sleep(1)
+    assert_finished_once(lab, served, "deletes.conf", record_words=["deleted"])
+    assert_finished_once(lab, served, "renames.conf", record_words=["renamed"])
+    assert_finished_once(lab, served, "plain.conf", "done")
+    with open(os.path.join(served, "done", "taken.conf")) as handle:
+        assert handle.read() == "a person's own file\n"
+    assert records_of(served, "taken~2.conf")[-1]["state"] == "done"
+    assert lab.runs("taken.conf") == ["1"]
+    assert inbox_jobs(served) == [] and listing(served, "jobqueue") == []
+    for worker in listing(served, "jobpod"):  # no .fuse_hidden* or other leftovers
+        left = [n for n in os.listdir(os.path.join(served, "jobpod", worker))
+                if n not in (".heartbeat", ".announcement")]
+        assert left == [], left
+    assert_healthy(lab)
+
+
 def test_filing_never_replaces_and_a_job_moved_back_runs_again(lab):
     """A file a person put in done/ or failed/ under a job's name stays; the job gets
     NAME~2. A job moved back by hand from done/ runs again with a new record."""
@@ -1219,9 +1283,6 @@ def test_journal_append_fails_while_a_job_runs(lab):
 
 
 # -- 6b. a vanished sshfs mount on one "host" -----------------------------------------------------
-
-SSHFS_OPTIONS = "dir_cache=no,attr_timeout=0,entry_timeout=0"
-
 
 def sshfs_of(host):
     """pids of the sshfs processes of a host (test/hosts.py)."""
