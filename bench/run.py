@@ -159,6 +159,10 @@ def parse_args(argv):
                         help="give up on a latency sample after this long (default 60)")
     shared.add_argument("--shared-timeout", type=float, default=300.0, metavar="S",
                         help="give up on the jobs or the array after this long (default 300)")
+    shared.add_argument("--shared-keep-logs", metavar="DIR",
+                        help="keep the sftp-server's log lines of the jobs and the array "
+                             "windows in DIR, one file per variant, window and host "
+                             "(every request with its path: where the requests go)")
     parser.add_argument("--sweep", type=parse_sweep, metavar="AxB",
                         help="fjd submit --split sweep shape (default 100x1000)")
     parser.add_argument("--array-sweep", type=parse_sweep, metavar="AxB",

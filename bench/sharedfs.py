@@ -197,6 +197,16 @@ class SharedRun:
     def path(self, *parts):
         return os.path.join(self.shared, *parts)
 
+    def keep_logs(self, folder, kind, start, end):
+        """Copy each host's log lines between two marks to folder/<variant>-<kind>-<host>.log."""
+        os.makedirs(folder, exist_ok=True)
+        for path, stop in end[1].items():
+            begin = start[1].get(path, 0)
+            name = "%s-%s-%s.log" % (self.variant, kind, self.owners.get(path, "other"))
+            with open(path, "rb") as source, open(os.path.join(folder, name), "wb") as kept:
+                source.seek(begin)
+                kept.write(source.read(max(0, stop - begin)))
+
     def daemon_argv(self, role):
         return [self.opts.python, os.path.join(self.opts.fjd, role + ".py"), "--root",
                 self.cluster.mountpoint, "--log-level", "WARNING"]
@@ -451,12 +461,8 @@ def busy(opts, root, kind, size, timeout, check_alive, run=None):
         end = run.log.mark()
         counts = tally(run.log, run.owners, start, end)
         counts["cpu_percent_by_host"] = cpu_percent(cpu, run.cpu())
-        if os.environ.get("FJD_BENCH_DUMP"):
-            os.makedirs(os.environ["FJD_BENCH_DUMP"], exist_ok=True)
-            for path, stop in end[1].items():
-                with open(path, "rb") as src, open(os.path.join(os.environ["FJD_BENCH_DUMP"], "%s-%s-%s.log" % (run.variant, kind, run.owners.get(path, "other"))), "wb") as dst:
-                    src.seek(start[1].get(path, 0))
-                    dst.write(src.read(stop - start[1].get(path, 0)))
+        if opts.shared_keep_logs:
+            run.keep_logs(opts.shared_keep_logs, kind, start, end)
     wanted = set(names)
     records = []
     for record in read_records(os.path.join(root, "records")):
