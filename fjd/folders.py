@@ -94,9 +94,11 @@ def _mark(path):
 
 
 def changed_since_listed(folder):
-    """Whether this process created, removed or renamed something in folder since the last
-    call for it: NFS and sshfs then drop their cached listing of it by themselves, so the
-    next listing is fresh without refresh_listing's dot-file (layout.refresh_listing)."""
+    """Whether this process created, removed or renamed something in folder since it last
+    listed it (or asked this): NFS and sshfs then drop their cached listing of it by
+    themselves, so the next listing is fresh without refresh_listing's dot-file
+    (layout.refresh_listing). A listing made after the change fills the cache again, so it
+    ends that too."""
     if folder in _changed:
         _changed.discard(folder)
         return True
@@ -245,6 +247,9 @@ class _Listing:
     fd where there is one: a kept fd could serve an old listing on a FUSE mount)."""
 
     def __init__(self, folder):
+        # (a listing made after our own change fills the mount's cache again: from now on
+        # only refresh_listing's dot-file makes the next listing fresh)
+        _changed.discard(folder)
         self.fd = open_at(folder, _OPEN_FLAGS) if _current is not None else None
         self.entries = os.scandir(folder if self.fd is None else self.fd)
 

@@ -36,6 +36,7 @@ from .hints import HintListener, HintSender
 from .liveness import decode_beat, read_beat, write_beat, write_beat_fd
 from .lock import LOCK_NAME
 from .notify import IN_MOVED_TO, DirWatcher
+from .statx import cached_stat
 from .waker import Waker
 
 log = logging.getLogger("fjd.worker")
@@ -959,7 +960,7 @@ class Worker:
             return self.fail_range(name, queue_name, run, "cannot open the array file: %s"
                                    % error.strerror)
         try:
-            info = os.fstat(fd)
+            info = cached_stat(fd)  # (the open's lookup brought them: no request for them)
             try:
                 self.check_owner(info.st_uid)
                 spec = self.array_spec(fd, queue_name.uid)

@@ -202,6 +202,26 @@ def test_lexists_through_kept_folders_sees_links_fifos_and_absence(tmp_path):
         folders.stop()
 
 
+def test_a_listing_after_our_own_change_ends_the_free_refresh(tmp_path):
+    """Our own rename in a folder drops a shared mount's cached listing of it, so the next
+    listing needs no dot-file; but a listing made after the change fills that cache again,
+    and then the next fresh listing needs the dot-file after all (sshfs's defaults: a job
+    queued by another host stayed unseen for the 10 s of the idle dispatcher's backstop)."""
+    root = Layout(str(tmp_path))
+    root.ensure()
+    folders.use(root)
+    try:
+        open(os.path.join(root.jobqueue, "a.conf"), "w").close()
+        folders.rename(os.path.join(root.jobqueue, "a.conf"), os.path.join(root.done, "a.conf"))
+        assert folders.changed_since_listed(root.jobqueue)
+        assert not folders.changed_since_listed(root.jobqueue)  # asked: taken
+        folders.rename(os.path.join(root.done, "a.conf"), os.path.join(root.jobqueue, "a.conf"))
+        assert folders.listdir(root.jobqueue) == ["a.conf"]
+        assert not folders.changed_since_listed(root.jobqueue)  # listed since
+    finally:
+        folders.stop()
+
+
 # == reading a job: sendfile, and the descriptor kept for the filing ==========================
 
 @pytest.mark.parametrize("splice", [False, True], ids=["read", "sendfile"])
