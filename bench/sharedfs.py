@@ -49,7 +49,7 @@ from harness import (CLK_TCK, JOB, REPO, BenchError, Scenario, count_names, fjd_
 sys.path.insert(0, os.path.join(REPO, "test"))
 import hosts  # noqa: E402  (test infrastructure: the private sshd and the hosts)
 import infra  # noqa: E402
-from infra import REQUEST_LINE, RequestLog  # noqa: E402,F401  (counting sftp requests)
+from infra import RequestLog  # noqa: E402,F401  (counting sftp requests; sftp_ops imports it)
 
 # (name, sshfs -o options): the options fjd's README recommends, and sshfs's own defaults
 VARIANTS = (("recommended", "dir_cache=no,attr_timeout=0,entry_timeout=0"),

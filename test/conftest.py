@@ -60,6 +60,16 @@ def kill_leftovers(root):
     infra.kill(infra.processes_mentioning(str(root)))
 
 
+def wait_drained(listener, timeout=2.0):
+    """Until a hints.HintListener has read a hint for its queue (False after timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if listener.drain():
+            return True
+        time.sleep(0.01)
+    return False
+
+
 class Daemon:
     """A dispatcher or worker process with its log in a file."""
 

@@ -2,17 +2,9 @@
 import socket
 import time
 
+from conftest import wait_drained
 from fjd.hints import HintListener, HintSender
 from fjd.waker import Waker
-
-
-def wait_drained(listener, timeout=2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if listener.drain():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_a_hint_for_our_queue_wakes_and_is_remembered():

@@ -2,8 +2,6 @@
 tmp_path, real UDP on loopback, no daemons (DESIGN.md rule 12; the whole effect is measured
 on sshfs by test/test_requests.py and bench/shared.py).
 """
-import errno
-import logging
 import os
 import socket
 import subprocess
@@ -12,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, wait_drained
 from fjd import dispatcher, folders, journal, layout, names
 from fjd.dispatcher import (MAX_BATCH, SHARED_BATCH_GROWTH, SHARED_MIN_BATCH_SECONDS,
                             Dispatcher)
@@ -22,15 +20,6 @@ from fjd.layout import Layout
 from fjd.records import OpenSource, move_noreplace
 
 SUBMITTED = "20261124-171800.123456-3f9c2a-000001s-job.conf"
-
-
-def wait_drained(listener, timeout=2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if listener.drain():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 # == hints: "idle <worker id>" ===============================================================
