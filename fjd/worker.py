@@ -114,6 +114,7 @@ class Worker:
         self.started = time.monotonic()
         self.inbox = None
         self.host = hostname()
+        self.pid = os.getpid()  # (a worker never forks: its jobs start with posix_spawn)
         self.cwd = os.getcwd()
         self.base_env = dict(os.environ)
         self.waker = None
@@ -371,12 +372,17 @@ class Worker:
     def announce(self):
         """Tell the dispatcher we are idle, by renames only: move back the announcement the
         dispatcher parked in our inbox when it gave us jobs. Renewing it (in case it was lost)
-        moves it in and out again, because the file server answers a rename truthfully where
-        a cached listing might not. Only a lost announcement is written anew (temp name and
-        rename), so idle workers delete no files (see PARKED_ANNOUNCEMENT)."""
+        moves it in and out again on a shared mount, because the file server answers a
+        rename truthfully where a cached listing might not; on a local disk a look is the
+        truth, and renames would wake the dispatcher (inotify) for nothing, 200 workers'
+        worth of wake-ups. Only a lost announcement is written anew (temp name and rename),
+        so idle workers delete no files (see PARKED_ANNOUNCEMENT)."""
         parked = os.path.join(self.inbox, PARKED_ANNOUNCEMENT)
         token = self.announcement_path()
         if self.announced_at is not None:
+            if not self.layout.shared and os.path.lexists(token):
+                self.announced_at = time.monotonic()
+                return
             try:
                 folders.rename(token, parked)
             except OSError:
@@ -401,7 +407,7 @@ class Worker:
         self.beats += 1
         self.check_stop_requests(now, force)
         payload = {"beat": self.beats, "worker": self.worker_id, "host": self.host,
-                   "pid": os.getpid(), "job": self.current, "run": self.current_run}
+                   "pid": self.pid, "job": self.current, "run": self.current_run}
         if self.blocked:
             payload["blocked"] = self.blocked
         if self.held is not None:
