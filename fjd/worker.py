@@ -153,7 +153,7 @@ class Worker:
             if not self.start_up():
                 return 0
             log.info("worker %s on %s serving %s (pid %d)", self.worker_id, self.host,
-                     display(self.layout.root), os.getpid())
+                     display(self.layout.root), self.pid)
             self.watcher = DirWatcher(ignore_dot_names=True)
             if not self.layout.shared:  # (there, it sees only this host's changes)
                 self.watcher.watch(self.inbox, IN_MOVED_TO)
@@ -218,7 +218,7 @@ class Worker:
         self.beat(force=True, create=True)
         self.close_files()
         self.journal = JournalWriter(self.layout.records, self.worker_id, {
-            "role": "worker", "host": self.host, "pid": os.getpid(),
+            "role": "worker", "host": self.host, "pid": self.pid,
             "started": time.time(), "root": self.layout.root}, direct=self.layout.fuse)
         home = self.layout.fuse and self.own_streams_moved
         self.out = OutputJournal(self.layout.records, self.worker_id, "out", 1 if home else None)
@@ -390,7 +390,7 @@ class Worker:
         try:
             folders.rename(parked, token)
         except OSError:
-            write_file_atomic(token, ("%s %d\n" % (self.host, os.getpid())).encode())
+            write_file_atomic(token, ("%s %d\n" % (self.host, self.pid)).encode())
         self.announced_at = time.monotonic()
 
     def beat(self, force=False, create=False):
@@ -669,7 +669,7 @@ class Worker:
 
     def base_record(self, name, original, attempt, started, run):
         return {"queue": name, "original": original, "run": run, "worker": self.worker_id,
-                "host": self.host, "worker_pid": os.getpid(), "attempt": attempt,
+                "host": self.host, "worker_pid": self.pid, "attempt": attempt,
                 "start": started}
 
     def workdir_of(self, settings, values=None, names_=()):
@@ -698,8 +698,8 @@ class Worker:
 
     def run_job(self, name, queue_name):
         """Run a single job file and file it. On a shared mount the job file stays open
-        from its read to its filing, which links it by its descriptor (records.OpenSource:
-        one lookup less on the file server)."""
+        between its read and its filing, which links it by its descriptor
+        (records.OpenSource: one lookup less on the file server)."""
         opened = records.OpenSource(None)
         try:
             return self.run_opened_job(name, queue_name, opened)
