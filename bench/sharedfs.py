@@ -334,7 +334,10 @@ class SharedRun:
             if left:
                 problems.append("processes left behind: %s" % left)
                 infra.kill(left)
-            remove_later(self.base)
+            if self.opts.keep:
+                say("  kept %s" % self.base)
+            else:
+                remove_later(self.base)
         return problems
 
 
