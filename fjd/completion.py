@@ -15,6 +15,8 @@ from .layout import display, refresh_listing
 
 log = logging.getLogger("fjd.dispatcher")
 
+MERGE_PIECES = 32  # finished ranges of one array in arrays/ that are merged before it ends
+
 
 class Completion:
     """The dispatcher's view of arrays/: what is finished of each array, and its size."""
@@ -67,6 +69,8 @@ class Completion:
         filed = 0
         for uid, ranges in by_array.items():
             ranges.sort(key=lambda item: item[0].first)
+            if not self.worth_merging(uid, ranges):
+                continue
             merged = [ranges[0]]
             for queue_name, name in ranges[1:]:
                 previous, previous_name = merged[-1]
@@ -88,6 +92,19 @@ class Completion:
         if filed:
             self.last_mtime = None
         return filed
+
+    def worth_merging(self, uid, ranges):
+        """Merge an array's finished ranges only once they cover all its tasks, or when
+        they are many (MERGE_PIECES): each merge is two requests, and a merge made while
+        a worker waits for its next range delays it (on a shared mount by milliseconds)."""
+        if len(ranges) == 1 or len(ranges) >= MERGE_PIECES:
+            return True
+        if ranges[0][0].first != 1:
+            return False
+        for (previous, _), (queue_name, _) in zip(ranges, ranges[1:]):
+            if previous.last + 1 != queue_name.first:
+                return False
+        return ranges[-1][0].last >= self.size_of(uid, ranges[-1][1])
 
     def size_of(self, uid, name):
         size = self.sizes.get(uid)

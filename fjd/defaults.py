@@ -22,6 +22,14 @@ HINTED_WAIT = 0.25
 DISPATCHER_HINTED_WAIT = 1.0
 HINTS_TRUSTED_FOR = 60.0
 
+# On a shared mount a worker running a batch of jobs or a range of array tasks asks for
+# more (announces itself idle) when, at the batch's pace so far, this much of it is left
+# (and at most half of it): the dispatcher's hand-out, a dozen requests and tens of
+# milliseconds there (a few per job of a batch), then overlaps the last jobs instead of
+# following them. Two workers may end a queue this much farther apart. On a local disk a
+# hand-out takes a millisecond: workers ask when done.
+SHARED_ASK_LEAD = 0.15
+
 Timings = collections.namedtuple("Timings", [
     "heartbeat",      # seconds between a worker's beats
     "job_check",      # seconds between a running job's checks for a cancel request

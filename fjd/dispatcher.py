@@ -35,6 +35,10 @@ log = logging.getLogger("fjd.dispatcher")
 
 MAINTENANCE_EVERY = 1.0  # seconds between looks at arrays/ while arrays are finishing
 COMPLETION_BACKSTOP = 30.0  # seconds between looks at arrays/ when nothing suggests one
+# ... and for this long after a range was handed out, arrays/ is looked at as if finishing:
+# a range of short tasks lands there within seconds (a look that came first, while it ran,
+# must not end the watch)
+RANGES_WATCHED_FOR = 10.0
 UNMOVABLE_RETRY = 5.0  # seconds before a file that could not be moved is tried again
 CLAIM_PATIENCE = 30.0  # seconds a claim in failed/ or cancelled/ waits before it is adopted
 
@@ -320,7 +324,7 @@ class Dispatcher:
         self.workerqueue_fresh = None
         self.spare_idle = (None, set())  # (when, idle workers last seen and given nothing)
         self.last_renewal = self.last_check = self.last_completion = None
-        self.ranges_out = False  # ranges of tasks were handed out since arrays/ was looked at
+        self.range_given_at = None  # when a range of tasks was last handed out
 
     def new_tag(self):
         self.tag_counter += 1
@@ -448,6 +452,7 @@ class Dispatcher:
                               display(self.lock.path))
                     return 1
                 busy = self.attempt("dispatch jobs", self.cycle)
+                self.finish_arrays()
                 self.show_progress()
                 done = self.exit_when_done and self.attempt("see whether all is done",
                                                             self.all_done)
@@ -489,7 +494,7 @@ class Dispatcher:
 
     def maintain(self):
         """Now and then (Timings): renew our lock, look for workers that stopped beating,
-        merge the finished ranges of arrays. On a shared mount, where each of these costs
+        retry filings that failed. On a shared mount, where each of these costs
         the file server requests, less often."""
         now = time.monotonic()
         if due(self.last_renewal, now, self.timings.lock_renew):
@@ -500,18 +505,24 @@ class Dispatcher:
         if due(self.last_check, now, self.timings.liveness):
             self.attempt("check the workers' heartbeats", self.check_workers)
             self.last_check = now
-        if self.ranges_out or self.completion.active or \
-                due(self.last_completion, now, COMPLETION_BACKSTOP):
-            if due(self.last_completion, now, MAINTENANCE_EVERY):
-                self.attempt("file finished arrays", self.completion.run)
-                self.last_completion = now
-                self.ranges_out = False
         for filing in list(self.pending_claims):
             self.attempt("file what was rejected", filing.advance)
             self.pending_claims.remove(filing)
         if self.claims[1]:
             self.attempt("file what others left half filed", self.adopt_claims)
         return True
+
+    def finish_arrays(self):
+        """Now and then, after the hand-out (a worker waiting for its next range goes
+        first): merge the finished ranges in arrays/ and file the arrays they complete."""
+        now = time.monotonic()
+        lately = self.range_given_at is not None and \
+            now - self.range_given_at < RANGES_WATCHED_FOR
+        if lately or self.completion.active or \
+                due(self.last_completion, now, COMPLETION_BACKSTOP):
+            if due(self.last_completion, now, MAINTENANCE_EVERY):
+                self.attempt("file finished arrays", self.completion.run)
+                self.last_completion = now
 
     def attempt(self, what, function, *args):
         """function(*args), with its OSError noted (logged once per condition) before it is
@@ -547,6 +558,16 @@ class Dispatcher:
                 self.observer.forget(worker_id)
                 self.worker_hints.pop(worker_id, None)
         self.live_workers = sum(1 for worker_id in present if self.looks_alive(worker_id))
+
+    def hint_addresses(self, worker_id):
+        """Where the worker takes hints. Heartbeats are read every 10 s on a shared mount:
+        a worker that started since is asked once, through its heartbeat, rather than
+        left to find its first batches by polling for up to that long."""
+        if worker_id not in self.worker_hints:
+            raw = read_beat(os.path.join(self.layout.inbox(worker_id), HEARTBEAT_FILE),
+                            splice=self.layout.fuse)
+            self.worker_hints[worker_id] = decode_beat(raw).get("hints")
+        return self.worker_hints[worker_id]
 
     def looks_alive(self, worker_id):
         """False for a worker whose heartbeat has stalled for a few beats: give it nothing."""
@@ -589,8 +610,9 @@ class Dispatcher:
             if given:
                 self.take_announcement(worker_id)
                 if self.hint_sender is not None:
-                    self.hint_sender.send(self.worker_hints.get(worker_id), b"jobs")
-                self.ranges_out = self.ranges_out or "@" in given[0]
+                    self.hint_sender.send(self.hint_addresses(worker_id), b"jobs")
+                if "@" in given[0]:
+                    self.range_given_at = now
                 self.sent[worker_id] = (now, count)
                 self.assigned += count
                 handed += count

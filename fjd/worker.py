@@ -104,6 +104,9 @@ class Worker:
         self.last_listing = None
         self.woken = False
         self.parked_seen = False  # our parked announcement was there before we listed
+        self.asked_early = False  # this batch announced us before its end (ask_for_more)
+        self.after_this = 0  # items of the batch after the one running
+        self.ask_lead = defaults.SHARED_ASK_LEAD if self.layout.shared else 0.0
         self.requests_listed = (None, frozenset())  # (when, cancel requests) of the last listing
         self.grace = grace
         self.max_job_bytes = max_job_bytes
@@ -267,7 +270,9 @@ class Worker:
             self.announce()
             if first:
                 self.hint_dispatcher()
-        self.woken = self.waker.sleep(self.idle_sleep(now))
+        # (after asking early, the dispatcher's hint may have come while the batch ran)
+        pause = 0.0 if first and self.asked_early else self.idle_sleep(now)
+        self.woken = self.waker.sleep(pause)
         return None
 
     def run_batch(self, jobs):
@@ -277,6 +282,11 @@ class Worker:
         parked announcement was seen, and the dispatcher parks it after the batch's last
         job and gives us nothing more until we announce again."""
         whole = self.parked_seen and self.layout.shared  # (parked_seen: of this listing)
+        # asking for more before the end needs the whole batch in hand: a range is a batch
+        # of its own (run_range asks), and jobs listed after our parked announcement are
+        # all of theirs (a listing woken by the first of them may hold only a few)
+        ask = self.parked_seen
+        self.asked_early = False
         self.idle_since = None
         self.poll.busy()
         self.announced_at = None  # the dispatcher took (or will take) our announcement
@@ -287,13 +297,17 @@ class Worker:
         self.runs += 1
         self.current, self.current_run = jobs[0], self.runs
         self.beat(force=True)
-        for name in jobs:
+        started = time.monotonic()
+        for ran, name in enumerate(jobs, 1):
             if self.waker.stopping or self.buried:
                 break
+            self.after_this = len(jobs) - ran
             self.run_item(name)
             self.beat()
+            if ask and self.near_the_end(started, ran, self.after_this):
+                self.ask_for_more()
         self.current = self.current_run = None
-        return not whole or self.waker.stopping or self.buried
+        return not (whole or self.asked_early) or self.waker.stopping or self.buried
 
     def idle_sleep(self, now):
         """The polling interval (at least HINTED_WAIT while the dispatcher's hints get
@@ -334,6 +348,28 @@ class Worker:
             addresses = holder.get("hints") or []
             self.dispatcher_hints = (now, addresses)
         self.hint_sender.send(addresses, b"idle " + self.worker_id.encode("ascii", "replace"))
+
+    def near_the_end(self, started, ran, left):
+        """Whether a batch (or range) that started then, with ran done and left to go, is
+        near enough its end to ask for more (SHARED_ASK_LEAD): once, not when stopping."""
+        if not self.ask_lead or self.asked_early or self.waker.stopping or self.buried or \
+                not 0 < left <= ran:
+            return False
+        return (time.monotonic() - started) / ran * left <= self.ask_lead
+
+    def ask_for_more(self):
+        """Announce ourselves idle while the last jobs of a batch still run: the dispatcher
+        hands out the next batch meanwhile, parks our announcement after it and hints us.
+        After the batch we look for the parked announcement at once instead of listing
+        the inbox: once it is there, a listing holds the whole new batch (run_batch); till
+        then we wait as after any announcement. If we stop first, leave() hands the new
+        batch back unstarted."""
+        try:
+            self.announce()
+        except OSError:
+            return  # the batch goes on; the idle steps after it announce (and say why not)
+        self.hint_dispatcher()
+        self.asked_early = True
 
     def register_again(self):
         """Our inbox was taken away: by the dispatcher (we were presumed dead), unless the
@@ -996,7 +1032,8 @@ class Worker:
         array = queue_name.original
         failures = False
         view = settings.jobfile == "last" or spec.command.uses_jobfile
-        last_check = time.monotonic()
+        last_check = started = time.monotonic()
+        ran = 0
         for task, values, error, row_offset in spec.iter_tasks(fd, queue_name.first,
                                                                queue_name.last,
                                                                queue_name.offset):
@@ -1055,6 +1092,9 @@ class Worker:
                          "record %s in %s" % (display(names.task_name(array, task)),
                                               display(self.journal.path)), held=record)
             self.finished += 1
+            ran += 1
+            if not self.after_this and self.near_the_end(started, ran, queue_name.last - task):
+                self.ask_for_more()
         self.finish_range(name, queue_name, failures)
         return None
 

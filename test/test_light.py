@@ -7,17 +7,20 @@ import socket
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
 from conftest import REPO, wait_drained
-from fjd import dispatcher, folders, journal, layout, names
+from fjd import defaults, dispatcher, folders, journal, layout, names
 from fjd.dispatcher import (MAX_BATCH, SHARED_BATCH_GROWTH, SHARED_MIN_BATCH_SECONDS,
                             Dispatcher)
 from fjd.hints import HintListener, HintSender
 from fjd.jobfile import JobError, read_job_bytes
-from fjd.layout import Layout
+from fjd.layout import HEARTBEAT_FILE, Layout
+from fjd.liveness import write_beat
 from fjd.records import OpenSource, move_noreplace
+from fjd.worker import Worker
 
 SUBMITTED = "20261124-171800.123456-3f9c2a-000001s-job.conf"
 
@@ -138,6 +141,23 @@ def test_idle_workers_on_a_shared_mount_by_name_between_fresh_listings(shared_di
             ["w1", "w2", "w3"]  # the fresh listing finds everybody announced
     finally:
         d.hints.close()
+
+
+
+def test_a_worker_started_since_the_last_heartbeat_reading_is_asked_where_it_takes_hints(
+        shared_dispatcher):
+    """hint_addresses: heartbeats are read every 10 s on a shared mount; a worker not read
+    yet is read once, when it is first hinted, rather than left without hints till then."""
+    d = shared_dispatcher
+    d.layout.ensure()
+    inbox = d.layout.inbox("w1")
+    os.mkdir(inbox)
+    write_beat(os.path.join(inbox, HEARTBEAT_FILE),
+               {"beat": 1, "worker": "w1", "hints": [["127.0.0.1", 4242]]})
+    assert d.hint_addresses("w1") == [["127.0.0.1", 4242]]
+    os.unlink(os.path.join(inbox, HEARTBEAT_FILE))
+    assert d.hint_addresses("w1") == [["127.0.0.1", 4242]]  # read once, not at every hint
+    assert d.hint_addresses("w2") is None  # no heartbeat: no hints (the files still work)
 
 
 def test_idle_workers_without_hints_are_listed_at_every_look(shared_dispatcher):
@@ -317,3 +337,30 @@ def test_free_standard_descriptors_keeps_the_log_and_frees_1_and_2(tmp_path):
     assert result.stderr == b"still logging\nlog after\n"
     with open(journal_path, "rb") as handle:
         assert handle.read() == b"into the journal\n"
+
+
+# == the worker on a shared mount =============================================================
+
+def test_a_worker_on_a_shared_mount_asks_for_more_near_the_end_of_a_batch(tmp_path,
+                                                                          monkeypatch):
+    """near_the_end: once a batch, when what is left takes at most SHARED_ASK_LEAD at the
+    pace so far and at most half of the batch is left; never when stopping, never on a
+    local disk (a hand-out there takes a millisecond)."""
+    local = Worker(root=str(tmp_path / "local"))
+    monkeypatch.setattr(layout, "is_shared_filesystem", lambda path: True)
+    worker = Worker(root=str(tmp_path / "shared"))
+    assert worker.layout.shared and not local.layout.shared
+    for each in (worker, local):
+        each.waker = types.SimpleNamespace(stopping=False)
+    lead = defaults.SHARED_ASK_LEAD
+    started = time.monotonic() - 10 * 0.9 * lead  # ten done, each in 0.9 of the lead
+    assert worker.near_the_end(started, 10, 1)
+    assert not worker.near_the_end(started, 10, 2)  # 1.8 leads to go
+    assert not worker.near_the_end(started, 10, 0)  # the end itself: nothing to overlap
+    assert not worker.near_the_end(time.monotonic(), 1, 2)  # over half of it left
+    assert not local.near_the_end(started, 10, 1)
+    worker.asked_early = True
+    assert not worker.near_the_end(started, 10, 1)  # once a batch
+    worker.asked_early = False
+    worker.waker.stopping = True
+    assert not worker.near_the_end(started, 10, 1)

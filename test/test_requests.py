@@ -165,3 +165,50 @@ def test_idling_is_quiet_and_a_run_of_submitted_jobs_stays_near_the_floor(served
         for daemon in daemons:
             daemon.stop()
             daemon.close()
+
+
+PROBE = """import os, sys, time
+time.sleep(0.1)
+pods = os.path.join(sys.argv[1], "jobpod")
+ranges = [name for pod in os.listdir(pods) if os.path.isdir(os.path.join(pods, pod))
+          for name in os.listdir(os.path.join(pods, pod)) if "@t" in name]
+with open(sys.argv[2], "a") as out:
+    out.write("%s %d\\n" % (sys.argv[3], len(ranges)))
+"""
+
+
+def test_the_next_range_reaches_the_inbox_before_the_last_task_of_a_range_ends(served):
+    """On a shared mount a worker asks for its next range while its range's last task
+    runs (SHARED_ASK_LEAD), so the dispatcher's hand-out overlaps it: some task sees two
+    ranges in its worker's inbox. Each task still runs once, and the array is filed."""
+    root = served.mount
+    logs = os.path.join(served.base, "logs")
+    os.makedirs(logs)
+    probe, seen = os.path.join(served.base, "probe.py"), os.path.join(served.base, "seen")
+    with open(probe, "w") as handle:
+        handle.write(PROBE)
+    daemons = [Daemon([sys.executable, os.path.join(REPO, name), "--root", root,
+                       "--log-level", "WARNING"], os.path.join(logs, name + ".log"), root,
+                      fjd_env()) for name in ("dispatcher.py", "worker.py")]
+    done = os.path.join(served.shared, "done")
+    try:
+        workerqueue = os.path.join(served.shared, "workerqueue")
+        wait_for(lambda: os.path.isdir(workerqueue) and len(os.listdir(workerqueue)) == 1,
+                 timeout=20, message="the worker announced")
+        submit = subprocess.run(
+            [sys.executable, "-m", "fjd", "submit", "-q", "--root", served.shared,
+             "--no-jobfile", "--exe", "%s %s %s %s {i}" % (sys.executable, probe,
+                                                           served.shared, seen),
+             "--param", "i=1..24"], cwd=REPO, env=fjd_env(), stdout=subprocess.DEVNULL)
+        assert submit.returncode == 0
+        wait_for(lambda: os.path.isdir(done) and len(os.listdir(done)) == 1, timeout=90,
+                 message="the array done")
+        with open(seen) as handle:
+            lines = [line.split() for line in handle]
+        assert sorted(int(task) for task, _ in lines) == list(range(1, 25))
+        assert max(int(count) for _, count in lines) == 2, lines
+        assert all(daemon.alive() for daemon in daemons)
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+            daemon.close()
