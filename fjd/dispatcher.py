@@ -541,7 +541,7 @@ class Dispatcher:
         present = set()
         for worker_id in self.layout.list_names(self.layout.jobpod):
             inbox = self.layout.inbox(worker_id)
-            raw = read_beat(os.path.join(inbox, HEARTBEAT_FILE), splice=self.layout.fuse)
+            raw = self.worker_beat(worker_id)
             if raw is None and not os.path.isdir(inbox):
                 continue
             present.add(worker_id)
@@ -564,10 +564,13 @@ class Dispatcher:
         a worker that started since is asked once, through its heartbeat, rather than
         left to find its first batches by polling for up to that long."""
         if worker_id not in self.worker_hints:
-            raw = read_beat(os.path.join(self.layout.inbox(worker_id), HEARTBEAT_FILE),
-                            splice=self.layout.fuse)
-            self.worker_hints[worker_id] = decode_beat(raw).get("hints")
+            self.worker_hints[worker_id] = decode_beat(self.worker_beat(worker_id)).get("hints")
         return self.worker_hints[worker_id]
+
+    def worker_beat(self, worker_id):
+        """A worker's raw heartbeat (None when missing or unreadable)."""
+        return read_beat(os.path.join(self.layout.inbox(worker_id), HEARTBEAT_FILE),
+                         splice=self.layout.fuse)
 
     def looks_alive(self, worker_id):
         """False for a worker whose heartbeat has stalled for a few beats: give it nothing."""

@@ -283,9 +283,8 @@ class Worker:
         job and gives us nothing more until we announce again."""
         whole = self.parked_seen and self.layout.shared  # (parked_seen: of this listing)
         # asking for more before the end needs the whole batch in hand: a range is a batch
-        # of its own (run_range asks), and jobs listed after our parked announcement are
-        # all of theirs (a listing woken by the first of them may hold only a few)
-        ask = self.parked_seen
+        # of its own (run_range asks), and jobs are when whole (a listing woken by the first
+        # of them may hold only a few)
         self.asked_early = False
         self.idle_since = None
         self.poll.busy()
@@ -304,7 +303,7 @@ class Worker:
             self.after_this = len(jobs) - ran
             self.run_item(name)
             self.beat()
-            if ask and self.near_the_end(started, ran, self.after_this):
+            if whole and self.near_the_end(started, ran, self.after_this):
                 self.ask_for_more()
         self.current = self.current_run = None
         return not (whole or self.asked_early) or self.waker.stopping or self.buried
