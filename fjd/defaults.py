@@ -54,6 +54,27 @@ SHARED = Timings(heartbeat=5.0, job_check=5.0, worker_timeout=30.0, idle_poll=1.
                  queue_poll=0.6, reannounce=60.0, lock_renew=5.0, liveness=10.0,
                  backstop=120.0)
 
+# A worker beats at least this many times within the dispatcher's --worker-timeout (which
+# the dispatcher writes into its lock): a beat that comes late, a tick of a running job that
+# falls just short of the beat, still leaves a beat's worth of slack. The defaults already
+# keep it (8 s / 2 s, 30 s / 5 s); a shorter --worker-timeout speeds the beat up, to no
+# faster than MIN_BEAT (a forged lock can cost a worker at most that).
+BEATS_PER_TIMEOUT = 4
+MIN_BEAT = 0.2
+# seconds between an idle worker's readings of the dispatcher lock (without a lock: every
+# idle pass, until a dispatcher starts)
+DISPATCHER_REREAD = 60.0
+
+
+def worker_beat(shared, worker_timeout):
+    """A worker's heartbeat interval under a dispatcher whose --worker-timeout is this
+    (None: not known, the default beat)."""
+    base = (SHARED if shared else LOCAL).heartbeat
+    if worker_timeout is None:
+        return base
+    return min(base, max(MIN_BEAT, worker_timeout / float(BEATS_PER_TIMEOUT)))
+
+
 # kept for the options' help texts
 HEARTBEAT_INTERVAL = LOCAL.heartbeat
 WORKER_TIMEOUT = LOCAL.worker_timeout
@@ -62,7 +83,7 @@ WORKER_TIMEOUT = LOCAL.worker_timeout
 def timings(shared, worker_timeout=None):
     """The Timings for a local disk or a shared mount; worker_timeout overrides the timeout
     (and the lock's), and the dispatcher's own beats and checks then come at least three
-    times within it (workers keep their beat: see Dispatcher.warn_about_timings)."""
+    times within it (workers read it from the lock and follow: worker_beat)."""
     base = SHARED if shared else LOCAL
     if worker_timeout is None:
         return base

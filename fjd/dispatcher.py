@@ -433,12 +433,13 @@ class Dispatcher:
                             display(name), state, display(filing.final))
 
     def warn_about_timings(self):
-        base, where = (defaults.SHARED, "on a shared mount") if self.layout.shared else \
-            (defaults.LOCAL, "on a local disk")
-        if self.worker_timeout < 3 * base.heartbeat:
-            log.warning("workers %s beat every %g s: a --worker-timeout of %g s can take "
-                        "live workers for dead ones (use %g or more)", where, base.heartbeat,
-                        self.worker_timeout, 3 * base.heartbeat)
+        """Workers read --worker-timeout from the lock and beat BEATS_PER_TIMEOUT times
+        within it, but no faster than every MIN_BEAT seconds."""
+        shortest = defaults.BEATS_PER_TIMEOUT * defaults.MIN_BEAT
+        if self.worker_timeout < shortest:
+            log.warning("workers beat at most every %g s: a --worker-timeout of %g s can take "
+                        "live workers for dead ones (use %g or more)", defaults.MIN_BEAT,
+                        self.worker_timeout, shortest)
 
     def wait_on_error(self, error):
         self.waker.sleep(self.faults.failed("create %s" % display(self.lock.path), error))

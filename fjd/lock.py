@@ -70,6 +70,7 @@ class DispatcherLock:
                    "pidns": pid_namespace(), "token": self.token, "beat": self.beats}
         if self.hints:
             payload["hints"] = self.hints
+        payload["worker_timeout"] = self.dead_after  # workers beat to it (defaults.worker_beat)
         return payload
 
     def acquire(self, should_stop=lambda: False, on_error=None):

@@ -91,11 +91,14 @@ class Worker:
         self.layout = Layout(root)
         self.timings = defaults.timings(self.layout.shared)
         self.interval = interval
+        self.heartbeat_asked = heartbeat  # given: kept, whatever the dispatcher's timeout
         self.heartbeat_interval = heartbeat or self.timings.heartbeat
         self.poll = defaults.Backoff(interval, self.timings.idle_poll, time.monotonic)
         self.hints = None  # a HintListener on shared mounts (hints.py)
         self.hint_sender = None
         self.dispatcher_hints = (None, None)  # (monotonic time read, addresses)
+        self.dispatcher_read_at = None  # monotonic time of the last reading of its lock
+        self.dispatcher_seen = False  # that reading found a lock
         self.beat_fd = None  # on shared mounts the heartbeat stays open: one write a beat
         self.beat_by_name = False  # ... but not while a range of tasks runs on FUSE
         self.own_streams_moved = False  # our log left descriptors 1 and 2 (FUSE roots)
@@ -227,6 +230,7 @@ class Worker:
         self.out = OutputJournal(self.layout.records, self.worker_id, "out", 1 if home else None)
         self.err = OutputJournal(self.layout.records, self.worker_id, "err", 2 if home else None)
         self.announced_at = None
+        self.read_dispatcher_lock(time.monotonic())
         self.announce()
 
     def close_files(self):
@@ -270,6 +274,9 @@ class Worker:
             self.announce()
             if first:
                 self.hint_dispatcher()
+        if not self.dispatcher_seen or \
+                now - self.dispatcher_read_at >= defaults.DISPATCHER_REREAD:
+            self.read_dispatcher_lock(now)  # (a dispatcher started since, or started again)
         # (after asking early, the dispatcher's hint may have come while the batch ran)
         pause = 0.0 if first and self.asked_early else self.idle_sleep(now)
         self.woken = self.waker.sleep(pause)
@@ -293,6 +300,8 @@ class Worker:
         # it, and the dispatcher can tell from them, should we die, which jobs finished,
         # which one was running (the first without a record) and which never started,
         # without a heartbeat per job.
+        if not self.dispatcher_seen:  # (it handed this out: its lock says how to beat)
+            self.read_dispatcher_lock(time.monotonic())
         self.runs += 1
         self.current, self.current_run = jobs[0], self.runs
         self.beat(force=True)
@@ -343,10 +352,39 @@ class Worker:
         read_at, addresses = self.dispatcher_hints
         now = time.monotonic()
         if read_at is None or now - read_at > 60.0 or not addresses:
-            holder = decode_beat(read_beat(os.path.join(self.layout.root, LOCK_NAME)))
-            addresses = holder.get("hints") or []
+            addresses = self.read_dispatcher_lock(now).get("hints") or []
             self.dispatcher_hints = (now, addresses)
         self.hint_sender.send(addresses, b"idle " + self.worker_id.encode("ascii", "replace"))
+
+    def read_dispatcher_lock(self, now):
+        """The dispatcher lock's content ({} without a dispatcher): where the dispatcher
+        takes hints, and how soon it buries a quiet worker, which sets our beat."""
+        holder = decode_beat(read_beat(os.path.join(self.layout.root, LOCK_NAME)))
+        self.dispatcher_read_at = now
+        self.dispatcher_seen = bool(holder)
+        if holder:
+            self.follow_timeout(holder.get("worker_timeout"))
+        return holder
+
+    def follow_timeout(self, timeout):
+        """Beat often enough for the dispatcher's --worker-timeout (defaults.worker_beat):
+        a dispatcher started with a short one does not take us for dead between two beats."""
+        if self.heartbeat_asked:
+            return
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
+                not 0 <= timeout < float("inf"):
+            timeout = None  # none said (an older dispatcher), or nonsense: the default
+        interval = defaults.worker_beat(self.layout.shared, timeout)
+        if interval == self.heartbeat_interval:
+            return
+        if timeout is None:
+            log.info("beating every %g s (the dispatcher's lock gives no timeout)", interval)
+        else:
+            log.info("beating every %g s (the dispatcher takes a worker quiet for %g s for "
+                     "dead)", interval, timeout)
+        self.heartbeat_interval = interval
+        if self.runner is not None:
+            self.runner.tick_every = min(self.timings.job_check, interval)
 
     def near_the_end(self, started, ran, left):
         """Whether a batch (or range) that started then, with ran done and left to go, is

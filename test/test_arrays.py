@@ -165,7 +165,7 @@ def test_a_worker_killed_in_the_middle_of_a_range(queue):
              ".write(os.environ['FJD_ATTEMPT']); time.sleep(0.2)", "$i", marks)
     assert fjd_cli(queue.root, "submit", "-q", "--exe", job, "--param", "i=1..40",
                    "--no-jobfile").returncode == 0
-    queue.dispatcher("--worker-timeout", "6")
+    queue.dispatcher("--worker-timeout", "3")
     victim = queue.worker()
     wait_for(lambda: len(os.listdir(marks)) >= 5, message="some tasks to run")
     victim.kill()

@@ -43,9 +43,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not sys.platform.startswith
 ANY_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 OWNER = "fjdowner"  # runs the daemons where file permissions must apply (root ignores modes)
 NEIGHBOUR = "fjdneighbour"  # the other user, who shares the queue folder
-# three of a local worker's beats (2 s): a shorter timeout can bury a live worker
-# whose beat comes late on a loaded machine
-FAST = ("--worker-timeout", "6")
+# workers beat four times within it (0.75 s; defaults.worker_beat): a dead one is noticed
+# in about 4 s
+FAST = ("--worker-timeout", "3")
 SSHFS_OPTIONS = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # the README's advice
 
 
@@ -688,7 +688,7 @@ def test_holding_worker_keeps_beating(lab, users):
     root = lab.root()
     dispatcher, worker = hold_one_job(lab, root, *FAST)
     try:
-        time.sleep(7)
+        time.sleep(5)  # over the timeout and a reading of the heartbeats
         assert "presumed dead" not in dispatcher.log(), dispatcher.log()
     finally:
         lab.chattr_immutable(os.path.join(root, "done"), on=False)

@@ -9,9 +9,9 @@ import pytest
 from conftest import PYTHON, assert_no_traceback, fjd_cli, wait_for
 from fjd.liveness import write_beat
 
-# three of a local worker's beats (2 s): a shorter timeout can bury a live worker
-# whose beat comes late on a loaded machine
-FAST = ("--worker-timeout", "6")
+# workers beat four times within it (0.75 s; defaults.worker_beat): a dead one is noticed
+# in about 4 s
+FAST = ("--worker-timeout", "3")
 
 
 def heartbeat_paths(queue):
@@ -81,6 +81,28 @@ def test_job_that_keeps_killing_its_worker_fails_after_max_attempts(queue):
     wait_for(lambda: queue.done() == ["fine.conf"], message="normal service resumes")
 
 
+def test_workers_beat_to_a_short_worker_timeout(queue):
+    """--worker-timeout is in the dispatcher's lock: workers, one of them started before the
+    dispatcher, beat four times within it, so a timeout shorter than their default beat
+    buries none of them while their jobs run several timeouts long."""
+    early = queue.worker()
+    wait_for(lambda: queue.names("workerqueue"), message="the early worker to announce itself")
+    dispatcher = queue.dispatcher("--worker-timeout", "1.2")
+    late = queue.worker()
+    for i in range(2):
+        slow_job(queue, "long%d.conf" % i, seconds=3)
+    queue.wait_finished(2, timeout=30)
+    assert "presumed dead" not in dispatcher.log(), dispatcher.log()
+    assert queue.done() == ["long0.conf", "long1.conf"]
+    for name in queue.done():
+        assert queue.record(name)["attempt"] == 1
+        with open(started_marker(queue, name)) as handle:
+            assert handle.read() == "x"
+    for worker in (early, late):
+        assert "beating every 0.3 s" in worker.log(), worker.log()
+        assert worker.alive()
+
+
 def test_clock_skew_in_heartbeat_mtimes_fakes_nothing(queue):
     """Heartbeat mtimes far in the future or past neither kill a live worker nor hide a dead
     one: liveness is "content unchanged for T on the observer's own clock"."""
@@ -108,7 +130,7 @@ def test_clock_skew_in_heartbeat_mtimes_fakes_nothing(queue):
         doomed.kill()
         wait_for(lambda: len(queue.names("jobpod")) == 1, timeout=8,
                  message="the killed worker to be declared dead despite skewed mtimes")
-        time.sleep(5)  # five times the live worker's timeout
+        time.sleep(5)  # well over the timeout: the live worker must not be buried
         slow_job(queue, "after-skew.conf", seconds=0)
         queue.wait_finished(1)
     finally:

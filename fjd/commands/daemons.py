@@ -48,10 +48,11 @@ def register(subparsers):
                             help="a worker (or dispatcher lock) whose heartbeat has not changed "
                                  "for this long, on this dispatcher's own clock, is dead; its "
                                  "jobs go back to jobqueue/ (default: %g on a local disk, %g "
-                                 "on a shared mount, where workers beat every %g s)"
+                                 "on a shared mount, where workers beat every %g s; workers "
+                                 "read it from the lock and beat %d times within it)"
                                  % (defaults.LOCAL.worker_timeout,
                                     defaults.SHARED.worker_timeout,
-                                    defaults.SHARED.heartbeat))
+                                    defaults.SHARED.heartbeat, defaults.BEATS_PER_TIMEOUT))
     dispatcher.add_argument("--max-attempts", type=positive_int, default=defaults.MAX_ATTEMPTS,
                             metavar="N",
                             help="a job cut short N times (its worker died, was stopped, or was "
