@@ -61,8 +61,9 @@ SHARED = Timings(heartbeat=5.0, job_check=5.0, worker_timeout=30.0, idle_poll=1.
 # faster than MIN_BEAT (a forged lock can cost a worker at most that).
 BEATS_PER_TIMEOUT = 4
 MIN_BEAT = 0.2
-# seconds between an idle worker's readings of the dispatcher lock (without a lock: every
-# idle pass, until a dispatcher starts)
+# a worker reads the dispatcher lock again before a batch when its last reading is older
+# than this (and, while it has found no lock, at every idle pass; idle with a dispatcher it
+# reads nothing more: the idle cluster stays as quiet as it was)
 DISPATCHER_REREAD = 60.0
 
 

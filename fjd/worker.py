@@ -274,9 +274,8 @@ class Worker:
             self.announce()
             if first:
                 self.hint_dispatcher()
-        if not self.dispatcher_seen or \
-                now - self.dispatcher_read_at >= defaults.DISPATCHER_REREAD:
-            self.read_dispatcher_lock(now)  # (a dispatcher started since, or started again)
+        if not self.dispatcher_seen:
+            self.read_dispatcher_lock(now)  # (a dispatcher may have started since)
         # (after asking early, the dispatcher's hint may have come while the batch ran)
         pause = 0.0 if first and self.asked_early else self.idle_sleep(now)
         self.woken = self.waker.sleep(pause)
@@ -300,8 +299,10 @@ class Worker:
         # it, and the dispatcher can tell from them, should we die, which jobs finished,
         # which one was running (the first without a record) and which never started,
         # without a heartbeat per job.
-        if not self.dispatcher_seen:  # (it handed this out: its lock says how to beat)
-            self.read_dispatcher_lock(time.monotonic())
+        now = time.monotonic()  # (a dispatcher handed this out: its lock says how to beat)
+        if not self.dispatcher_seen or now - self.dispatcher_read_at >= \
+                defaults.DISPATCHER_REREAD:
+            self.read_dispatcher_lock(now)
         self.runs += 1
         self.current, self.current_run = jobs[0], self.runs
         self.beat(force=True)
@@ -359,7 +360,8 @@ class Worker:
     def read_dispatcher_lock(self, now):
         """The dispatcher lock's content ({} without a dispatcher): where the dispatcher
         takes hints, and how soon it buries a quiet worker, which sets our beat."""
-        holder = decode_beat(read_beat(os.path.join(self.layout.root, LOCK_NAME)))
+        holder = decode_beat(read_beat(os.path.join(self.layout.root, LOCK_NAME),
+                                       splice=self.layout.fuse))
         self.dispatcher_read_at = now
         self.dispatcher_seen = bool(holder)
         if holder:
