@@ -418,6 +418,23 @@ def read_spec(fd, size_limit):
     raise JobError("[control] tasks must be 'product' or 'table', not %r" % kind)
 
 
+def task_count(path):
+    """The number of tasks of the array file at path (1 for a single job, or anything that
+    cannot be read as an array: a count for display, never a reason to fail)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return 1
+    try:
+        if not declared_kind(os.pread(fd, 4096, 0)):
+            return 1
+        return read_spec(fd, 1 << 30).count
+    except (OSError, JobError):
+        return 1
+    finally:
+        os.close(fd)
+
+
 def read_rest(fd, offset, limit):
     chunks, total = [], offset
     while total <= limit:

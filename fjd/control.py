@@ -111,7 +111,7 @@ class Retry:
     def array_named(self, final):
         """The original name of the finished array filed as failed/final, or None when
         failed/final is not an array file."""
-        if array_size_of(os.path.join(self.layout.failed, final)) <= 1 and not \
+        if arrays.task_count(os.path.join(self.layout.failed, final)) <= 1 and not \
                 arrays.declared_kind(head_of(os.path.join(self.layout.failed, final))):
             return None
         needle = journal.needle("name", final)
@@ -264,7 +264,7 @@ class Cancel:
         if not try_rename(source, claim):
             return None
         key = "claim:cancelled:%s" % os.path.basename(claim)  # as the dispatcher adopts it
-        size = array_size_of(claim)
+        size = arrays.task_count(claim)
         if size > 1:  # an array never started: all its tasks are cancelled
             self.journal.append(dict(k="tasks", array=queue_name.original, u=None, first=1,
                                      last=size, state="cancelled", reason=reason, end=now,
@@ -299,22 +299,6 @@ def head_of(path, size=4096):
             return handle.read(size)
     except OSError:
         return b""
-
-
-def array_size_of(path):
-    """Tasks of an array file never started (1 for a single job)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return 1
-    try:
-        if not arrays.declared_kind(os.pread(fd, 4096, 0)):
-            return 1
-        return arrays.read_spec(fd, 1 << 30).count
-    except (OSError, JobError):
-        return 1
-    finally:
-        os.close(fd)
 
 
 def matches(name, wanted):

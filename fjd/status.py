@@ -136,24 +136,8 @@ def queued_count(layout):
         count += 1
         if reads < HEAD_READS:
             reads += 1
-            count += array_size(os.path.join(layout.jobqueue, name)) - 1
+            count += arrays.task_count(os.path.join(layout.jobqueue, name)) - 1
     return count
-
-
-def array_size(path):
-    """The number of tasks of an array file (1 for a single job or anything unreadable)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return 1
-    try:
-        if not arrays.declared_kind(os.pread(fd, 4096, 0)):
-            return 1
-        return arrays.read_spec(fd, 1 << 30).count
-    except (OSError, arrays.JobError):
-        return 1
-    finally:
-        os.close(fd)
 
 
 def running_jobs(layout, journals, now=None):
