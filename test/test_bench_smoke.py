@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -72,3 +74,25 @@ def test_bench_array_scenarios_run(tmp_path):
     assert found["submit"]["split"] and found["submit"]["array"]["tasks"] == 100
     assert found["status"]["filled"]["tasks"] == 3000
     assert not glob.glob(str(tmp_path / "fjd-bench-*")), os.listdir(str(tmp_path))
+
+
+def test_task_cpu_prints_the_split_local_and_over_sshfs():
+    """bench/task_cpu.py (the README's CPU split of an array task) runs end to end."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import hosts
+    why = hosts.cached_unavailable_reason()
+    if why:
+        pytest.skip(why)
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "bench", "task_cpu.py"),
+                           "--rounds", "1", "--tasks", "200", "--workers", "2"], cwd=REPO,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=180)
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    for line in ("local 1 ", "sshfs 1 ", "median sshfs ", "sshfs / local: "):
+        assert line in out, out
+    assert "Traceback" not in out + err, out + err
+    scratch = os.path.join(REPO, "bench", "tmp")
+    assert not [n for n in (os.listdir(scratch) if os.path.isdir(scratch) else [])
+                if n.startswith("fjd-task-cpu-")], "left its folder behind"
