@@ -11,8 +11,9 @@ the array's filing the machine's CPU time (/proc/stat) and context switches are 
 the CPU of every long-lived process by its command name (the daemons, sshfs, ssh, sshd with
 its internal sftp server); the job processes are too short-lived to be seen there: "jobs" is
 the machine's total minus what the named processes used (the tasks' fork, exec and exit,
-with the FUSE flushes of the descriptors they close, and the kernel's other work). Printed per task, with the
-tasks a second from the journals (first start to last end), for each round and as medians.
+with the FUSE flushes of the descriptors they close, and the kernel's other work). Printed
+per task, with the tasks a second from the journals (first start to last end), for each
+round and as medians.
 
 bench/shared.py measures the same ratio between three "hosts" with every sftp request
 logged; this one shows what the difference is made of, with fewer processes in the way.
@@ -32,10 +33,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "test"))
 
 import hosts  # noqa: E402  (test infrastructure: the private sshd, sshfs mounts)
-from harness import read_records  # noqa: E402
+from harness import CLK_TCK, read_records  # noqa: E402
 
 RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def machine_counters():
@@ -113,7 +113,7 @@ def one_array(root, tasks, workers):
             proc.wait()
     records = [r for r in read_records(os.path.join(root, "records")) if r.get("k") == "task"]
     span = max(r["end"] for r in records) - min(r["start"] for r in records)
-    ms = 1000.0 / TICK / tasks
+    ms = 1000.0 / CLK_TCK / tasks
     split = {name: ticks * ms for name, ticks in used.items()}
     named = sum(used.get(name, 0) for name in ("daemons", "sshfs", "ssh", "sshd"))
     return {"per_s": len(records) / span, "cpu_ms": (busy_after - busy) * ms,

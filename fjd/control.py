@@ -111,9 +111,8 @@ class Retry:
     def array_named(self, final):
         """The original name of the finished array filed as failed/final, or None when
         failed/final is not an array file."""
-        if arrays.task_count(os.path.join(self.layout.failed, final)) <= 1 and not \
-                arrays.declared_kind(head_of(os.path.join(self.layout.failed, final))):
-            return None
+        if not arrays.declared_kind(head_of(os.path.join(self.layout.failed, final))):
+            return None  # (an array of more than one task declares its kind in that head)
         needle = journal.needle("name", final)
         for path in journal.journal_paths(self.layout.records):
             if os.path.basename(path).startswith("dispatcher-"):
