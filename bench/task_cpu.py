@@ -38,6 +38,13 @@ from harness import CLK_TCK, read_records  # noqa: E402
 RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"
 
 
+def scratch_folder(prefix):
+    """A new folder in bench/tmp/ (a local disk, where the bench's queues live) if there is
+    one, else in the system's temporary folder."""
+    tmp = os.path.join(REPO, "bench", "tmp")
+    return tempfile.mkdtemp(prefix=prefix, dir=tmp if os.path.isdir(tmp) else None)
+
+
 def machine_counters():
     """(busy CPU ticks of all cores, context switches) since boot."""
     with open("/proc/stat") as handle:
@@ -144,8 +151,7 @@ def main(argv=None):
     why = hosts.unavailable_reason()
     if why:
         parser.exit(2, "python bench/task_cpu.py: %s\n" % why)
-    base = tempfile.mkdtemp(prefix="fjd-task-cpu-", dir=os.path.join(REPO, "bench", "tmp")
-                            if os.path.isdir(os.path.join(REPO, "bench", "tmp")) else None)
+    base = scratch_folder("fjd-task-cpu-")
     sshd = hosts.Sshd(os.path.join(base, "state"))
     results = {"local": [], "sshfs": []}
     print("%d workers, arrays of %d no-op tasks; per task: CPU of the machine, context "
