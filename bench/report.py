@@ -438,9 +438,18 @@ def shared_rows(sh):
             ratio_key = "shared_%s_ratio" % ("jobs" if key == "jobs" else "tasks")
             r = (got.get("ratio_vs_local") or {}).get(key)
             base = (local.get(key) or {}).get("per_s")
-            rows.append(("%s: %s/s, ratio to the local disk (%s/s)"
-                         % (label, what, fmt_num(base)), ">= %g" % TARGETS[ratio_key],
-                         "%s/s = %s" % (fmt_num(busy.get("per_s"), 1), fmt_ratio(r)),
+            by_round = (got.get("ratios_by_round") or {}).get(key) or []
+            if len(by_round) > 1:
+                name = ("%s: %s/s, ratio to the local disk, median of %d rounds (round 1: "
+                        "%s/s locally)" % (label, what, len(by_round), fmt_num(base)))
+                value = "%s (rounds %s; round 1 %s/s)" % (
+                    fmt_ratio(r), ", ".join(fmt_ratio(x) for x in by_round),
+                    fmt_num(busy.get("per_s"), 1))
+            else:
+                name = "%s: %s/s, ratio to the local disk (%s/s)" % (label, what,
+                                                                     fmt_num(base))
+                value = "%s/s = %s" % (fmt_num(busy.get("per_s"), 1), fmt_ratio(r))
+            rows.append((name, ">= %g" % TARGETS[ratio_key], value,
                          status(None if r is None else r >= TARGETS[ratio_key], sized=full)))
         for key, what, target, limit in (
                 ("latency", "with UDP", "shared_latency_hints", "<= 100 ms"),
@@ -528,6 +537,17 @@ def shared_text(sh, top=8):
                 "%*s" % (width + 2, fmt_num(sum(v for k, v in (c[3] or {}).items()
                                                 if k.endswith("/" + part)), 1))
                 for c in columns))
+        rounds = got.get("rounds") or []
+        if len(rounds) > 1:
+            out.append("  throughput rounds (each: local disk, then sshfs): jobs/s local / "
+                       "sshfs = ratio; tasks/s local / sshfs = ratio")
+            ratios = got.get("ratios_by_round") or {}
+            for number, r in enumerate(rounds):
+                out.append("    round %d: %s / %s = %s; %s / %s = %s" % (
+                    number + 1, fmt_num(r.get("local_jobs")), fmt_num(r.get("jobs")),
+                    fmt_ratio((ratios.get("jobs") or [None] * len(rounds))[number]),
+                    fmt_num(r.get("local_array")), fmt_num(r.get("array")),
+                    fmt_ratio((ratios.get("array") or [None] * len(rounds))[number])))
         for key, what in (("latency", "latency with UDP"),
                           ("latency_udp_blocked", "latency, UDP on lo dropped")):
             lat = got.get(key)

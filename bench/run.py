@@ -145,6 +145,11 @@ def parse_args(argv):
     shared.add_argument("--shared-tasks", type=int, metavar="N",
                         help="tasks of the no-op array (default %d; --quick: %d)"
                              % (DEFAULTS["shared_tasks"], QUICK["shared_tasks"]))
+    shared.add_argument("--shared-rounds", type=int, metavar="R",
+                        help="throughput rounds, each the same 4 workers on a local disk "
+                             "and then on sshfs; the ratios are the median of the rounds' "
+                             "(default %d; --quick: %d)" % (DEFAULTS["shared_rounds"],
+                                                             QUICK["shared_rounds"]))
     shared.add_argument("--shared-latency-samples", type=int, metavar="K",
                         help="latency samples with UDP and again with UDP blocked (default "
                              "%d; --quick: %d)" % (DEFAULTS["shared_latency_samples"],
@@ -250,9 +255,10 @@ def parse_args(argv):
                      % (", ".join(unknown), ",".join(SCENARIOS)))
     if opts.jobs < 1 or opts.workers < 1 or opts.repeat < 1:
         parser.error("--jobs, --workers and --repeat must be at least 1")
-    if min(opts.shared_jobs, opts.shared_tasks, opts.shared_latency_samples) < 1:
-        parser.error("--shared-jobs, --shared-tasks and --shared-latency-samples must be at "
-                     "least 1")
+    if min(opts.shared_jobs, opts.shared_tasks, opts.shared_latency_samples,
+           opts.shared_rounds) < 1:
+        parser.error("--shared-jobs, --shared-tasks, --shared-latency-samples and "
+                     "--shared-rounds must be at least 1")
     if opts.runbig_queue < 1 or opts.runbig_jobs < 1:
         parser.error("--runbig-queue and --runbig-jobs must be at least 1")
     if min(opts.array_tasks, opts.files_tasks, opts.status_records, opts.bigarray_tasks) < 1:

@@ -26,7 +26,12 @@ fresh folder and a fresh sshd:
   array       one array of M no-op tasks: requests per task, tasks/s from the journals
 
 and once on a local disk, plain processes, the same 1 + 4 daemons: jobs/s and tasks/s, the
-figures the sshfs ones are divided by.
+figures the sshfs ones are divided by. With --shared-rounds R (3 in a full run) the jobs
+and array windows are run R times on each set of mount options, each time after the same on
+a fresh local root (the first local run is the one before all variants): the ratios are the
+median of the rounds' ratios, so that a machine that slows down or speeds up during the run
+(this virtual machine's speed moves by a third between minutes) is not read as fjd's; the
+requests per job and per task are those of the first round.
 
 Everything started is stopped even on failure or SIGTERM: hosts (their mounts go with their
 mount namespaces), sshd, the iptables rule. Standard library only, Python 3.8+.
@@ -430,7 +435,7 @@ def submit_argv(opts, root, kind, size):
     return argv + ["--param", "i=1..%d" % size]
 
 
-def busy(opts, root, kind, size, timeout, check_alive, run=None):
+def busy(opts, root, kind, size, timeout, check_alive, run=None, keep=True):
     """Submit size no-op jobs as single files (kind "jobs") or one array of size tasks
     (kind "array") with `fjd submit --root root` and wait until they are in done/ or failed/;
     the rate from the journals (first start to last end) and, on sshfs (run), the requests
@@ -464,7 +469,7 @@ def busy(opts, root, kind, size, timeout, check_alive, run=None):
         end = run.log.mark()
         counts = tally(run.log, run.owners, start, end)
         counts["cpu_percent_by_host"] = cpu_percent(cpu, run.cpu())
-        if opts.shared_keep_logs:
+        if opts.shared_keep_logs and keep:
             run.keep_logs(opts.shared_keep_logs, kind, start, end)
     wanted = set(names)
     records = []
@@ -503,8 +508,35 @@ def busy(opts, root, kind, size, timeout, check_alive, run=None):
     return out
 
 
-def run_variant(opts, variant, options, blocker, block_why):
-    """Everything measured on one set of mount options; the results dict."""
+def throughput_round(local, shared):
+    """One round's rates: the local run's and the sshfs run's jobs/s and tasks/s, and the
+    requests per job and per task of the sshfs run."""
+    return {"local_jobs": local["jobs"].get("per_s"),
+            "local_array": local["array"].get("per_s"),
+            "jobs": shared["jobs"].get("per_s"), "array": shared["array"].get("per_s"),
+            "jobs_per_unit": shared["jobs"].get("per_unit"),
+            "array_per_unit": shared["array"].get("per_unit")}
+
+
+def round_ratios(rounds, kind):
+    """Each round's sshfs rate over its local rate for kind ("jobs" or "array"), None where
+    either is missing."""
+    return [r[kind] / r["local_" + kind] if r.get(kind) and r.get("local_" + kind) else None
+            for r in rounds]
+
+
+def median_ratio(rounds, kind):
+    """The median of the rounds' ratios; None if any round lacks one (a run that did not
+    finish fails the target rather than dropping out of the median)."""
+    ratios = round_ratios(rounds, kind)
+    if not ratios or None in ratios:
+        return None
+    return statistics.median(ratios)
+
+
+def run_variant(opts, variant, options, blocker, block_why, first_local):
+    """Everything measured on one set of mount options; the results dict. first_local: the
+    local run made before all variants, the first round's denominator."""
     say("shared/%s: sshfs -o %s; dispatcher on alpha, %d workers on each of %s"
         % (variant, options or "(sshfs defaults)", WORKERS_PER_HOST, ", ".join(WORKER_HOSTS)))
     out = {"options": options,
@@ -566,6 +598,19 @@ def run_variant(opts, variant, options, blocker, block_why):
         say("  array of %d tasks: %s requests/task, %s tasks/s"
             % (opts.shared_tasks, num(out["array"].get("per_unit"), 2),
                num(out["array"]["per_s"], 1)))
+        out["rounds"] = [throughput_round(first_local, out)]
+        for number in range(2, opts.shared_rounds + 1):
+            local = run_local(opts)
+            here = {kind: busy(opts, run.shared, kind, size, timeout, run.check_alive, run,
+                               keep=False)
+                    for kind, size in (("jobs", opts.shared_jobs),
+                                       ("array", opts.shared_tasks))}
+            out["rounds"].append(throughput_round(local, here))
+            say("  round %d on sshfs: %s jobs/s, %s tasks/s (%s requests/job, %s "
+                "requests/task)" % (number, num(here["jobs"]["per_s"], 1),
+                                    num(here["array"]["per_s"], 1),
+                                    num(here["jobs"].get("per_unit"), 1),
+                                    num(here["array"].get("per_unit"), 2)))
     finally:
         problems = run.stop()
         for problem in problems:
@@ -647,7 +692,7 @@ def scenario_shared(opts, results):
         for variant, options in chosen_variants(opts):
             try:
                 out["variants"][variant] = run_variant(opts, variant, options, blocker,
-                                                       block_why)
+                                                       block_why, out["local"])
             except (BenchError, OSError, RuntimeError, AssertionError,
                     subprocess.SubprocessError) as error:
                 say("shared/%s: FAILED: %s" % (variant, error))
@@ -655,13 +700,10 @@ def scenario_shared(opts, results):
                 failed.append("%s: %s" % (variant, error))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    local = out["local"]
     for variant, got in out["variants"].items():
-        ratios = {}
-        for kind in ("jobs", "array"):
-            mine = got.get(kind, {}).get("per_s")
-            base = local[kind].get("per_s")
-            ratios[kind] = mine / base if mine and base else None
-        got["ratio_vs_local"] = ratios
+        rounds = got.get("rounds") or []
+        kinds = ("jobs", "array")
+        got["ratio_vs_local"] = {kind: median_ratio(rounds, kind) for kind in kinds}
+        got["ratios_by_round"] = {kind: round_ratios(rounds, kind) for kind in kinds}
     if failed:
         raise BenchError("; ".join(failed))

@@ -122,3 +122,43 @@ def test_record_floor_prints_the_ceilings():
     scratch = os.path.join(REPO, "bench", "tmp")
     assert not [n for n in (os.listdir(scratch) if os.path.isdir(scratch) else [])
                 if n.startswith("fjd-record-floor-")], "left its folder behind"
+
+
+def test_shared_ratios_are_the_median_of_interleaved_rounds():
+    """bench/sharedfs.py pairs each sshfs run with the local run just before it and reports
+    the median of those ratios; a round that did not finish fails the ratio instead of
+    dropping out; the report shows every round."""
+    sys.path.insert(0, os.path.join(REPO, "bench"))
+    import report
+    import sharedfs
+    rounds = [{"local_jobs": 1000.0, "jobs": 400.0, "local_array": 2000.0, "array": 1300.0},
+              {"local_jobs": 800.0, "jobs": 400.0, "local_array": 1400.0, "array": 1190.0},
+              {"local_jobs": 1000.0, "jobs": 350.0, "local_array": 1800.0, "array": 1260.0}]
+    assert sharedfs.round_ratios(rounds, "array") == [0.65, 0.85, 0.7]
+    assert sharedfs.median_ratio(rounds, "array") == 0.7
+    assert sharedfs.median_ratio(rounds, "jobs") == 0.4
+    unfinished = rounds + [dict(rounds[0], array=None)]
+    assert sharedfs.round_ratios(unfinished, "array")[-1] is None
+    assert sharedfs.median_ratio(unfinished, "array") is None
+    assert sharedfs.median_ratio([], "array") is None
+
+    busy = {"size": 5000, "completed": True, "per_s": 1300.0, "per_unit": 1.4,
+            "by_host_per_unit": {"alpha": 0.2, "beta": 0.6, "gamma": 0.6},
+            "types_per_unit": {"write": 1.0, "lstat": 0.4},
+            "cpu_ms_per_unit_by_host": {"beta": 0.2}}
+    shared = {"sizes": {"workers": 4, "added_workers": 4}, "udp_block": "x",
+              "local": {"workers": 4, "jobs": {"per_s": 1000.0}, "array": {"per_s": 2000.0}},
+              "variants": {"recommended": {
+                  "options": "dir_cache=no", "array": busy, "rounds": rounds,
+                  "ratio_vs_local": {k: sharedfs.median_ratio(rounds, k)
+                                     for k in ("jobs", "array")},
+                  "ratios_by_round": {k: sharedfs.round_ratios(rounds, k)
+                                      for k in ("jobs", "array")}}}}
+    rows = report.shared_rows(shared)
+    ratio = [row for row in rows if "array tasks/s, ratio" in row[0]]
+    assert len(ratio) == 1, rows
+    assert "median of 3 rounds" in ratio[0][0], ratio
+    assert ratio[0][2].startswith("0.70x (rounds 0.65x, 0.85x, 0.70x"), ratio
+    assert ratio[0][3] == "MISS", ratio
+    text = report.shared_text(shared)
+    assert "round 2: 800 / 400 = 0.50x; 1,400 / 1,190 = 0.85x" in text, text
