@@ -37,8 +37,7 @@ DEFAULTS = dict(jobs=2000, repeat=3, latency_samples=200, idle_seconds=30.0, mil
                 split_sizes="1000,2000", status_records=1000000, bigarray_tasks=10000000,
                 bigarray_seconds=10.0, shared_idle_seconds=60.0, shared_jobs=1000,
                 shared_tasks=5000, shared_latency_samples=10, shared_rounds=3,
-                scale_workers="50,200",
-                scale_rounds=10, scale_idle_seconds=30.0)
+                scale_workers="50,200", scale_rounds=10, scale_idle_seconds=30.0)
 
 
 def say(text=""):

@@ -542,12 +542,13 @@ def shared_text(sh, top=8):
             out.append("  throughput rounds (each: local disk, then sshfs): jobs/s local / "
                        "sshfs = ratio; tasks/s local / sshfs = ratio")
             ratios = got.get("ratios_by_round") or {}
-            for number, r in enumerate(rounds):
+            jobs = ratios.get("jobs") or [None] * len(rounds)
+            tasks = ratios.get("array") or [None] * len(rounds)
+            for number, (r, job_ratio, task_ratio) in enumerate(zip(rounds, jobs, tasks)):
                 out.append("    round %d: %s / %s = %s; %s / %s = %s" % (
                     number + 1, fmt_num(r.get("local_jobs")), fmt_num(r.get("jobs")),
-                    fmt_ratio((ratios.get("jobs") or [None] * len(rounds))[number]),
-                    fmt_num(r.get("local_array")), fmt_num(r.get("array")),
-                    fmt_ratio((ratios.get("array") or [None] * len(rounds))[number])))
+                    fmt_ratio(job_ratio), fmt_num(r.get("local_array")),
+                    fmt_num(r.get("array")), fmt_ratio(task_ratio)))
         for key, what in (("latency", "latency with UDP"),
                           ("latency_udp_blocked", "latency, UDP on lo dropped")):
             lat = got.get(key)
