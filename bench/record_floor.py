@@ -28,7 +28,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
@@ -81,9 +80,9 @@ def tasks(place, count):
         os.close(fd)
 
 
-def cpu_per_call(run, *args):
-    """(ms of the machine's busy CPU, ms of wall time) per call of run, over args[1] calls."""
-    count = args[1]
+def cpu_per_call(count, run, *args):
+    """(ms of the machine's busy CPU, ms of wall time) per call, where run(*args) makes
+    count calls."""
     busy, _ = machine_counters()
     started = time.perf_counter()
     run(*args)
@@ -136,10 +135,12 @@ def main(argv=None):
     try:
         proc = hosts.start_sshfs(sshd, served, mount, opts.options or None)
         for number in range(1, opts.rounds + 1):
-            row = {("record", kind): cpu_per_call(records, place, opts.count, kind == "sshfs")
-                   for kind, place in (("local", local), ("sshfs", mount))}
-            row.update({("task", kind): cpu_per_call(tasks, place, opts.count)
-                        for kind, place in (("local", local), ("sshfs", mount))})
+            places = (("local", local), ("sshfs", mount))
+            row = {("record", kind): cpu_per_call(opts.count, records, place, opts.count,
+                                                  kind == "sshfs")
+                   for kind, place in places}
+            row.update({("task", kind): cpu_per_call(opts.count, tasks, place, opts.count)
+                        for kind, place in places})
             array = one_array(os.path.join(base, "array-%d" % number), opts.tasks,
                               opts.workers)["cpu_ms"]
             rounds.append((row, array))
@@ -157,13 +158,14 @@ def main(argv=None):
 
     record = statistics.median(extra(row, "record") for row, _ in rounds)
     output = statistics.median(extra(row, "task") for row, _ in rounds)
-    local = statistics.median(array for _, array in rounds)
+    local_task = statistics.median(array for _, array in rounds)
     alone = statistics.median(array / (array + extra(row, "record")) for row, array in rounds)
     both = statistics.median(array / (array + extra(row, "record") + extra(row, "task"))
                              for row, array in rounds)
     print("medians: a record costs %+.3f ms over sshfs, a task's exit %+.3f ms; a task of a "
           "real array on the local folder costs %.3f ms, so 0.8 of local speed leaves %.3f "
-          "ms a task for all that sshfs adds" % (record, output, local, local / 0.8 - local))
+          "ms a task for all that sshfs adds" % (record, output, local_task,
+                                                  local_task / 0.8 - local_task))
     print("ceiling from the record alone: %.2f of local speed (median of the rounds)" % alone)
     print("ceiling from the record and the output journals' flushes: %.2f of local speed "
           "(median of the rounds)" % both)
