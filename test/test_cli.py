@@ -275,15 +275,15 @@ def test_the_help_check_sees_wrapped_and_hidden_options():
 
 # == 4. exit statuses of fjd status ===========================================================
 
-def test_status_help_and_readme_state_the_exit_statuses(helps):
+def test_status_help_and_docs_state_the_exit_statuses(helps):
     statement = re.search(r"Exit status: (.*?)\.", helps[("status",)].replace("\n", " "))
     assert statement, helps[("status",)]
     for status in ("0", "1", "2"):
         assert re.search(r"\b%s\b" % status, statement.group(1)), statement.group(0)
-    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
-        readme = " ".join(handle.read().split())
-    found = re.search(r"Exit status: 0 [^.]*\b1 [^.]*\b2 [^.]*\.", readme)
-    assert found, "README states no exit statuses"
+    with open(os.path.join(REPO, "docs", "commands.md"), encoding="utf-8") as handle:
+        commands = " ".join(handle.read().split())
+    found = re.search(r"Exit status: 0 [^.]*\b1 [^.]*\b2 [^.]*\.", commands)
+    assert found, "docs/commands.md states no exit statuses"
 
 
 def test_status_exit_statuses(tmp_path):

@@ -1,9 +1,13 @@
-"""The command examples in the documentation run as written.
+"""The examples in the documentation run as written, and its links lead somewhere.
 
-Runs every ```sh and ```python block of README.md (or of the file in $FJD_DOCS) in order, in one empty folder, as a person following the text would, with `fjd`
-on the PATH. A block right after a line ``<!-- not run by the test: why -->`` is skipped.
-Each block must exit with status 0 and print no traceback.
+Every ```sh and ```python block of a page (README.md, and each page of docs/ that has any)
+runs in order, in an empty folder of the page's own, as a person following the text would,
+with `fjd` on the PATH. A block right after a line ``<!-- not run by the test: why -->`` is
+skipped. Each block must exit with status 0 and print no traceback; then the page's check
+below asserts what its examples left in the folder. $FJD_DOCS (a path) runs that page only.
 """
+import glob
+import json
 import os
 import re
 import stat
@@ -12,11 +16,17 @@ import sys
 
 import pytest
 
-from conftest import REPO, assert_no_traceback, fjd_env
+from conftest import REPO, assert_no_traceback, fjd_env, kill_leftovers
 
-DOCS = os.environ.get("FJD_DOCS") or os.path.join(REPO, "README.md")
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
 SKIP = "<!-- not run by the test"
+RUNNABLE = ("sh", "bash", "python")
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def read(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def blocks(text):
@@ -28,6 +38,78 @@ def blocks(text):
         found.append((match.group(1), match.group(2), line, before.startswith(SKIP)))
     return found
 
+
+def runnable(text):
+    return [b for b in blocks(text) if b[0] in RUNNABLE and not b[3]]
+
+
+def all_pages():
+    """README.md and docs/*.md, as paths relative to the repository."""
+    return ["README.md"] + sorted(os.path.relpath(p, REPO)
+                                  for p in glob.glob(os.path.join(REPO, "docs", "*.md")))
+
+
+def pages_with_examples():
+    if os.environ.get("FJD_DOCS"):
+        return [os.environ["FJD_DOCS"]]
+    return [p for p in all_pages() if runnable(read(os.path.join(REPO, p)))]
+
+
+# == what each page's examples leave behind ==================================================
+
+def names(work, folder):
+    return sorted(os.listdir(str(work / folder)))
+
+
+def empty_queue(work):
+    for folder in ("jobqueue", "jobpod", "arrays"):
+        assert names(work, folder) == [], folder
+
+
+def check_readme(work, outputs):
+    # the tour: one sweep, fixed and retried, in done/; the 101,000-task sweep cancelled
+    empty_queue(work)
+    assert len(names(work, "done")) == 1 and names(work, "failed") == []
+    assert len(names(work, "cancelled")) == 1
+    assert len(names(work, "results")) == 9
+    assert "alpha must not be negative" in "".join(outputs)
+    status = json.loads((work / "status.json").read_text())
+    assert status["tasks"] == {"done": 9, "failed": 0, "cancelled": 0}
+
+
+def check_commands(work, outputs):
+    empty_queue(work)
+    # done: the --repeat 3 array, the two --split jobs, job.conf, the Python API's array,
+    # fjd run's alpha=1..4 array and the --repeat 4 array of `fjd workers`
+    assert len(names(work, "done")) == 7
+    # cancelled: the sweep whose two retried failures were cancelled, the --alpha 9 job
+    assert len(names(work, "cancelled")) == 2
+    assert names(work, "failed") == []
+
+
+def check_jobs_and_arrays(work, outputs):
+    empty_queue(work)
+    assert names(work, "done") == ["shapes.conf", "square.conf"]
+    areas = {name: (work / "out" / name).read_text() for name in names(work, "out")}
+    assert areas == {"square.txt": "9\n", "wide.txt": "4\n", "tall.txt": "5\n"}
+
+
+def check_records(work, outputs):
+    empty_queue(work)
+    assert names(work, "done") == [] and len(names(work, "failed")) == 1
+    assert "#2 failed exited with status 1" in outputs[-1]
+    assert "#1 done None" in outputs[-1]
+
+
+CHECKS = {
+    "README.md": check_readme,
+    "docs/commands.md": check_commands,
+    "docs/jobs-and-arrays.md": check_jobs_and_arrays,
+    "docs/records.md": check_records,
+}
+
+
+# == running them ============================================================================
 
 @pytest.fixture
 def shell_env(tmp_path):
@@ -43,40 +125,80 @@ def shell_env(tmp_path):
     return fjd_env({"PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")})
 
 
-@pytest.mark.skipif(not os.path.exists(DOCS), reason="no %s" % DOCS)
-def test_examples_run_as_written(tmp_path, shell_env):
-    with open(DOCS) as handle:
-        text = handle.read()
+def run_block(language, code, work, env):
+    """Run one block in work; its exit status and its output."""
+    if language == "python":
+        argv = [sys.executable, "-c", code]
+    else:
+        argv = ["bash", "-e", "-o", "pipefail", "-c", code]
+    result = subprocess.run(argv, cwd=str(work), env=env, timeout=120,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    return result.returncode, result.stdout.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("page", pages_with_examples())
+def test_examples_run_as_written(page, tmp_path, shell_env):
+    path = os.path.join(REPO, page)
     work = tmp_path / "work"
     work.mkdir()
-    ran = 0
+    outputs = []
     try:
-        for language, code, line, skipped in blocks(text):
-            if skipped or language not in ("sh", "bash", "python"):
-                continue
-            if language == "python":
-                argv = [sys.executable, "-c", code]
-            else:
-                argv = ["bash", "-e", "-o", "pipefail", "-c", code]
-            result = subprocess.run(argv, cwd=str(work), env=shell_env, timeout=120,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT)
-            output = result.stdout.decode("utf-8", "replace")
-            assert result.returncode == 0, "%s line %d failed (%d):\n%s\n--- output:\n%s" % (
-                os.path.basename(DOCS), line, result.returncode, code, output)
+        for language, code, line, _ in runnable(read(path)):
+            status, output = run_block(language, code, work, shell_env)
+            assert status == 0, "%s line %d failed (%d):\n%s\n--- output:\n%s" % (
+                page, line, status, code, output)
             assert_no_traceback(output)
-            ran += 1
+            outputs.append(output)
     finally:
         subprocess.run(["fjd", "workers", "stop", "--timeout", "10", "--silent-after", "2"],
                        cwd=str(work), env=shell_env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    assert ran >= 5
-    # what the examples did, as the text says
-    names = lambda folder: sorted(os.listdir(str(work / folder)))  # noqa: E731
-    # done: the --repeat 3 array, the two --split jobs, job.conf, the Python API's array,
-    # fjd run's alpha=1..4 array and the --repeat 4 array of `fjd workers`
-    assert len(names("done")) == 7
-    assert names("jobqueue") == [] and names("jobpod") == [] and names("arrays") == []
-    # cancelled: the sweep whose two retried failures were cancelled, the --alpha 9 job
-    assert len(names("cancelled")) == 2
-    assert names("failed") == []
+        kill_leftovers(work)
+    assert outputs, "%s has no runnable examples" % page
+    check = CHECKS.get(os.path.relpath(path, REPO))
+    assert check or os.environ.get("FJD_DOCS"), (
+        "%s has examples: say in CHECKS what they leave behind" % page)
+    if check:
+        check(work, outputs)
+
+
+# == links ===================================================================================
+
+def slug(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, blanks to dashes."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(text):
+    """The anchors of a page's headings, ATX (## Title) and setext (Title / ---)."""
+    headings = re.findall(r"^#{1,6} +(.+?) *#*$", text, re.M)
+    headings += re.findall(r"^([^\n`|<>*-][^\n]*)\n(?:=+|-+) *$", text, re.M)
+    return {slug(h) for h in headings}
+
+
+def test_links_between_pages_lead_somewhere():
+    broken = []
+    for page in all_pages():
+        text = read(os.path.join(REPO, page))
+        text = FENCE.sub("", text)
+        for target in LINK.findall(text):
+            if re.match(r"[a-z]+:", target):
+                continue  # http:, mailto: ...
+            file_part, _, anchor = target.partition("#")
+            where = os.path.normpath(os.path.join(REPO, os.path.dirname(page), file_part)) \
+                if file_part else os.path.join(REPO, page)
+            if not os.path.exists(where):
+                broken.append("%s: %s (no such file)" % (page, target))
+            elif anchor and where.endswith(".md") and anchor not in anchors(read(where)):
+                broken.append("%s: %s (no such heading)" % (page, target))
+    assert not broken, "\n".join(broken)
+
+
+def test_readme_is_short_and_the_guide_has_its_pages():
+    assert len(read(os.path.join(REPO, "README.md")).splitlines()) <= 260
+    index = read(os.path.join(REPO, "docs", "README.md"))
+    for page in all_pages()[1:]:
+        name = os.path.basename(page)
+        assert name == "README.md" or "(%s)" % name in index, "docs/README.md omits " + name
