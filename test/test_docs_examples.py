@@ -6,7 +6,9 @@ with `fjd` on the PATH. A block right after a line ``<!-- not run by the test: w
 skipped. Each block must exit with status 0 and print no traceback; then the page's check
 below asserts what its examples left in the folder. $FJD_DOCS (a path) runs that page only.
 """
+import contextlib
 import glob
+import io
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import sys
 import pytest
 
 from conftest import REPO, assert_no_traceback, fjd_env, kill_leftovers
+from fjd import cli
 
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
 SKIP = "<!-- not run by the test"
@@ -194,6 +197,40 @@ def test_links_between_pages_lead_somewhere():
             elif anchor and where.endswith(".md") and anchor not in anchors(read(where)):
                 broken.append("%s: %s (no such heading)" % (page, target))
     assert not broken, "\n".join(broken)
+
+
+# == options =================================================================================
+
+COMMANDS = [[], ["submit"], ["run"], ["status"], ["show"], ["retry"], ["cancel"],
+            ["dispatcher"], ["worker"], ["workers"], ["workers", "start"],
+            ["workers", "list"], ["workers", "stop"]]
+# options in the pages that are not fjd's: the stand-in program's, sbatch's
+FOREIGN = {"--alpha", "--seed", "--partition", "--account", "--ntasks", "--x"}
+
+
+def help_text(command):
+    """What `fjd COMMAND --help` prints (in this process: 13 interpreters cost seconds)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        cli.main(command + ["--help"])
+    return out.getvalue()
+
+
+def declared_options():
+    """Every long option some `fjd ... --help` declares."""
+    found = set()
+    for command in COMMANDS:
+        found |= set(re.findall(r"^ +(?:-\w, )?(--[\w-]+)", help_text(command), re.M))
+    return found
+
+
+def test_the_command_pages_name_every_option_and_no_other():
+    text = read(os.path.join(REPO, "docs", "commands.md"))
+    text += read(os.path.join(REPO, "docs", "clusters.md"))
+    mentioned = set(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", text))
+    declared = declared_options()
+    assert declared - mentioned == set(), "options the docs leave out"
+    assert mentioned - declared - FOREIGN == set(), "options that do not exist"
 
 
 def test_readme_is_short_and_the_guide_has_its_pages():
