@@ -149,7 +149,8 @@ def with_fields(queue_name, **changes):
 
 
 def requeue_name(original, attempts, tag=""):
-    """The name under which a single job goes back to jobqueue/ with its attempt count."""
+    """The name under which a single job goes back to jobqueue/ with its attempt count
+    (the syntax only: moves.py decides when and with which tag)."""
     return compose(original, attempts=attempts, tag=tag or None)
 
 
