@@ -10,7 +10,7 @@ import logging
 import os
 import time
 
-from . import arrays, names, records, tickets
+from . import arrays, moves, names, record_kinds, records, tickets
 from .layout import display, refresh_listing
 
 log = logging.getLogger("fjd.dispatcher")
@@ -124,8 +124,7 @@ class Completion:
         return size
 
     def complete(self, name, queue_name):
-        flags = queue_name.flags or ""
-        state = "failed" if "F" in flags else "cancelled" if "C" in flags else "done"
+        state = moves.array_state(queue_name.flags)
         folder = self.layout.folder(state)
         try:
             final = records.first_free_name(folder, queue_name.original)
@@ -138,11 +137,9 @@ class Completion:
         self.sizes.pop(queue_name.uid, None)
         if self.journal is not None:
             try:
-                self.journal.append({"k": "array", "name": final, "folder": state,
-                                     "original": queue_name.original, "u": queue_name.uid,
-                                     "state": state, "tasks": queue_name.last,
-                                     "end": time.time(),
-                                     "key": "array:%s:%s" % (queue_name.uid, final)})
+                self.journal.append(record_kinds.array_filed(
+                    final, state, queue_name.original, queue_name.uid, queue_name.last,
+                    time.time(), record_kinds.array_key(queue_name.uid, final)))
             except OSError as error:
                 log.warning("cannot record the completion of %s: %s", display(final),
                             error.strerror)

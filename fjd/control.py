@@ -19,10 +19,11 @@ import os
 import stat
 import time
 
-from . import arrays, journal, names, records
+from . import arrays, journal, moves, names, record_kinds, records
 from .jobfile import JobError
 from .layout import (cancel_request, display, hostname, list_names, safe_hostname,
                      try_rename, write_file_atomic)
+from .names import nonce
 from .liveness import read_heartbeat
 from .status import Journals
 
@@ -31,10 +32,6 @@ PASSES = 5  # cancel --all: list again while jobs keep moving under our feet
 
 class ControlError(Exception):
     """This job cannot be retried or cancelled; the message says why."""
-
-
-def nonce():
-    return os.urandom(4).hex()
 
 
 def who():
@@ -53,9 +50,8 @@ def job_name(text):
 def command_journal(layout, command):
     """A journal of its own for one run of a command (made when first written to)."""
     writer_id = "%s-%s-%d-%s" % (command, safe_hostname(), os.getpid(), nonce())
-    return journal.JournalWriter(layout.records, writer_id, {
-        "role": command, "host": hostname(), "pid": os.getpid(), "by": who(),
-        "started": time.time()})
+    return journal.JournalWriter(layout.records, writer_id, record_kinds.writer_info(
+        command, hostname(), os.getpid(), time.time(), by=who()))
 
 
 # -- retry ------------------------------------------------------------------------------------
@@ -74,7 +70,7 @@ class Retry:
     def failure_record(self, name):
         """The newest failure record of failed/NAME: (writer, offset) or None (legacy)."""
         for record in reversed(records.find_job_records(self.layout, name)):
-            if record.get("state") == "failed" and record.get("name") == name and \
+            if record.get("state") == record_kinds.FAILED and record.get("name") == name and \
                     record.get("_journal"):
                 return record
         return None
@@ -92,16 +88,15 @@ class Retry:
         record = self.failure_record(name)
         legacy = records.legacy_record(self.layout, name) if record is None else None
         original = (record or legacy or {}).get("original") or names.parse(name).original
-        target_name = names.requeue_name(original, 0, "r" + nonce())
+        target_name = moves.retried_job(original, moves.retry_tag(nonce()))
         refs = [[record["_journal"], record["_offset"]]] if record else []
-        entry = {"k": "retried", "refs": refs, "jobs": [name], "as": target_name,
-                 "by": who(), "at": time.time()}
+        entry = record_kinds.jobs_retried(refs, [name], target_name, who(), time.time())
         self.journal.adjust(entry, [0, -1 if record else 0, 0, 0, 0, 0])
         if legacy:
             write_record(self.layout, name, retried_legacy(legacy, target_name))
         if not try_rename(source, os.path.join(self.layout.jobqueue, target_name)):
             # somebody else moved it meanwhile: take our retry back
-            self.journal.adjust(dict(entry, k="retry-undone", refs=[]),
+            self.journal.adjust(record_kinds.retry_undone(entry),
                                 [0, 1 if record else 0, 0, 0, 0, 0])
             if legacy:
                 write_record(self.layout, name, legacy)
@@ -117,7 +112,8 @@ class Retry:
         for path in journal.journal_paths(self.layout.records):
             if os.path.basename(path).startswith("dispatcher-"):
                 for _, record in journal.find(path, [needle]):
-                    if record.get("k") == "array" and record.get("folder") == "failed":
+                    if record.get("k") == record_kinds.ARRAY and \
+                            record.get("folder") == record_kinds.FAILED:
                         return record.get("original")
         return names.parse(final).original
 
@@ -129,7 +125,7 @@ class Retry:
         found = {}
         self.failure_refs = {}
         for record in self.journals.failures():
-            if record.get("k") not in ("task", "tasks"):
+            if record.get("k") not in (record_kinds.TASK, record_kinds.TASKS):
                 continue
             if array is not None and record.get("array") != array:
                 continue
@@ -137,7 +133,7 @@ class Retry:
             self.failure_refs.setdefault(uid, []).append([record["_journal"],
                                                           record["_offset"]])
             entry = found.setdefault(uid, (record.get("array"), set()))
-            if record.get("k") == "task":
+            if record.get("k") == record_kinds.TASK:
                 entry[1].add(record.get("i"))
             else:
                 entry[1].update(range(record.get("first"), record.get("last") + 1))
@@ -163,7 +159,7 @@ class Retry:
             if not os.path.basename(path).startswith("dispatcher-"):
                 continue
             for _, record in journal.find(path, [needle]):
-                if record.get("k") == "array":
+                if record.get("k") == record_kinds.ARRAY:
                     candidate = os.path.join(self.layout.folder(record["folder"]),
                                              record["name"])
                     if os.path.lexists(candidate):
@@ -184,28 +180,13 @@ class Retry:
             raise ControlError("its array file cannot be read: %s" % error)
         finally:
             os.close(fd)
-        failed_set, remaining = set(failed), set(all_failed) - set(failed)
-        parts = []  # (first, last, retry?)
-        for task in range(1, count + 1):
-            again = task in failed_set
-            if parts and parts[-1][2] == again and parts[-1][1] == task - 1:
-                parts[-1] = (parts[-1][0], task, again)
-            else:
-                parts.append((task, task, again))
-        tag = "r" + nonce()
-        entry = {"k": "retried", "tasks": [[uid, first, last] for first, last, again in parts
-                                           if again], "array": array, "u": uid, "by": who(),
-                 "at": time.time(), "refs": self.failure_refs.get(uid, [])}
+        pieces = moves.retry_split(array, uid, count, failed, set(all_failed) - set(failed),
+                                   moves.retry_tag(nonce()))
+        entry = record_kinds.tasks_retried(
+            [[uid, first, last] for first, last in moves.retried_runs(pieces)], array, uid,
+            who(), time.time(), self.failure_refs.get(uid, []))
         self.journal.adjust(entry, [0, 0, 0, 0, -len(failed), 0])
-        made = []
-        for first, last, again in parts:
-            if again:
-                new = names.compose(array, first=first, last=last, uid=uid, tag=tag)
-                made.append((os.path.join(self.layout.jobqueue, new)))
-            else:
-                flags = "F" if any(first <= t <= last for t in remaining) else ""
-                new = names.compose(array, first=first, last=last, uid=uid, flags=flags)
-                made.append(os.path.join(self.layout.arrays, new))
+        made = [os.path.join(self.layout.folder(folder), new) for new, folder in pieces]
         for target in made[:-1]:
             os.link(path, target)
         os.rename(path, made[-1])
@@ -249,33 +230,31 @@ class Cancel:
         now = time.time()
         reason = "cancelled by %s" % who()
         if queue_name.is_tasks:
-            target = names.with_fields(queue_name, flags="C", attempts=0, offset=None,
-                                       tag=None)
+            target = moves.cancelled_range(queue_name)
             if not try_rename(source, os.path.join(self.layout.arrays, target)):
                 return None
-            self.journal.append(dict(k="tasks", array=queue_name.original, u=queue_name.uid,
-                                     first=queue_name.first, last=queue_name.last,
-                                     state="cancelled", reason=reason, end=now,
-                                     cancelled_from="jobqueue"), size=queue_name.size)
+            self.journal.append(record_kinds.tasks_ended(
+                queue_name.original, queue_name.uid, queue_name.first, queue_name.last,
+                record_kinds.CANCELLED, reason, now, cancelled_from="jobqueue"),
+                size=queue_name.size)
             return "arrays/" + target
-        claim = os.path.join(self.layout.cancelled, ".%s.%s.part" % (names.fit(name, 200),
-                                                                      nonce()))
+        claim = os.path.join(self.layout.cancelled, moves.claim_name(name, nonce()))
         if not try_rename(source, claim):
             return None
-        key = "claim:cancelled:%s" % os.path.basename(claim)  # as the dispatcher adopts it
+        # (the key the dispatcher gives it, should it have to adopt the claim)
+        key = record_kinds.claim_key(record_kinds.CANCELLED, os.path.basename(claim))
         size = arrays.task_count(claim)
         if size > 1:  # an array never started: all its tasks are cancelled
-            self.journal.append(dict(k="tasks", array=queue_name.original, u=None, first=1,
-                                     last=size, state="cancelled", reason=reason, end=now,
-                                     cancelled_from="jobqueue", key=key), size=size)
+            self.journal.append(record_kinds.tasks_ended(
+                queue_name.original, None, 1, size, record_kinds.CANCELLED, reason, now,
+                cancelled_from="jobqueue", key=key), size=size)
             final = records.first_free_name(self.layout.cancelled, queue_name.original)
             records.move_noreplace(claim, os.path.join(self.layout.cancelled, final))
             return "cancelled/" + final
-        record = {"queue": name, "original": queue_name.original, "attempt": queue_name.attempts,
-                  "reason": reason, "cancelled_from": "jobqueue", "start": None, "end": now,
-                  "exit_status": None, "signal": None, "key": key}
+        record = record_kinds.job_cancelled_queued(name, queue_name.original,
+                                                   queue_name.attempts, reason, now, key)
         final = records.Filing(self.layout, self.journal, claim, queue_name.original,
-                               "cancelled", record).advance()
+                               record_kinds.CANCELLED, record).advance()
         return "cancelled/" + final if final else None
 
     def request(self, worker_id, name):

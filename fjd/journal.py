@@ -15,24 +15,24 @@ so `fjd status` reads only the last line of each journal for its counts and foll
 ``pf`` chain for the newest failures: its cost does not grow with the number of records.
 """
 import errno
-import json
 import os
 import zlib
 
+from . import record_kinds
 from .folders import close_quietly
 
 SUFFIX = ".journal"
-HEADER = "journal"
+HEADER = record_kinds.HEADER
 TOTALS = ("jobs_done", "jobs_failed", "jobs_cancelled", "tasks_done", "tasks_failed",
           "tasks_cancelled")
-_SLOT = {("job", "done"): 0, ("job", "failed"): 1, ("job", "cancelled"): 2,
-         ("task", "done"): 3, ("task", "failed"): 4, ("task", "cancelled"): 5}
+_SLOT = {(kind, state): index for index, (kind, state) in enumerate(
+    (kind, state) for kind in (record_kinds.JOB, record_kinds.TASK)
+    for state in record_kinds.STATES)}
 TAIL_CHUNK = 65536
 
 
 def frame(record):
-    payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogateescape")
+    payload = record_kinds.encode(record)
     return payload + b"\t%08x\n" % (zlib.crc32(payload) & 0xFFFFFFFF)
 
 
@@ -44,7 +44,7 @@ def unframe(line):
     try:
         if int(check, 16) != zlib.crc32(payload) & 0xFFFFFFFF:
             return None
-        record = json.loads(payload.decode("utf-8", "surrogateescape"))
+        record = record_kinds.decode(payload)
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
@@ -52,7 +52,9 @@ def unframe(line):
 
 def count_slot(kind, state):
     """Which running total a record adds to: (index into TOTALS) or None."""
-    return _SLOT.get(("task" if kind in ("task", "tasks") else kind, state))
+    if kind == record_kinds.TASKS:
+        kind = record_kinds.TASK
+    return _SLOT.get((kind, state))
 
 
 class JournalWriter:
@@ -70,7 +72,7 @@ class JournalWriter:
         self.path = os.path.join(directory, writer_id + SUFFIX)
         self.direct = getattr(os, "O_DIRECT", 0) if direct else 0
         self.writer_id = writer_id
-        self.header = dict(header, k=HEADER, v=1, writer=writer_id)
+        self.header = record_kinds.header(header, writer_id)
         self.fd = None
         self.created = False
         self.size = 0
@@ -142,15 +144,12 @@ class JournalWriter:
         totals = list(self.totals)
         if slot is not None:
             totals[slot] += size
-        line = dict(record)
-        line["tot"] = totals
-        if self.last_failure is not None:
-            line["pf"] = self.last_failure
+        line = record_kinds.with_totals(record, totals, self.last_failure)
         offset = self.size + (1 if self.torn else 0)
         self._write(frame(line))
         self.totals = totals
         self.count += 1
-        if slot is not None and record.get("state") == "failed":
+        if slot is not None and record.get("state") == record_kinds.FAILED:
             self.last_failure = offset
         return offset
 
@@ -158,9 +157,7 @@ class JournalWriter:
         """A record that changes the totals by deltas (e.g. failures retried: -n)."""
         self.open()
         totals = [a + b for a, b in zip(self.totals, deltas)]
-        line = dict(record, tot=totals)
-        if self.last_failure is not None:
-            line["pf"] = self.last_failure
+        line = record_kinds.with_totals(record, totals, self.last_failure)
         offset = self.size + (1 if self.torn else 0)
         self._write(frame(line))
         self.totals = totals
@@ -321,7 +318,4 @@ def find(path, needles, chunk=1 << 24):
     return unique
 
 
-def needle(key, value):
-    """The bytes a record line holds for "key":value (as frame() writes it)."""
-    return (json.dumps(key) + ":" + json.dumps(value, ensure_ascii=False)).encode(
-        "utf-8", "surrogateescape")
+needle = record_kinds.pattern  # the bytes a line holds for "key":value

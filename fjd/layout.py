@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import pwd
 import re
 import socket
 import stat
@@ -289,10 +290,10 @@ def check_folders(root):
 
 
 def user_name(uid):
+    """The login name of uid, or "uid N" for one the password database does not know."""
     try:
-        import pwd
         return pwd.getpwuid(uid).pw_name
-    except (KeyError, ImportError):
+    except KeyError:
         return "uid %d" % uid
 
 

@@ -76,6 +76,12 @@ def plain_submitted(name):
     return match is not None and match.group(1) == PLAIN_MARK
 
 
+def nonce(size=4):
+    """size random bytes in hex: what keeps a made-up name (a tag, an array id, a claim, a
+    writer id) unique without asking anybody."""
+    return os.urandom(size).hex()
+
+
 def checksum(text):
     return "%06x" % (zlib.crc32(os.fsencode(text)) & 0xFFFFFF)
 
@@ -143,7 +149,8 @@ def with_fields(queue_name, **changes):
 
 
 def requeue_name(original, attempts, tag=""):
-    """The name under which a single job goes back to jobqueue/ with its attempt count."""
+    """The name under which a single job goes back to jobqueue/ with its attempt count
+    (the syntax only: moves.py decides when and with which tag)."""
     return compose(original, attempts=attempts, tag=tag or None)
 
 
@@ -152,7 +159,7 @@ def final_names(original):
     limit = MAX_NAME_BYTES - OUTPUT_ROOM
     yield fit(original, limit)
     stem, ext = split_ext(original)
-    marks = ["~%d" % number for number in range(2, 100)] + ["~" + os.urandom(6).hex()]
+    marks = ["~%d" % number for number in range(2, 100)] + ["~" + nonce(6)]
     for mark in marks:
         tail = mark + ext
         yield fit(stem, limit - len(os.fsencode(tail))) + tail

@@ -16,11 +16,11 @@ import os
 import platform
 import time
 
-from . import folders, journal, names
+from . import folders, journal, moves, names, record_kinds
 from .libc import libc_function
-from .layout import RECORDS, display, log
+from .layout import display, filesystem_type, list_names, log
 
-STATES = ("done", "failed", "cancelled")
+STATES = record_kinds.STATES
 LEGACY_SUFFIX = ".json"
 
 
@@ -153,7 +153,6 @@ def is_same_file(a, b):
         return False
     if sa.st_dev == sb.st_dev and sa.st_ino == sb.st_ino:
         return True
-    from .layout import filesystem_type
     if not filesystem_type(a).startswith("fuse"):
         return False
     try:
@@ -209,11 +208,10 @@ class Filing:
             if self.final is None:
                 # the original name, as a rule: no look first, the move finds out (and the
                 # record is amended in the rare case the name is taken)
-                self.final = next(names.final_names(self.original))
-            record = dict(self.record, k="job", name=self.final, state=self.state)
-            for kind, path in self.output_files.items():
-                record[kind] = [os.path.join(RECORDS, self.final + "." + kind[3:]), 0, None]
-            self.record = record
+                self.final = moves.first_final_name(self.original)
+            record = record_kinds.job_filed(self.record, self.final, self.state)
+            self.record = record_kinds.job_output_files(record, {
+                kind: moves.output_file(self.final, kind) for kind in self.output_files})
             self.offset = self.writer.append(record)
             self.recorded = True
         for kind, path in list(self.output_files.items()):
@@ -223,10 +221,10 @@ class Filing:
             except FileNotFoundError:
                 pass
             except FileExistsError:
-                other = "%s.%s%s" % (target[:-4], os.urandom(3).hex(), target[-4:])
+                other = moves.spare_output_file(target, names.nonce(3))
                 move_noreplace(path, other)
-                self.writer.append({"k": "output", "ref": self.offset, "kind": kind,
-                                    "file": os.path.relpath(other, self.layout.root)})
+                self.writer.append(record_kinds.output_moved(
+                    self.offset, kind, os.path.relpath(other, self.layout.root)))
             del self.output_files[kind]
         while not self.complete:
             target = os.path.join(self.folder, self.final)
@@ -238,10 +236,9 @@ class Filing:
                     os.unlink(self.path)  # a move cut short by a crash: finish it
                 else:
                     old, self.final = self.final, first_free_name(self.folder, self.original)
-                    self.writer.append({"k": "moved", "ref": self.offset, "was": old,
-                                        "name": self.final, "folder": self.state,
-                                        "queue": self.record.get("queue"),
-                                        "ref_writer": self.record.get("worker")})
+                    self.writer.append(record_kinds.moved(
+                        self.offset, old, self.final, self.state, self.record.get("queue"),
+                        self.record.get("worker")))
                     continue
             except FileNotFoundError:
                 if not (os.path.isdir(os.path.dirname(self.path)) and
@@ -294,13 +291,14 @@ def find_job_records(layout, name):
     needles = [journal.needle("name", name), journal.needle("queue", name),
                journal.needle("original", name)]
     for path in journal.journal_paths(layout.records):
-        hits = journal.find(path, needles + [b'"k":"moved"'])
-        moved = {r.get("ref"): r for _, r in hits if r.get("k") == "moved"}
-        jobs = {offset: record for offset, record in hits if record.get("k") == "job"}
+        hits = journal.find(path, needles + [record_kinds.KIND_MOVED])
+        moved = {r.get("ref"): r for _, r in hits if r.get("k") == record_kinds.MOVED}
+        jobs = {offset: record for offset, record in hits
+                if record.get("k") == record_kinds.JOB}
         for ref in moved:
             if ref not in jobs and moved[ref].get("name") == name:
                 record = journal.record_at(path, ref) if isinstance(ref, int) else None
-                if record is not None and record.get("k") == "job":
+                if record is not None and record.get("k") == record_kinds.JOB:
                     jobs[ref] = record
         for offset, record in sorted(jobs.items()):
             if offset in moved:  # filed under another name than first recorded
@@ -311,7 +309,7 @@ def find_job_records(layout, name):
             found.append(dict(record, _journal=journal.writer_of(path), _offset=offset))
     legacy = legacy_record(layout, name)
     if legacy:
-        found.append(dict(legacy, k="job", _journal=None, _offset=None))
+        found.append(dict(legacy, k=record_kinds.JOB, _journal=None, _offset=None))
     found.sort(key=lambda r: (r.get("end") or r.get("end_ts") or 0))
     return found
 
@@ -322,14 +320,15 @@ def find_task_records(layout, array, index, uid=None):
     found = []
     # the task's number is the rarer needle (one line per array and journal, as a rule);
     # range records are few
-    needles = [b'"i":%d,' % index, b'"k":"tasks"']
+    needles = [record_kinds.task_index_pattern(index), record_kinds.KIND_TASKS]
     for path in journal.journal_paths(layout.records):
         for offset, record in journal.find(path, needles):
             if uid and record.get("u") != uid or not uid and record.get("array") != array:
                 continue
             kind = record.get("k")
-            if kind == "task" and record.get("i") == index or \
-                    kind == "tasks" and record.get("first", 0) <= index <= record.get("last", -1):
+            if kind == record_kinds.TASK and record.get("i") == index or \
+                    kind == record_kinds.TASKS and \
+                    record.get("first", 0) <= index <= record.get("last", -1):
                 writer = journal.writer_of(path)
                 found.append(dict(record, worker=record.get("worker", writer),
                                   _journal=writer, _offset=offset))
@@ -369,11 +368,11 @@ def scan_array_lines(path, needles, task_prefix, counts, chunk=1 << 24):
             here = base + start
             start += len(line) + 1
             if line.startswith(task_prefix):
-                if b'"state":"done"' in line:
-                    counts["done"] += 1
+                if record_kinds.STATE_DONE in line:
+                    counts[record_kinds.DONE] += 1
                     continue
-                if b'"state":"cancelled"' in line:
-                    counts["cancelled"] += 1
+                if record_kinds.STATE_CANCELLED in line:
+                    counts[record_kinds.CANCELLED] += 1
                     continue
             elif not any(n in line for n in needles):
                 continue
@@ -386,28 +385,28 @@ def array_summary(layout, name):
     """What the records say of the array called name (its original name, or the name it was
     filed under): counts of its tasks by state, where its file is, its first failures.
     None when no record mentions such an array. One pass over the journals, counting."""
-    from .layout import list_names
     uids, finals = set(), {}
     needles = [journal.needle("array", name), journal.needle("name", name)]
     counts = {"done": 0, "failed": 0, "cancelled": 0}
     failures, retried = [], set()
-    task_prefix = b'{"k":"task",' + journal.needle("array", name) + b","
+    task_prefix = record_kinds.task_line_prefix(name)
     for path in journal.journal_paths(layout.records):
         for offset, record in scan_array_lines(path, needles, task_prefix, counts):
             kind = record.get("k")
-            if kind == "array" and name in (record.get("name"), record.get("original")):
+            if kind == record_kinds.ARRAY and name in (record.get("name"), record.get("original")):
                 uids.add(record.get("u"))
                 finals[record.get("u")] = record
-            elif kind in ("task", "tasks") and record.get("array") == name:
+            elif kind in (record_kinds.TASK, record_kinds.TASKS) and \
+                    record.get("array") == name:
                 uids.add(record.get("u"))
-                size = 1 if kind == "task" else record.get("last", 0) - record.get(
+                size = 1 if kind == record_kinds.TASK else record.get("last", 0) - record.get(
                     "first", 0) + 1
                 state = record.get("state")
                 if state in counts:
                     counts[state] += size
                 if state == "failed":
                     failures.append(record)
-            elif kind == "retried" and record.get("array") == name:
+            elif kind == record_kinds.RETRIED and record.get("array") == name:
                 for uid, first, last in record.get("tasks") or []:
                     retried.update((uid, i) for i in range(first, last + 1))
     if not uids:
@@ -425,7 +424,7 @@ def array_summary(layout, name):
                 where.append(os.path.relpath(os.path.join(folder, entry), layout.root))
     shown = []
     for record in sorted(failures, key=lambda r: r.get("end") or 0, reverse=True):
-        task = names.task_name(name, record["i"]) if record.get("k") == "task" else \
+        task = names.task_name(name, record["i"]) if record.get("k") == record_kinds.TASK else \
             "%s#%s-%s" % (name, record.get("first"), record.get("last"))
         if (record.get("u"), record.get("i")) not in retried:
             shown.append({"task": task, "reason": record.get("reason")})

@@ -15,7 +15,7 @@ differs, they are approximate.
 import os
 import time
 
-from . import arrays, journal, names, records
+from . import arrays, journal, names, record_kinds, records
 from .layout import display, list_names
 from .liveness import read_heartbeat
 from .recruit.roster import host_from_id
@@ -47,7 +47,8 @@ class Journals:
             for index, value in enumerate(tot[:len(self.totals)]):
                 if isinstance(value, int):
                     self.totals[index] += value
-            self.ends += [r["end"] for _, r in lines if r.get("k") in ("job", "task")
+            self.ends += [r["end"] for _, r in lines
+                          if r.get("k") in (record_kinds.JOB, record_kinds.TASK)
                           and isinstance(r.get("end"), (int, float))]
 
     def retried(self):
@@ -92,7 +93,8 @@ class Journals:
             if record is None:
                 break
             if (writer, offset) not in refs and is_failure(record) and not (
-                    record.get("k") == "task" and (record.get("u"), record.get("i")) in tasks):
+                    record.get("k") == record_kinds.TASK and
+                    (record.get("u"), record.get("i")) in tasks):
                 found.append(dict(record, _journal=writer, _offset=offset))
             offset = record.get("pf")
         return found
@@ -100,8 +102,8 @@ class Journals:
 
 def is_failure(record):
     """A record of a job or task that failed (not, say, an array's completion)."""
-    return record.get("state") == "failed" and journal.count_slot(
-        record.get("k"), "failed") is not None
+    return record.get("state") == record_kinds.FAILED and journal.count_slot(
+        record.get("k"), record_kinds.FAILED) is not None
 
 
 def legacy_summary(layout):
@@ -165,7 +167,8 @@ def running_jobs(layout, journals, now=None):
             tasks = queue_name.size
             if queue_name.is_tasks and name == current:
                 last = journals.last.get(worker_id) or {}
-                if last.get("run") == beat.info.get("run") and last.get("k") == "task":
+                if last.get("run") == beat.info.get("run") and \
+                        last.get("k") == record_kinds.TASK:
                     tasks = max(0, queue_name.last - last.get("i", queue_name.first - 1))
             state = "running" if name == current else "assigned"
             if blocked and name == current:
@@ -181,8 +184,8 @@ def running_jobs(layout, journals, now=None):
 
 
 def failure_entry(record):
-    if record.get("k") in ("task", "tasks"):
-        if record.get("k") == "task":
+    if record.get("k") in (record_kinds.TASK, record_kinds.TASKS):
+        if record.get("k") == record_kinds.TASK:
             name = names.task_name(record.get("array"), record.get("i"))
         else:
             name = "%s#%s-%s" % (record.get("array"), record.get("first"), record.get("last"))
@@ -217,7 +220,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
     idle = list_names(layout.workerqueue)
     limit = None if failed_limit is None or failed_limit < 0 else failed_limit
     failed = [failure_entry(r) for r in journals.failures(limit)]
-    failed += [failure_entry(dict(r, k="job")) for r in legacy_failures]
+    failed += [failure_entry(dict(r, k=record_kinds.JOB)) for r in legacy_failures]
     failed.sort(key=lambda r: (r["end_ts"] or 0, r["name"] or ""), reverse=True)
     if limit is not None:
         failed = failed[:limit]

@@ -11,17 +11,16 @@ move between folders, each by one rename (DESIGN.md, "Array jobs").
 import errno
 import os
 
-from . import names
+from . import moves, names
 from .layout import display, log
 
 
 def split(folder, name, parts):
     """Split the range called name in folder into parts, a list of dicts of QueueName
-    fields (first, last, attempts, offset, flags, ...) that cover its range in order.
-    Returns the new names in the same order. A part whose name exists already (a split
-    that was cut short and is being done again) is taken as made."""
-    parsed = names.parse(name)
-    made = [names.with_fields(parsed, **dict(part)) for part in parts]
+    fields (first, last, attempts, offset, flags, ...) that cover its range in order, or
+    of moves.Piece. Returns the new names in the same order. A part whose name exists
+    already (a split that was cut short and is being done again) is taken as made."""
+    made = moves.piece_names(names.parse(name), parts)
     linked = []
     for new in made[:-1]:
         try:
@@ -67,7 +66,7 @@ def repair(folder, found):
             if a.uid != b.uid or b.first > a.last:
                 continue
             if a.first == b.first and not b.finished and b.last > a.last:
-                rest = names.with_fields(b, first=a.last + 1, attempts=0, offset=None)
+                rest = moves.repaired_rest(a, b)
                 if _rename(folder, b_name, rest):
                     left.discard(b_name)
                     left.add(rest)
@@ -118,9 +117,7 @@ def merge(folder, a_name, b_name):
     """Merge two adjacent finished ranges of one array in folder into one name: the first
     is renamed to the union, then the second removed (a crash in between leaves a range
     inside another, which repair() removes). Returns the merged name."""
-    a, b = names.parse(a_name), names.parse(b_name)
-    flags = "".join(sorted(set(a.flags or "") | set(b.flags or "")))
-    union = names.with_fields(a, last=b.last, flags=flags, attempts=0, offset=None, tag=None)
+    union = moves.merged(names.parse(a_name), names.parse(b_name))
     os.rename(os.path.join(folder, a_name), os.path.join(folder, union))
     _drop(folder, b_name, union, quiet=True)
     return union

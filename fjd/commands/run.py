@@ -16,7 +16,7 @@ import time
 
 from ..layout import display, list_names
 from ..progress import RecentRate
-from ..recruit.local import (child_env, cpu_count, fjd_argv, nonce, stamp,
+from ..recruit.local import (child_env, cpu_count, fjd_argv, stamp,
                              start_logged_process, tail, worker_argv)
 from .. import names
 from ..status import (Journals, duration, failure_entry, legacy_summary, queued_count,
@@ -142,7 +142,8 @@ class Run:
         self.stop_signal = signum
 
     def start_daemons(self, count):
-        self.log_dir = os.path.join(self.layout.root, "logs", "run-%s-%s" % (stamp(), nonce()))
+        self.log_dir = os.path.join(self.layout.root, "logs",
+                                    "run-%s-%s" % (stamp(), names.nonce(3)))
         os.makedirs(self.log_dir, exist_ok=True)
         env = child_env()
         level = ["--log-level", self.args.log_level]

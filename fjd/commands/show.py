@@ -3,7 +3,7 @@ import json
 import os
 import sys
 
-from .. import names, records
+from .. import names, record_kinds, records
 from ..layout import display
 from .common import CommandError, add_command, add_common, open_queue
 
@@ -92,7 +92,7 @@ def render(record, task):
         elif key == "command" and isinstance(value, list):
             value = " ".join(value)
         lines.append("%s: %s" % (key, display(str(value))))
-    if task is None and record.get("k") == "tasks":
+    if task is None and record.get("k") == record_kinds.TASKS:
         lines.append("tasks: %s to %s" % (record.get("first"), record.get("last")))
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ import time
 
 from ..errors import RecruitError
 from ..layout import display, hostname, list_names, safe_hostname
+from ..names import nonce
 from ..liveness import read_heartbeat
 
 LOGS = "logs"
@@ -35,10 +36,6 @@ def child_env(extra=None):
         env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + path if path else "")
     env.update(extra or {})
     return env
-
-
-def nonce():
-    return os.urandom(3).hex()
 
 
 def stamp():
@@ -107,7 +104,7 @@ def start_local(layout, count, log_level, options=(), log_dir=None, cwd=None, ti
         raise RecruitError("--cwd %s is not a directory" % display(cwd), 2)
     layout.ensure()
     host = hostname()
-    base = "worker-%s-%s-%s" % (safe_hostname(), stamp(), nonce())
+    base = "worker-%s-%s-%s" % (safe_hostname(), stamp(), nonce(3))
     argv = worker_argv(layout.root, log_level, options)
     started = []
     for number in range(1, count + 1):
