@@ -10,12 +10,10 @@ import logging
 import os
 import time
 
-from . import arrays, names, records, tickets
+from . import arrays, defaults, names, records, tickets
 from .layout import display, refresh_listing
 
 log = logging.getLogger("fjd.dispatcher")
-
-MERGE_PIECES = 32  # finished ranges of one array in arrays/ that are merged before it ends
 
 
 class Completion:
@@ -97,7 +95,7 @@ class Completion:
         """Merge an array's finished ranges only once they cover all its tasks, or when
         they are many (MERGE_PIECES): each merge is two requests, and a merge made while
         a worker waits for its next range delays it (on a shared mount by milliseconds)."""
-        if len(ranges) == 1 or len(ranges) >= MERGE_PIECES:
+        if len(ranges) == 1 or len(ranges) >= defaults.MERGE_PIECES:
             return True
         if ranges[0][0].first != 1:
             return False
