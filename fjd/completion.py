@@ -69,20 +69,7 @@ class Completion:
             ranges.sort(key=lambda item: item[0].first)
             if not self.worth_merging(uid, ranges):
                 continue
-            merged = [ranges[0]]
-            for queue_name, name in ranges[1:]:
-                previous, previous_name = merged[-1]
-                if previous.last + 1 == queue_name.first:
-                    try:
-                        union = tickets.merge(folder, previous_name, name)
-                    except OSError as error:
-                        log.warning("cannot merge %s and %s: %s", display(previous_name),
-                                    display(name), error.strerror)
-                        merged.append((queue_name, name))
-                        continue
-                    merged[-1] = (names.parse(union), union)
-                else:
-                    merged.append((queue_name, name))
+            merged = self.merge(ranges)
             if len(merged) == 1 and merged[0][0].first == 1:
                 queue_name, name = merged[0]
                 if queue_name.last >= self.size_of(uid, name):
@@ -90,6 +77,26 @@ class Completion:
         if filed:
             self.last_mtime = None
         return filed
+
+    def merge(self, ranges):
+        """One array's finished ranges, in task order, merged where they meet; the
+        (QueueName, name) of what is left."""
+        folder = self.layout.arrays
+        merged = [ranges[0]]
+        for queue_name, name in ranges[1:]:
+            previous, previous_name = merged[-1]
+            if previous.last + 1 == queue_name.first:
+                try:
+                    union = tickets.merge(folder, previous_name, name)
+                except OSError as error:
+                    log.warning("cannot merge %s and %s: %s", display(previous_name),
+                                display(name), error.strerror)
+                    merged.append((queue_name, name))
+                    continue
+                merged[-1] = (names.parse(union), union)
+            else:
+                merged.append((queue_name, name))
+        return merged
 
     def worth_merging(self, uid, ranges):
         """Merge an array's finished ranges only once they cover all its tasks, or when
