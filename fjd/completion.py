@@ -10,12 +10,10 @@ import logging
 import os
 import time
 
-from . import arrays, moves, names, record_kinds, records, tickets
+from . import arrays, defaults, moves, names, record_kinds, records, tickets
 from .layout import display, refresh_listing
 
 log = logging.getLogger("fjd.dispatcher")
-
-MERGE_PIECES = 32  # finished ranges of one array in arrays/ that are merged before it ends
 
 
 class Completion:
@@ -71,20 +69,7 @@ class Completion:
             ranges.sort(key=lambda item: item[0].first)
             if not self.worth_merging(uid, ranges):
                 continue
-            merged = [ranges[0]]
-            for queue_name, name in ranges[1:]:
-                previous, previous_name = merged[-1]
-                if previous.last + 1 == queue_name.first:
-                    try:
-                        union = tickets.merge(folder, previous_name, name)
-                    except OSError as error:
-                        log.warning("cannot merge %s and %s: %s", display(previous_name),
-                                    display(name), error.strerror)
-                        merged.append((queue_name, name))
-                        continue
-                    merged[-1] = (names.parse(union), union)
-                else:
-                    merged.append((queue_name, name))
+            merged = self.merge(ranges)
             if len(merged) == 1 and merged[0][0].first == 1:
                 queue_name, name = merged[0]
                 if queue_name.last >= self.size_of(uid, name):
@@ -93,11 +78,31 @@ class Completion:
             self.last_mtime = None
         return filed
 
+    def merge(self, ranges):
+        """One array's finished ranges, in task order, merged where they meet; the
+        (QueueName, name) of what is left."""
+        folder = self.layout.arrays
+        merged = [ranges[0]]
+        for queue_name, name in ranges[1:]:
+            previous, previous_name = merged[-1]
+            if previous.last + 1 == queue_name.first:
+                try:
+                    union = tickets.merge(folder, previous_name, name)
+                except OSError as error:
+                    log.warning("cannot merge %s and %s: %s", display(previous_name),
+                                display(name), error.strerror)
+                    merged.append((queue_name, name))
+                    continue
+                merged[-1] = (names.parse(union), union)
+            else:
+                merged.append((queue_name, name))
+        return merged
+
     def worth_merging(self, uid, ranges):
         """Merge an array's finished ranges only once they cover all its tasks, or when
         they are many (MERGE_PIECES): each merge is two requests, and a merge made while
         a worker waits for its next range delays it (on a shared mount by milliseconds)."""
-        if len(ranges) == 1 or len(ranges) >= MERGE_PIECES:
+        if len(ranges) == 1 or len(ranges) >= defaults.MERGE_PIECES:
             return True
         if ranges[0][0].first != 1:
             return False

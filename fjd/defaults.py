@@ -94,6 +94,66 @@ def timings(shared, worker_timeout=None):
                          lock_renew=min(base.lock_renew, max(0.2, worker_timeout / 3.0)))
 
 
+# -- the dispatcher ---------------------------------------------------------------------------
+
+MAINTENANCE_EVERY = 1.0  # seconds between looks at arrays/ while arrays are finishing
+COMPLETION_BACKSTOP = 30.0  # seconds between looks at arrays/ when nothing suggests one
+# ... and for this long after a range was handed out, arrays/ is looked at as if finishing:
+# a range of short tasks lands there within seconds (a look that came first, while it ran,
+# must not end the watch)
+RANGES_WATCHED_FOR = 10.0
+UNMOVABLE_RETRY = 5.0  # seconds before a file that could not be moved is tried again
+CLAIM_PATIENCE = 30.0  # seconds a claim in failed/ or cancelled/ waits before it is adopted
+MERGE_PIECES = 32  # finished ranges of one array in arrays/ that are merged before it ends
+JOURNAL_TAIL = 1 << 22  # bytes of a dead worker's journal read for its last run's records
+
+# on a shared mount, a listing is made fresh (layout.refresh_listing: two file creations'
+# worth of requests) when a hint woke us, and otherwise at most this often: where the
+# mount caches listings (sshfs's defaults, NFS), other hosts' new files show this late at
+# worst when no hint gets through
+FRESH_LISTING_EVERY = 1.0
+# on a shared mount, an empty jobqueue/ is looked at again (a stat, changes.py) at most
+# this often unless a hint (fjd submit sends one) woke the dispatcher; where that stat is
+# not trusted (a mount that caches it), each look is a fresh listing, and less frequent
+EMPTY_RELIST_EVERY = 0.5
+# on a shared mount, a queue whose listed names are not all handed out yet is listed again
+# this often, unless a hint said new jobs were queued
+SHARED_RELIST_WHILE_PENDING = 5.0
+DISTRUSTED_RELIST_EVERY = 1.25
+# on a shared mount, workers that said by name that they are idle are looked up one by one
+# (a request each) up to this many at a time; more cost less as one fresh listing
+NAMED_LOOKUPS = 8
+
+# Short jobs travel in batches: a worker gets as many jobs as it ran in about
+# BATCH_SECONDS last time (at most MAX_BATCH, and never more than its fair share of the
+# queue: guided self-scheduling, so the last batches shrink and the workers end together),
+# so no-op jobs cost one round trip per batch while long jobs still go one at a time.
+# On a shared mount a round trip (a listing on each side, the announcement's renames)
+# costs the file server about 25 requests, so batches there are sized for a longer time.
+BATCH_SECONDS = 0.25
+SHARED_BATCH_SECONDS = 1.0
+# A worker's batch grows at most this many times from one batch to the next (its first is
+# a single job, which measures how long jobs take): on a shared mount, where every batch
+# costs requests on both sides, faster, so that short jobs reach full batches in fewer
+# round trips. Long jobs stay one at a time either way (BATCH_SECONDS / their duration).
+BATCH_GROWTH = 2
+SHARED_BATCH_GROWTH = 8
+# On a shared mount the fair share does not cut a batch below this much work (as the
+# worker's last batch measured it): the queue's last jobs would otherwise go out in
+# batches of a few short jobs, each costing a round trip of requests and more time than its
+# jobs; the workers finish at most this much apart.
+SHARED_MIN_BATCH_SECONDS = 0.25
+MAX_BATCH = 100
+# Array tasks travel in ranges: a range costs a few renames whatever its size, so they are
+# sized for a longer time and may be much larger.
+RANGE_SECONDS = 1.0
+MAX_RANGE = 100000
+
+SAFETY_RELIST = 60.0  # seconds between listings of a long queue when inotify saw nothing new
+PRIORITY_WINDOW = 10000  # [control] priority reorders the next this many queued jobs
+PRIORITY_HEAD = 65536  # bytes of a job file read for its priority
+
+
 class Backoff:
     """Polling that stays fast while there is work, and slows down to the idle interval
     after IDLE_AFTER seconds without any (the first seconds stay fast)."""

@@ -12,9 +12,9 @@ import types
 import pytest
 
 from conftest import REPO, wait_drained
-from fjd import defaults, dispatcher, folders, journal, layout, names
-from fjd.dispatcher import (MAX_BATCH, SHARED_BATCH_GROWTH, SHARED_MIN_BATCH_SECONDS,
-                            Dispatcher)
+from fjd import defaults, folders, journal, layout, names
+from fjd.defaults import MAX_BATCH, SHARED_BATCH_GROWTH, SHARED_MIN_BATCH_SECONDS
+from fjd.dispatcher import Dispatcher
 from fjd.hints import HintListener, HintSender
 from fjd.jobfile import JobError, read_job_bytes
 from fjd.layout import HEARTBEAT_FILE, Layout
@@ -80,28 +80,28 @@ def test_shared_batches_grow_faster_and_are_not_cut_below_a_floor(shared_dispatc
     """On a shared mount a worker's batch grows SHARED_BATCH_GROWTH times a round trip
     (not twice), and the fair share may not cut it below SHARED_MIN_BATCH_SECONDS of work."""
     d = shared_dispatcher
-    assert d.next_batch_size("w", now=0.0) == 1
+    assert d.batches.next_size("w", now=0.0) == 1
     sizes, now, size = [], 0.0, 1
     for _ in range(4):
-        d.sent["w"] = (now, size)
+        d.batches.sent["w"] = (now, size)
         now += 0.0001 * size
-        size = d.next_batch_size("w", now)
+        size = d.batches.next_size("w", now)
         sizes.append(size)
     assert sizes == [SHARED_BATCH_GROWTH, SHARED_BATCH_GROWTH ** 2, MAX_BATCH, MAX_BATCH]
-    d.sent["w"] = (10.0, 50)
-    d.next_batch_size("w", now=10.5)  # 10 ms a job
-    assert d.floor["w"] == int(SHARED_MIN_BATCH_SECONDS / 0.01)
-    d.sent["w"] = (20.0, 1)
-    d.next_batch_size("w", now=25.0)  # 5 s a job: one at a time, no floor to speak of
-    assert d.floor["w"] == 1 and d.batch["w"] == 1
+    d.batches.sent["w"] = (10.0, 50)
+    d.batches.next_size("w", now=10.5)  # 10 ms a job
+    assert d.batches.floor["w"] == int(SHARED_MIN_BATCH_SECONDS / 0.01)
+    d.batches.sent["w"] = (20.0, 1)
+    d.batches.next_size("w", now=25.0)  # 5 s a job: one at a time, no floor to speak of
+    assert d.batches.floor["w"] == 1 and d.batches.sizes["w"] == 1
 
 
 def test_local_batches_keep_doubling_without_a_floor(tmp_path):
     d = Dispatcher(root=str(tmp_path))
     assert not d.layout.shared
-    d.sent["w"] = (0.0, 1)
-    assert d.next_batch_size("w", now=0.0001) == 2
-    assert "w" not in d.floor
+    d.batches.sent["w"] = (0.0, 1)
+    assert d.batches.next_size("w", now=0.0001) == 2
+    assert "w" not in d.batches.floor
 
 
 def hinted(d, *messages):
@@ -109,10 +109,10 @@ def hinted(d, *messages):
     sender = HintSender(d.root_id)
     try:
         for message in messages:
-            sender.send([["127.0.0.1", d.hints.port]], message)
-        assert wait_drained(d.hints)
+            sender.send([["127.0.0.1", d.idle.hints.port]], message)
+        assert wait_drained(d.idle.hints)
         time.sleep(0.05)
-        d.hints.drain()
+        d.idle.hints.drain()
     finally:
         sender.close()
 
@@ -125,22 +125,22 @@ def test_idle_workers_on_a_shared_mount_by_name_between_fresh_listings(shared_di
     d = shared_dispatcher
     d.layout.ensure()
     d.root_id = d.layout.identity()
-    d.hints = HintListener(d.root_id)
+    d.idle.hints = HintListener(d.root_id)
     announced = lambda name: open(os.path.join(d.layout.workerqueue, name), "w").close()
     try:
         announced("w1")
         now = time.monotonic()
-        assert d.idle_workers(now) == ["w1"]  # the first look is a fresh listing
-        d.spare_idle = (now, set())  # (w1 was given work)
+        assert d.idle.find(now) == ["w1"]  # the first look is a fresh listing
+        d.idle.spare = (now, set())  # (w1 was given work)
         announced("w2")
         announced("w3")
         hinted(d, b"idle w2", b"idle w4")
-        assert sorted(d.idle_workers(now + 0.1)) == ["w2"]  # w4 has no announcement
-        assert d.idle_workers(now + 0.2) == []  # no hint, no listing: w3 waits
-        assert sorted(d.idle_workers(now + dispatcher.FRESH_LISTING_EVERY + 0.3)) == \
+        assert sorted(d.idle.find(now + 0.1)) == ["w2"]  # w4 has no announcement
+        assert d.idle.find(now + 0.2) == []  # no hint, no listing: w3 waits
+        assert sorted(d.idle.find(now + defaults.FRESH_LISTING_EVERY + 0.3)) == \
             ["w1", "w2", "w3"]  # the fresh listing finds everybody announced
     finally:
-        d.hints.close()
+        d.idle.hints.close()
 
 
 
@@ -154,10 +154,10 @@ def test_a_worker_started_since_the_last_heartbeat_reading_is_asked_where_it_tak
     os.mkdir(inbox)
     write_beat(os.path.join(inbox, HEARTBEAT_FILE),
                {"beat": 1, "worker": "w1", "hints": [["127.0.0.1", 4242]]})
-    assert d.hint_addresses("w1") == [["127.0.0.1", 4242]]
+    assert d.live.hint_addresses("w1") == [["127.0.0.1", 4242]]
     os.unlink(os.path.join(inbox, HEARTBEAT_FILE))
-    assert d.hint_addresses("w1") == [["127.0.0.1", 4242]]  # read once, not at every hint
-    assert d.hint_addresses("w2") is None  # no heartbeat: no hints (the files still work)
+    assert d.live.hint_addresses("w1") == [["127.0.0.1", 4242]]  # read once, not at every hint
+    assert d.live.hint_addresses("w2") is None  # no heartbeat: no hints (the files still work)
 
 
 def test_idle_workers_without_hints_are_listed_at_every_look(shared_dispatcher):
@@ -165,9 +165,9 @@ def test_idle_workers_without_hints_are_listed_at_every_look(shared_dispatcher):
     d = shared_dispatcher
     d.layout.ensure()
     now = time.monotonic()
-    assert d.idle_workers(now) == []
+    assert d.idle.find(now) == []
     open(os.path.join(d.layout.workerqueue, "w1"), "w").close()
-    assert d.idle_workers(now + 0.1) == ["w1"]
+    assert d.idle.find(now + 0.1) == ["w1"]
 
 
 def test_a_submitted_single_job_is_handed_out_without_looking_in_the_inbox(
@@ -182,10 +182,10 @@ def test_a_submitted_single_job_is_handed_out_without_looking_in_the_inbox(
     monkeypatch.setattr(folders, "lexists", lambda path: looked.append(path) or real(path))
     for name in (SUBMITTED, "job0.conf"):
         open(os.path.join(d.layout.jobqueue, name), "w").close()
-    assert d.assign(SUBMITTED, "w", unique=names.submitted(SUBMITTED)) == "assigned"
+    assert d.handout.assign(SUBMITTED, "w", unique=names.submitted(SUBMITTED)) == "assigned"
     assert looked == []
     open(os.path.join(d.layout.inbox("w"), "job0.conf"), "w").close()
-    assert d.assign("job0.conf", "w") == "busy-name"
+    assert d.handout.assign("job0.conf", "w") == "busy-name"
     assert looked == [os.path.join(d.layout.inbox("w"), "job0.conf")]
     assert os.path.exists(os.path.join(d.layout.jobqueue, "job0.conf"))
 

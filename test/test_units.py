@@ -11,13 +11,14 @@ import zlib
 
 import pytest
 
-from fjd import dispatcher, journal, names, tickets
+from fjd import defaults, journal, names, tickets
 from fjd.arrays import (CommandTemplate, ValueList, declared_kind, escape_value, fill_text,
                         values_text,
                         parse_values, read_spec, unknown_placeholders)
-from fjd.completion import MERGE_PIECES, Completion
-from fjd.dispatcher import (BATCH_SECONDS, MAX_BATCH, MAX_RANGE, RANGE_SECONDS, Dispatcher,
-                            JobListing, read_priority)
+from fjd.completion import Completion
+from fjd.defaults import BATCH_SECONDS, MAX_BATCH, MAX_RANGE, MERGE_PIECES, RANGE_SECONDS
+from fjd.dispatcher import Dispatcher
+from fjd.dispatcher.listing import JobListing, read_priority
 from fjd.jobfile import JobError, load, parse_config, priority_of
 from fjd.layout import Layout
 from fjd.liveness import (Beat, HeartbeatWatch, decode_beat, parse_beat, read_beat,
@@ -376,7 +377,7 @@ def test_listing_priority_higher_first_stable_within(tmp_path):
 
 def test_listing_priority_window_only(tmp_path, monkeypatch):
     """Only the first PRIORITY_WINDOW names are reordered; the rest stay in name order."""
-    monkeypatch.setattr(dispatcher, "PRIORITY_WINDOW", 3)
+    monkeypatch.setattr(defaults, "PRIORITY_WINDOW", 3)
     folder = queue_folder(tmp_path, {"j1": job(), "j2": job(1), "j3": job(), "j4": job(9),
                                      "j5": job()})
     listing = JobListing(folder)
@@ -440,90 +441,90 @@ def plain_dispatcher(tmp_path):
 def test_dispatcher_constructed_without_touching_the_root(tmp_path, plain_dispatcher):
     """Making a Dispatcher writes nothing: folders, lock and journal come with run()."""
     assert os.listdir(str(tmp_path)) == []
-    assert plain_dispatcher.batch == {} and plain_dispatcher.sent == {}
+    assert plain_dispatcher.batches.sizes == {} and plain_dispatcher.batches.sent == {}
 
 
 def test_batch_starts_at_one_and_doubles_up_to_max_batch(plain_dispatcher):
     """Quick jobs: the batch doubles each round trip and stops at MAX_BATCH."""
     d = plain_dispatcher
-    assert d.next_batch_size("w", now=0.0) == 1
-    assert d.next_batch_size("w", now=0.0) == 1  # nothing sent: nothing learnt
+    assert d.batches.next_size("w", now=0.0) == 1
+    assert d.batches.next_size("w", now=0.0) == 1  # nothing sent: nothing learnt
     sizes, now = [], 0.0
     size = 1
     for _ in range(10):
-        d.sent["w"] = (now, size)
+        d.batches.sent["w"] = (now, size)
         now += 0.0001 * size  # 0.1 ms a job
-        size = d.next_batch_size("w", now)
+        size = d.batches.next_size("w", now)
         sizes.append(size)
     assert sizes == [2, 4, 8, 16, 32, 64, MAX_BATCH, MAX_BATCH, MAX_BATCH, MAX_BATCH]
-    assert d.batch["w"] == MAX_BATCH
-    assert "w" not in d.sent  # each report is used once
+    assert d.batches.sizes["w"] == MAX_BATCH
+    assert "w" not in d.batches.sent  # each report is used once
 
 
 def test_batch_follows_batch_seconds(plain_dispatcher):
     """A batch holds about BATCH_SECONDS of the worker's last per-job time."""
     d = plain_dispatcher
-    d.batch["w"] = MAX_BATCH
-    d.sent["w"] = (10.0, 32)
-    assert d.next_batch_size("w", now=10.5) == int(BATCH_SECONDS / (0.5 / 32)) == 16
-    d.sent["w"] = (20.0, 16)
-    assert d.next_batch_size("w", now=24.0) == 1  # a quarter second a job: one at a time
-    d.sent["w"] = (30.0, 1)
-    assert d.next_batch_size("w", now=130.0) == 1  # never below one
-    d.sent["w"] = (40.0, 1)
-    assert d.next_batch_size("w", now=40.0) == 2  # no time at all: doubles, no division by 0
+    d.batches.sizes["w"] = MAX_BATCH
+    d.batches.sent["w"] = (10.0, 32)
+    assert d.batches.next_size("w", now=10.5) == int(BATCH_SECONDS / (0.5 / 32)) == 16
+    d.batches.sent["w"] = (20.0, 16)
+    assert d.batches.next_size("w", now=24.0) == 1  # a quarter second a job: one at a time
+    d.batches.sent["w"] = (30.0, 1)
+    assert d.batches.next_size("w", now=130.0) == 1  # never below one
+    d.batches.sent["w"] = (40.0, 1)
+    assert d.batches.next_size("w", now=40.0) == 2  # no time at all: doubles, no division by 0
 
 
 def test_batch_sizes_are_per_worker(plain_dispatcher):
     """Each worker's batch is learnt from its own round trips."""
     d = plain_dispatcher
-    d.sent["fast"] = (0.0, 1)
-    d.sent["slow"] = (0.0, 1)
-    assert d.next_batch_size("fast", now=0.001) == 2
-    assert d.next_batch_size("slow", now=5.0) == 1
-    assert d.next_batch_size("fast", now=9.0) == 2  # remembered, not relearnt
+    d.batches.sent["fast"] = (0.0, 1)
+    d.batches.sent["slow"] = (0.0, 1)
+    assert d.batches.next_size("fast", now=0.001) == 2
+    assert d.batches.next_size("slow", now=5.0) == 1
+    assert d.batches.next_size("fast", now=9.0) == 2  # remembered, not relearnt
 
 
 def test_batch_of_tasks_follows_range_seconds_and_max_range(plain_dispatcher):
     """More than MAX_BATCH tasks last time: ranges are sized for RANGE_SECONDS, capped at
     MAX_RANGE."""
     d = plain_dispatcher
-    d.batch["w"] = 1000
-    d.sent["w"] = (0.0, 256)
-    assert d.next_batch_size("w", now=0.5) == int(RANGE_SECONDS / (0.5 / 256)) == 512
-    d.batch["w"] = 80000
-    d.sent["w"] = (0.0, 80000)
-    assert d.next_batch_size("w", now=0.0) == MAX_RANGE
+    d.batches.sizes["w"] = 1000
+    d.batches.sent["w"] = (0.0, 256)
+    assert d.batches.next_size("w", now=0.5) == int(RANGE_SECONDS / (0.5 / 256)) == 512
+    d.batches.sizes["w"] = 80000
+    d.batches.sent["w"] = (0.0, 80000)
+    assert d.batches.next_size("w", now=0.0) == MAX_RANGE
 
 
 def test_batch_for_a_queued_range_uses_range_seconds(plain_dispatcher):
     """When the next queued name is a range of tasks, the range rule applies even after a
     small batch; for single jobs the job rule does."""
     d = plain_dispatcher
-    d.batch["w"] = 64
-    d.sent["w"] = (0.0, 4)
+    d.batches.sizes["w"] = 64
+    d.batches.sent["w"] = (0.0, 4)
     d.listing.pending.append("single.conf")
-    assert d.next_batch_size("w", now=0.5) == int(BATCH_SECONDS / 0.125) == 2
-    d.batch["w"] = 64
-    d.sent["w"] = (0.0, 4)
+    assert d.batches.next_size("w", now=0.5) == int(BATCH_SECONDS / 0.125) == 2
+    d.batches.sizes["w"] = 64
+    d.batches.sent["w"] = (0.0, 4)
     d.listing.pending.appendleft(names.compose("sweep.conf", first=1, last=1000,
                                                uid="abcd1234"))
-    assert d.next_is_range()
-    assert d.next_batch_size("w", now=0.5) == int(RANGE_SECONDS / 0.125) == 8
+    assert d.listing.next_is_range()
+    assert d.batches.next_size("w", now=0.5) == int(RANGE_SECONDS / 0.125) == 8
 
 
 def test_same_priority(plain_dispatcher):
     """same_priority: True without priorities or queue; else compares the next queued job
     with the first of the batch."""
     d = plain_dispatcher
-    assert d.same_priority("a")
+    assert d.listing.same_priority("a")
     d.listing.priorities = {"a": 1, "b": 1, "c": 0}
-    assert d.same_priority("a")  # nothing queued
+    assert d.listing.same_priority("a")  # nothing queued
     d.listing.pending.extend(["b", "c"])
-    assert d.same_priority("a")
+    assert d.listing.same_priority("a")
     d.listing.pending.popleft()
-    assert not d.same_priority("a")
-    assert d.same_priority("unknown")  # both 0
+    assert not d.listing.same_priority("a")
+    assert d.listing.same_priority("unknown")  # both 0
 
 
 # == names.py =================================================================================

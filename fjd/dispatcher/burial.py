@@ -1,7 +1,7 @@
 """Taking over a dead worker's inbox: finish what it finished, put the rest back in the queue.
 
-The dispatcher calls bury() for a worker whose heartbeat has not changed for the worker
-timeout (liveness.py). Nothing that worker finished is run again:
+The dispatcher's live-worker check (workers.py) calls bury() for a worker whose heartbeat
+has not changed for the worker timeout (liveness.py). Nothing that worker finished is run again:
 
 * its heartbeat names the job (or range) it was running and the run's id; the records of
   that run are in its journal. A job whose record is there is filed as the record says;
@@ -18,46 +18,25 @@ import logging
 import os
 import time
 
-from . import journal, names, records, tickets
-from .layout import HEARTBEAT_FILE, cancel_request, display, refresh_listing, try_rename
-from .liveness import decode_beat, read_beat
+from .. import defaults, journal, names, records, tickets
+from ..layout import HEARTBEAT_FILE, cancel_request, display, refresh_listing, try_rename
+from ..liveness import decode_beat, read_beat
 
 BURIED_HEARTBEAT = ".heartbeat.buried"  # a dead worker's heartbeat, while it is being buried
 
 log = logging.getLogger("fjd.dispatcher")
 
-JOURNAL_TAIL = 1 << 22  # bytes of a dead worker's journal read for its last run's records
 
+class DeathTags:
+    """The tags `d<hex time><counter>` that make the names of a burial's requeued jobs
+    unique (DESIGN.md, "Names")."""
 
-class DispatcherJournal:
-    """The dispatcher's own journal (made on first use) and the keys of the records that
-    dispatchers before it wrote, so that a record is never written twice when a dispatcher
-    died between recording something and doing it."""
+    def __init__(self):
+        self.counter = 0
 
-    def __init__(self, layout, writer_id, header):
-        self.layout = layout
-        self.writer = journal.JournalWriter(layout.records, writer_id, header)
-        self.keys = None
-
-    def seen(self, key):
-        if self.keys is None:
-            self.keys = set()
-            for path in journal.journal_paths(self.layout.records):
-                if not os.path.basename(path).startswith(("dispatcher-", "cancel-")) or \
-                        path == self.writer.path:
-                    continue
-                for _, record in journal.find(path, [b'"key":']):
-                    self.keys.add(record.get("key"))
-        return key in self.keys
-
-    def append(self, record, size=1):
-        """Append a record unless one with its key was written before; the offset or None."""
-        key = record.get("key")
-        if key is not None:
-            if self.seen(key):
-                return None
-            self.keys.add(key)
-        return self.writer.append(record, size)
+    def new(self):
+        self.counter += 1
+        return "d%x%d" % (int(time.time()), self.counter)
 
 
 def run_records(layout, worker_id, run):
@@ -65,37 +44,37 @@ def run_records(layout, worker_id, run):
     if run is None:
         return []
     path = os.path.join(layout.records, worker_id + journal.SUFFIX)
-    found, _ = journal.tail(path, JOURNAL_TAIL)
+    found, _ = journal.tail(path, defaults.JOURNAL_TAIL)
     return [(offset, record) for offset, record in found if record.get("run") == run]
 
 
 class Burial:
-    """One dead worker's inbox, taken over by the dispatcher."""
+    """One dead worker's inbox, taken over by the dispatcher. It needs the queue's layout,
+    the dispatcher's journal, its rejects (filings that wait, jobs that used up their
+    attempts) and a maker of unique tags; bury() says how many it put back in the queue."""
 
-    def __init__(self, dispatcher, worker_id, raw_beat):
-        self.dispatcher = dispatcher
-        self.layout = dispatcher.layout
+    def __init__(self, layout, journal, rejects, tags, worker_id, raw_beat):
+        self.layout = layout
+        self.journal = journal
+        self.rejects = rejects
+        self.tags = tags
         self.worker_id = worker_id
-        self.inbox = self.layout.inbox(worker_id)
+        self.inbox = layout.inbox(worker_id)
         self.beat = decode_beat(raw_beat)
         if not self.beat:  # a burial cut short: the heartbeat it put aside
             self.beat = decode_beat(read_beat(os.path.join(self.inbox, BURIED_HEARTBEAT)))
         self.running = self.beat.get("job")
         self.run = self.beat.get("run")
+        self.requeued = 0
 
     def bury(self):
-        beat = self.beat
-        log.warning("worker %s (host %s, pid %s) has not renewed its heartbeat for %g s: "
-                    "presumed dead", display(self.worker_id),
-                    display(str(beat.get("host", "?"))), beat.get("pid", "?"),
-                    self.dispatcher.worker_timeout)
-        self.dispatcher.drop_announcement(self.worker_id)
+        """Take the inbox over; the number of jobs and ranges put back in jobqueue/."""
         if self.layout.shared:
             refresh_listing(self.inbox)
         try:
             entries = os.listdir(self.inbox)
         except (FileNotFoundError, NotADirectoryError):
-            return
+            return 0
         # the heartbeat goes first: a worker that was only stalled, and wakes up, finds it
         # gone and knows its jobs were taken (it kills what it runs and starts afresh). It
         # is kept under another name, for a dispatcher that takes over this burial should
@@ -107,16 +86,21 @@ class Burial:
             pass
         jobs = tickets.repair(self.inbox, [n for n in entries if not n.startswith(".")])
         requests = {n for n in entries if n.startswith(".cancel-")}
-        finished = run_records(self.layout, self.worker_id, self.run)
+        self.settle(jobs, requests, run_records(self.layout, self.worker_id, self.run))
+        self.remove_inbox()
+        return self.requeued
+
+    def settle(self, jobs, requests, finished):
+        """Each job of the inbox filed, cancelled or put back. The worker ran its inbox in
+        name order, from the job its heartbeat names: jobs with a record of this run
+        finished, the first one after them without a record was running, the rest never
+        started."""
         recorded = {r.get("queue") for _, r in finished if r.get("k") == "job"}
         held = self.beat.get("held") or {}
         if held.get("k", "job") == "job" and held.get("queue"):
             recorded.add(held["queue"])
         crash_counted = False
-        # the worker ran its inbox in name order, from the job its heartbeat names: jobs
-        # with a record of this run finished, the first one after them without a record
-        # was running, the rest never started
-        being_filed = {f.path for f in self.dispatcher.pending_claims}
+        being_filed = self.rejects.being_filed()
         for name in sorted(jobs):
             queue_name = names.parse(name)
             if os.path.join(self.inbox, name) in being_filed:
@@ -133,6 +117,8 @@ class Burial:
                 self.requeue(name, crashed=True)
             else:
                 self.requeue(name, crashed=False)
+
+    def remove_inbox(self):
         for name in os.listdir(self.inbox):
             if name.startswith("."):
                 try:
@@ -161,14 +147,14 @@ class Burial:
         if record is None and held and held.get("queue") == name:
             record = dict(held, k="job", key="held:%s:%s" % (self.worker_id, self.run),
                           filed_by="dispatcher")
-            self.dispatcher.records.append(record)
+            self.journal.append(record)
         if record is None:
             return self.requeue(name, crashed=True)
         state = record.get("state") if record.get("state") in records.STATES else "failed"
         target = record.get("name") or queue_name.original
         log.info("%s finished on worker %s before it died: filing it in %s/", display(name),
                  display(self.worker_id), state)
-        filing = records.Filing(self.layout, self.dispatcher.records.writer,
+        filing = records.Filing(self.layout, self.journal.writer,
                                 os.path.join(self.inbox, name), queue_name.original, state,
                                 record, recorded_as=target)
         try:
@@ -177,17 +163,25 @@ class Burial:
             log.warning("cannot file %s in %s/: %s; it stays in %s, and is filed as soon as "
                         "that works", display(name), state, error.strerror,
                         display(self.inbox))
-            self.dispatcher.pending_claims.append(filing)
+            self.rejects.hold(filing)
 
-    def take_over_range(self, name, queue_name, finished, held):
+    def finished_tasks(self, queue_name, finished, held):
+        """Task number -> record of the range's tasks that this run finished, the result
+        the worker held (recorded here) among them."""
         done = {r.get("i"): r for _, r in finished if r.get("k") == "task" and
                 r.get("u") == queue_name.uid}
         if held and held.get("k") == "task" and held.get("u") == queue_name.uid and \
                 held.get("i") not in done:
             record = dict(held, key="held:%s:%s:%s" % (self.worker_id, self.run, held["i"]),
                           filed_by="dispatcher")
-            self.dispatcher.records.append(record)
+            self.journal.append(record)
             done[held["i"]] = record
+        return done
+
+    def take_over_range(self, name, queue_name, finished, held):
+        """The finished tasks go to arrays/, the one after them counts a crashed attempt,
+        the rest goes back unstarted."""
+        done = self.finished_tasks(queue_name, finished, held)
         last = queue_name.first - 1
         while last + 1 in done and last < queue_name.last:
             last += 1
@@ -203,7 +197,7 @@ class Burial:
             attempts = (queue_name.attempts if crashed == queue_name.first else 0) + 1
             parts.append(dict(first=crashed, last=crashed, attempts=attempts,
                               offset=queue_name.offset if crashed == queue_name.first
-                              else None, tag="d%s" % self.dispatcher.new_tag()))
+                              else None, tag=self.tags.new()))
             where.append(self.layout.jobqueue)
             if crashed < queue_name.last:
                 parts.append(dict(first=crashed + 1, last=queue_name.last, attempts=0,
@@ -216,14 +210,14 @@ class Burial:
         for new, folder in zip(made, where):
             if try_rename(os.path.join(self.inbox, new), os.path.join(folder, new)) and \
                     folder == self.layout.jobqueue:
-                self.dispatcher.requeued += 1
-                self.fail_if_exhausted(new)
+                self.requeued += 1
+                self.rejects.fail_if_exhausted(new)  # no worker may be left to run it
 
     def requeue(self, name, crashed):
         """Back to jobqueue/; the job that was running counts a crashed attempt."""
         queue_name = names.parse(name)
         attempts = queue_name.attempts + (1 if crashed else 0)
-        tag = "d%s" % self.dispatcher.new_tag()
+        tag = self.tags.new()
         if queue_name.is_tasks:
             target = names.with_fields(queue_name, attempts=attempts,
                                        tag=tag if crashed else queue_name.tag)
@@ -231,17 +225,12 @@ class Burial:
             target = names.requeue_name(queue_name.original, attempts, tag)
         if try_rename(os.path.join(self.inbox, name), os.path.join(self.layout.jobqueue,
                                                                    target)):
-            self.dispatcher.requeued += 1
+            self.requeued += 1
             log.warning("%s back to jobqueue/ as %s (%s)", display(name), display(target),
                         "crashed attempt %d" % attempts if crashed else "never started")
-            self.fail_if_exhausted(target)
-
-    def fail_if_exhausted(self, name):
-        """A job that crashed its worker --max-attempts times fails now (no worker may be
-        left to hand it out to)."""
-        queue_name = names.parse(name)
-        if queue_name.attempts >= self.dispatcher.max_attempts:
-            self.dispatcher.fail_exhausted(name, queue_name)
+            # a job that crashed its worker --max-attempts times fails now (no worker may
+            # be left to hand it out to)
+            self.rejects.fail_if_exhausted(target)
 
     def cancel(self, name):
         """A job that `fjd cancel` asked the dead worker to cancel: cancelled here."""
@@ -249,7 +238,7 @@ class Burial:
         now = time.time()
         reason = "cancelled (its worker %s died before it could)" % self.worker_id
         if queue_name.is_tasks:
-            self.dispatcher.records.append(dict(
+            self.journal.append(dict(
                 k="tasks", array=queue_name.original, u=queue_name.uid,
                 first=queue_name.first, last=queue_name.last, state="cancelled",
                 reason=reason, end=now, key="cancel:%s:%s" % (self.worker_id, name)),
@@ -262,7 +251,7 @@ class Burial:
         record = {"queue": name, "original": queue_name.original, "reason": reason,
                   "exit_status": None, "signal": None, "end": now,
                   "key": "cancel:%s:%s" % (self.worker_id, name)}
-        filing = records.Filing(self.layout, self.dispatcher.records, os.path.join(
+        filing = records.Filing(self.layout, self.journal, os.path.join(
             self.inbox, name), queue_name.original, "cancelled", record)
         try:
             filing.advance()
