@@ -1,4 +1,7 @@
-"""Write a queue root that looks as if an array of N tasks had run to its end.
+"""This probe imports fjd internals on purpose: a million task records written through
+`fjd run` would take hours, so it writes them with the benchmarked fjd's JournalWriter.
+
+Write a queue root that looks as if an array of N tasks had run to its end.
 
     python bench/fill_journals.py ROOT N [--workers 2] [--range 1000] [--fail-every 100]
 

@@ -5,7 +5,6 @@ The daemons as subprocesses (Daemon) in a fresh queue root (Scenario), readers o
 the records, the folders kept until the end of the run (see remove_later), the warning for
 slow file creation and the description of the machine. Standard library only.
 """
-import math
 import os
 import platform
 import re
@@ -402,61 +401,6 @@ def publish_jobs(folder, names):
         return time.monotonic() - started
     finally:
         os.close(dir_fd)
-
-
-def read_records(records_dir):
-    """Every job and task record in the journals of records/, with start_ts/end_ts."""
-    sys.path.insert(0, REPO)
-    from fjd import journal
-    found = []
-    for path in journal.journal_paths(records_dir):
-        writer = journal.writer_of(path)
-        for _, record in journal.all_records(path):
-            if record.get("k") in ("job", "task"):
-                record.setdefault("worker", writer)
-                record["start_ts"], record["end_ts"] = record.get("start"), record.get("end")
-                found.append(record)
-    return found
-
-
-def job_record(root, name):
-    """The newest record of the finished job name (KeyError when there is none)."""
-    sys.path.insert(0, REPO)
-    from fjd import records
-    from fjd.layout import Layout
-    found = records.find_job_records(Layout(root), name)
-    if not found:
-        raise KeyError(name)
-    return found[-1]
-
-
-def record_breakdown(records):
-    """Where a job's time goes, from the records: run+filing time and gaps between jobs."""
-    by_worker = {}
-    for record in records:
-        start, end = record.get("start_ts"), record.get("end_ts")
-        if isinstance(start, (int, float)) and isinstance(end, (int, float)):
-            by_worker.setdefault(record.get("worker"), []).append((start, end))
-    durations, gaps = [], []
-    for spans in by_worker.values():
-        spans.sort()
-        durations += [end - start for start, end in spans]
-        gaps += [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
-    result = {"workers_seen": len(by_worker), "jobs_with_times": len(durations)}
-    if durations:
-        result["run_ms_median"] = statistics.median(durations) * 1000
-        result["run_ms_mean"] = statistics.mean(durations) * 1000
-    if gaps:
-        result["gap_ms_median"] = statistics.median(gaps) * 1000
-        result["gap_ms_mean"] = statistics.mean(gaps) * 1000
-    return result
-
-
-def percentile(values, fraction):
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, int(math.ceil(fraction * len(ordered))))
-    return ordered[rank - 1]
 
 
 # -- small helpers --------------------------------------------------------------------------

@@ -18,9 +18,10 @@ import time
 from competitors import (ensure_gnu_parallel, ensure_hyperqueue, hyperqueue_once,
                          parallel_once, xargs_once)
 from harness import (CLK_TCK, JOB, BenchError, Scenario, child_pid, count_names, dir_mtime,
-                     fill_queue, fjd_env, first_line, job_record, percentile, proc_stat_ticks,
-                     proc_status_kb, publish_jobs, ratio, read_records, record_breakdown,
-                     room_for, say, stage_jobs, warn_if_slow_create, write_jobs)
+                     fill_queue, fjd_env, first_line, proc_stat_ticks, proc_status_kb,
+                     publish_jobs, ratio, room_for, say, stage_jobs, warn_if_slow_create,
+                     write_jobs)
+from journals import job_record, percentile, read_records, record_breakdown
 from report import fmt_num, fmt_ratio
 from scenarios_arrays import has_arrays, submit_array
 

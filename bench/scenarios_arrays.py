@@ -18,8 +18,8 @@ import time
 
 from competitors import xargs_once
 from harness import (HERE, BenchError, Scenario, count_entries, count_names, finished_arrays,
-                     fjd_env, proc_status_kb, ratio, read_records, record_breakdown, run_fjd,
-                     say)
+                     fjd_env, proc_status_kb, ratio, run_fjd, say)
+from journals import read_records, record_breakdown
 from report import fmt_num, fmt_ratio, outputs_text
 
 # tasks that print one line to stdout and one to stderr; `$$` is fjd's literal `$`, so sh

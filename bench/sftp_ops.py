@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""What each file operation of a single job costs an sshfs file server, in sftp requests.
+"""This probe imports fjd internals on purpose: it counts the requests of one file operation
+at a time, so it calls the functions that do each one (fjd.folders, layout, records, journal).
+
+What each file operation of a single job costs an sshfs file server, in sftp requests.
 
     python bench/sftp_ops.py                 # fjd's recommended sshfs options (root)
     python bench/sftp_ops.py --options ""    # sshfs's defaults

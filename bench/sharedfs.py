@@ -49,7 +49,8 @@ import tempfile
 import time
 
 from harness import (CLK_TCK, JOB, REPO, BenchError, Scenario, count_names, fjd_env,
-                     job_record, proc_stat_ticks, read_records, remove_later, say)
+                     proc_stat_ticks, remove_later, say)
+from journals import job_record, read_records
 
 sys.path.insert(0, os.path.join(REPO, "test"))
 import hosts  # noqa: E402  (test infrastructure: the private sshd and the hosts)
