@@ -571,8 +571,7 @@ def fmt_s(value):
     return "n/a" if value is None else "%.2f s" % value
 
 
-def text_table(rows):
-    headers = ("measure", "target", "result", "status")
+def text_table(rows, headers=("measure", "target", "result", "status")):
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, headers))
     out = [line, "  ".join("-" * w for w in widths)]

@@ -59,6 +59,7 @@ import subprocess
 import sys
 import time
 
+from compare import compare
 from harness import (DEFAULTS, HERE, QUICK, REPO, BenchError, machine_info, remove_leftovers,
                      say, warn_if_slow_create)
 from report import (TARGETS, evaluate, fmt_num, fmt_ratio, machine_line, markdown,
@@ -236,6 +237,12 @@ def parse_args(argv):
                         help="do not install GNU parallel (apt-get) or HyperQueue (pip, "
                              "into ~/.cache/fjd-bench/hyperqueue-venv) when missing")
     parser.add_argument("--keep", action="store_true", help="keep the temp queue roots")
+    parser.add_argument("--compare", metavar="REV",
+                        help="before and after: run the --only scenarios (throughput, arrays, "
+                             "shared) alternately on a temporary git worktree of REV and on "
+                             "this working tree, --rounds times, and compare the medians")
+    parser.add_argument("--rounds", type=int, default=3, metavar="N",
+                        help="rounds of --compare (default 3)")
     opts = parser.parse_args(argv)
     preset = QUICK if opts.quick else DEFAULTS
     for key, value in preset.items():
@@ -288,6 +295,8 @@ def default_tmp():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     opts = parse_args(argv)
+    if opts.compare:
+        return compare(opts)
     for stream in (sys.stdout, sys.stderr):
         if (getattr(stream, "encoding", None) or "").lower().replace("-", "") != "utf8":
             try:
