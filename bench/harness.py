@@ -21,24 +21,6 @@ REPO = os.path.dirname(HERE)
 JOB = b"[control]\nexecutable: true\n"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# the sizes of --quick and of a full run (an option given on the command line wins)
-QUICK = dict(jobs=200, repeat=1, latency_samples=20, idle_seconds=3.0, million=5000,
-             million_sample=1000, million_seconds=8.0, sweep="10x100", runbig_queue=5000,
-             runbig_jobs=1000, array_tasks=2000, array_sweep="100x100", files_tasks=5000,
-             files_sample=10, split_sizes="200,400", status_records=50000,
-             bigarray_tasks=1000000, bigarray_seconds=3.0, shared_idle_seconds=10.0,
-             shared_jobs=200, shared_tasks=1000, shared_latency_samples=3, shared_rounds=1,
-             scale_workers="20,100", scale_rounds=3, scale_idle_seconds=10.0)
-DEFAULTS = dict(jobs=2000, repeat=3, latency_samples=200, idle_seconds=30.0, million=1000000,
-                million_sample=20000, million_seconds=300.0, sweep="100x1000",
-                runbig_queue=90000, runbig_jobs=5000, array_tasks=20000,
-                array_sweep="1000x1000", files_tasks=100000, files_sample=50,
-                split_sizes="1000,2000", status_records=1000000, bigarray_tasks=10000000,
-                bigarray_seconds=10.0, shared_idle_seconds=60.0, shared_jobs=1000,
-                shared_tasks=5000, shared_latency_samples=10, shared_rounds=3,
-                scale_workers="50,200", scale_rounds=10, scale_idle_seconds=30.0)
-
-
 def say(text=""):
     """Progress goes to stderr; the results table goes to stdout."""
     sys.stderr.write(text + "\n")

@@ -5,7 +5,7 @@ harness.Scenario) and stores what it measured under its own key in the results; 
 competitors it is compared with are in competitors.py, the judging in report.py.
 
 The scenarios of array jobs and journals (arrays, files, status, bigarray, and the one-array
-half of submit) are in scenarios_arrays.py; SCENARIOS below lists them all in their order.
+half of submit) are in scenarios_arrays.py; table.py lists them all in their order.
 """
 import io
 import os
@@ -22,12 +22,9 @@ from harness import (CLK_TCK, JOB, BenchError, Scenario, child_pid, count_names,
                      publish_jobs, ratio, room_for, say, stage_jobs, warn_if_slow_create,
                      write_jobs)
 from journals import job_record, percentile, read_records, record_breakdown
-from report import fmt_num, fmt_ratio
+from report import fmt_num
+from rows import runbig_line
 from scenarios_arrays import has_arrays, submit_array
-
-# in the order they run; 'profile' is separate (--profile); 'shared' is in sharedfs.py
-SCENARIOS = ("throughput", "arrays", "latency", "idle", "submit", "files", "status",
-             "bigarray", "million", "runbig", "scale", "shared")
 
 
 # -- scenario: throughput -------------------------------------------------------------------
@@ -452,8 +449,13 @@ def prefilled_run(opts, total, sample, name, max_seconds):
     return out
 
 
-def scenario_million(opts, results, small_queue_rate):
-    """The big pre-filled queue, between two small pre-filled queues run the same way."""
+def scenario_million(opts, results):
+    """The big pre-filled queue, between two small pre-filled queues run the same way; and
+    compared with the throughput scenario's figure (measured here when it did not run)."""
+    small_queue_rate = results.get("throughput", {}).get("fjd", {}).get("median")
+    if small_queue_rate is None:
+        say("million: measuring the small-queue figure first (%d jobs, 1 run)" % opts.jobs)
+        small_queue_rate = fjd_throughput_once(opts, opts.jobs, opts.workers)["jobs_per_s"]
     total, sample = opts.million, min(opts.million_sample, opts.million)
     if not room_for(opts.tmp, total):
         say("million: not enough room in %s for %d files" % (opts.tmp, total))
@@ -575,10 +577,3 @@ def scenario_runbig(opts, results):
            "ratio_run_vs_plain": ratio(run.get("jobs_per_s"), plain.get("jobs_per_s"))}
     say(runbig_line(out))
     results["runbig"] = out
-
-
-def runbig_line(out):
-    """The one-line summary of the runbig scenario (progress and the final report)."""
-    return ("runbig: plain dispatcher %s jobs/s, fjd run %s jobs/s, ratio fjd run / plain %s"
-            % (fmt_num(out["plain"].get("jobs_per_s")), fmt_num(out["fjd_run"].get("jobs_per_s")),
-               fmt_ratio(out["ratio_run_vs_plain"])))

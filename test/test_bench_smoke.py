@@ -129,7 +129,7 @@ def test_shared_ratios_are_the_median_of_interleaved_rounds():
     the median of those ratios; a round that did not finish fails the ratio instead of
     dropping out; the report shows every round."""
     sys.path.insert(0, os.path.join(REPO, "bench"))
-    import report
+    import rows_shared
     import sharedfs
     rounds = [{"local_jobs": 1000.0, "jobs": 400.0, "local_array": 2000.0, "array": 1300.0},
               {"local_jobs": 800.0, "jobs": 400.0, "local_array": 1400.0, "array": 1190.0},
@@ -154,11 +154,11 @@ def test_shared_ratios_are_the_median_of_interleaved_rounds():
                                      for k in ("jobs", "array")},
                   "ratios_by_round": {k: sharedfs.round_ratios(rounds, k)
                                       for k in ("jobs", "array")}}}}
-    rows = report.shared_rows(shared)
+    rows = rows_shared.shared_rows(shared)
     ratio = [row for row in rows if "array tasks/s, ratio" in row[0]]
     assert len(ratio) == 1, rows
     assert "median of 3 rounds" in ratio[0][0], ratio
     assert ratio[0][2].startswith("0.70x (rounds 0.65x, 0.85x, 0.70x"), ratio
     assert ratio[0][3] == "MISS", ratio
-    text = report.shared_text(shared)
+    text = rows_shared.shared_text(shared)
     assert "round 2: 800 / 400 = 0.50x; 1,400 / 1,190 = 0.85x" in text, text
