@@ -162,3 +162,45 @@ def test_shared_ratios_are_the_median_of_interleaved_rounds():
     assert ratio[0][3] == "MISS", ratio
     text = rows_shared.shared_text(shared)
     assert "round 2: 800 / 400 = 0.50x; 1,400 / 1,190 = 0.85x" in text, text
+
+
+def test_bench_list_prints_the_table_of_scenarios():
+    """--list prints the table the runner walks: every scenario with its sizes."""
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "bench", "run.py"), "--list"],
+                          cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60)
+    out = proc.stdout.decode("utf-8", "replace")
+    assert proc.returncode == 0, out + proc.stderr.decode("utf-8", "replace")
+    for name in ("throughput", "arrays", "latency", "idle", "submit", "files", "status",
+                 "bigarray", "million", "runbig", "scale", "shared"):
+        assert "\n%s " % name in "\n" + out, out
+    assert "--jobs 2000 (--quick: 200)" in out, out
+
+
+def test_bench_compare_runs_both_sides_and_removes_its_worktree(tmp_path):
+    """--compare HEAD runs the throughput scenario on a temporary git worktree of HEAD and
+    on the working tree, prints the medians, the ratio and the fjd / xargs ratio of each
+    side, and removes the worktree."""
+    argv = [sys.executable, os.path.join(REPO, "bench", "run.py"), "--compare", "HEAD",
+            "--rounds", "1", "--quick", "--only", "throughput", "--jobs", "30",
+            "--settle", "0.3", "--no-install", "--tmp", str(tmp_path)]
+    env = dict(os.environ)
+    env.pop("FJD_ROOT", None)
+    proc = subprocess.run(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    assert "Traceback" not in out + err, out + err
+    assert "after / before" in out, out
+    row = [line for line in out.splitlines() if line.startswith("single-file jobs/s")]
+    assert len(row) == 1 and ("PASS" in row[0] or "MISS" in row[0]), out
+    for side in ("before", "after"):
+        assert "fjd / xargs -P2, %s (>= 0.75)" % side in out, out
+    # each side ran from its own tree: the before side's daemons from the worktree
+    assert "compare: round 1, before (%s" % tmp_path in err, err
+    assert "compare: round 1, after (%s)" % REPO in err, err
+    worktrees = subprocess.run(["git", "-C", REPO, "worktree", "list"],
+                               stdout=subprocess.PIPE).stdout.decode()
+    assert str(tmp_path) not in worktrees, worktrees
+    assert not glob.glob(str(tmp_path / "fjd-bench-*")), os.listdir(str(tmp_path))
