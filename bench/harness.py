@@ -6,11 +6,8 @@ the records, the folders kept until the end of the run (see remove_later), the w
 slow file creation and the description of the machine. Standard library only.
 """
 import os
-import platform
-import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -507,115 +504,25 @@ def first_line(argv, env=None):
         return None
 
 
+def fjd_help(opts, command):
+    """(exit status, text) of `python -m fjd COMMAND --help` of the fjd benchmarked: what
+    it offers (an older checkout may lack a command or an option); cached on opts."""
+    cache = opts.__dict__.setdefault("_fjd_help", {})
+    if command not in cache:
+        try:
+            probe = subprocess.run([opts.python, "-m", "fjd", command, "--help"], cwd=opts.fjd,
+                                   env=fjd_env(opts), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   timeout=60)
+            cache[command] = (probe.returncode, probe.stdout.decode("utf-8", "replace"))
+        except (OSError, subprocess.TimeoutExpired) as error:
+            cache[command] = (-1, str(error))
+    return cache[command]
+
+
 def fjd_env(opts):
     env = dict(os.environ)
     env.pop("FJD_ROOT", None)
     extra = env.get("PYTHONPATH")
     env["PYTHONPATH"] = opts.fjd + (os.pathsep + extra if extra else "")
     return env
-
-
-# -- the machine ----------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def filesystem_of(path):
-    """(fstype, mount point, device) of the mount holding path, from /proc/self/mounts."""
-    path = os.path.realpath(path)
-    best = ("unknown", "", "")
-    try:
-        with open("/proc/self/mounts") as handle:
-            for line in handle:
-                parts = line.split()
-                if len(parts) < 3:
-                    continue
-                mount = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[1])
-                inside = path == mount or path.startswith(mount.rstrip("/") + "/")
-                if inside and len(mount) >= len(best[1]):
-                    best = (parts[2], mount, parts[0])
-    except OSError:
-        pass
-    return best
-
-
-def os_name():
-    try:
-        with open("/etc/os-release") as handle:
-            for line in handle:
-                if line.startswith("PRETTY_NAME="):
-                    return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return platform.system()
-
-
-def git_revision(repo):
-    try:
-        rev = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10)
-        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--", "fjd",
-                                "dispatcher.py", "worker.py"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10)
-        text = rev.stdout.decode().strip()
-        if text and dirty.stdout.strip():
-            text += "+uncommitted changes"
-        return text or None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
-def create_cost_us(folder, files=1000, rounds=3):
-    """Median microseconds to create (open O_CREAT, write, close) one small file in folder.
-
-    Every job costs fjd a few file creations, so this is context for every number.
-    """
-    costs = []
-    base = tempfile.mkdtemp(prefix="fjd-bench-probe-", dir=folder)
-    try:
-        dir_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            for k in range(rounds):
-                started = time.perf_counter()
-                for i in range(files):
-                    fd = os.open("p%d-%d" % (k, i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644,
-                                 dir_fd=dir_fd)
-                    os.write(fd, JOB)
-                    os.close(fd)
-                costs.append((time.perf_counter() - started) / files * 1e6)
-        finally:
-            os.close(dir_fd)
-    finally:
-        remove_later(base)
-    return statistics.median(costs)
-
-
-def machine_info(opts):
-    fstype, mount, device = filesystem_of(opts.tmp)
-    mem_kb = None
-    try:
-        with open("/proc/meminfo") as handle:
-            mem_kb = int(handle.readline().split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    py = first_line([opts.python, "-c", "import platform,sys;"
-                     "print(platform.python_version(), sys.executable)"])
-    return {"cpu": cpu_model(), "cores": os.cpu_count(),
-            "memory_gb": round(mem_kb / 1024.0 / 1024.0, 1) if mem_kb else None,
-            "kernel": platform.release(), "os": os_name(),
-            "python": py.split()[0] if py else None, "python_path": opts.python,
-            "harness_python": platform.python_version(),
-            "tmp": opts.tmp, "fs": fstype, "fs_mount": mount, "fs_device": device,
-            "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-            "fjd": first_line([opts.python, "-m", "fjd", "--version"], env=fjd_env(opts)),
-            "fjd_dir": opts.fjd, "git": git_revision(opts.fjd),
-            "loadavg_start": list(os.getloadavg()),
-            "file_create_us": create_cost_us(opts.tmp)}

@@ -93,6 +93,25 @@ def record_breakdown(records):
     return result
 
 
+def ended_count(records):
+    return sum(1 for r in records if isinstance(r.get("end_ts"), (int, float)))
+
+
+def first_jobs_rate(records, sample, t0):
+    """The throughput of the first `sample` jobs to end, from the first start to the
+    sample-th end (and from t0, start-up included); {} when nothing ran."""
+    starts = sorted(r["start_ts"] for r in records if isinstance(r.get("start_ts"), (int, float)))
+    ends = sorted(r["end_ts"] for r in records if isinstance(r.get("end_ts"), (int, float)))
+    if not (starts and ends):
+        return {}
+    count = min(sample, len(ends))
+    last = ends[count - 1]
+    return {"jobs_counted": count, "first_start_after_s": starts[0] - t0,
+            "seconds_from_first_start": last - starts[0],
+            "jobs_per_s": count / (last - starts[0]) if last > starts[0] else None,
+            "jobs_per_s_incl_startup": count / (last - t0) if last > t0 else None}
+
+
 def percentile(values, fraction):
     """Nearest-rank percentile."""
     ordered = sorted(values)

@@ -31,9 +31,10 @@ import time
 
 import sizes
 from compare import compare
-from harness import HERE, REPO, BenchError, machine_info, remove_leftovers, say, warn_if_slow_create
+from harness import HERE, REPO, BenchError, remove_leftovers, say, warn_if_slow_create
+from machine import machine_info
 from report import TARGETS, machine_line, markdown, text_table
-from scenarios import scenario_profile
+from profiling import scenario_profile
 from table import NAMES, TABLE, listing, report_rows, summary_lines
 
 

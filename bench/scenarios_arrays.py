@@ -18,7 +18,7 @@ import time
 
 from competitors import xargs_once
 from harness import (HERE, BenchError, Scenario, count_entries, count_names, finished_arrays,
-                     fjd_env, proc_status_kb, ratio, run_fjd, say)
+                     fjd_env, fjd_help, proc_status_kb, ratio, run_fjd, say)
 from journals import read_records, record_breakdown
 from report import fmt_num, fmt_ratio, outputs_text
 
@@ -30,17 +30,9 @@ SHOW_INDEX = 0.777777  # the status scenario looks up task N * this (#777777 of 
 
 def has_arrays(opts):
     """Whether the fjd benchmarked has array jobs (its `fjd submit --help` offers --split,
-    the option that asks for the old one-file-per-job behaviour); cached on opts."""
-    if getattr(opts, "_has_arrays", None) is None:
-        try:
-            probe = subprocess.run([opts.python, "-m", "fjd", "submit", "--help"],
-                                   cwd=opts.fjd, env=fjd_env(opts), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   timeout=60)
-            opts._has_arrays = probe.returncode == 0 and b"--split" in probe.stdout
-        except (OSError, subprocess.TimeoutExpired):
-            opts._has_arrays = False
-    return opts._has_arrays
+    the option that asks for the old one-file-per-job behaviour)."""
+    status, text = fjd_help(opts, "submit")
+    return status == 0 and "--split" in text
 
 
 def not_available(results, name, what):

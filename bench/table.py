@@ -14,6 +14,7 @@ import rows
 import rows_shared
 import scenarios
 import scenarios_arrays
+import scenarios_queues
 from sizes import SIZES
 
 Entry = namedtuple("Entry", "name against targets run rows summary")
@@ -55,9 +56,9 @@ TABLE = (
           scenarios_arrays.scenario_bigarray, rows.bigarray_rows, no_summary),
     Entry("million", "a small pre-filled queue run the same way, before and after",
           "dispatcher peak RSS <= 200 MB; >= 80% of the small queue's jobs/s",
-          scenarios.scenario_million, rows.million_rows, no_summary),
+          scenarios_queues.scenario_million, rows.million_rows, no_summary),
     Entry("runbig", "a plain dispatcher on the same queue", "fjd run >= 0.9 x plain",
-          scenarios.scenario_runbig, rows.runbig_rows, rows.runbig_summary),
+          scenarios_queues.scenario_runbig, rows.runbig_rows, rows.runbig_summary),
     Entry("scale", "-", "200 idle workers <= 5% of a core; busy >= 95% in steady state",
           later("scenarios_scale", "scenario_scale"), rows.scale_rows, no_summary),
     Entry("shared", "the same daemons on a local disk",
