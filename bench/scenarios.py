@@ -17,8 +17,8 @@ import time
 from competitors import (ensure_gnu_parallel, ensure_hyperqueue, hyperqueue_once,
                          parallel_once, xargs_once)
 from harness import (CLK_TCK, JOB, BenchError, Scenario, count_names, dir_mtime, fjd_env,
-                     fjd_help, first_line, publish_jobs, ratio, say, stage_jobs,
-                     warn_if_slow_create, write_jobs)
+                     fjd_help, first_line, ratio, say, warn_if_slow_create)
+from jobfiles import publish_jobs, stage_jobs, write_jobs
 from journals import job_record, percentile, read_records, record_breakdown
 from report import fmt_num
 from scenarios_arrays import has_arrays, submit_array
