@@ -35,7 +35,7 @@ sys.path.insert(0, REPO)
 
 import hosts  # noqa: E402  (test infrastructure: the private sshd, sshfs mounts)
 import infra  # noqa: E402
-from sharedfs import RequestLog, tally  # noqa: E402
+from sharedfs_hosts import RequestLog, tally  # noqa: E402
 
 RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"
 JOB = b"[control]\nexecutable: true\n"
