@@ -30,7 +30,7 @@ import sys
 import time
 
 import sizes
-from compare import compare
+from compare import MEASURES, compare
 from harness import HERE, REPO, BenchError, remove_leftovers, say, warn_if_slow_create
 from machine import machine_info
 from report import TARGETS, machine_line, markdown, text_table
@@ -132,6 +132,8 @@ def check_options(parser, opts):
     if unknown:
         parser.error("unknown scenario(s) %s; choose from %s"
                      % (", ".join(unknown), ",".join(NAMES)))
+    if opts.compare and not set(opts.only) <= set(MEASURES):
+        parser.error("--compare compares %s: give them with --only" % ",".join(MEASURES))
     counts = ("jobs", "workers", "repeat", "shared_jobs", "shared_tasks",
               "shared_latency_samples", "shared_rounds", "runbig_queue", "runbig_jobs",
               "array_tasks", "files_tasks", "status_records", "bigarray_tasks", "rounds")
@@ -155,7 +157,11 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     opts = parse_args(argv)
     if opts.compare:
-        return compare(opts)
+        try:
+            return compare(opts)
+        except (BenchError, OSError, subprocess.SubprocessError) as error:
+            say("compare: FAILED: %s" % error)
+            return 1
     for stream in (sys.stdout, sys.stderr):
         if (getattr(stream, "encoding", None) or "").lower().replace("-", "") != "utf8":
             try:
