@@ -15,7 +15,8 @@ import sys
 import tempfile
 import time
 
-from harness import CLK_TCK, REPO, BenchError, count_names, fjd_env, proc_stat_ticks, remove_later, say
+from harness import (CLK_TCK, REPO, BenchError, count_names, fjd_env, proc_stat_ticks,
+                     remove_later, say)
 
 sys.path.insert(0, os.path.join(REPO, "test"))
 import hosts  # noqa: E402  (test infrastructure: the private sshd and the hosts)

@@ -15,6 +15,7 @@ import rows_shared
 import scenarios
 import scenarios_arrays
 import scenarios_queues
+import scenarios_scale
 from sizes import SIZES
 
 Entry = namedtuple("Entry", "name against targets run rows summary")
@@ -25,9 +26,9 @@ def no_summary(res, results):
 
 
 def later(module, function):
-    """run() of a scenario whose module is imported only when it runs: the scale and shared
-    scenarios import test/ infrastructure (the hosts of the shared scenario) that a run of
-    the other scenarios does not need."""
+    """run() of a scenario whose module is imported only when it runs: the shared scenario
+    imports the test suite's infrastructure (test/hosts.py: the private sshd and the hosts),
+    which a run of the other scenarios does not need."""
     def run(opts, results):
         return getattr(importlib.import_module(module), function)(opts, results)
     return run
@@ -60,7 +61,7 @@ TABLE = (
     Entry("runbig", "a plain dispatcher on the same queue", "fjd run >= 0.9 x plain",
           scenarios_queues.scenario_runbig, rows.runbig_rows, rows.runbig_summary),
     Entry("scale", "-", "200 idle workers <= 5% of a core; busy >= 95% in steady state",
-          later("scenarios_scale", "scenario_scale"), rows.scale_rows, no_summary),
+          scenarios_scale.scenario_scale, rows.scale_rows, no_summary),
     Entry("shared", "the same daemons on a local disk",
           "see bench/README.md, \"The shared scenario\"",
           later("sharedfs", "scenario_shared"), rows_shared.shared_rows,
