@@ -6,6 +6,13 @@ CRC-32 of the JSON in 8 hex digits, a newline. Reading them here keeps the bench
 whatever fjd's modules are called, and reads the roots of any fjd checkout (`--fjd`,
 `--compare`) the same way. A torn line (no newline, or a checksum that does not match) is
 skipped, as fjd's readers skip it. Standard library only.
+
+Why not `fjd status --json` or `fjd show`: the scenarios need every record's start and end
+(the first start to the last end, the gaps between a worker's jobs), which `fjd status`
+does not list, and `fjd show` per job would cost a Python start-up per job (20,000 in the
+arrays scenario); in the latency scenario it would also lengthen the idle time before the
+next sample, which is part of what is measured. The counts, where a count is all that is
+needed, do come from `fjd status --json` (files, status, bigarray, submit).
 """
 import json
 import math
