@@ -173,11 +173,6 @@ class Scenario:
     def path(self, *parts):
         return os.path.join(self.root, *parts)
 
-    def env(self):
-        env = dict(os.environ)
-        env.pop("FJD_ROOT", None)
-        return env
-
     def start(self, role, profile=None):
         argv = [self.opts.python]
         if profile:
@@ -185,7 +180,9 @@ class Scenario:
         argv += [os.path.join(self.opts.fjd, role + ".py"), "--root", self.root,
                  "--log-level", "WARNING"]
         log_path = os.path.join(self.logs, "%s-%d.log" % (role, len(self.daemons)))
-        daemon = Daemon(role, argv, log_path, self.dir, self.env())
+        # the checkout's own fjd: its dispatcher.py's folder comes first on sys.path anyway,
+        # and PYTHONPATH says so for anything the daemon starts (--compare runs two checkouts)
+        daemon = Daemon(role, argv, log_path, self.dir, fjd_env(self.opts))
         self.daemons.append(daemon)
         return daemon
 
