@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 from harness import HERE, REPO, BenchError, say
 from report import TARGETS, fmt_num, fmt_ratio, text_table
@@ -134,30 +135,51 @@ def median_or_none(values):
     return statistics.median(values) if values else None
 
 
-def compare_rows(rounds, names):
-    """(measure, before, after, after/before, status) per measure, and the xargs rows."""
+def xargs_ratio(results):
+    return results["throughput"]["ratio_vs_xargs"]
+
+
+def per_round(rounds, names):
+    """{label: {"before": [value per round], "after": [...]}} of every measure, and of the
+    fjd / xargs ratio when throughput is compared."""
+    readers = [m for name in names for m in MEASURES[name]]
+    if "throughput" in names:
+        readers.append(("fjd / xargs -P%d" % rounds[0]["workers"], xargs_ratio))
+    return {label: {side: [measure(r[side], read) for r in rounds]
+                    for side in ("before", "after")} for label, read in readers}
+
+
+def compare_rows(values):
+    """(measure, before, after, after / before, status) per measure; the fjd / xargs ratio
+    of each side judged against its target."""
     rows = []
-    for name in names:
-        for label, read in MEASURES[name]:
-            before = median_or_none(measure(r["before"], read) for r in rounds)
-            after = median_or_none(measure(r["after"], read) for r in rounds)
-            change = after / before if before and after else None
-            rows.append((label, fmt_num(before), fmt_num(after), fmt_ratio(change),
-                         verdict(change)))
-        if name == "throughput":
-            for side in ("before", "after"):
-                value = median_or_none(measure(r[side], lambda x: x["throughput"]
-                                               ["ratio_vs_xargs"]) for r in rounds)
-                ok = None if value is None else value >= TARGETS["vs_xargs"]
-                rows.append(("  fjd / xargs -P%d, %s (>= %.2f)" % (rounds[0]["workers"], side,
-                                                                   TARGETS["vs_xargs"]),
-                             "", "", fmt_ratio(value), "n/a" if ok is None
-                             else "PASS" if ok else "MISS"))
+    for label, sides in values.items():
+        before, after = (median_or_none(sides[s]) for s in ("before", "after"))
+        if label.startswith("fjd / xargs"):
+            for side, value in (("before", before), ("after", after)):
+                rows.append(("  %s, %s (>= %.2f)" % (label, side, TARGETS["vs_xargs"]), "",
+                             "", fmt_ratio(value), "n/a" if value is None else
+                             "PASS" if value >= TARGETS["vs_xargs"] else "MISS"))
+            continue
+        change = after / before if before and after else None
+        rows.append((label, fmt_num(before), fmt_num(after), fmt_ratio(change),
+                     verdict(change)))
     return rows
 
 
+def round_lines(values):
+    return ["  %s: before %s; after %s" % (
+        label, ", ".join(fmt_value(v) for v in sides["before"]),
+        ", ".join(fmt_value(v) for v in sides["after"])) for label, sides in values.items()]
+
+
+def fmt_value(value):
+    return fmt_ratio(value) if value is not None and value < 10 else fmt_num(value)
+
+
 def compare(opts):
-    """Run the rounds, print the table; the exit status (1 when a run failed)."""
+    """Run the rounds, print the table and save it with every round's figures; the exit
+    status (1 when a side's run had a failed scenario)."""
     rounds = []
     with Checkout(opts.compare, opts.tmp) as before_dir:
         sides = [("before", before_dir), ("after", REPO)]
@@ -166,14 +188,26 @@ def compare(opts):
             for side, path in sides if number % 2 else sides[::-1]:
                 got[side] = run_side(opts, side, path, number)
             rounds.append(got)
+    values = per_round(rounds, opts.only)
+    rows = compare_rows(values)
     print("")
     print("before: %s (git worktree of %s); after: the working tree %s; %d round(s), "
           "alternating which side runs first" % (opts.compare, opts.compare, REPO,
                                                  opts.rounds))
     print("")
-    rows = compare_rows(rounds, opts.only)
     print(text_table(rows, ("measure", "before (median)", "after (median)", "after / before",
                             "within 3%")))
+    print("")
+    print("rounds (in order):")
+    print("\n".join(round_lines(values)))
+    os.makedirs(opts.results_dir, exist_ok=True)
+    out_path = os.path.join(opts.results_dir, time.strftime("%Y-%m-%d_%H%M%S") + "-compare.json")
+    with open(out_path, "w") as handle:
+        json.dump({"rev": opts.compare, "rounds": opts.rounds, "only": opts.only,
+                   "per_round": values, "table": rows, "results": rounds}, handle, indent=1,
+                  sort_keys=True, default=str)
+    print("")
+    print("results: %s" % out_path)
     sys.stdout.flush()
     failed = [r for r in rounds for s in ("before", "after") if r[s].get("errors")]
     return 1 if failed else 0

@@ -183,7 +183,8 @@ def test_bench_compare_runs_both_sides_and_removes_its_worktree(tmp_path):
     side, and removes the worktree."""
     argv = [sys.executable, os.path.join(REPO, "bench", "run.py"), "--compare", "HEAD",
             "--rounds", "1", "--quick", "--only", "throughput", "--jobs", "30",
-            "--settle", "0.3", "--no-install", "--tmp", str(tmp_path)]
+            "--settle", "0.3", "--no-install", "--tmp", str(tmp_path),
+            "--results-dir", str(tmp_path / "results")]
     env = dict(os.environ)
     env.pop("FJD_ROOT", None)
     proc = subprocess.run(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
@@ -200,6 +201,12 @@ def test_bench_compare_runs_both_sides_and_removes_its_worktree(tmp_path):
     # each side ran from its own tree: the before side's daemons from the worktree
     assert "compare: round 1, before (%s" % tmp_path in err, err
     assert "compare: round 1, after (%s)" % REPO in err, err
+    assert "  single-file jobs/s: before " in out, out
+    saved = glob.glob(str(tmp_path / "results" / "*-compare.json"))
+    assert len(saved) == 1, saved
+    with open(saved[0]) as handle:
+        per_round = json.load(handle)["per_round"]
+    assert len(per_round["single-file jobs/s"]["before"]) == 1, per_round
     worktrees = subprocess.run(["git", "-C", REPO, "worktree", "list"],
                                stdout=subprocess.PIPE).stdout.decode()
     assert str(tmp_path) not in worktrees, worktrees
