@@ -100,6 +100,16 @@ def record_breakdown(records):
     return result
 
 
+def span(records):
+    """(the first start, the last end) of the records; (None, None) when nothing ran or
+    the last end is not after the first start."""
+    starts = [r["start_ts"] for r in records if isinstance(r.get("start_ts"), (int, float))]
+    ends = [r["end_ts"] for r in records if isinstance(r.get("end_ts"), (int, float))]
+    if starts and ends and max(ends) > min(starts):
+        return min(starts), max(ends)
+    return None, None
+
+
 def ended_count(records):
     return sum(1 for r in records if isinstance(r.get("end_ts"), (int, float)))
 

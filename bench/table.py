@@ -16,6 +16,7 @@ import scenarios
 import scenarios_arrays
 import scenarios_queues
 import scenarios_scale
+import scenarios_status
 from sizes import SIZES
 
 Entry = namedtuple("Entry", "name against targets run rows summary")
@@ -52,7 +53,7 @@ TABLE = (
           "<= 200 entries after 100,000 tasks; outputs read back right",
           scenarios_arrays.scenario_files, rows.files_rows, rows.files_summary),
     Entry("status", "`fjd status --help` (start-up alone)", "<= 2 s on 10^6 task records",
-          scenarios_arrays.scenario_status, rows.status_rows, no_summary),
+          scenarios_status.scenario_status, rows.status_rows, no_summary),
     Entry("bigarray", "-", "peak RSS <= 50 MB per daemon on 10^7 tasks",
           scenarios_arrays.scenario_bigarray, rows.bigarray_rows, no_summary),
     Entry("million", "a small pre-filled queue run the same way, before and after",
