@@ -1,11 +1,9 @@
-"""The fjd scenarios: throughput, latency, idle, submit, million, runbig, and the profile run.
+"""The scenarios of single job files: throughput, latency, idle and submit.
 
 Each takes the parsed options and the results dict, runs fjd in fresh queue roots (see
 harness.Scenario) and stores what it measured under its own key in the results; the
-competitors it is compared with are in competitors.py, the judging in report.py.
-
-The scenarios of array jobs and journals (arrays, files, status, bigarray, and the one-array
-half of submit) are in scenarios_arrays.py; table.py lists them all in their order.
+competitors it is compared with are in competitors.py, the judging in report.py and rows.py.
+The other scenarios are in the other scenarios_*.py; table.py lists them all in their order.
 """
 import os
 import random

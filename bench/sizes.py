@@ -93,8 +93,6 @@ SIZES = (
     ]),
 )
 ALL = [size for _, sizes in SIZES for size in sizes]
-DEFAULTS = {s.key: s.full for s in ALL}
-QUICK = {s.key: s.quick for s in ALL}
 
 
 def full(key):
