@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 
-from harness import HERE, BenchError, Scenario, filesystem_of, say
+from harness import HERE, BenchError, Scenario, say
+from machine import filesystem_of
 
 
 def xargs_once(n, workers):

@@ -1,8 +1,11 @@
-"""Write a queue root that looks as if an array of N tasks had run to its end.
+"""This probe imports fjd internals on purpose: a million task records written through
+`fjd run` would take hours, so it writes them with the benchmarked fjd's JournalWriter.
+
+Write a queue root that looks as if an array of N tasks had run to its end.
 
     python bench/fill_journals.py ROOT N [--workers 2] [--range 1000] [--fail-every 100]
 
-Run by the `status` scenario (bench/scenarios_arrays.py) with the benchmarked checkout on
+Run by the `status` scenario (bench/scenarios_status.py) with the benchmarked checkout on
 PYTHONPATH, so that the journals are written by that fjd's own JournalWriter
 (fjd/journal.py), with the records laid out as its worker's run_range writes them: one
 ``task`` record per task, in ranges of --range tasks handed alternately to --workers

@@ -5,13 +5,9 @@ The daemons as subprocesses (Daemon) in a fresh queue root (Scenario), readers o
 the records, the folders kept until the end of the run (see remove_later), the warning for
 slow file creation and the description of the machine. Standard library only.
 """
-import math
 import os
-import platform
-import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,24 +17,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 JOB = b"[control]\nexecutable: true\n"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-# the sizes of --quick and of a full run (an option given on the command line wins)
-QUICK = dict(jobs=200, repeat=1, latency_samples=20, idle_seconds=3.0, million=5000,
-             million_sample=1000, million_seconds=8.0, sweep="10x100", runbig_queue=5000,
-             runbig_jobs=1000, array_tasks=2000, array_sweep="100x100", files_tasks=5000,
-             files_sample=10, split_sizes="200,400", status_records=50000,
-             bigarray_tasks=1000000, bigarray_seconds=3.0, shared_idle_seconds=10.0,
-             shared_jobs=200, shared_tasks=1000, shared_latency_samples=3, shared_rounds=1,
-             scale_workers="20,100", scale_rounds=3, scale_idle_seconds=10.0)
-DEFAULTS = dict(jobs=2000, repeat=3, latency_samples=200, idle_seconds=30.0, million=1000000,
-                million_sample=20000, million_seconds=300.0, sweep="100x1000",
-                runbig_queue=90000, runbig_jobs=5000, array_tasks=20000,
-                array_sweep="1000x1000", files_tasks=100000, files_sample=50,
-                split_sizes="1000,2000", status_records=1000000, bigarray_tasks=10000000,
-                bigarray_seconds=10.0, shared_idle_seconds=60.0, shared_jobs=1000,
-                shared_tasks=5000, shared_latency_samples=10, shared_rounds=3,
-                scale_workers="50,200", scale_rounds=10, scale_idle_seconds=30.0)
-
 
 def say(text=""):
     """Progress goes to stderr; the results table goes to stdout."""
@@ -195,11 +173,6 @@ class Scenario:
     def path(self, *parts):
         return os.path.join(self.root, *parts)
 
-    def env(self):
-        env = dict(os.environ)
-        env.pop("FJD_ROOT", None)
-        return env
-
     def start(self, role, profile=None):
         argv = [self.opts.python]
         if profile:
@@ -207,7 +180,9 @@ class Scenario:
         argv += [os.path.join(self.opts.fjd, role + ".py"), "--root", self.root,
                  "--log-level", "WARNING"]
         log_path = os.path.join(self.logs, "%s-%d.log" % (role, len(self.daemons)))
-        daemon = Daemon(role, argv, log_path, self.dir, self.env())
+        # the checkout's own fjd: its dispatcher.py's folder comes first on sys.path anyway,
+        # and PYTHONPATH says so for anything the daemon starts (--compare runs two checkouts)
+        daemon = Daemon(role, argv, log_path, self.dir, fjd_env(self.opts))
         self.daemons.append(daemon)
         return daemon
 
@@ -334,131 +309,6 @@ class BenchError(Exception):
     pass
 
 
-# -- job files and records ------------------------------------------------------------------
-
-def write_jobs(folder, names, data=JOB):
-    """Write job files the safe way (dot-name, then rename), as fast as Python can.
-
-    Returns the seconds it took. The rename is what makes a job visible to the dispatcher.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    opn, wrt, cls, ren = os.open, os.write, os.close, os.rename
-    try:
-        started = time.monotonic()
-        for name in names:
-            tmp = "." + name + ".tmp"
-            fd = opn(tmp, flags, 0o644, dir_fd=dir_fd)
-            wrt(fd, data)
-            cls(fd)
-            ren(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return time.monotonic() - started
-    finally:
-        os.close(dir_fd)
-
-
-def fill_queue(folder, total, chunk=100000):
-    """Write `total` no-op job files into folder in chunks, saying how far it got when there
-    is more than one chunk (a big queue takes a while); returns the seconds it took."""
-    write_s = 0.0
-    for first in range(0, total, chunk):
-        names = ["job%07d.conf" % i for i in range(first, min(total, first + chunk))]
-        write_s += write_jobs(folder, names)
-        if total > chunk:
-            say("  %d written (%.0f files/s)" % (first + len(names),
-                                                 (first + len(names)) / write_s))
-    return write_s
-
-
-def room_for(folder, files):
-    """Whether folder's filesystem has the inodes and the space for this many job files."""
-    need_inodes, need_bytes = int(files * 1.05) + 1000, files * 4096 * 2
-    vfs = os.statvfs(folder)
-    return not (vfs.f_favail and vfs.f_favail < need_inodes
-                or vfs.f_bavail * vfs.f_frsize < need_bytes)
-
-
-def stage_jobs(folder, names, data=JOB):
-    """Write job files under their temporary dot-names only (the dispatcher ignores them)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for name in names:
-            fd = os.open("." + name + ".tmp", flags, 0o644, dir_fd=dir_fd)
-            os.write(fd, data)
-            os.close(fd)
-    finally:
-        os.close(dir_fd)
-
-
-def publish_jobs(folder, names):
-    """Rename staged dot-names to their job names; returns the seconds it took."""
-    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    ren = os.rename
-    try:
-        started = time.monotonic()
-        for name in names:
-            ren("." + name + ".tmp", name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return time.monotonic() - started
-    finally:
-        os.close(dir_fd)
-
-
-def read_records(records_dir):
-    """Every job and task record in the journals of records/, with start_ts/end_ts."""
-    sys.path.insert(0, REPO)
-    from fjd import journal
-    found = []
-    for path in journal.journal_paths(records_dir):
-        writer = journal.writer_of(path)
-        for _, record in journal.all_records(path):
-            if record.get("k") in ("job", "task"):
-                record.setdefault("worker", writer)
-                record["start_ts"], record["end_ts"] = record.get("start"), record.get("end")
-                found.append(record)
-    return found
-
-
-def job_record(root, name):
-    """The newest record of the finished job name (KeyError when there is none)."""
-    sys.path.insert(0, REPO)
-    from fjd import records
-    from fjd.layout import Layout
-    found = records.find_job_records(Layout(root), name)
-    if not found:
-        raise KeyError(name)
-    return found[-1]
-
-
-def record_breakdown(records):
-    """Where a job's time goes, from the records: run+filing time and gaps between jobs."""
-    by_worker = {}
-    for record in records:
-        start, end = record.get("start_ts"), record.get("end_ts")
-        if isinstance(start, (int, float)) and isinstance(end, (int, float)):
-            by_worker.setdefault(record.get("worker"), []).append((start, end))
-    durations, gaps = [], []
-    for spans in by_worker.values():
-        spans.sort()
-        durations += [end - start for start, end in spans]
-        gaps += [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
-    result = {"workers_seen": len(by_worker), "jobs_with_times": len(durations)}
-    if durations:
-        result["run_ms_median"] = statistics.median(durations) * 1000
-        result["run_ms_mean"] = statistics.mean(durations) * 1000
-    if gaps:
-        result["gap_ms_median"] = statistics.median(gaps) * 1000
-        result["gap_ms_mean"] = statistics.mean(gaps) * 1000
-    return result
-
-
-def percentile(values, fraction):
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, int(math.ceil(fraction * len(ordered))))
-    return ordered[rank - 1]
-
-
 # -- small helpers --------------------------------------------------------------------------
 
 def run_fjd(opts, args, cwd, timeout=600.0, log_path=None):
@@ -581,115 +431,25 @@ def first_line(argv, env=None):
         return None
 
 
+def fjd_help(opts, command):
+    """(exit status, text) of `python -m fjd COMMAND --help` of the fjd benchmarked: what
+    it offers (an older checkout may lack a command or an option); cached on opts."""
+    cache = opts.__dict__.setdefault("_fjd_help", {})
+    if command not in cache:
+        try:
+            probe = subprocess.run([opts.python, "-m", "fjd", command, "--help"], cwd=opts.fjd,
+                                   env=fjd_env(opts), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   timeout=60)
+            cache[command] = (probe.returncode, probe.stdout.decode("utf-8", "replace"))
+        except (OSError, subprocess.TimeoutExpired) as error:
+            cache[command] = (-1, str(error))
+    return cache[command]
+
+
 def fjd_env(opts):
     env = dict(os.environ)
     env.pop("FJD_ROOT", None)
     extra = env.get("PYTHONPATH")
     env["PYTHONPATH"] = opts.fjd + (os.pathsep + extra if extra else "")
     return env
-
-
-# -- the machine ----------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def filesystem_of(path):
-    """(fstype, mount point, device) of the mount holding path, from /proc/self/mounts."""
-    path = os.path.realpath(path)
-    best = ("unknown", "", "")
-    try:
-        with open("/proc/self/mounts") as handle:
-            for line in handle:
-                parts = line.split()
-                if len(parts) < 3:
-                    continue
-                mount = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[1])
-                inside = path == mount or path.startswith(mount.rstrip("/") + "/")
-                if inside and len(mount) >= len(best[1]):
-                    best = (parts[2], mount, parts[0])
-    except OSError:
-        pass
-    return best
-
-
-def os_name():
-    try:
-        with open("/etc/os-release") as handle:
-            for line in handle:
-                if line.startswith("PRETTY_NAME="):
-                    return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return platform.system()
-
-
-def git_revision(repo):
-    try:
-        rev = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10)
-        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--", "fjd",
-                                "dispatcher.py", "worker.py"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10)
-        text = rev.stdout.decode().strip()
-        if text and dirty.stdout.strip():
-            text += "+uncommitted changes"
-        return text or None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
-def create_cost_us(folder, files=1000, rounds=3):
-    """Median microseconds to create (open O_CREAT, write, close) one small file in folder.
-
-    Every job costs fjd a few file creations, so this is context for every number.
-    """
-    costs = []
-    base = tempfile.mkdtemp(prefix="fjd-bench-probe-", dir=folder)
-    try:
-        dir_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            for k in range(rounds):
-                started = time.perf_counter()
-                for i in range(files):
-                    fd = os.open("p%d-%d" % (k, i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644,
-                                 dir_fd=dir_fd)
-                    os.write(fd, JOB)
-                    os.close(fd)
-                costs.append((time.perf_counter() - started) / files * 1e6)
-        finally:
-            os.close(dir_fd)
-    finally:
-        remove_later(base)
-    return statistics.median(costs)
-
-
-def machine_info(opts):
-    fstype, mount, device = filesystem_of(opts.tmp)
-    mem_kb = None
-    try:
-        with open("/proc/meminfo") as handle:
-            mem_kb = int(handle.readline().split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    py = first_line([opts.python, "-c", "import platform,sys;"
-                     "print(platform.python_version(), sys.executable)"])
-    return {"cpu": cpu_model(), "cores": os.cpu_count(),
-            "memory_gb": round(mem_kb / 1024.0 / 1024.0, 1) if mem_kb else None,
-            "kernel": platform.release(), "os": os_name(),
-            "python": py.split()[0] if py else None, "python_path": opts.python,
-            "harness_python": platform.python_version(),
-            "tmp": opts.tmp, "fs": fstype, "fs_mount": mount, "fs_device": device,
-            "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-            "fjd": first_line([opts.python, "-m", "fjd", "--version"], env=fjd_env(opts)),
-            "fjd_dir": opts.fjd, "git": git_revision(opts.fjd),
-            "loadavg_start": list(os.getloadavg()),
-            "file_create_us": create_cost_us(opts.tmp)}

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""The CPU that one finished task's record costs this machine over sshfs, and the ceiling
+"""This probe imports fjd internals on purpose: it times one record's append alone, with
+the JournalWriter the worker uses (fjd.journal).
+
+The CPU that one finished task's record costs this machine over sshfs, and the ceiling
 that puts on array tasks' speed over sshfs against a local disk.
 
     python bench/record_floor.py                    # 5 rounds, 3,000 calls each way (root)

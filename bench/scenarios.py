@@ -1,13 +1,10 @@
-"""The fjd scenarios: throughput, latency, idle, submit, million, runbig, and the profile run.
+"""The scenarios of single job files: throughput, latency, idle and submit.
 
 Each takes the parsed options and the results dict, runs fjd in fresh queue roots (see
 harness.Scenario) and stores what it measured under its own key in the results; the
-competitors it is compared with are in competitors.py, the judging in report.py.
-
-The scenarios of array jobs and journals (arrays, files, status, bigarray, and the one-array
-half of submit) are in scenarios_arrays.py; SCENARIOS below lists them all in their order.
+competitors it is compared with are in competitors.py, the judging in report.py and rows.py.
+The other scenarios are in the other scenarios_*.py; table.py lists them all in their order.
 """
-import io
 import os
 import random
 import re
@@ -17,16 +14,12 @@ import time
 
 from competitors import (ensure_gnu_parallel, ensure_hyperqueue, hyperqueue_once,
                          parallel_once, xargs_once)
-from harness import (CLK_TCK, JOB, BenchError, Scenario, child_pid, count_names, dir_mtime,
-                     fill_queue, fjd_env, first_line, job_record, percentile, proc_stat_ticks,
-                     proc_status_kb, publish_jobs, ratio, read_records, record_breakdown,
-                     room_for, say, stage_jobs, warn_if_slow_create, write_jobs)
-from report import fmt_num, fmt_ratio
+from harness import (CLK_TCK, JOB, BenchError, Scenario, count_names, dir_mtime, fjd_env,
+                     fjd_help, first_line, ratio, say, warn_if_slow_create)
+from jobfiles import publish_jobs, stage_jobs, write_jobs
+from journals import job_record, percentile, read_records, record_breakdown
+from report import fmt_num
 from scenarios_arrays import has_arrays, submit_array
-
-# in the order they run; 'profile' is separate (--profile); 'shared' is in sharedfs.py
-SCENARIOS = ("throughput", "arrays", "latency", "idle", "submit", "files", "status",
-             "bigarray", "million", "runbig", "scale", "shared")
 
 
 # -- scenario: throughput -------------------------------------------------------------------
@@ -152,65 +145,6 @@ def scenario_throughput(opts, results):
     results["throughput"] = out
 
 
-# -- profile --------------------------------------------------------------------------------
-
-def scenario_profile(opts, results, stamp):
-    """One throughput run with the daemons under cProfile; top functions printed and saved."""
-    import pstats
-    prefix = os.path.join(opts.results_dir, "%s-profile" % stamp)
-    say("profile: one fjd run of %d jobs with the daemons under cProfile" % opts.jobs)
-    run = fjd_throughput_once(opts, opts.jobs, opts.workers, profile_prefix=prefix)
-    files = {"dispatcher": [prefix + "-dispatcher.prof"],
-             "workers": [prefix + "-worker%d.prof" % i for i in range(opts.workers)]}
-    header = ("cProfile of one fjd throughput run: %d jobs, %d workers, %s jobs/s under the "
-              "profiler (wall-clock times; they include ~%.1f s idle before the submission)\n"
-              % (opts.jobs, opts.workers, fmt_num(run["jobs_per_s"]), opts.settle))
-    summary, full = io.StringIO(), io.StringIO()
-    summary.write(header)
-    full.write(header)
-    for role, paths in files.items():
-        paths = [p for p in paths if os.path.exists(p)]
-        if not paths:
-            summary.write("\n%s: no profile written (did it exit cleanly on SIGINT?)\n" % role)
-            continue
-        stats = pstats.Stats(paths[0], stream=full)
-        for extra in paths[1:]:
-            stats.add(extra)
-        stats.strip_dirs()
-        total = stats.total_tt or 1e-9
-        summary.write("\n%s (%d process(es), %.2f s profiled in all): top %d by own time\n"
-                      % (role, len(paths), total, opts.profile_top))
-        summary.write("  %9s %6s %8s %9s  %s\n" % ("own s", "own %", "calls", "cum s",
-                                                  "function"))
-        ranked = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)
-        for (filename, line, func), (cc, nc, tt, ct, callers) in ranked[:opts.profile_top]:
-            where = short_func((filename, line, func))
-            summary.write("  %9.3f %5.1f%% %8d %9.3f  %s\n" % (tt, tt / total * 100, nc, ct,
-                                                               where))
-        summary.write("  where the top %d are called from (calls, own s):\n" % opts.profile_callers)
-        for key, value in ranked[:opts.profile_callers]:
-            callers = sorted(value[4].items(), key=lambda kv: kv[1][2], reverse=True)
-            summary.write("    %s <- %s\n" % (
-                short_func(key), "; ".join("%s (%d, %.3f)" % (short_func(c), v[1], v[2])
-                                           for c, v in callers[:4]) or "-"))
-        for order in ("tottime", "cumulative"):
-            full.write("\n===== %s (%d file(s)), top %d by %s =====\n"
-                       % (role, len(paths), max(40, opts.profile_top), order))
-            stats.sort_stats(order).print_stats(max(40, opts.profile_top))
-    text = summary.getvalue()
-    with open(prefix + ".txt", "w") as handle:
-        handle.write(text + "\n\n" + full.getvalue())
-    text += "\n(full pstats tables: %s; load the .prof files with python -m pstats)\n" % (
-        prefix + ".txt")
-    results["profile"] = {"run": run, "files": files, "summary": prefix + ".txt"}
-    return text
-
-
-def short_func(key):
-    filename, line, func = key
-    return func if filename == "~" else "%s:%d(%s)" % (filename, line, func)
-
-
 # -- scenario: latency ----------------------------------------------------------------------
 
 def scenario_latency(opts, results):
@@ -322,17 +256,12 @@ def scenario_submit(opts, results):
     a, b = opts.sweep
     total = a * b
     env = fjd_env(opts)
-    probe = subprocess.run([opts.python, "-m", "fjd", "submit", "--help"], cwd=opts.fjd, env=env,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
-    if probe.returncode != 0:
-        say("submit: `python -m fjd submit --help` exited with %d: not available"
-            % probe.returncode)
+    probe, help_text = fjd_help(opts, "submit")
+    if probe != 0:
+        say("submit: `python -m fjd submit --help` exited with %d: not available" % probe)
         results["submit"] = {"available": False, "sweep": total,
-                             "why": "`python -m fjd submit --help` exited with %d"
-                                    % probe.returncode}
+                             "why": "`python -m fjd submit --help` exited with %d" % probe}
         return
-    help_text = probe.stdout.decode("utf-8", "replace")
     say("submit: fjd submit of a %d x %d = %d-job sweep" % (a, b, total))
     tried = []
     for label, args in submit_argvs(help_text, "ROOT", a, b):
@@ -386,198 +315,3 @@ def shorten_argv(argv):
             arg = arg[:40] + "...(%d chars)" % len(arg)
         out.append(arg)
     return " ".join(out)
-
-
-# -- scenario: a million queued jobs --------------------------------------------------------
-
-def prefilled_run(opts, total, sample, name, max_seconds):
-    """Write `total` job files, start the workers, then the dispatcher; run `sample` jobs.
-
-    Returns the dispatcher's peak RSS, the time until the first job started and the
-    throughput of the first `sample` jobs from the first start to the sample-th end (from
-    the records), with and without the dispatcher's start-up.
-    """
-    with Scenario(opts, name) as sc:
-        write_s = fill_queue(sc.path("jobqueue"), total)
-        for _ in range(opts.workers):
-            sc.worker()
-        sc.wait_announced(opts.workers)
-        time.sleep(opts.settle)
-        t0 = time.time()
-        dispatcher = sc.dispatcher()
-        peak_rss_seen = 0
-        reached = False
-        while True:
-            rss = proc_status_kb(dispatcher.pid, "VmRSS") or 0
-            peak_rss_seen = max(peak_rss_seen, rss)
-            finished = sc.finished()
-            if finished >= sample:
-                reached = True
-                break
-            waited = time.time() - t0
-            if waited > max_seconds + 60 or (finished and waited > max_seconds):
-                break
-            sc.check_alive()
-            time.sleep(0.1 if sample > 5000 else 0.02)
-        hwm = proc_status_kb(dispatcher.pid, "VmHWM")
-        rss_end = proc_status_kb(dispatcher.pid, "VmRSS")
-        cpu = {}
-        for d in sc.daemons:
-            used = d.cpu_seconds()
-            if used:
-                key = "dispatcher" if d.role == "dispatcher" else "workers"
-                cpu[key] = cpu.get(key, 0.0) + used[0]
-                cpu["jobs"] = cpu.get("jobs", 0.0) + used[1]
-        sc.stop()
-        records = read_records(sc.path("records"))
-    starts = sorted(r["start_ts"] for r in records if isinstance(r.get("start_ts"), (int, float)))
-    ends = sorted(r["end_ts"] for r in records if isinstance(r.get("end_ts"), (int, float)))
-    out = {"queued": total, "write_seconds": write_s, "write_files_per_s": total / write_s,
-           "sample_target": sample, "completed_sample": reached, "workers": opts.workers,
-           "dispatcher_peak_rss_mb": hwm / 1024.0 if hwm else None,
-           "dispatcher_rss_end_mb": rss_end / 1024.0 if rss_end else None,
-           "dispatcher_peak_rss_polled_mb": peak_rss_seen / 1024.0,
-           "loadavg_after": list(os.getloadavg()), "breakdown": record_breakdown(records),
-           "cpu_ms_per_job_incl_startup": {k: v * 1000 / max(1, len(ends))
-                                           for k, v in cpu.items()}}
-    if starts and ends:
-        count = min(sample, len(ends))
-        last = ends[count - 1]
-        out["jobs_counted"] = count
-        out["first_start_after_s"] = starts[0] - t0
-        out["seconds_from_first_start"] = last - starts[0]
-        out["jobs_per_s"] = count / (last - starts[0]) if last > starts[0] else None
-        out["jobs_per_s_incl_startup"] = count / (last - t0) if last > t0 else None
-    return out
-
-
-def scenario_million(opts, results, small_queue_rate):
-    """The big pre-filled queue, between two small pre-filled queues run the same way."""
-    total, sample = opts.million, min(opts.million_sample, opts.million)
-    if not room_for(opts.tmp, total):
-        say("million: not enough room in %s for %d files" % (opts.tmp, total))
-        results["million"] = {"queued": total, "skipped": "not enough free inodes or space"}
-        return
-    small = opts.jobs
-    controls = []
-    say("million: control before: a pre-filled queue of %d jobs, run the same way" % small)
-    controls.append(prefilled_run(opts, small, small, "prefilled-small", opts.million_seconds))
-    say("million: writing %d job files into jobqueue/ before the dispatcher starts" % total)
-    say("  then starting the workers and the dispatcher; running the first %d jobs "
-        "(at most %.0f s)" % (sample, opts.million_seconds))
-    out = prefilled_run(opts, total, sample, "million", opts.million_seconds)
-    say("million: control after: a pre-filled queue of %d jobs" % small)
-    controls.append(prefilled_run(opts, small, small, "prefilled-small", opts.million_seconds))
-    rates = [c["jobs_per_s"] for c in controls if c.get("jobs_per_s")]
-    control_rate = statistics.mean(rates) if rates else None
-    out["small_prefilled_runs"] = controls
-    out["small_prefilled_jobs_per_s"] = control_rate
-    out["ratio_vs_small_prefilled"] = ratio(out.get("jobs_per_s"), control_rate)
-    out["small_queue_jobs_per_s"] = small_queue_rate
-    out["ratio_vs_small_queue"] = ratio(out.get("jobs_per_s"), small_queue_rate)
-    results["million"] = out
-
-
-# -- scenario: fjd run on a big queue --------------------------------------------------------
-
-def runbig_once(opts, how, total, sample):
-    """Pre-fill a queue of `total` no-op jobs and time its first `sample` jobs run `how`:
-    "plain" (``python dispatcher.py`` and W ``python worker.py``, as everywhere else) or
-    "fjd run" (``python -m fjd run --workers W``, whose dispatcher has --exit-when-done).
-
-    Stopped once `sample` jobs are in done/ or failed/, with SIGINT (`fjd run` then exits
-    130 and puts its running jobs back). The throughput is counted from the records as in
-    the million scenario: the first `sample` jobs from the first start to the sample-th end.
-    """
-    name = "runbig-plain" if how == "plain" else "runbig-fjd-run"
-    with Scenario(opts, name) as sc:
-        write_s = fill_queue(sc.path("jobqueue"), total)
-        time.sleep(opts.settle)
-        t0 = time.time()
-        if how == "plain":
-            dispatcher_pid = sc.dispatcher().pid
-            for _ in range(opts.workers):
-                sc.worker()
-            runner = None
-        else:
-            runner = sc.fjd_run(opts.workers)
-            dispatcher_pid = None
-        timeout = max(120.0, sample / 5.0)
-        reached, seen = sc.wait_finished(sample, timeout, 0.1 if sample > 5000 else 0.02)
-        if runner is not None:
-            dispatcher_pid = child_pid(runner.pid, "dispatcher")
-        dispatcher_cpu = proc_stat_ticks(dispatcher_pid) if dispatcher_pid else None
-        runner_cpu = runner.cpu_seconds() if runner is not None else None
-        finished = sc.finished()
-        sc.stop()
-        exit_status = runner.proc.returncode if runner is not None else None
-        records = read_records(sc.path("records"))
-    starts = sorted(r["start_ts"] for r in records if isinstance(r.get("start_ts"), (int, float)))
-    ends = sorted(r["end_ts"] for r in records if isinstance(r.get("end_ts"), (int, float)))
-    out = {"how": how, "queued": total, "sample_target": sample, "workers": opts.workers,
-           "completed_sample": reached, "finished_when_stopped": finished,
-           "seconds_to_sample_polled": seen - t0,
-           "write_seconds": write_s, "write_files_per_s": total / write_s if write_s else None,
-           "dispatcher_cpu_s": dispatcher_cpu[0] / CLK_TCK if dispatcher_cpu else None,
-           "loadavg_after": list(os.getloadavg())}
-    if runner is not None:
-        out["fjd_run_exit_status"] = exit_status
-        out["fjd_run_own_cpu_s"] = runner_cpu[0] if runner_cpu else None
-    if starts and ends:
-        count = min(sample, len(ends))
-        last = ends[count - 1]
-        out["jobs_counted"] = count
-        out["first_start_after_s"] = starts[0] - t0
-        out["seconds_from_first_start"] = last - starts[0]
-        out["jobs_per_s"] = count / (last - starts[0]) if last > starts[0] else None
-        out["jobs_per_s_incl_startup"] = count / (last - t0) if last > t0 else None
-        if out["dispatcher_cpu_s"] is not None:
-            out["dispatcher_cpu_ms_per_job"] = out["dispatcher_cpu_s"] * 1000 / count
-    if not reached:
-        say("  ! %s: only %d of %d jobs finished within %.0f s" % (how, finished, sample,
-                                                                   timeout))
-    return out
-
-
-def scenario_runbig(opts, results):
-    """`fjd run` against a plain dispatcher on the same big pre-filled queue.
-
-    `fjd run` starts its dispatcher with --exit-when-done, whose "all done" check once
-    listed the whole jobqueue/ every loop: 5,000 jobs of a 90,000-job queue ran at about
-    half the speed of a plain dispatcher. Target: the ratio fjd run / plain >= 0.9.
-    """
-    total = opts.runbig_queue
-    sample = min(opts.runbig_jobs, total)
-    if not room_for(opts.tmp, 2 * total):
-        say("runbig: not enough room in %s for 2 x %d files" % (opts.tmp, total))
-        results["runbig"] = {"queued": total, "skipped": "not enough free inodes or space"}
-        return
-    probe = subprocess.run([opts.python, "-m", "fjd", "run", "--help"], cwd=opts.fjd,
-                           env=fjd_env(opts), stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if probe.returncode != 0:
-        say("runbig: `python -m fjd run --help` exited with %d: not available"
-            % probe.returncode)
-        results["runbig"] = {"queued": total, "jobs": sample, "available": False,
-                             "why": "`python -m fjd run --help` exited with %d"
-                                    % probe.returncode}
-        return
-    say("runbig: %d job files queued beforehand, the first %d of them run by a plain "
-        "dispatcher and %d workers, then on a fresh queue by `fjd run --workers %d`"
-        % (total, sample, opts.workers, opts.workers))
-    plain = runbig_once(opts, "plain", total, sample)
-    say("  plain dispatcher: %s jobs/s" % fmt_num(plain.get("jobs_per_s")))
-    run = runbig_once(opts, "fjd run", total, sample)
-    say("  fjd run: %s jobs/s" % fmt_num(run.get("jobs_per_s")))
-    out = {"queued": total, "jobs": sample, "workers": opts.workers, "available": True,
-           "plain": plain, "fjd_run": run,
-           "ratio_run_vs_plain": ratio(run.get("jobs_per_s"), plain.get("jobs_per_s"))}
-    say(runbig_line(out))
-    results["runbig"] = out
-
-
-def runbig_line(out):
-    """The one-line summary of the runbig scenario (progress and the final report)."""
-    return ("runbig: plain dispatcher %s jobs/s, fjd run %s jobs/s, ratio fjd run / plain %s"
-            % (fmt_num(out["plain"].get("jobs_per_s")), fmt_num(out["fjd_run"].get("jobs_per_s")),
-               fmt_ratio(out["ratio_run_vs_plain"])))

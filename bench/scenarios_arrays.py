@@ -1,46 +1,33 @@
-"""The scenarios of array jobs and journals: arrays, files, status, bigarray, and the
-one-array half of the submit scenario (submit_array).
+"""The scenarios of array jobs: arrays, files, bigarray, and the one-array half of the
+submit scenario (submit_array); the status scenario is in scenarios_status.py.
 
 Like scenarios.py, each takes the parsed options and the results dict and stores what it
 measured under its own key. Everything goes through fjd's command line (`python -m fjd run`,
-`submit`, `status`, `show`) or its daemons, in fresh queue roots (harness.Scenario), except
-the million task records of the status scenario, which bench/fill_journals.py writes with
-fjd's own JournalWriter.
+`submit`, `status`, `show`) or its daemons, in fresh queue roots (harness.Scenario).
 """
 import json
 import os
 import random
-import re
 import signal
 import statistics
-import subprocess
 import time
 
 from competitors import xargs_once
-from harness import (HERE, BenchError, Scenario, count_entries, count_names, finished_arrays,
-                     fjd_env, proc_status_kb, ratio, read_records, record_breakdown, run_fjd,
-                     say)
+from harness import (BenchError, Scenario, count_entries, count_names, finished_arrays,
+                     fjd_help, proc_status_kb, ratio, run_fjd, say)
+from journals import read_records, record_breakdown, span
 from report import fmt_num, fmt_ratio, outputs_text
 
 # tasks that print one line to stdout and one to stderr; `$$` is fjd's literal `$`, so sh
 # gets `$0`, which is the task's value (the word after the script)
 PRINT_EXE = "sh -c 'echo out $$0; echo err $$0 >&2' $i"
-SHOW_INDEX = 0.777777  # the status scenario looks up task N * this (#777777 of 10^6)
 
 
 def has_arrays(opts):
     """Whether the fjd benchmarked has array jobs (its `fjd submit --help` offers --split,
-    the option that asks for the old one-file-per-job behaviour); cached on opts."""
-    if getattr(opts, "_has_arrays", None) is None:
-        try:
-            probe = subprocess.run([opts.python, "-m", "fjd", "submit", "--help"],
-                                   cwd=opts.fjd, env=fjd_env(opts), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   timeout=60)
-            opts._has_arrays = probe.returncode == 0 and b"--split" in probe.stdout
-        except (OSError, subprocess.TimeoutExpired):
-            opts._has_arrays = False
-    return opts._has_arrays
+    the option that asks for the old one-file-per-job behaviour)."""
+    status, text = fjd_help(opts, "submit")
+    return status == 0 and "--split" in text
 
 
 def not_available(results, name, what):
@@ -53,6 +40,15 @@ def run_args(n, workers, root, exe="true", extra=()):
     """`fjd run` of one array of n tasks (i=1..n) with W local workers, as a user types it."""
     return (["run", "--exe", exe, "--param", "i=1..%d" % n, "--workers", str(workers)] +
             list(extra) + ["--root", root, "--quiet", "--log-level", "WARNING"])
+
+
+def status_counts(opts, sc):
+    """The counts of `fjd status --json` on the scenario's root ({} when it fails)."""
+    status = run_fjd(opts, ["status", "--json", "--root", sc.root], sc.dir)
+    try:
+        return json.loads(status["stdout"].decode())["counts"]
+    except (ValueError, KeyError):
+        return {}
 
 
 def median_of(runs, key):
@@ -82,13 +78,12 @@ def array_run_once(opts, n, workers):
            "records": len(records), "done": states.count("done"),
            "failed": states.count("failed"), "filed_as": filed,
            "breakdown": record_breakdown(records)}
-    starts = [r["start_ts"] for r in records if isinstance(r.get("start_ts"), (int, float))]
-    ends = [r["end_ts"] for r in records if isinstance(r.get("end_ts"), (int, float))]
-    if starts and ends and max(ends) > min(starts):
-        out["seconds_from_first_start"] = max(ends) - min(starts)
+    first, last = span(records)
+    if first is not None:
+        out["seconds_from_first_start"] = last - first
         out["tasks_per_s"] = len(records) / out["seconds_from_first_start"]
-        out["first_start_after_s"] = min(starts) - t0
-        out["exit_after_last_end_s"] = t_end - max(ends)
+        out["first_start_after_s"] = first - t0
+        out["exit_after_last_end_s"] = t_end - last
     if run["status"] != 0 or len(records) != n or out["done"] != n:
         say("  ! fjd run exited with %s, %d task records (%d done) for %d tasks: %s"
             % (run["status"], len(records), out["done"], n,
@@ -164,11 +159,7 @@ def files_once(opts, n, printing, split=False, sample=0, seed=20121124):
                       timeout=max(900.0, n / 10.0), log_path=os.path.join(sc.logs, "run.log"))
         entries, per_top = count_entries(sc.root)
         with_logs, _ = count_entries(sc.root, skip=())
-        status = run_fjd(opts, ["status", "--json", "--root", sc.root], sc.dir)
-        try:
-            counts = json.loads(status["stdout"].decode())["counts"]
-        except (ValueError, KeyError):
-            counts = {}
+        counts = status_counts(opts, sc)
         filed = finished_arrays(sc.root)
         out = {"tasks": n, "kind": kind, "split": split, "workers": opts.workers,
                "exit_status": run["status"], "wall_seconds": run["seconds"],
@@ -261,82 +252,6 @@ def scenario_files(opts, results):
     results["files"] = out
 
 
-# -- scenario: status -----------------------------------------------------------------------
-
-def timed(opts, sc, args, runs=3, timeout=600.0):
-    """run_fjd `runs` times; (median seconds, every run's result)."""
-    done = [run_fjd(opts, args + ["--root", sc.root], sc.dir, timeout=timeout)
-            for _ in range(runs)]
-    return statistics.median(r["seconds"] for r in done), done
-
-
-def scenario_status(opts, results):
-    """`fjd status` (text and --json) and `fjd show` on a root holding N finished task
-    records, written beforehand by bench/fill_journals.py with fjd's JournalWriter."""
-    n = opts.status_records
-    if not has_arrays(opts):
-        return not_available(results, "status", {"records": n})
-    say("status: %d finished task records (2 worker journals, 1%% failed), written with "
-        "fjd's JournalWriter; then fjd status, fjd status --json and fjd show" % n)
-    out = {"records": n, "available": True}
-    with Scenario(opts, "status") as sc:
-        fill = subprocess.run([opts.python, os.path.join(HERE, "fill_journals.py"), sc.root,
-                               str(n), "--workers", "2"], cwd=sc.dir, env=fjd_env(opts),
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=max(600.0, n / 1000.0))
-        if fill.returncode != 0:
-            raise BenchError("fill_journals.py exited with %d: %s"
-                             % (fill.returncode, fill.stderr.decode("utf-8", "replace")[-500:]))
-        filled = json.loads(fill.stdout.decode().strip().splitlines()[-1])
-        out["filled"] = filled
-        say("  wrote %s task records (%.0f MB of journals and output) in %.1f s"
-            % (fmt_num(n), filled["records_bytes"] / 1e6, filled["seconds"]))
-        out["startup_s"], _ = timed(opts, sc, ["status", "--help"])
-        out["status_s"], runs = timed(opts, sc, ["status"])
-        out["status_max_rss_mb"] = max(r["max_rss_kb"] or 0 for r in runs) / 1024.0
-        out["status_ok"] = all(r["status"] == 0 for r in runs) and bool(re.search(
-            r"^\s*done\s+%d\b" % filled["done"], runs[-1]["stdout"].decode("utf-8", "replace"),
-            re.M))
-        out["status_json_s"], runs = timed(opts, sc, ["status", "--json"])
-        out["status_json_max_rss_mb"] = max(r["max_rss_kb"] or 0 for r in runs) / 1024.0
-        try:
-            state = json.loads(runs[-1]["stdout"].decode())
-            counts = state["counts"]
-            out["status_json_counts"] = counts
-            out["status_json_failures_listed"] = len(state["failed"])
-            out["status_json_ok"] = (counts["done"] == filled["done"] and
-                                     counts["failed"] == filled["failed"])
-        except (ValueError, KeyError) as error:
-            out["status_json_ok"] = False
-            out["status_json_error"] = str(error)
-        if not (out["status_ok"] and out["status_json_ok"]):
-            say("  ! fjd status did not report %d done and %d failed"
-                % (filled["done"], filled["failed"]))
-        name = filled["array"]
-        index = max(1, int(round(n * SHOW_INDEX)))
-        shows = {}
-        for label, args, expected in (
-                ("task_stdout", ["show", "%s#%d" % (name, index), "--stdout"],
-                 "out %d\n" % index),
-                ("task_record", ["show", "%s#%d" % (name, index)], "task: %s#%d" % (name, index)),
-                ("array_summary", ["show", name], "done: %d" % filled["done"])):
-            seconds, runs = timed(opts, sc, args, runs=1)
-            text = runs[0]["stdout"].decode("utf-8", "replace")
-            shows[label] = {"argv": "fjd " + " ".join(args), "seconds": seconds,
-                            "max_rss_mb": (runs[0]["max_rss_kb"] or 0) / 1024.0,
-                            "exit_status": runs[0]["status"], "correct": expected in text}
-            if not shows[label]["correct"]:
-                say("  ! `fjd %s` printed %r, not %r" % (" ".join(args), text[:200], expected))
-        out["show_index"] = index
-        out["show"] = shows
-    say("  fjd status %.2f s, --json %.2f s (python + import alone: %.2f s); fjd show "
-        "#%d --stdout %.2f s (%.0f MB), fjd show ARRAY %.2f s (%.0f MB)"
-        % (out["status_s"], out["status_json_s"], out["startup_s"], index,
-           shows["task_stdout"]["seconds"], shows["task_stdout"]["max_rss_mb"],
-           shows["array_summary"]["seconds"], shows["array_summary"]["max_rss_mb"]))
-    results["status"] = out
-
-
 # -- scenario: submit (its array half) ------------------------------------------------------
 
 def submit_array(opts, a, b, runs=3):
@@ -350,11 +265,7 @@ def submit_array(opts, a, b, runs=3):
             run = run_fjd(opts, ["submit", "--root", sc.root, "--exe", "true", "--param",
                                  "a=1..%d" % a, "--param", "b=1..%d" % b], sc.dir)
             files = count_names(sc.path("jobqueue"))
-            status = run_fjd(opts, ["status", "--json", "--root", sc.root], sc.dir)
-            try:
-                queued = json.loads(status["stdout"].decode())["counts"]["queued"]
-            except (ValueError, KeyError):
-                queued = None
+            queued = status_counts(opts, sc).get("queued")
         tried.append({"seconds": run["seconds"], "exit_status": run["status"],
                       "files": files, "queued_tasks": queued,
                       "ok": run["status"] == 0 and files == 1 and queued == total})
@@ -401,11 +312,7 @@ def scenario_bigarray(opts, results):
             d.signal(signal.SIGTERM)
         stops = {d.pid: d.wait_or_kill(opts.stop_timeout) for d in sc.daemons}
         stopped_at = time.time()
-        status = run_fjd(opts, ["status", "--json", "--root", sc.root], sc.dir)
-        try:
-            counts = json.loads(status["stdout"].decode())["counts"]
-        except (ValueError, KeyError):
-            counts = {}
+        counts = status_counts(opts, sc)
         left = {folder: count_names(sc.path(folder)) for folder in ("jobqueue", "arrays")}
         records = [r for r in read_records(sc.path("records")) if r.get("k") == "task"]
 
@@ -414,8 +321,7 @@ def scenario_bigarray(opts, results):
                 "rss_end_mb": rss[d.pid] / 1024.0 if rss[d.pid] else None,
                 "peak_rss_polled_mb": polled[d.pid] / 1024.0, "exit_status": stops[d.pid],
                 "killed": d.hung}
-    ends = [r["end_ts"] for r in records if isinstance(r.get("end_ts"), (int, float))]
-    starts = [r["start_ts"] for r in records if isinstance(r.get("start_ts"), (int, float))]
+    first, last = span(records)
     accounted = sum(counts.get(k, 0) for k in ("queued", "running", "assigned", "done",
                                                "failed", "cancelled"))
     out = {"tasks": n, "workers": w, "seconds": seconds, "available": True,
@@ -423,9 +329,9 @@ def scenario_bigarray(opts, results):
            "workers_rss": [daemon(d) for d in workers], "tasks_finished": len(records),
            "status_after_stop": counts, "tasks_accounted": accounted,
            "names_left": left, "stop_seconds": stopped_at - t0 - seconds}
-    if starts and ends and max(ends) > min(starts):
-        out["first_start_after_s"] = min(starts) - t0
-        out["tasks_per_s"] = len(records) / (max(ends) - min(starts))
+    if first is not None:
+        out["first_start_after_s"] = first - t0
+        out["tasks_per_s"] = len(records) / (last - first)
     if accounted != n:
         say("  ! after SIGTERM fjd status accounts for %d of the %d tasks: %s"
             % (accounted, n, counts))

@@ -13,7 +13,8 @@ import statistics
 import subprocess
 import time
 
-from harness import CLK_TCK, BenchError, Scenario, fjd_env, read_records, say
+from harness import CLK_TCK, BenchError, Scenario, fjd_env, say
+from journals import read_records
 
 
 def start_many(sc, workers, timeout):

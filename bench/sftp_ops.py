@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""What each file operation of a single job costs an sshfs file server, in sftp requests.
+"""This probe imports fjd internals on purpose: it counts the requests of one file operation
+at a time, so it calls the functions that do each one (fjd.folders, layout, records, journal).
+
+What each file operation of a single job costs an sshfs file server, in sftp requests.
 
     python bench/sftp_ops.py                 # fjd's recommended sshfs options (root)
     python bench/sftp_ops.py --options ""    # sshfs's defaults
@@ -32,7 +35,7 @@ sys.path.insert(0, REPO)
 
 import hosts  # noqa: E402  (test infrastructure: the private sshd, sshfs mounts)
 import infra  # noqa: E402
-from sharedfs import RequestLog, tally  # noqa: E402
+from sharedfs_hosts import RequestLog, tally  # noqa: E402
 
 RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"
 JOB = b"[control]\nexecutable: true\n"

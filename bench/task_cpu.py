@@ -33,7 +33,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "test"))
 
 import hosts  # noqa: E402  (test infrastructure: the private sshd, sshfs mounts)
-from harness import CLK_TCK, read_records  # noqa: E402
+from harness import CLK_TCK  # noqa: E402
+from journals import read_records  # noqa: E402
 
 RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"
 

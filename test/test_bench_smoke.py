@@ -129,7 +129,7 @@ def test_shared_ratios_are_the_median_of_interleaved_rounds():
     the median of those ratios; a round that did not finish fails the ratio instead of
     dropping out; the report shows every round."""
     sys.path.insert(0, os.path.join(REPO, "bench"))
-    import report
+    import rows_shared
     import sharedfs
     rounds = [{"local_jobs": 1000.0, "jobs": 400.0, "local_array": 2000.0, "array": 1300.0},
               {"local_jobs": 800.0, "jobs": 400.0, "local_array": 1400.0, "array": 1190.0},
@@ -154,11 +154,60 @@ def test_shared_ratios_are_the_median_of_interleaved_rounds():
                                      for k in ("jobs", "array")},
                   "ratios_by_round": {k: sharedfs.round_ratios(rounds, k)
                                       for k in ("jobs", "array")}}}}
-    rows = report.shared_rows(shared)
+    rows = rows_shared.shared_rows(shared)
     ratio = [row for row in rows if "array tasks/s, ratio" in row[0]]
     assert len(ratio) == 1, rows
     assert "median of 3 rounds" in ratio[0][0], ratio
     assert ratio[0][2].startswith("0.70x (rounds 0.65x, 0.85x, 0.70x"), ratio
     assert ratio[0][3] == "MISS", ratio
-    text = report.shared_text(shared)
+    text = rows_shared.shared_text(shared)
     assert "round 2: 800 / 400 = 0.50x; 1,400 / 1,190 = 0.85x" in text, text
+
+
+def test_bench_list_prints_the_table_of_scenarios():
+    """--list prints the table the runner walks: every scenario with its sizes."""
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "bench", "run.py"), "--list"],
+                          cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=60)
+    out = proc.stdout.decode("utf-8", "replace")
+    assert proc.returncode == 0, out + proc.stderr.decode("utf-8", "replace")
+    for name in ("throughput", "arrays", "latency", "idle", "submit", "files", "status",
+                 "bigarray", "million", "runbig", "scale", "shared"):
+        assert "\n%s " % name in "\n" + out, out
+    assert "--jobs 2000 (--quick: 200)" in out, out
+
+
+def test_bench_compare_runs_both_sides_and_removes_its_worktree(tmp_path):
+    """--compare HEAD runs the throughput scenario on a temporary git worktree of HEAD and
+    on the working tree, prints the medians, the ratio and the fjd / xargs ratio of each
+    side, and removes the worktree."""
+    argv = [sys.executable, os.path.join(REPO, "bench", "run.py"), "--compare", "HEAD",
+            "--rounds", "1", "--quick", "--only", "throughput", "--jobs", "30",
+            "--settle", "0.3", "--no-install", "--tmp", str(tmp_path),
+            "--results-dir", str(tmp_path / "results")]
+    env = dict(os.environ)
+    env.pop("FJD_ROOT", None)
+    proc = subprocess.run(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=240)
+    out = proc.stdout.decode("utf-8", "replace")
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    assert "Traceback" not in out + err, out + err
+    assert "after / before" in out, out
+    row = [line for line in out.splitlines() if line.startswith("single-file jobs/s")]
+    assert len(row) == 1 and ("PASS" in row[0] or "MISS" in row[0]), out
+    for side in ("before", "after"):
+        assert "fjd / xargs -P2, %s (>= 0.75)" % side in out, out
+    # each side ran from its own tree: the before side's daemons from the worktree
+    assert "compare: round 1, before (%s" % tmp_path in err, err
+    assert "compare: round 1, after (%s)" % REPO in err, err
+    assert "  single-file jobs/s: before " in out, out
+    saved = glob.glob(str(tmp_path / "results" / "*-compare.json"))
+    assert len(saved) == 1, saved
+    with open(saved[0]) as handle:
+        per_round = json.load(handle)["per_round"]
+    assert len(per_round["single-file jobs/s"]["before"]) == 1, per_round
+    worktrees = subprocess.run(["git", "-C", REPO, "worktree", "list"],
+                               stdout=subprocess.PIPE).stdout.decode()
+    assert str(tmp_path) not in worktrees, worktrees
+    assert not glob.glob(str(tmp_path / "fjd-bench-*")), os.listdir(str(tmp_path))
