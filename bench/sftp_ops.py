@@ -60,7 +60,8 @@ def measure(mount, log):
     from fjd import folders
     from fjd.jobfile import read_job_bytes
     from fjd.journal import JournalWriter
-    from fjd.layout import PARKED_ANNOUNCEMENT, Layout, refresh_listing
+    from fjd.layout import PARKED_ANNOUNCEMENT, Layout
+    from fjd.fsops import refresh_listing
     from fjd.records import OpenSource, move_noreplace
 
     layout = Layout(os.path.join(mount, "q"))

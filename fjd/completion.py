@@ -11,7 +11,8 @@ import os
 import time
 
 from . import arrays, defaults, moves, names, record_kinds, records, tickets
-from .layout import display, refresh_listing
+from .layout import display
+from .fsops import refresh_listing
 
 log = logging.getLogger("fjd.dispatcher")
 

@@ -21,8 +21,8 @@ import time
 
 from . import arrays, journal, moves, names, record_kinds, records
 from .jobfile import JobError
-from .layout import (cancel_request, display, hostname, list_names, safe_hostname,
-                     try_rename, write_file_atomic)
+from .layout import cancel_request, display, hostname, safe_hostname
+from .fsops import list_names, try_rename, write_file_atomic
 from .names import nonce
 from .liveness import read_heartbeat
 from .status import Journals

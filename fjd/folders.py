@@ -110,14 +110,11 @@ def forget_changes(folder):
 
 
 def use(layout):
-    """Keep the queue's busy folders open from now on (daemons on a shared mount)."""
+    """Keep the queue's folders open from now on (daemons on a shared mount); layout is a
+    layout.Layout (its folder names and the parent of the inboxes)."""
     global _current
     stop()
-    from .layout import ARRAYS, CANCELLED, DONE, FAILED, JOBPOD, JOBQUEUE, RECORDS, \
-        WORKERQUEUE  # noqa: late import: layout imports this module
-    _current = OpenFolders(layout.root, (JOBQUEUE, WORKERQUEUE, DONE, FAILED, RECORDS,
-                                         ARRAYS, CANCELLED, JOBPOD),
-                           per_worker_parent=layout.jobpod)
+    _current = OpenFolders(layout.root, layout.folder_names, per_worker_parent=layout.jobpod)
 
 
 def stop():

@@ -17,6 +17,8 @@ import re
 import socket
 import time
 
+from .liveness import decode_beat, read_beat
+
 log = logging.getLogger("fjd")
 
 MAGIC = b"fjd1"
@@ -144,7 +146,6 @@ class HintSender:
 
 def hint_dispatcher(layout, queue_id, what=b"jobs"):
     """Tell the dispatcher of layout's queue to look now (for fjd submit). Best effort."""
-    from .liveness import decode_beat, read_beat
     holder = decode_beat(read_beat(os.path.join(layout.root, "dispatcher.lock")))
     addresses = holder.get("hints")
     if addresses:

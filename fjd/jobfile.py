@@ -12,8 +12,8 @@ import stat
 
 from . import folders
 from .defaults import MAX_JOB_BYTES as DEFAULT_MAX_JOB_BYTES
+from .fsops import read_spliced
 from .statx import cached_stat
-
 
 
 JOBFILE_PLACEHOLDER = "{jobfile}"
@@ -151,32 +151,6 @@ def read_plain(fd, max_bytes, info=None):
         if len(chunk) < wanted and got >= info.st_size:
             break  # a short read at the size the kernel knows is the end: no read for EOF
     return b"".join(chunks), info
-
-
-_scratch = []  # one memfd per process for read_spliced, reused
-
-
-def read_spliced(fd, limit):
-    """Up to limit bytes of an open file by sendfile into a memory file (no read(), so no
-    attribute request on FUSE); None where that cannot be done (the caller reads)."""
-    if not hasattr(os, "memfd_create") or not hasattr(os, "sendfile"):
-        return None
-    try:
-        if not _scratch:
-            _scratch.append(os.memfd_create("fjd-job", getattr(os, "MFD_CLOEXEC", 1)))
-        scratch = _scratch[0]
-        os.lseek(scratch, 0, os.SEEK_SET)
-        got = 0
-        while got < limit:
-            sent = os.sendfile(scratch, fd, got, min(limit - got, 1 << 20))
-            if not sent:
-                break
-            got += sent
-        data = os.pread(scratch, got, 0)
-        os.ftruncate(scratch, 0)
-        return data
-    except OSError:
-        return None
 
 
 _parser = None

@@ -1,7 +1,9 @@
-"""Where everything lives in a queue root, and the file operations every process shares.
+"""Where everything lives in a queue root: the folders, the files fjd keeps in them, and
+the checks that the folders are fjd's own.
 
-The folders are fjd's public contract (see README "Folders"); every state change of a job
-is one rename between them, so a crash at any instant leaves each job in exactly one place.
+The folders are fjd's public contract (docs/records.md); every state change of a job is one
+rename between them, so a crash at any instant leaves each job in exactly one place. The
+file operations themselves are in fsops.py.
 """
 import errno
 import hashlib
@@ -15,7 +17,8 @@ import stat
 import time
 
 from . import folders
-from .errors import QueueError  # noqa: F401  (raised here, imported from here by others)
+from .errors import QueueError
+from .fsops import filesystem_type, is_shared_filesystem, list_names, refresh_listing
 
 JOBQUEUE = "jobqueue"
 WORKERQUEUE = "workerqueue"
@@ -40,8 +43,6 @@ PARKED_ANNOUNCEMENT = ".announcement"
 # (an unmounted share shows an empty folder) waits instead of making a new queue there.
 IDENTITY_FILE = ".fjd-queue"
 
-# Errors that mean "somebody else got there first" (DESIGN.md rule 1).
-GONE = (errno.ENOENT, errno.ESTALE)
 
 log = logging.getLogger("fjd")
 
@@ -53,71 +54,12 @@ def resolve_root(root=None):
     return os.path.abspath(os.path.expanduser(root))
 
 
-def is_ignored(name):
-    """Files still being written by a careful writer: never touched (DESIGN.md)."""
-    return name.startswith(".") or name.endswith((".tmp", ".part"))
-
-
 def display(name):
     """A name as one printable line, whatever bytes or newlines it holds."""
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
     if text.isprintable():
         return text
     return repr(text)[1:-1]
-
-
-# Filesystems whose other clients' changes this kernel learns late (attribute, listing and
-# lookup caches) and on which leases say nothing about other hosts' writers.
-LOCAL_FILESYSTEMS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "overlay",
-                     "zfs", "f2fs", "reiserfs", "jfs", "bcachefs", "vfat", "exfat", "hfsplus"}
-
-
-def filesystem_type(path):
-    """The type of the filesystem holding path, from /proc/self/mountinfo ("" if unknown)."""
-    try:
-        path = os.path.realpath(path)
-        with open("/proc/self/mountinfo", "rb") as handle:
-            lines = handle.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return ""
-    best, best_type = "", ""
-    for line in lines:
-        fields = line.split(" ")
-        try:
-            mount_point = fields[4].encode().decode("unicode_escape")
-            fs_type = fields[fields.index("-", 6) + 1]
-        except (IndexError, ValueError):
-            continue
-        inside = path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
-            best, best_type = mount_point, fs_type
-    return best_type
-
-
-def is_shared_filesystem(path):
-    """True for NFS, FUSE (sshfs), SMB, cluster filesystems, and any type we do not know
-    (an unreadable /proc/self/mountinfo counts as a local disk)."""
-    kind = filesystem_type(path)
-    return bool(kind) and kind not in LOCAL_FILESYSTEMS
-
-
-def refresh_listing(path):
-    """Make this client's next listing of path fresh on a shared mount.
-
-    sshfs caches listings for 20 s and NFS for up to a minute, but both drop a folder's
-    cache when this client changes the folder: creating and removing a dot-name does that,
-    unless this process changed the folder since it last listed it (a job moved out, an
-    announcement taken), which did the same already.
-    """
-    if folders.changed_since_listed(path):
-        return
-    probe = os.path.join(path, ".fjd-refresh-%d-%s" % (os.getpid(), os.urandom(3).hex()))
-    try:
-        os.close(folders.open_at(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        folders.unlink(probe)
-    except OSError:
-        pass
-    folders.forget_changes(path)
 
 
 def hostname():
@@ -131,6 +73,8 @@ def safe_hostname():
 
 class Layout:
     """The paths of one queue root."""
+
+    folder_names = FOLDERS
 
     def __init__(self, root=None):
         self.root = resolve_root(root)
@@ -155,7 +99,7 @@ class Layout:
     @property
     def fuse(self):
         """Is the queue on a FUSE filesystem (sshfs)? Decided once. There every read()
-        first asks the server for the file's attributes (jobfile.read_spliced) and every
+        first asks the server for the file's attributes (fsops.read_spliced) and every
         close of a descriptor is a request to the FUSE daemon."""
         if self._fuse is None:
             self._fuse = self.shared and filesystem_type(self.root).startswith("fuse")
@@ -323,22 +267,6 @@ def warn_if_unsafe(root):
                     "(chmod go-w %s)", display(path), who, sticky, display(path))
 
 
-def try_rename(src, dst):
-    """Rename src to dst; False if src is gone (somebody else won). Never overwrites a claim.
-
-    After an error it checks whether the rename happened anyway (NFS retries, rule 3).
-    """
-    try:
-        folders.rename(src, dst)
-        return True
-    except OSError as error:
-        if not folders.lexists(src) and folders.lexists(dst):
-            return True
-        if error.errno in GONE:
-            return False
-        raise
-
-
 def inbox_jobs_of(listing):
     """The jobs among an inbox's names, in the order the worker runs them (name order).
     Dot-names are the worker's own files (heartbeat, parked announcement, outputs) and
@@ -346,35 +274,3 @@ def inbox_jobs_of(listing):
     return sorted(name for name in listing if not name.startswith("."))
 
 
-def list_names(path):
-    """Names in a folder that are not being written, unsorted; [] if the folder is missing."""
-    try:
-        with folders.scandir(path) as entries:
-            return [e.name for e in entries if not is_ignored(e.name)]
-    except FileNotFoundError:
-        return []
-
-
-def write_file_atomic(path, data, mode=0o644):
-    """Write bytes under a temporary dot-name, then rename into place (replacing path).
-
-    Readers see the old content or the new, never a part; a failed write leaves no
-    temporary file behind."""
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, ".%s.%d.%s.tmp" % (name[:200], os.getpid(),
-                                                     os.urandom(3).hex()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

@@ -14,7 +14,7 @@ import stat
 import time
 
 from . import folders
-from .jobfile import read_spliced
+from .fsops import read_spliced
 from .layout import HEARTBEAT_FILE
 from .statx import cached_stat
 
@@ -54,7 +54,7 @@ def read_beat(path, splice=False):
     Never follows a link and never blocks (a FIFO planted as .heartbeat reads as empty).
     splice (FUSE mounts): read with sendfile, which spares the attribute request a read()
     makes first; the open itself brought the attributes, and dropped what this host had
-    cached of the file (jobfile.read_spliced)."""
+    cached of the file (fsops.read_spliced)."""
     try:
         fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError:

@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 
-from .layout import list_names
+from .fsops import list_names
 
 
 class _ClearLineFilter(logging.Filter):

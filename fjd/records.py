@@ -18,7 +18,8 @@ import time
 
 from . import folders, journal, moves, names, record_kinds
 from .libc import libc_function
-from .layout import display, filesystem_type, list_names, log
+from .layout import display, log
+from .fsops import filesystem_type, list_names
 
 STATES = record_kinds.STATES
 LEGACY_SUFFIX = ".json"

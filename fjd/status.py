@@ -16,7 +16,8 @@ import os
 import time
 
 from . import arrays, journal, names, record_kinds, records
-from .layout import display, list_names
+from .layout import display
+from .fsops import list_names
 from .liveness import read_heartbeat
 from .recruit.roster import host_from_id
 

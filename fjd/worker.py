@@ -30,8 +30,9 @@ from .execute import Interrupted, JobSignalled, OutputJournal, Runner, Withdrawn
 from .jobfile import JobError, Settings, command_line, load
 from .journal import JournalWriter
 from .layout import (CANCEL_PREFIX, HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, Layout,
-                     QueueError, cancel_request, display, hostname, inbox_jobs_of,
-                     safe_hostname, try_rename, write_file_atomic)
+                     cancel_request, display, hostname, inbox_jobs_of, safe_hostname)
+from .errors import QueueError
+from .fsops import try_rename, write_file_atomic
 from .hints import HintListener, HintSender
 from .liveness import decode_beat, read_beat, write_beat, write_beat_fd
 from .lock import LOCK_NAME

@@ -4,7 +4,8 @@ import os
 import pytest
 
 from fjd import folders
-from fjd.layout import Layout, refresh_listing
+from fjd.layout import Layout
+from fjd.fsops import refresh_listing
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import sys
 
 from .. import defaults
 from ..errors import FjdError
-from ..layout import Layout, QueueError, display
+from ..layout import Layout, display
+from ..errors import QueueError
 
 
 class CommandError(FjdError):

@@ -6,7 +6,8 @@ import time
 from .. import names
 from ..control import (PASSES, Cancel, ControlError, Retry, inbox_matches, job_name,
                        queued_matches)
-from ..layout import display, list_names
+from ..layout import display
+from ..fsops import list_names
 from .common import CommandError, add_command, add_common, ensure_queue, open_queue
 
 CANCEL_WAIT = 5.0  # seconds `fjd cancel` waits for workers to act on its requests

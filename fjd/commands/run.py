@@ -14,7 +14,8 @@ import subprocess
 import sys
 import time
 
-from ..layout import display, list_names
+from ..layout import display
+from ..fsops import list_names
 from ..progress import RecentRate
 from ..recruit.local import (child_env, cpu_count, fjd_argv, stamp,
                              start_logged_process, tail, worker_argv)

@@ -19,7 +19,8 @@ import os
 import time
 
 from .. import defaults, journal, names, records, tickets
-from ..layout import HEARTBEAT_FILE, cancel_request, display, refresh_listing, try_rename
+from ..layout import HEARTBEAT_FILE, cancel_request, display
+from ..fsops import refresh_listing, try_rename
 from ..liveness import decode_beat, read_beat
 
 BURIED_HEARTBEAT = ".heartbeat.buried"  # a dead worker's heartbeat, while it is being buried

@@ -6,7 +6,8 @@ import os
 import time
 
 from .. import arrays, folders, names
-from ..layout import display, try_rename
+from ..layout import display
+from ..fsops import try_rename
 from ..ready import GONE, NOT_REGULAR, READY
 from .batching import fair_share, piece_size
 from .listing import complete_on_arrival, head_info, read_head

@@ -8,7 +8,9 @@ import time
 from .. import arrays, defaults, folders, names, tickets
 from ..changes import BACKSTOP_DUE, CONFIRM, SKIP, ChangeGate, folder_signature
 from ..jobfile import priority_of
-from ..layout import display, is_ignored, refresh_listing
+from ..layout import display
+from ..fsops import refresh_listing
+from ..names import is_ignored
 from .timers import due
 
 log = logging.getLogger("fjd.dispatcher")

@@ -13,7 +13,8 @@ import time
 
 from .. import defaults, faults, folders, names, records
 from ..jobfile import kind_of
-from ..layout import display, hostname, try_rename
+from ..layout import display, hostname
+from ..fsops import try_rename
 
 log = logging.getLogger("fjd.dispatcher")
 

@@ -5,7 +5,8 @@ import logging
 import os
 
 from .. import defaults, folders
-from ..layout import HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, display, list_names, refresh_listing
+from ..layout import HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, display
+from ..fsops import list_names, refresh_listing
 from ..liveness import HeartbeatWatch, decode_beat, read_beat
 from .burial import Burial, DeathTags
 from .timers import due

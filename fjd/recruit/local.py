@@ -9,7 +9,8 @@ import sys
 import time
 
 from ..errors import RecruitError
-from ..layout import display, hostname, list_names, safe_hostname
+from ..layout import display, hostname, safe_hostname
+from ..fsops import list_names
 from ..names import nonce
 from ..liveness import read_heartbeat
 

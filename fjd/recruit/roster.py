@@ -10,7 +10,8 @@ import os
 import signal
 import time
 
-from ..layout import STOP_FILE, hostname, list_names
+from ..layout import STOP_FILE, hostname
+from ..fsops import list_names
 from ..liveness import read_heartbeat
 
 
