@@ -21,7 +21,8 @@ The parts, one owner of state each:
 | module | owns |
 | --- | --- |
 | `loop.py` | `Worker`: start up, register, serve (look, run a batch, idle), leave |
-| `presence.py` | id and inbox path, heartbeat, announcement, the dispatcher's lock, stop requests, hints, run ids |
+| `presence.py` | id and inbox path, heartbeat, announcement, stop requests, run ids, what the heartbeat shows |
+| `following.py` | the dispatcher's lock (how often to beat) and the hints to and from it |
 | `holding.py` | a finished result retried until filed (`ResultHolder.retry_until_filed`) |
 | `inbox.py` | listing the inbox, cancel requests, hand back, leaving |
 | `launch.py` | owner checks, environment, workdir, output files, running a command |

@@ -1,7 +1,8 @@
 """The worker's main loop: start up, register, then serve until asked to stop (look in the
 inbox, run what is there, go idle), then leave. Each step is a part of its own: Presence
-(heartbeat, announcement, the dispatcher's lock, stop requests), ResultHolder (a result
-retried until filed), Inbox, Launcher, SingleJobs, Ranges (DESIGN.md, "The worker")."""
+(heartbeat, announcement, stop requests), Following (the dispatcher's lock and hints),
+ResultHolder (a result retried until filed), Inbox, Launcher, SingleJobs, Ranges (see
+__init__.py; DESIGN.md, "The worker")."""
 import logging
 import time
 
@@ -14,6 +15,7 @@ from .holding import ResultHolder
 from .inbox import Inbox
 from .job import SingleJobs
 from .journals import Journals
+from .following import Following
 from .launch import Launcher
 from .outcomes import Stuck
 from .presence import Presence
@@ -31,8 +33,9 @@ class Worker:
         self.grace = grace
         self.poll = defaults.Backoff(interval, self.timings.idle_poll, time.monotonic)
         self.faults = faults.Faults(log)
-        self.presence = Presence(self.layout, self.timings, self.faults, heartbeat, lifetime,
-                                 worker_id)
+        self.following = Following(self.layout, self.timings, heartbeat)
+        self.presence = Presence(self.layout, self.timings, self.faults, self.following,
+                                 lifetime, worker_id)
         self.journals = Journals(self.layout)
         self.holder = ResultHolder(self.presence, self.journals)
         self.launcher = Launcher(self.layout, self.presence, self.journals, allow_users)
@@ -57,9 +60,9 @@ class Worker:
         spawn.close_inherited_descriptors()
         self.waker = Waker(watch_children=True, classify=self.launcher.sender_is_our_job)
         runner = Runner(self.waker, self.grace, self.presence.tick,
-                        min(self.timings.job_check, self.presence.heartbeat_interval))
-        self.presence.attach(self.waker, runner)
-        self.launcher.runner = runner
+                        min(self.timings.job_check, self.following.interval))
+        self.presence.attach(self.waker)
+        self.following.runner = self.launcher.runner = runner
         try:
             if not self.start_up():
                 return 0
@@ -94,7 +97,7 @@ class Worker:
         presence.close_heartbeat()
         self.journals.open(presence.worker_id, presence.host, presence.pid)
         presence.announced_at = None
-        presence.read_dispatcher_lock(time.monotonic())
+        self.following.read(time.monotonic())
         presence.announce()
 
     def watch_and_serve(self):
@@ -103,8 +106,8 @@ class Worker:
         if not self.layout.shared:  # (there, it sees only this host's changes)
             self.watcher.watch(self.presence.inbox, IN_MOVED_TO)
             self.waker.watchers.append(self.watcher)
-        if self.presence.hints is not None:
-            self.waker.watchers.append(self.presence.hints)
+        if self.following.listener is not None:
+            self.waker.watchers.append(self.following.listener)
         try:
             self.serve()
         except Stuck:
@@ -121,7 +124,7 @@ class Worker:
         self.journals.close()
         self.presence.close_heartbeat()
         folders.stop()
-        self.presence.close_hints()
+        self.following.close()
         self.waker.close()
 
     # -- serving ----------------------------------------------------------------------------
@@ -161,7 +164,7 @@ class Worker:
     def register_again(self):
         """Our inbox was taken away: by the dispatcher (we were presumed dead), unless the
         whole root is gone (an unmounted share), when nothing may be made there."""
-        self.presence.gone_root_error()
+        self.presence.raise_if_root_gone()
         log.warning("inbox %s was taken away (this worker was presumed dead and its jobs "
                     "handed back); registering again", display(self.presence.inbox))
         self.presence.forget_id()
@@ -191,11 +194,11 @@ class Worker:
         through), but never past the next beat: observers must see the heartbeat change
         every beat, idle or not."""
         pause = self.poll.next()
-        if self.presence.hinted_lately(now):
+        if self.following.hinted_lately(now):
             pause = max(pause, defaults.HINTED_WAIT)  # the dispatcher hints when it has jobs
         last_beat = self.presence.last_beat
         if last_beat is not None:
-            pause = min(pause, max(0.0, last_beat + self.presence.heartbeat_interval - now))
+            pause = min(pause, max(0.0, last_beat + self.following.interval - now))
         return pause
 
     # -- a batch ----------------------------------------------------------------------------
@@ -213,7 +216,7 @@ class Worker:
         self.asked_early = False
         self.presence.become_busy()
         self.poll.busy()
-        self.presence.reread_dispatcher_lock(time.monotonic())
+        self.following.reread(time.monotonic())
         self.presence.start_batch(jobs[0])
         started = time.monotonic()
         for ran, name in enumerate(jobs, 1):
@@ -263,5 +266,5 @@ class Worker:
             self.presence.announce()
         except OSError:
             return  # the batch goes on; the idle steps after it announce (and say why not)
-        self.presence.hint_dispatcher()
+        self.following.hint_idle(self.presence.worker_id)
         self.asked_early = True

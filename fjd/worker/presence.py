@@ -1,6 +1,6 @@
 """A worker's presence in the queue: who it is (its id and inbox), that it is alive (the
-heartbeat), that it is idle (the announcement), what the dispatcher asks of it (the
-timeout and hint addresses in its lock), and whether it must stop (a stop file, --lifetime).
+heartbeat, at the pace following.py says), that it is idle (the announcement), and whether
+it must stop (a stop file, --lifetime).
 
 Everything the heartbeat shows lives here (the job being run, its run id, a result that
 cannot be filed yet and why); the other parts of the worker set it through this object.
@@ -12,11 +12,9 @@ import time
 
 from .. import defaults, faults, folders
 from ..execute import Cancelled, Withdrawn
-from ..hints import HintListener, HintSender
 from ..layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, QueueError,
                       cancel_request, display, hostname, safe_hostname, write_file_atomic)
-from ..liveness import decode_beat, read_beat, write_beat, write_beat_fd
-from ..lock import LOCK_NAME
+from ..liveness import write_beat, write_beat_fd
 from .outcomes import Heartbeat
 
 log = logging.getLogger("fjd.worker")
@@ -72,15 +70,13 @@ class HeartbeatFile:
 
 
 class Presence:
-    """The worker as the queue sees it: inbox, heartbeat, announcement, lock, stop requests."""
+    """The worker as the queue sees it: inbox, heartbeat, announcement, stop requests."""
 
-    def __init__(self, layout, timings, faults_, heartbeat=None, lifetime=None,
-                 requested_id=None):
+    def __init__(self, layout, timings, faults_, following, lifetime=None, requested_id=None):
         self.layout = layout
         self.timings = timings
         self.faults = faults_  # (the worker's, shared with its main loop)
-        self.heartbeat_asked = heartbeat  # given: kept, whatever the dispatcher's timeout
-        self.heartbeat_interval = heartbeat or timings.heartbeat
+        self.following = following  # the dispatcher's lock: how often to beat; hints
         self.lifetime = lifetime
         self.started = time.monotonic()
         self.requested_id = requested_id
@@ -88,10 +84,6 @@ class Presence:
         self.root_state = {}
         self.host = hostname()
         self.pid = os.getpid()  # (a worker never forks: its jobs start with posix_spawn)
-        self.hints = self.hint_sender = None  # on shared mounts (hints.py)
-        self.dispatcher_hints = (None, None)  # (monotonic time read, addresses)
-        self.dispatcher_read_at = None  # monotonic time of the last reading of its lock
-        self.dispatcher_seen = False  # that reading found a lock
         self.heartbeat = HeartbeatFile(layout.shared)
         self.beats = 0
         self.last_beat = None
@@ -99,12 +91,12 @@ class Presence:
         self.idle_since = None
         self.buried = False  # the dispatcher took our inbox: we were presumed dead
         self.runs = 0  # run ids: which journal records belong to which run
-        self.job = self.run = None  # the inbox name being run, and its run id
+        self.job = self.run_id = None  # the inbox name being run, and its run id
         self.blocked = self.held = None  # a result that cannot be filed yet, and why
-        self.waker = self.runner = None
+        self.waker = None  # made when the worker starts
 
-    def attach(self, waker, runner):
-        self.waker, self.runner = waker, runner
+    def attach(self, waker):
+        self.waker = waker
 
     # -- joining the queue ----------------------------------------------------------------
 
@@ -112,9 +104,7 @@ class Presence:
         """Make the queue's folders, learn its identity, listen for hints on shared mounts."""
         self.layout.ensure()
         self.root_id = self.layout.identity()
-        if self.layout.shared and self.hints is None:
-            self.hints = HintListener(self.root_id)
-            self.hint_sender = HintSender(self.root_id)
+        if self.following.listen(self.root_id):
             folders.use(self.layout)
 
     def register(self):
@@ -161,18 +151,18 @@ class Presence:
         and the dispatcher can tell from them, should we die, which jobs finished, which
         one was running (the first without a record) and which never started."""
         self.runs += 1
-        self.job, self.run = first, self.runs
+        self.job, self.run_id = first, self.runs
         self.beat(force=True)
 
     def end_batch(self):
-        self.job = self.run = None
+        self.job = self.run_id = None
 
     def batch_run(self):
         """The run id of the batch being run (a new one outside a batch)."""
-        if self.run is None:
+        if self.run_id is None:
             self.runs += 1
-            self.run = self.runs
-        return self.run
+            self.run_id = self.runs
+        return self.run_id
 
     def show_held(self, blocked, held):
         """Say in the heartbeat that a result cannot be filed (None, None: it was)."""
@@ -194,9 +184,9 @@ class Presence:
         if self.announced_at is None or now - self.announced_at >= self.timings.reannounce:
             self.announce()
             if first:
-                self.hint_dispatcher()
-        if not self.dispatcher_seen:
-            self.read_dispatcher_lock(now)  # (a dispatcher may have started since)
+                self.following.hint_idle(self.worker_id)
+        if not self.following.seen:
+            self.following.read(now)  # (a dispatcher may have started since)
         return first
 
     def announcement_path(self):
@@ -237,61 +227,6 @@ class Presence:
         us jobs."""
         return folders.lexists(os.path.join(self.inbox, PARKED_ANNOUNCEMENT))
 
-    # -- the dispatcher -------------------------------------------------------------------
-
-    def hint_dispatcher(self):
-        """On a shared mount, tell the dispatcher we are idle (it may be waiting for us)."""
-        if self.hint_sender is None:
-            return
-        read_at, addresses = self.dispatcher_hints
-        now = time.monotonic()
-        if read_at is None or now - read_at > 60.0 or not addresses:
-            addresses = self.read_dispatcher_lock(now).get("hints") or []
-            self.dispatcher_hints = (now, addresses)
-        self.hint_sender.send(addresses, b"idle " + self.worker_id.encode("ascii", "replace"))
-
-    def hinted_lately(self, now):
-        return self.hints is not None and self.hints.heard_within(defaults.HINTS_TRUSTED_FOR,
-                                                                  now)
-
-    def reread_dispatcher_lock(self, now):
-        """Before a batch (a dispatcher handed it out: its lock says how to beat), when the
-        last reading is old or found none."""
-        if not self.dispatcher_seen or now - self.dispatcher_read_at >= \
-                defaults.DISPATCHER_REREAD:
-            self.read_dispatcher_lock(now)
-
-    def read_dispatcher_lock(self, now):
-        """The dispatcher lock's content ({} without a dispatcher): where the dispatcher
-        takes hints, and how soon it buries a quiet worker, which sets our beat."""
-        holder = decode_beat(read_beat(os.path.join(self.layout.root, LOCK_NAME),
-                                       splice=self.layout.fuse))
-        self.dispatcher_read_at = now
-        self.dispatcher_seen = bool(holder)
-        if holder:
-            self.follow_timeout(holder.get("worker_timeout"))
-        return holder
-
-    def follow_timeout(self, timeout):
-        """Beat often enough for the dispatcher's --worker-timeout (defaults.worker_beat):
-        a dispatcher started with a short one does not take us for dead between two beats."""
-        if self.heartbeat_asked:
-            return
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
-                not 0 <= timeout < float("inf"):
-            timeout = None  # none said (an older dispatcher), or nonsense: the default
-        interval = defaults.worker_beat(self.layout.shared, timeout)
-        if interval == self.heartbeat_interval:
-            return
-        if timeout is None:
-            log.info("beating every %g s (the dispatcher's lock gives no timeout)", interval)
-        else:
-            log.info("beating every %g s (the dispatcher takes a worker quiet for %g s for "
-                     "dead)", interval, timeout)
-        self.heartbeat_interval = interval
-        if self.runner is not None:
-            self.runner.tick_every = min(self.timings.job_check, interval)
-
     # -- the heartbeat --------------------------------------------------------------------
 
     def beat(self, force=False, create=False):
@@ -302,17 +237,16 @@ class Presence:
         journal; and a result we could not file yet, so that it is not lost with us."""
         now = time.monotonic()
         if not force and self.last_beat is not None and \
-                now - self.last_beat < self.heartbeat_interval:
+                now - self.last_beat < self.following.interval:
             return False
         self.last_beat = now
         self.beats += 1
         self.check_stop_requests(now, force)
-        beat = Heartbeat(self.beats, self.worker_id, self.host, self.pid, self.job, self.run,
-                         self.blocked, self.held,
-                         self.hints.addresses if self.hints is not None else None)
+        beat = Heartbeat(self.beats, self.worker_id, self.host, self.pid, self.job,
+                         self.run_id, self.blocked, self.held, self.following.own_addresses())
         try:
             self.heartbeat.write(os.path.join(self.inbox, HEARTBEAT_FILE), beat.payload(),
-                                 create, self.beats, self.heartbeat_interval)
+                                 create, self.beats, self.following.interval)
             if self.faults:
                 self.faults.cleared("write the heartbeat")
         except FileNotFoundError:
@@ -345,7 +279,7 @@ class Presence:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            self.waker.sleep(min(left, self.heartbeat_interval / 2.0))
+            self.waker.sleep(min(left, self.following.interval / 2.0))
             self.beat()
 
     def check_stop_requests(self, now, forced=False):
@@ -375,13 +309,8 @@ class Presence:
             return Cancelled()
         return None
 
-    def gone_root_error(self):
-        """Our inbox was taken away; unless the whole root is gone (an unmounted share), when
-        nothing may be made there, we register again. This raises in that case."""
+    def raise_if_root_gone(self):
+        """FileNotFoundError when the whole root is gone (an unmounted share): nothing may
+        be made there, not even a new inbox."""
         if not self.root_present():
             raise FileNotFoundError(errno.ENOENT, "the queue root is gone", self.layout.root)
-
-    def close_hints(self):
-        for closable in (self.hints, self.hint_sender):
-            if closable is not None:
-                closable.close()

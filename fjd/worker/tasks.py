@@ -176,7 +176,7 @@ class TaskRange:
         for task, values, error, row_offset in self.spec.iter_tasks(
                 fd, queue_name.first, queue_name.last, queue_name.offset):
             now = time.monotonic()
-            if now - last_check >= presence.runner.tick_every:
+            if now - last_check >= self.ranges.launcher.runner.tick_every:
                 last_check = now
                 why = presence.tick()
                 if isinstance(why, Cancelled):
