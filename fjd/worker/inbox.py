@@ -30,7 +30,7 @@ class Inbox:
         """The jobs and ranges in the inbox, in name order; [] and buried when it is gone."""
         listing = self.layout.inbox_listing(self.presence.worker_id, fresh=True)
         if listing is None:
-            self.presence.buried = True
+            self.presence.mark_buried()
             return []
         self.requests_listed = (time.monotonic(), frozenset(
             name for name in listing if name.startswith(CANCEL_PREFIX)))

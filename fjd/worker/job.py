@@ -91,14 +91,13 @@ class SingleJobs:
         record.update(command=argv, cwd=workdir, timeout=settings.timeout,
                       retries=settings.retries)
         files = settings.output == "files"
-        self.presence.job = name
-        self.presence.beat(force=not self.layout.shared)  # locally a beat per job costs nothing
+        self.presence.start_job(name)
         if self.presence.waker.stopping:  # asked to stop before it started: it did not run
             self.inbox.hand_back(name, "not started")
             return None
         try:
             result = self.launcher.run_with_retries(argv, workdir, env, settings, files,
-                                                    display(original))
+                                                    original)
         except (Interrupted, JobSignalled) as stop:
             self.launcher.discard_output_files()
             self.inbox.hand_back(name, str(stop) or "worker stopping; its run was interrupted",

@@ -8,7 +8,7 @@ import pwd
 
 from .. import arrays, folders, records
 from ..jobfile import JobError
-from ..layout import QueueError, user_name
+from ..layout import QueueError, display, user_name
 from .outcomes import RunResult, with_runs
 
 log = logging.getLogger("fjd.worker")
@@ -90,18 +90,18 @@ class Launcher:
             touch_logfile(os.path.join(path, logfile), logfile)
         return path
 
-    def run_with_retries(self, argv, workdir, env, settings, files=False, shown=None):
+    def run_with_retries(self, argv, workdir, env, settings, files=False, name=None):
         """Run argv, again up to [control] retries times while it fails (and can start);
-        the last RunResult, with the summaries of all runs when there were several. shown:
-        the job's name, to log each retry."""
+        the last RunResult, with the summaries of all runs when there were several. name:
+        the job's, to log each retry."""
         results = []
         for number in range(1, settings.retries + 2):
             result = self.execute(argv, workdir, env, settings.timeout, files)
             results.append(result)
             if result.final:
                 break
-            if shown is not None and number <= settings.retries:
-                log.info("%s: %s; retry %d of %d", shown, result.reason, number,
+            if name is not None and number <= settings.retries:
+                log.info("%s: %s; retry %d of %d", display(name), result.reason, number,
                          settings.retries)
         return with_runs(results)
 

@@ -25,6 +25,9 @@ log = logging.getLogger("fjd.worker")
 
 
 class Worker:
+    """A worker daemon: run() starts up, serves until asked to stop, and leaves. The parts
+    it is made of each own their state; the worker keeps only the batch's."""
+
     def __init__(self, root=None, interval=defaults.WORKER_INTERVAL, heartbeat=None,
                  grace=defaults.GRACE, max_job_bytes=defaults.MAX_JOB_BYTES, allow_users=(),
                  worker_id=None, lifetime=None):
@@ -96,7 +99,6 @@ class Worker:
         self.journals.close()
         presence.close_heartbeat()
         self.journals.open(presence.worker_id, presence.host, presence.pid)
-        presence.announced_at = None
         self.following.read(time.monotonic())
         presence.announce()
 
@@ -118,6 +120,7 @@ class Worker:
             self.watcher.close()
 
     def shut_down(self):
+        """Leave (unless a result is held: the inbox stays for the dispatcher), close all."""
         if self.presence.inbox and self.holder.unfiled is None:
             self.inbox.leave()
             self.ranges.discard_view()

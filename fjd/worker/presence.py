@@ -120,6 +120,7 @@ class Presence:
                     raise QueueError("a worker called %s already exists (its inbox is %s)"
                                      % (display(self.requested_id), display(self.inbox)))
         self.buried = False
+        self.announced_at = None  # (announced in the new inbox's name once registered)
         self.heartbeat.size = 0
         self.close_heartbeat()
         self.beat(force=True, create=True)
@@ -163,6 +164,16 @@ class Presence:
             self.runs += 1
             self.run_id = self.runs
         return self.run_id
+
+    def start_job(self, name):
+        """Name the job (or range) being run in the heartbeat; locally a beat per job costs
+        nothing, so it is written at once."""
+        self.job = name
+        self.beat(force=not self.layout.shared)
+
+    def mark_buried(self):
+        """Our inbox is gone: the dispatcher took it (we were presumed dead)."""
+        self.buried = True
 
     def show_held(self, blocked, held):
         """Say in the heartbeat that a result cannot be filed (None, None: it was)."""

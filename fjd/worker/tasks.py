@@ -86,8 +86,7 @@ class Ranges:
                 settings = Settings(spec.control)
             except JobError as error:
                 return self.fail_range(name, queue_name, run, str(error))
-            self.presence.job = name
-            self.presence.beat(force=not self.layout.shared)
+            self.presence.start_job(name)
             if self.layout.fuse:
                 # On FUSE every task's start closes the child's copy of each file descriptor
                 # we hold: a product's tasks need nothing more from the array file, and the
