@@ -144,25 +144,34 @@ class Worker:
                 self.waker.sleep(self.faults.failed("serve the queue", error))
 
     def serve_once(self):
-        """Beat; look in the inbox when there may be jobs; run them; else be idle."""
+        """One pass: beat; look in the inbox when there may be jobs; run them; else idle."""
         self.presence.beat()
         if self.presence.buried:
             return self.register_again()
         now = time.monotonic()
+        jobs = self.look(now)
+        if jobs:
+            if self.run_batch(jobs):
+                return None
+            now = time.monotonic()  # a whole batch is done: idle without listing again
+        self.idle(now)
+        return None
+
+    def look(self, now):
+        """The inbox's jobs, when it is worth listing (should_look); else []."""
         jobs = []
         if self.should_look(now):
             jobs = self.inbox.jobs()
             self.last_listing = now
         self.woken = False
-        if jobs:
-            if self.run_batch(jobs):
-                return None
-            now = time.monotonic()  # a whole batch is done: idle without listing again
+        return jobs
+
+    def idle(self, now):
+        """Announce (or renew the announcement), then sleep until woken or the next poll."""
         first = self.presence.become_idle(now)
         # (after asking early, the dispatcher's hint may have come while the batch ran)
         pause = 0.0 if first and self.asked_early else self.idle_sleep(now)
         self.woken = self.waker.sleep(pause)
-        return None
 
     def register_again(self):
         """Our inbox was taken away: by the dispatcher (we were presumed dead), unless the
