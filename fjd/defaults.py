@@ -178,3 +178,10 @@ class Backoff:
             return self.fast
         self.current = min(self.slowest, max(self.current * 1.5, 0.1))
         return self.current
+
+
+# -- the worker --------------------------------------------------------------------------------
+
+VERIFY_BEATS = 6  # on a shared mount, beats between checks that our heartbeat is there
+HEARTBEAT_SIZE = 4096  # the heartbeat file's size from the start: room for a held record
+RETRY_FIRST, RETRY_MAX = 0.5, 4.0  # seconds between attempts to file a held result

@@ -37,6 +37,13 @@ class Withdrawn(Exception):
     The message says why."""
 
 
+class Cancelled(Withdrawn):
+    """`fjd cancel` asked for the job while it ran; its process group is gone."""
+
+    def __init__(self):
+        super().__init__("cancelled")
+
+
 def signal_name(number):
     try:
         return signal.Signals(number).name
@@ -164,9 +171,8 @@ def _point_at_null(fd):
 class Runner:
     """Runs one command at a time and waits for it, woken early by the child's exit.
 
-    tick() is called about every heartbeat while the command runs; a non-empty string it
-    returns stops the command (its process group is killed) and raises Withdrawn with that
-    reason. The waker's stop request raises Interrupted the same way.
+    tick() is called about every heartbeat while the command runs; a Withdrawn it returns
+    stops the command (its process group is killed) and is raised. The waker's stop request raises Interrupted the same way.
     """
 
     def __init__(self, waker, grace, tick, tick_every):
@@ -216,9 +222,9 @@ class Runner:
             if now >= next_tick:
                 next_tick = now + self.tick_every
                 why = self.tick()
-                if why:
+                if why is not None:
                     self.kill_group(proc)
-                    raise Withdrawn(why)
+                    raise why
             wait = next_tick - now
             if deadline is not None:
                 wait = min(wait, deadline - now)

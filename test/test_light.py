@@ -367,7 +367,7 @@ def test_a_worker_on_a_shared_mount_asks_for_more_near_the_end_of_a_batch(tmp_pa
 
 
 def test_a_worker_beats_four_times_within_the_dispatchers_timeout(tmp_path):
-    """defaults.worker_beat and Worker.follow_timeout: the default beat unless the
+    """defaults.worker_beat and Following.follow_timeout: the default beat unless the
     dispatcher's --worker-timeout (from its lock) needs a faster one, never faster than
     MIN_BEAT; nonsense in a lock means the default; an explicit heartbeat is kept."""
     assert defaults.worker_beat(False, None) == defaults.LOCAL.heartbeat == 2.0
@@ -376,13 +376,13 @@ def test_a_worker_beats_four_times_within_the_dispatchers_timeout(tmp_path):
     assert defaults.worker_beat(False, 3.0) == 0.75
     assert defaults.worker_beat(True, 6.0) == 1.5
     assert defaults.worker_beat(False, 0.01) == defaults.MIN_BEAT
-    worker = Worker(root=str(tmp_path / "q"))
-    worker.follow_timeout(3)
-    assert worker.heartbeat_interval == 0.75
+    following = Worker(root=str(tmp_path / "q")).following
+    following.follow_timeout(3)
+    assert following.interval == 0.75
     for nonsense in ("3", True, None, -1, float("nan"), float("inf"), [3]):
-        worker.follow_timeout(3)
-        worker.follow_timeout(nonsense)
-        assert worker.heartbeat_interval == 2.0, nonsense
-    asked = Worker(root=str(tmp_path / "q"), heartbeat=1.0)
+        following.follow_timeout(3)
+        following.follow_timeout(nonsense)
+        assert following.interval == 2.0, nonsense
+    asked = Worker(root=str(tmp_path / "q"), heartbeat=1.0).following
     asked.follow_timeout(0.5)
-    assert asked.heartbeat_interval == 1.0
+    assert asked.interval == 1.0
