@@ -9,7 +9,7 @@ that puts on array tasks' speed over sshfs against a local disk.
     python bench/record_floor.py --rounds 9 --count 5000 --server logging
 
 A worker running a range of tasks must get each finished task's record to the file server
-before the next task starts (the README's "Nothing finished is run again": after a crash
+before the next task starts (docs/reliability.md, "Nothing finished is run again": after a crash
 only the task that was running runs again). This bench does just that and nothing else,
 with fjd's own JournalWriter (O_DIRECT on FUSE, as the worker), in a loop: append a task
 record of a real one's size, then close a duplicate of the journal's descriptor, which is

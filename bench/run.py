@@ -14,7 +14,7 @@ bench/README.md); their sizes are the table in sizes.py. Each runs in fresh queu
 under --tmp with the daemons started as ``python dispatcher.py --root R --log-level
 WARNING`` and ``python worker.py ...`` of the --fjd checkout, with their default settings,
 stopped with SIGINT (killed if they hang). It prints a table with PASS/MISS per target,
-writes bench/results/<date>.json and prints a Markdown snippet for the README. --compare
+writes bench/results/<date>.json and prints a Markdown snippet for docs/speed.md. --compare
 runs the chosen scenarios on a checkout of REV and on this working tree (compare.py).
 
 The harness drives fjd through its public contract only: the daemons' and ``python -m
@@ -239,7 +239,7 @@ def print_report(opts, machine, results, rows, profile_text, errors, out_path):
     print("")
     print("results: %s" % out_path)
     print("")
-    print("Markdown for the README:")
+    print("Markdown for docs/speed.md:")
     print("")
     print(markdown(rows, machine, opts))
     sys.stdout.flush()

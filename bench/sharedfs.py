@@ -49,7 +49,7 @@ from journals import job_record, read_records
 from sharedfs_hosts import (ADDED_PER_HOST, UDP_RULE, WORKER_HOSTS, WORKERS_PER_HOST,
                             SharedRun, UdpBlocked, cpu_percent, hosts, per, tally)
 
-# (name, sshfs -o options): the options fjd's README recommends, and sshfs's own defaults
+# (name, sshfs -o options): the options docs/clusters.md recommends, and sshfs's own defaults
 VARIANTS = (("recommended", "dir_cache=no,attr_timeout=0,entry_timeout=0"),
             ("defaults", ""))
 

@@ -1,7 +1,7 @@
 """Open folders, so that an operation on one of their entries costs one lookup.
 
 On a shared mount every component of a path may be a request to the file server: sshfs
-mounted with entry_timeout=0 (the README's advice, so that other hosts' changes show at
+mounted with entry_timeout=0 (docs/clusters.md, "Mount advice", so that other hosts' changes show at
 once) checks each folder of root/jobpod/<worker>/<job> with the server before every open,
 stat, rename, link or unlink, and NFS does the same whenever its lookup cache has expired.
 An operation relative to an open folder (openat, renameat, linkat, unlinkat, fstatat: the

@@ -36,7 +36,7 @@ CANCEL_PREFIX = ".cancel-"  # left by `fjd cancel` for a job in the inbox (cance
 # The worker's announcement, parked: the dispatcher takes it out of workerqueue/ by moving it
 # here, and the worker announces again by moving it back. Renames, not unlink and create: on
 # ext4 without a journal, the kernel skips recently deleted inodes one by one on every file
-# creation nearby for minutes (README "Speed"), so the daemons delete no files in the normal
+# creation nearby for minutes (docs/speed.md), so the daemons delete no files in the normal
 # course of work.
 PARKED_ANNOUNCEMENT = ".announcement"
 # In the root: the queue's id, made with the queue. A daemon whose root no longer holds it
@@ -245,7 +245,7 @@ _warned = set()
 
 
 def warn_if_unsafe(root):
-    """Whoever can write the queue can run commands as the worker's user (README: trust
+    """Whoever can write the queue can run commands as the worker's user (docs/reliability.md: trust
     model): say so (once per process) for a root or folder that other users may write to."""
     for path in [root] + [os.path.join(root, f) for f in FOLDERS]:
         if path in _warned:

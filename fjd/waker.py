@@ -4,7 +4,7 @@ Stop signals reach the daemons through a Linux signalfd where there is one (thro
 ``signal.set_wakeup_fd`` and a handler elsewhere), so a daemon blocked in its poll sleep
 reacts within milliseconds, never needs a KeyboardInterrupt traceback to stop, and knows
 which process sent the signal: a worker asks whether the sender was its own job (a job
-that signals its worker must not stop it; see worker.py).
+that signals its worker must not stop it; see fjd/worker/launch.py).
 """
 import ctypes
 import ctypes.util

@@ -77,7 +77,7 @@ def test_bench_array_scenarios_run(tmp_path):
 
 
 def test_task_cpu_prints_the_split_local_and_over_sshfs():
-    """bench/task_cpu.py (the README's CPU split of an array task) runs end to end."""
+    """bench/task_cpu.py (docs/speed.md's CPU split of an array task) runs end to end."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import hosts
     why = hosts.cached_unavailable_reason()
@@ -99,7 +99,7 @@ def test_task_cpu_prints_the_split_local_and_over_sshfs():
 
 
 def test_record_floor_prints_the_ceilings():
-    """bench/record_floor.py (the README's floor of an array task over sshfs) runs end to
+    """bench/record_floor.py (docs/speed.md's floor of an array task over sshfs) runs end to
     end, with the request-logging sftp server of bench/shared.py, and leaves nothing
     behind."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

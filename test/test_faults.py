@@ -46,7 +46,7 @@ NEIGHBOUR = "fjdneighbour"  # the other user, who shares the queue folder
 # workers beat four times within it (0.75 s; defaults.worker_beat): a dead one is noticed
 # in about 4 s
 FAST = ("--worker-timeout", "3")
-SSHFS_OPTIONS = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # the README's advice
+SSHFS_OPTIONS = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # docs/clusters.md's mount advice
 
 
 # -- users -------------------------------------------------------------------------------------
@@ -700,7 +700,7 @@ def test_holding_worker_keeps_beating(lab, users):
 
 def test_dead_holding_worker_result_is_filed_not_rerun(lab, users):
     """A worker that holds a result is SIGKILLed: the dispatcher files the held result from
-    its heartbeat (README, recovery.py) instead of running the job again."""
+    its heartbeat (docs/reliability.md, fjd/dispatcher/burial.py) instead of running the job again."""
     root = lab.root()
     dispatcher, worker = hold_one_job(lab, root, *FAST)
     worker.kill()

@@ -1,6 +1,6 @@
 """What fjd asks an sshfs file server, counted for real: a private sshd on 127.0.0.1 whose
 sftp-server logs every request it serves (infra.sftp_logging_wrapper), one sshfs mount of it
-with the README's options, fjd's own code on that mount.
+with docs/clusters.md's mount options, fjd's own code on that mount.
 
 The counts are the kernel's, sshfs's and fjd's together, and do not depend on timing: the
 floor of one job's way is exact, and whole runs are bounded. bench/shared.py measures the
@@ -22,7 +22,7 @@ from conftest import REPO, Daemon, fjd_env, wait_for
 
 pytestmark = pytest.mark.slow
 
-RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # the README's advice
+RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # docs/clusters.md's mount advice
 JOB = b"[control]\nexecutable: true\n"
 # per job on its way (bench/sftp_ops.py prints the same): the dispatcher's rename into the
 # inbox; the worker's open and read (the open asks for the attributes too; the read by

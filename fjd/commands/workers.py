@@ -199,7 +199,7 @@ def register(subparsers):
         help="show the live workers on every host",
         description="Show every live worker of this queue, on every host. A worker is live\n"
                     "when the beat counter in jobpod/<worker>/.heartbeat changes while we\n"
-                    "watch (workers beat every second, every 5 s on a shared mount): no\n"
+                    "watch (workers beat every 2 s, every 5 s on a shared mount): no\n"
                     "clocks are compared, so it holds across hosts. Takes about a beat, at\n"
                     "most --wait seconds.")
     listing.add_argument("--wait", type=nonnegative, metavar="SECONDS",

@@ -1,7 +1,7 @@
 """The workers of a queue, on every host: who is alive, and asking them to stop.
 
 Liveness never compares clocks (DESIGN.md, "Liveness"): each inbox's heartbeat counter is
-read, then read again until it changes (a worker beats every second) or a wait has passed
+read, then read again until it changes (a worker beats every 2 s, 5 s on a shared mount) or a wait has passed
 on this host's monotonic clock. A counter that did not change means a dead, stopped or stuck
 worker. A stop request is a file ``jobpod/<worker>/.stop``, which a worker on any host
 notices within a beat (a second, 5 s on a shared mount); a worker on this host also gets SIGTERM, which is faster.
