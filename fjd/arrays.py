@@ -19,253 +19,21 @@ separated by tabs when the first line holds a tab, else by blanks.
 
 Nothing here ever holds all tasks in memory: values are ranges or lists, a task's
 parameters are computed from its number, and table rows are read from an offset.
+
+The values (values.py), the placeholders (placeholders.py) and a table's rows (tables.py)
+have modules of their own; this one reads an array file as a whole.
 """
 import configparser
-import decimal
-import json
 import os
 import re
-import shlex
 
 from .jobfile import JobError, fresh_parser, parse_config
+from .placeholders import CommandTemplate, fill_text
+from .tables import count_rows, next_row, skip_rows
+from .values import parse_values
 
 MAX_HEADER = 1 << 20  # bytes before a table's [params] that fjd reads as the INI header
 _SECTION = re.compile(rb"^[ \t]*\[([^\]\r\n]*)\][ \t]*\r?$", re.M)
-_NUMBER = r"[-+]?\d+(?:\.\d+)?"
-_RANGE = re.compile(r"(%s)\.\.(%s)(?::(%s))?\Z" % (_NUMBER, _NUMBER, _NUMBER))
-_LOOKS_NUMERIC = re.compile(r"^\s*[-+]?\d|\.\.\s*[-+]?\d")
-_PLACEHOLDER = re.compile(r"\$\$|\{\{|\}\}|\$\{(\w+)\}|\$(\w+)|\{(\w+)\}")
-JOBFILE = "jobfile"  # {jobfile}: where the job file's path goes in the command
-
-
-# -- values ---------------------------------------------------------------------------------
-
-class ValueList:
-    """The values of one parameter: literal values and ranges, never expanded in memory."""
-
-    def __init__(self, segments):
-        self.segments = segments  # [list of str] or (start Decimal, step Decimal, count, places)
-        self.length = sum(len(s) if isinstance(s, list) else s[2] for s in segments)
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, index):
-        if index < 0:
-            index += self.length
-        for segment in self.segments:
-            size = len(segment) if isinstance(segment, list) else segment[2]
-            if index < size:
-                if isinstance(segment, list):
-                    return segment[index]
-                start, step, _, places = segment
-                return format_number(start + step * index, places)
-            index -= size
-        raise IndexError(index)
-
-    def __iter__(self):
-        for index in range(self.length):
-            yield self[index]
-
-
-def format_number(value, places):
-    if places == 0:
-        return str(int(value))
-    return str(value.quantize(decimal.Decimal(1).scaleb(-places)))
-
-
-def split_commas(text):
-    """'a,b\\,c' -> [('a', False), ('b,c', True)]: commas separate values, a backslash
-    keeps the next character as it is; the flag says whether a value had one (such a value
-    is never a range)."""
-    values, current, escaped, literal = [], [], False, False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = literal = True
-        elif char == ",":
-            values.append(("".join(current), literal))
-            current, literal = [], False
-        else:
-            current.append(char)
-    if escaped:
-        current.append("\\")
-    values.append(("".join(current), literal))
-    return values
-
-
-def escape_value(value):
-    """A value as it must be written in a comma list so that it reads back as itself.
-    (An INI line loses blanks at its end: values_text() writes such values as JSON.)"""
-    text = value.replace("\\", "\\\\").replace(",", "\\,").replace("..", "\\..")
-    if text[:1].isspace():
-        text = "\\" + text
-    if len(text) > 2 and text[-1:].isspace():
-        text = text[:-1] + "\\" + text[-1]
-    return text
-
-
-def values_text(values):
-    """The text of a [params] line for a list of values: a comma list, or a JSON list when
-    a value begins or ends with a blank (which an INI line would lose)."""
-    if any(v[:1].isspace() or v[-1:].isspace() for v in values):
-        return json.dumps(list(values), ensure_ascii=False)
-    return ",".join(escape_value(v) for v in values)
-
-
-def parse_values(text):
-    """A ValueList from 'a,b,c', '1..5' (a range), '0..1:0.25' (a range with a step).
-
-    ValueError, with a message for people, for something that looks like a range but is
-    not one ('1..', '1..3..2', '0.1..0.5' without a step).
-    """
-    stripped_text = text.strip()
-    if stripped_text.startswith("[") and stripped_text.endswith("]"):
-        try:
-            listed = json.loads(stripped_text)
-        except ValueError:
-            listed = None
-        if isinstance(listed, list) and all(isinstance(v, (str, int, float)) and
-                                            not isinstance(v, bool) for v in listed):
-            return ValueList([[str(v) for v in listed]] if listed else [])
-    segments = []
-    for value, literal in split_commas(text):
-        stripped = value.strip()
-        match = None if literal else _RANGE.match(stripped)
-        if match:
-            segments.append(range_segment(stripped, *match.groups()))
-        elif not literal and ".." in stripped and _LOOKS_NUMERIC.search(stripped):
-            raise ValueError("%r is not a range: write START..END (whole numbers) or "
-                             "START..END:STEP, e.g. 1..10 or 0.1..0.5:0.1" % stripped)
-        elif segments and isinstance(segments[-1], list):
-            segments[-1].append(value)
-        else:
-            segments.append([value])
-    return ValueList(segments)
-
-
-def range_segment(text, start, end, step):
-    places = max(decimals(start), decimals(end), decimals(step or "0"))
-    if places and step is None:
-        raise ValueError("the range %r has decimals, so it needs a step: e.g. %s..%s:%s"
-                         % (text, start, end, "0." + "0" * (places - 1) + "1"))
-    a, b = decimal.Decimal(start), decimal.Decimal(end)
-    s = decimal.Decimal(step) if step is not None else decimal.Decimal(1 if b >= a else -1)
-    if s == 0:
-        raise ValueError("the range %r has a step of 0" % text)
-    if (b - a) * s < 0:
-        raise ValueError("the range %r never reaches its end: the step goes the other way"
-                         % text)
-    count = int((b - a) / s) + 1
-    return (a, s, count, places)
-
-
-def decimals(number):
-    return len(number.partition(".")[2])
-
-
-# -- the command template -------------------------------------------------------------------
-
-class CommandTemplate:
-    """A command line with placeholders, split into words once.
-
-    ``$name``, ``${name}``, ``{name}`` and ``$1``, ``$2``, ... (the first, second ...
-    parameter) are the parameters; ``{jobfile}`` is where the job file's path goes; ``$$``,
-    ``{{`` and ``}}`` are a literal ``$``, ``{`` and ``}``. A value becomes part of its word
-    exactly as it is (it is never split or interpreted), which is what quoting each value
-    for the shell and then splitting would give.
-    """
-
-    def __init__(self, text, names):
-        self.text = text
-        self.names = list(names)
-        self.unknown = []
-        self.uses_jobfile = False
-        index_of = {name.lower(): i for i, name in enumerate(self.names)}
-        slots = []
-
-        def replace(match):
-            token = match.group(0)
-            if token in ("$$", "{{", "}}"):
-                return token[0]
-            key = match.group(1) or match.group(2) or match.group(3)
-            if match.group(3) == JOBFILE:
-                self.uses_jobfile = True
-                slots.append(None)
-            elif key.lower() in index_of:
-                slots.append(index_of[key.lower()])
-            elif key.isdigit() and 1 <= int(key) <= len(self.names):
-                slots.append(int(key) - 1)
-            else:
-                self.unknown.append(token)
-                return token
-            return "\0%d\1" % (len(slots) - 1)
-        marked = _PLACEHOLDER.sub(replace, text)
-        try:
-            words = shlex.split(marked)
-        except ValueError as error:
-            raise ValueError("the command cannot be split into words (%s): %s"
-                             % (str(error).lower(), text.strip()))
-        self.words = [self._parts(word, slots) for word in words]
-
-    @staticmethod
-    def _parts(word, slots):
-        parts = []
-        for piece in re.split("(\0\\d+\1)", word):
-            if piece.startswith("\0"):
-                parts.append((slots[int(piece[1:-1])],))
-            elif piece:
-                parts.append(piece)
-        return parts
-
-    def argv(self, values, jobfile=None):
-        """The argument list for one task: values in the order of names."""
-        result = []
-        for parts in self.words:
-            word = []
-            for part in parts:
-                if isinstance(part, str):
-                    word.append(part)
-                elif part[0] is None:
-                    word.append(jobfile or "")
-                else:
-                    word.append(values[part[0]])
-            result.append("".join(word))
-        return result
-
-
-def unknown_placeholders(text, names):
-    """The placeholders in text that name none of names (for [control] logfile and
-    workdir, where {jobfile} has no meaning)."""
-    known = {name.lower() for name in names}
-    unknown = []
-    for match in _PLACEHOLDER.finditer(text):
-        key = match.group(1) or match.group(2) or match.group(3)
-        if key is None or key.lower() in known:
-            continue
-        if key.isdigit() and 1 <= int(key) <= len(names):
-            continue
-        unknown.append(match.group(0))
-    return unknown
-
-
-def fill_text(text, names, values):
-    """A [control] value (logfile, workdir) with the parameters filled in, unquoted."""
-    index_of = {name.lower(): i for i, name in enumerate(names)}
-
-    def replace(match):
-        token = match.group(0)
-        if token in ("$$", "{{", "}}"):
-            return token[0]
-        key = match.group(1) or match.group(2) or match.group(3)
-        if key.lower() in index_of:
-            return values[index_of[key.lower()]]
-        if key.isdigit() and 1 <= int(key) <= len(names):
-            return values[int(key) - 1]
-        return token
-    return _PLACEHOLDER.sub(replace, text)
 
 
 # -- the array file ---------------------------------------------------------------------------
@@ -391,31 +159,35 @@ def read_spec(fd, size_limit):
     head = os.pread(fd, min(size_limit, MAX_HEADER) + 1, 0)
     kind = declared_kind(head)
     if kind == "product":
-        data = head if len(head) <= MAX_HEADER else head + read_rest(fd, len(head),
-                                                                         size_limit)
-        if len(data) > size_limit:
-            raise JobError("the job file is too large (over %d bytes, see --max-job-size)"
-                           % size_limit)
-        parser = parse_config(data)
-        control, repeat = control_section(parser, kind)
-        params = parser["params"] if parser.has_section("params") else {}
-        names = list(params.keys())
-        spec = ArraySpec(kind, control, names, repeat)
-        count = repeat
-        for name in names:
-            try:
-                values = parse_values(params[name])
-            except ValueError as error:
-                raise JobError("[params] %s: %s" % (name, error))
-            spec.values.append(values)
-            count *= len(values)
-        spec.count = count
-        return spec
+        return read_product_spec(fd, head, size_limit)
     if kind == "table":
         return read_table_spec(fd, head)
     if kind is None:
         raise JobError("not an array job: [control] has no 'tasks' key")
     raise JobError("[control] tasks must be 'product' or 'table', not %r" % kind)
+
+
+def read_product_spec(fd, head, size_limit):
+    """The ArraySpec of a product array whose first bytes are head."""
+    data = head if len(head) <= MAX_HEADER else head + read_rest(fd, len(head), size_limit)
+    if len(data) > size_limit:
+        raise JobError("the job file is too large (over %d bytes, see --max-job-size)"
+                       % size_limit)
+    parser = parse_config(data)
+    control, repeat = control_section(parser, "product")
+    params = parser["params"] if parser.has_section("params") else {}
+    names = list(params.keys())
+    spec = ArraySpec("product", control, names, repeat)
+    count = repeat
+    for name in names:
+        try:
+            values = parse_values(params[name])
+        except ValueError as error:
+            raise JobError("[params] %s: %s" % (name, error))
+        spec.values.append(values)
+        count *= len(values)
+    spec.count = count
+    return spec
 
 
 def task_count(path):
@@ -476,57 +248,6 @@ def read_table_spec(fd, head):
         raise JobError("the task table after [params] has no rows, only its column names")
     return spec
 
-
-def is_row(line):
-    stripped = line.strip()
-    return bool(stripped) and not stripped.startswith(b"#")
-
-
-def next_row(fd, offset, chunk=65536):
-    """(text of the next table row at or after offset, offset after it); (None, end) at the
-    end of the file."""
-    pending = b""
-    while True:
-        data = os.pread(fd, chunk, offset + len(pending))
-        if not data:
-            line = pending
-            if is_row(line):
-                return line.rstrip(b"\r\n").decode("utf-8", "surrogateescape"), \
-                    offset + len(pending)
-            return None, offset + len(pending)
-        pending += data
-        while True:
-            newline = pending.find(b"\n")
-            if newline < 0:
-                break
-            line, pending = pending[:newline + 1], pending[newline + 1:]
-            offset += len(line)
-            if is_row(line):
-                return line.rstrip(b"\r\n").decode("utf-8", "surrogateescape"), offset
-
-
-def count_rows(fd, offset, chunk=1 << 20):
-    """Rows from offset to the end of the file, reading it once in big chunks."""
-    count = 0
-    carry = b""
-    while True:
-        data = os.pread(fd, chunk, offset)
-        if not data:
-            break
-        offset += len(data)
-        lines = (carry + data).split(b"\n")
-        carry = lines.pop()
-        count += sum(1 for line in lines if is_row(line))
-    return count + (1 if is_row(carry) else 0)
-
-
-def skip_rows(fd, offset, rows):
-    """The offset after skipping rows rows from offset."""
-    for _ in range(rows):
-        text, offset = next_row(fd, offset)
-        if text is None:
-            break
-    return offset
 
 
 # -- a task's own job file (for programs that read [params] from their last argument) ------

@@ -11,7 +11,8 @@ import pytest
 from conftest import PYTHON, REPO, fjd_cli, wait_for
 
 import fjd
-from fjd.submit import SubmitError, fill, split_values
+from fjd.job_template import fill, split_values
+from fjd.submit import SubmitError
 
 
 def read_job(path):
@@ -147,7 +148,7 @@ def test_python_api(tmp_path):
     [array] = fjd.submit("sim {v}", params={"v": ["a,b", "1..3", " x"]}, root=str(tmp_path))
     job = read_job(tmp_path / "jobqueue" / array)
     assert job["control"]["tasks"] == "product"
-    from fjd.arrays import parse_values
+    from fjd.values import parse_values
     assert list(parse_values(job["params"]["v"])) == ["a,b", "1..3", " x"]
     with pytest.raises(fjd.QueueError):
         fjd.submit("true", root=str(tmp_path / "typo"))

@@ -12,9 +12,9 @@ import zlib
 import pytest
 
 from fjd import defaults, journal, names, tickets
-from fjd.arrays import (CommandTemplate, ValueList, declared_kind, escape_value, fill_text,
-                        values_text,
-                        parse_values, read_spec, unknown_placeholders)
+from fjd.arrays import declared_kind, read_spec
+from fjd.placeholders import CommandTemplate, fill_text, unknown_placeholders
+from fjd.values import ValueList, escape_value, parse_values, values_text
 from fjd.completion import Completion
 from fjd.defaults import BATCH_SECONDS, MAX_BATCH, MAX_RANGE, MERGE_PIECES, RANGE_SECONDS
 from fjd.dispatcher import Dispatcher

@@ -4,7 +4,8 @@ import sys
 import time
 
 from ..layout import display
-from ..submit import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param, write_jobs
+from ..job_template import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param
+from ..submit import write_jobs
 from .common import CommandError, add_command, add_common, open_queue, positive_int
 
 EXAMPLES = """examples:

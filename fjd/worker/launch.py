@@ -6,7 +6,7 @@ import logging
 import os
 import pwd
 
-from .. import arrays, folders, records
+from .. import folders, placeholders, records
 from ..jobfile import JobError
 from ..layout import display, user_name
 from ..errors import QueueError
@@ -78,7 +78,7 @@ class Launcher:
     def workdir_of(self, settings, values=None, names_=()):
         workdir = settings.workdir
         if workdir and values is not None:
-            workdir = arrays.fill_text(workdir, names_, values)
+            workdir = placeholders.fill_text(workdir, names_, values)
         path = os.path.join(self.cwd, workdir) if workdir else self.cwd
         # (our own directory is not looked at for every job: on a shared mount that is a
         # request to the file server, and a command started there needs no chdir)
@@ -87,7 +87,7 @@ class Launcher:
         if settings.logfile:
             logfile = settings.logfile
             if values is not None:
-                logfile = arrays.fill_text(logfile, names_, values)
+                logfile = placeholders.fill_text(logfile, names_, values)
             touch_logfile(os.path.join(path, logfile), logfile)
         return path
 
