@@ -19,7 +19,7 @@ import os
 import stat
 import time
 
-from . import arrays, journal, moves, names, record_kinds, records
+from . import arrays, journal, moves, names, record_kinds, record_search, records
 from .jobfile import JobError
 from .layout import cancel_request, display, hostname, safe_hostname
 from .fsops import list_names, try_rename, write_file_atomic
@@ -69,7 +69,7 @@ class Retry:
 
     def failure_record(self, name):
         """The newest failure record of failed/NAME: (writer, offset) or None (legacy)."""
-        for record in reversed(records.find_job_records(self.layout, name)):
+        for record in reversed(record_search.find_job_records(self.layout, name)):
             if record.get("state") == record_kinds.FAILED and record.get("name") == name and \
                     record.get("_journal"):
                 return record
@@ -86,7 +86,7 @@ class Retry:
         if not stat.S_ISREG(mode):
             raise ControlError("it is not a job file, so running it again cannot help")
         record = self.failure_record(name)
-        legacy = records.legacy_record(self.layout, name) if record is None else None
+        legacy = record_search.legacy_record(self.layout, name) if record is None else None
         original = (record or legacy or {}).get("original") or names.parse(name).original
         target_name = moves.retried_job(original, moves.retry_tag(nonce()))
         refs = [[record["_journal"], record["_offset"]]] if record else []
@@ -195,7 +195,7 @@ class Retry:
 
 def write_record(layout, name, record):
     """Replace a fjd 0.2 records/NAME.json atomically (a temporary dot-name, then rename)."""
-    write_file_atomic(os.path.join(layout.records, name + records.LEGACY_SUFFIX),
+    write_file_atomic(os.path.join(layout.records, name + record_search.LEGACY_SUFFIX),
                       (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
 
 
@@ -205,7 +205,7 @@ def retried_legacy(record, target_name):
     record = dict(record)
     retried = record.get("retried") or []
     record["retried"] = (retried if isinstance(retried, list) else [retried]) + [
-        {"at": records.iso(now), "at_ts": now, "by": who(),
+        {"at": record_search.iso(now), "at_ts": now, "by": who(),
          "as": os.path.join("jobqueue", target_name)}]
     return record
 

@@ -1,4 +1,4 @@
-"""Filing finished jobs, and finding their records again (DESIGN.md, "Records").
+"""Filing finished jobs (DESIGN.md, "Records").
 
 A finished single job is filed in two steps: its record goes into the writer's journal
 (records/<writer>.journal), then the job file moves into done/, failed/ or cancelled/ under
@@ -7,29 +7,19 @@ a name nobody has: the original name, else NAME~2, ... The move never replaces a
 so the folder itself decides who gets a name. If a worker dies between the two steps, the
 dispatcher finds the record and finishes the move: a finished job is never run again.
 
-Roots written by fjd 0.2 have one ``records/NAME.json`` per job; they are still read.
+Finding records again is record_search.py's.
 """
 import ctypes
 import errno
-import json
 import os
 import platform
-import time
 
-from . import folders, journal, moves, names, record_kinds
+from . import folders, moves, names, record_kinds
 from .libc import libc_function
 from .layout import display, log
-from .fsops import filesystem_type, list_names
+from .fsops import filesystem_type
 
 STATES = record_kinds.STATES
-LEGACY_SUFFIX = ".json"
-
-
-def iso(timestamp):
-    if timestamp is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(timestamp)) + (
-        ".%03d" % int((timestamp % 1) * 1000))
 
 
 # -- moving without replacing -----------------------------------------------------------------
@@ -72,22 +62,8 @@ def move_noreplace(source, target, opened=None):
     (its job renamed or deleted it, or a burial took it): the new link is removed again and
     FileNotFoundError says source is gone, as it would have without the descriptor.
     """
-    syscall = libc_function("syscall")
-    target_folder = os.path.dirname(target)
-    if syscall and _RENAMEAT2 is not None and target_folder not in _no_renameat2:
-        src_fd, src = folders.at(source)
-        dst_fd, dst = folders.at(target)
-        result = syscall(_RENAMEAT2, AT_FDCWD if src_fd is None else src_fd, os.fsencode(src),
-                         AT_FDCWD if dst_fd is None else dst_fd, os.fsencode(dst),
-                         RENAME_NOREPLACE)
-        if result == 0:
-            folders.note_renamed(source, target)
-            return
-        code = ctypes.get_errno()
-        if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-            raise OSError(code, os.strerror(code), source if code == errno.ENOENT else target)
-        if len(_no_renameat2) < 1024:
-            _no_renameat2.add(target_folder)  # ask once per folder, not once per job
+    if _renamed_noreplace(source, target):
+        return
     if opened is not None and opened.fd is not None and _link_by_descriptor(opened, target):
         try:
             folders.unlink(source)
@@ -98,6 +74,34 @@ def move_noreplace(source, target, opened=None):
                 pass
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), source)
         return
+    _link_noreplace(source, target)
+
+
+def _renamed_noreplace(source, target):
+    """renameat2(RENAME_NOREPLACE): True when moved, False where the filesystem has no
+    such rename (remembered per target folder); OSError for anything else."""
+    syscall = libc_function("syscall")
+    target_folder = os.path.dirname(target)
+    if not syscall or _RENAMEAT2 is None or target_folder in _no_renameat2:
+        return False
+    src_fd, src = folders.at(source)
+    dst_fd, dst = folders.at(target)
+    result = syscall(_RENAMEAT2, AT_FDCWD if src_fd is None else src_fd, os.fsencode(src),
+                     AT_FDCWD if dst_fd is None else dst_fd, os.fsencode(dst),
+                     RENAME_NOREPLACE)
+    if result == 0:
+        folders.note_renamed(source, target)
+        return True
+    code = ctypes.get_errno()
+    if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        raise OSError(code, os.strerror(code), source if code == errno.ENOENT else target)
+    if len(_no_renameat2) < 1024:
+        _no_renameat2.add(target_folder)  # ask once per folder, not once per job
+    return False
+
+
+def _link_noreplace(source, target):
+    """Link by name, then remove source (where hard links are missing too: look, rename)."""
     try:
         folders.link(source, target)
     except FileExistsError:
@@ -206,15 +210,27 @@ class Filing:
 
     def advance(self):
         if not self.recorded:
-            if self.final is None:
-                # the original name, as a rule: no look first, the move finds out (and the
-                # record is amended in the rare case the name is taken)
-                self.final = moves.first_final_name(self.original)
-            record = record_kinds.job_filed(self.record, self.final, self.state)
-            self.record = record_kinds.job_output_files(record, {
-                kind: moves.output_file(self.final, kind) for kind in self.output_files})
-            self.offset = self.writer.append(record)
-            self.recorded = True
+            self._append_record()
+        self._move_output_files()
+        while not self.complete:
+            if not self._move_job():
+                self.close()
+                return None
+        self.close()
+        return self.final
+
+    def _append_record(self):
+        if self.final is None:
+            # the original name, as a rule: no look first, the move finds out (and the
+            # record is amended in the rare case the name is taken)
+            self.final = moves.first_final_name(self.original)
+        record = record_kinds.job_filed(self.record, self.final, self.state)
+        self.record = record_kinds.job_output_files(record, {
+            kind: moves.output_file(self.final, kind) for kind in self.output_files})
+        self.offset = self.writer.append(record)
+        self.recorded = True
+
+    def _move_output_files(self):
         for kind, path in list(self.output_files.items()):
             target = os.path.join(self.layout.root, self.record[kind][0])
             try:
@@ -227,129 +243,44 @@ class Filing:
                 self.writer.append(record_kinds.output_moved(
                     self.offset, kind, os.path.relpath(other, self.layout.root)))
             del self.output_files[kind]
-        while not self.complete:
-            target = os.path.join(self.folder, self.final)
-            try:
-                move_noreplace(self.path, target, self.opened)
-            except FileExistsError:
-                if (self.resuming or self.cut_short == target) and \
-                        is_same_file(self.path, target):
-                    os.unlink(self.path)  # a move cut short by a crash: finish it
-                else:
-                    old, self.final = self.final, first_free_name(self.folder, self.original)
-                    self.writer.append(record_kinds.moved(
-                        self.offset, old, self.final, self.state, self.record.get("queue"),
-                        self.record.get("worker")))
-                    continue
-            except FileNotFoundError:
-                if not (os.path.isdir(os.path.dirname(self.path)) and
-                        os.path.isdir(self.folder)):
-                    raise  # a folder is gone (an unmounted root?), not the job: try again
-                self.vanished = True
-                self.complete = True
-                self.close()
-                return None
-            except OSError:
-                # (the link may have been made and the old name not removed: a retry
-                # that finds target taken by the same file finishes the move)
-                self.cut_short = target
-                raise
+
+    def _move_job(self):
+        """One try at moving the job file to self.final. True when it is there (complete)
+        or when the name was taken (a new final name is recorded: try again); False when
+        the job file was gone."""
+        target = os.path.join(self.folder, self.final)
+        try:
+            move_noreplace(self.path, target, self.opened)
+        except FileExistsError:
+            if (self.resuming or self.cut_short == target) and \
+                    is_same_file(self.path, target):
+                os.unlink(self.path)  # a move cut short by a crash: finish it
+            else:
+                old, self.final = self.final, first_free_name(self.folder, self.original)
+                self.writer.append(record_kinds.moved(
+                    self.offset, old, self.final, self.state, self.record.get("queue"),
+                    self.record.get("worker")))
+                return True
+        except FileNotFoundError:
+            if not (os.path.isdir(os.path.dirname(self.path)) and
+                    os.path.isdir(self.folder)):
+                raise  # a folder is gone (an unmounted root?), not the job: try again
+            self.vanished = True
             self.complete = True
-        self.close()
-        return self.final
+            return False
+        except OSError:
+            # (the link may have been made and the old name not removed: a retry
+            # that finds target taken by the same file finishes the move)
+            self.cut_short = target
+            raise
+        self.complete = True
+        return True
 
     def close(self):
         """Let go of the open job file (when the Filing had one)."""
         if self.opened is not None:
             self.opened.close()
 
-
-# -- reading records ----------------------------------------------------------------------------
-
-def legacy_record(layout, final_name):
-    """The fjd 0.2 record records/NAME.json of a finished job, or None."""
-    try:
-        with open(os.path.join(layout.records, final_name + LEGACY_SUFFIX), "rb") as handle:
-            record = json.loads(handle.read().decode())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def legacy_names(layout):
-    try:
-        with os.scandir(layout.records) as entries:
-            return [e.name[:-len(LEGACY_SUFFIX)] for e in entries
-                    if e.name.endswith(LEGACY_SUFFIX) and not e.name.startswith(".")]
-    except FileNotFoundError:
-        return []
-
-
-def find_job_records(layout, name):
-    """Every record of the single job called name (its final name, its queue name or its
-    original name), oldest first, each with "_journal" and "_offset" added."""
-    found = []
-    needles = [journal.needle("name", name), journal.needle("queue", name),
-               journal.needle("original", name)]
-    for path in journal.journal_paths(layout.records):
-        hits = journal.find(path, needles + [record_kinds.KIND_MOVED])
-        moved = {r.get("ref"): r for _, r in hits if r.get("k") == record_kinds.MOVED}
-        jobs = {offset: record for offset, record in hits
-                if record.get("k") == record_kinds.JOB}
-        for ref in moved:
-            if ref not in jobs and moved[ref].get("name") == name:
-                record = journal.record_at(path, ref) if isinstance(ref, int) else None
-                if record is not None and record.get("k") == record_kinds.JOB:
-                    jobs[ref] = record
-        for offset, record in sorted(jobs.items()):
-            if offset in moved:  # filed under another name than first recorded
-                record = dict(record, name=moved[offset]["name"],
-                              recorded_name=record.get("name"))
-            if name not in (record.get("name"), record.get("queue"), record.get("original")):
-                continue
-            found.append(dict(record, _journal=journal.writer_of(path), _offset=offset))
-    legacy = legacy_record(layout, name)
-    if legacy:
-        found.append(dict(legacy, k=record_kinds.JOB, _journal=None, _offset=None))
-    found.sort(key=lambda r: (r.get("end") or r.get("end_ts") or 0))
-    return found
-
-
-def find_task_records(layout, array, index, uid=None):
-    """Every record of task index of the array called array (or with id uid), oldest
-    first, each with "_journal" and "_offset" added. Range records count too."""
-    found = []
-    # the task's number is the rarer needle (one line per array and journal, as a rule);
-    # range records are few
-    needles = [record_kinds.task_index_pattern(index), record_kinds.KIND_TASKS]
-    for path in journal.journal_paths(layout.records):
-        for offset, record in journal.find(path, needles):
-            if uid and record.get("u") != uid or not uid and record.get("array") != array:
-                continue
-            kind = record.get("k")
-            if kind == record_kinds.TASK and record.get("i") == index or \
-                    kind == record_kinds.TASKS and \
-                    record.get("first", 0) <= index <= record.get("last", -1):
-                writer = journal.writer_of(path)
-                found.append(dict(record, worker=record.get("worker", writer),
-                                  _journal=writer, _offset=offset))
-    found.sort(key=lambda r: (r.get("end") or 0))
-    return found
-
-
-def read_output(layout, span, limit=None):
-    """The bytes of an output span [file, offset, length] (length None: to the end)."""
-    if not span:
-        return b""
-    name, offset, length = span[0], span[1], span[2]
-    path = name if os.sep in name else os.path.join(layout.records, name)
-    if not os.path.isabs(path):
-        path = os.path.join(layout.root, path)
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        if length is None:
-            return handle.read(limit if limit is not None else -1)
-        return handle.read(length if limit is None else min(length, limit))
 
 
 def log_filed(final, state, reason, seconds):
@@ -358,80 +289,3 @@ def log_filed(final, state, reason, seconds):
     else:
         log.warning("%s %s: %s", display(final), state, reason)
 
-
-def scan_array_lines(path, needles, task_prefix, counts, chunk=1 << 24):
-    """(offset, record) of the lines of a journal that hold one of needles, except the done
-    and cancelled task records of the array, which are only counted (into counts) without
-    being parsed: a million of them take a second, not a minute."""
-    for base, body in journal.whole_line_blocks(path, chunk):
-        start = 0
-        for line in body.split(b"\n")[:-1]:
-            here = base + start
-            start += len(line) + 1
-            if line.startswith(task_prefix):
-                if record_kinds.STATE_DONE in line:
-                    counts[record_kinds.DONE] += 1
-                    continue
-                if record_kinds.STATE_CANCELLED in line:
-                    counts[record_kinds.CANCELLED] += 1
-                    continue
-            elif not any(n in line for n in needles):
-                continue
-            record = journal.unframe(line)
-            if record is not None:
-                yield here, record
-
-
-def array_summary(layout, name):
-    """What the records say of the array called name (its original name, or the name it was
-    filed under): counts of its tasks by state, where its file is, its first failures.
-    None when no record mentions such an array. One pass over the journals, counting."""
-    uids, finals = set(), {}
-    needles = [journal.needle("array", name), journal.needle("name", name)]
-    counts = {"done": 0, "failed": 0, "cancelled": 0}
-    failures, retried = [], set()
-    task_prefix = record_kinds.task_line_prefix(name)
-    for path in journal.journal_paths(layout.records):
-        for offset, record in scan_array_lines(path, needles, task_prefix, counts):
-            kind = record.get("k")
-            if kind == record_kinds.ARRAY and name in (record.get("name"), record.get("original")):
-                uids.add(record.get("u"))
-                finals[record.get("u")] = record
-            elif kind in (record_kinds.TASK, record_kinds.TASKS) and \
-                    record.get("array") == name:
-                uids.add(record.get("u"))
-                size = 1 if kind == record_kinds.TASK else record.get("last", 0) - record.get(
-                    "first", 0) + 1
-                state = record.get("state")
-                if state in counts:
-                    counts[state] += size
-                if state == "failed":
-                    failures.append(record)
-            elif kind == record_kinds.RETRIED and record.get("array") == name:
-                for uid, first, last in record.get("tasks") or []:
-                    retried.update((uid, i) for i in range(first, last + 1))
-    if not uids:
-        return None
-    counts["failed"] -= len(retried)
-    where, tasks = [], None
-    for uid, record in finals.items():
-        where.append("%s/%s" % (record.get("folder"), record.get("name")))
-        tasks = record.get("tasks")
-    folders = [layout.jobqueue, layout.arrays] + [layout.inbox(w) for w in
-                                                  list_names(layout.jobpod)]
-    for folder in folders:
-        for entry in list_names(folder):
-            if names.parse(entry).uid in uids:
-                where.append(os.path.relpath(os.path.join(folder, entry), layout.root))
-    shown = []
-    for record in sorted(failures, key=lambda r: r.get("end") or 0, reverse=True):
-        task = names.task_name(name, record["i"]) if record.get("k") == record_kinds.TASK else \
-            "%s#%s-%s" % (name, record.get("first"), record.get("last"))
-        if (record.get("u"), record.get("i")) not in retried:
-            shown.append({"task": task, "reason": record.get("reason")})
-    summary = {"array": name, "ids": sorted(u for u in uids if u), "where": where or None,
-               "tasks": tasks, "failures": shown}
-    summary.update(counts)
-    if tasks is not None:
-        summary["not_finished"] = max(0, tasks - sum(counts.values()))
-    return summary

@@ -15,7 +15,7 @@ differs, they are approximate.
 import os
 import time
 
-from . import arrays, journal, names, record_kinds, records
+from . import arrays, journal, names, record_kinds, record_search
 from .layout import display
 from .fsops import list_names
 from .liveness import read_heartbeat
@@ -111,10 +111,10 @@ def legacy_summary(layout):
     """Counts, failures and end times of a root written by fjd 0.2 (records/NAME.json)."""
     counts = {"done": 0, "failed": 0, "cancelled": 0}
     failures, ends = [], []
-    for name in records.legacy_names(layout):
-        record = records.legacy_record(layout, name) or {}
+    for name in record_search.legacy_names(layout):
+        record = record_search.legacy_record(layout, name) or {}
         state = record.get("state")
-        folder = state if state in records.STATES else None
+        folder = state if state in record_kinds.STATES else None
         if folder is None or not os.path.lexists(os.path.join(layout.folder(folder), name)):
             continue  # retried, or moved by hand: not where the record says any more
         counts[state] += 1
@@ -196,7 +196,7 @@ def failure_entry(record):
             "reason": record.get("reason") or "(no reason recorded)",
             "exit_status": record.get("exit_status"), "signal": record.get("signal"),
             "host": record.get("host"), "worker": record.get("worker"),
-            "end": records.iso(record.get("end")) if isinstance(record.get("end"), (
+            "end": record_search.iso(record.get("end")) if isinstance(record.get("end"), (
                 int, float)) else record.get("end"),
             "end_ts": record.get("end") if isinstance(record.get("end"), (int, float))
             else record.get("end_ts")}
@@ -239,7 +239,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
     }
     return {
         "root": layout.root,
-        "time": records.iso(now),
+        "time": record_search.iso(now),
         "counts": counts,
         "tasks": {"done": totals[3], "failed": max(0, totals[4]), "cancelled": totals[5]},
         "workers": {"inboxes": len(inboxes), "idle": len(idle)},

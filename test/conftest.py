@@ -184,25 +184,25 @@ class Queue:
 
     def record(self, final_name):
         """The newest record of a finished job (from the journals in records/)."""
-        from fjd import records
-        found = records.find_job_records(self.layout(), final_name)
+        from fjd import record_search
+        found = record_search.find_job_records(self.layout(), final_name)
         assert found, "no record of %s in %s" % (final_name, self.names("records"))
         return found[-1]
 
     def task_record(self, array, index):
-        from fjd import records
-        found = records.find_task_records(self.layout(), array, index)
+        from fjd import record_search
+        found = record_search.find_task_records(self.layout(), array, index)
         assert found, "no record of %s#%d" % (array, index)
         return found[-1]
 
     def output(self, final_name, kind="stdout", record=None):
         """What a finished job wrote to stdout (or stderr), as text ("" for nothing)."""
-        from fjd import records
+        from fjd import record_search
         record = record or self.record(final_name)
         span = record.get(kind)
         if isinstance(span, str):
             span = [span, 0, None]
-        return records.read_output(self.layout(), span).decode("utf-8", "replace")
+        return record_search.read_output(self.layout(), span).decode("utf-8", "replace")
 
     def reason(self, final_name):
         return self.record(final_name)["reason"]

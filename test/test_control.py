@@ -4,7 +4,7 @@ import os
 
 from conftest import fjd_cli, py, wait_for
 
-from fjd import names, records
+from fjd import names, record_search
 from fjd.layout import Layout
 
 
@@ -26,7 +26,7 @@ def test_retry_requeues_under_a_fresh_name_and_keeps_history(queue):
     assert queue.failed() == []
     assert queue.done() == ["flaky.conf"]
     # both runs have their record: the history is kept, nothing is overwritten
-    old, new = records.find_job_records(queue.layout(), "flaky.conf")
+    old, new = record_search.find_job_records(queue.layout(), "flaky.conf")
     assert old["state"] == "failed" and old["reason"] == "exited with status 4"
     assert new["state"] == "done" and new["original"] == "flaky.conf"
     assert new["queue"].startswith("flaky.conf@r")
@@ -72,7 +72,7 @@ def test_cancel_queued_jobs_by_name_and_all(tmp_path):
     assert result.returncode == 0, result.err
     assert sorted(os.listdir(root / "cancelled")) == ["a.conf", "b.conf"]
     assert os.listdir(root / "jobqueue") == ["c.conf"]
-    [record] = records.find_job_records(Layout(str(root)), "b.conf")
+    [record] = record_search.find_job_records(Layout(str(root)), "b.conf")
     assert record["state"] == "cancelled" and record["cancelled_from"] == "jobqueue"
     assert record["attempt"] == 2 and record["reason"].startswith("cancelled by ")
     missing = fjd_cli(root, "cancel", "zzz.conf")

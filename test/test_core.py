@@ -130,8 +130,8 @@ def test_same_name_never_overwrites(queue):
 
 
 def all_records(queue, name):
-    from fjd import records
-    return records.find_job_records(queue.layout(), name)
+    from fjd import record_search
+    return record_search.find_job_records(queue.layout(), name)
 
 
 def test_two_jobs_same_name_in_one_inbox_do_not_collide(queue):
@@ -217,8 +217,8 @@ def test_stopping_worker_hands_back_running_job(queue):
     os.unlink(pidfile)
     queue.worker()
     wait_for(lambda: os.path.exists(pidfile), message="job restarted")
-    from fjd import records
-    assert records.find_job_records(queue.layout(), "long.conf") == []
+    from fjd import record_search
+    assert record_search.find_job_records(queue.layout(), "long.conf") == []
 
 
 def test_latency_default_settings(queue):

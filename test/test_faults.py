@@ -334,9 +334,9 @@ def where(root, name):
 
 
 def records_of(root, name):
-    from fjd import records
+    from fjd import record_search
     from fjd.layout import Layout
-    return records.find_job_records(Layout(root), name)
+    return record_search.find_job_records(Layout(root), name)
 
 
 def journal_records(root):

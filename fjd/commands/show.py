@@ -3,7 +3,7 @@ import json
 import os
 import sys
 
-from .. import names, record_kinds, records
+from .. import names, record_kinds, record_search
 from ..layout import display
 from .common import CommandError, add_command, add_common, open_queue
 
@@ -30,13 +30,13 @@ def cmd_show(args):
     name = os.path.basename(args.name.rstrip("/")) or args.name
     task = names.parse_task_name(name)
     if task is not None:
-        found = records.find_task_records(layout, task[0], task[1])
+        found = record_search.find_task_records(layout, task[0], task[1])
         what = "task %d of array %s" % (task[1], display(task[0]))
     else:
-        found = records.find_job_records(layout, name)
+        found = record_search.find_job_records(layout, name)
         what = "job %s" % display(name)
         if not found:
-            summary = records.array_summary(layout, name)
+            summary = record_search.array_summary(layout, name)
             if summary:
                 return show_array(summary, args)
     if not found:
@@ -48,7 +48,7 @@ def cmd_show(args):
         kind = "stdout" if args.stdout else "stderr"
         out = sys.stdout.buffer
         for record in chosen:
-            out.write(records.read_output(layout, output_span(record.get(kind))))
+            out.write(record_search.read_output(layout, output_span(record.get(kind))))
         out.flush()
         return 0
     if args.json:
@@ -84,7 +84,7 @@ def render(record, task):
             continue
         value = record[key]
         if key in ("start", "end") and isinstance(value, (int, float)):
-            value = records.iso(value)
+            value = record_search.iso(value)
         elif key in ("stdout", "stderr"):
             span = output_span(value)
             value = "%s bytes (fjd show --%s)" % (span[2] if span[2] is not None else "?",

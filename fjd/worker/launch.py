@@ -6,7 +6,7 @@ import logging
 import os
 import pwd
 
-from .. import folders, placeholders, records
+from .. import folders, placeholders, record_search
 from ..jobfile import JobError
 from ..layout import display, user_name
 from ..errors import QueueError
@@ -174,7 +174,7 @@ class Launcher:
         if not span:
             return False
         try:
-            tail = records.read_output(self.layout, [span[0], max(span[1], span[1] + (
+            tail = record_search.read_output(self.layout, [span[0], max(span[1], span[1] + (
                 span[2] or 0) - 8192), min(span[2] or 8192, 8192)])
         except OSError:
             return False
