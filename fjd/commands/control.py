@@ -35,11 +35,29 @@ def cmd_retry(args):
 
 
 def retry_selected(layout, retry, args):
-    status = 0
-    moved = tasks = 0
     wanted = sorted(list_names(layout.failed)) if args.all else \
         [job_name(n) for n in args.names]
-    arrays_wanted = set()
+    arrays_wanted = set()  # names of arrays and tasks, whose failed tasks go back
+    moved, status = retry_jobs(layout, retry, args, wanted, arrays_wanted)
+    tasks, tasks_status = retry_tasks(retry, args, arrays_wanted)
+    status = status or tasks_status
+    if not args.all:
+        for name in sorted(arrays_wanted):
+            sys.stderr.write("fjd retry: there is no failed job called %s in %s (nor an "
+                             "array or task of that name with failed tasks)\n"
+                             % (display(name), display(layout.failed)))
+            status = 1
+    sys.stderr.write("fjd retry: %d job%s%s back in the queue\n"
+                     % (moved, "" if moved == 1 else "s",
+                        " and %d array task%s" % (tasks, "" if tasks == 1 else "s")
+                        if tasks else ""))
+    return status
+
+
+def retry_jobs(layout, retry, args, wanted, arrays_wanted):
+    """Move the wanted single jobs back; (how many, exit status). Names that are arrays or
+    tasks are added to arrays_wanted instead."""
+    status = moved = 0
     for name in wanted:
         task = names.parse_task_name(name)
         if task is not None:
@@ -67,6 +85,13 @@ def retry_selected(layout, retry, args):
             continue
         moved += 1
         print("%s -> jobqueue/%s" % (display(name), display(new)))
+    return moved, status
+
+
+def retry_tasks(retry, args, arrays_wanted):
+    """Put the failed tasks of the wanted arrays back (all with --all); (how many, exit
+    status). What was found is taken out of arrays_wanted."""
+    status = tasks = 0
     failed = retry.failed_tasks()
     for uid, (array, indices) in sorted(failed.items(), key=lambda item: item[1][0] or ""):
         if args.all:
@@ -87,17 +112,7 @@ def retry_selected(layout, retry, args):
         tasks += count
         print("%s: %d failed task%s -> jobqueue/" % (display(array), count,
                                                      "" if count == 1 else "s"))
-    if not args.all:
-        for name in sorted(arrays_wanted):
-            sys.stderr.write("fjd retry: there is no failed job called %s in %s (nor an "
-                             "array or task of that name with failed tasks)\n"
-                             % (display(name), display(layout.failed)))
-            status = 1
-    sys.stderr.write("fjd retry: %d job%s%s back in the queue\n"
-                     % (moved, "" if moved == 1 else "s",
-                        " and %d array task%s" % (tasks, "" if tasks == 1 else "s")
-                        if tasks else ""))
-    return status
+    return tasks, status
 
 
 def cmd_cancel(args):

@@ -26,6 +26,11 @@ def run_worker(args):
 
 
 def register(subparsers):
+    register_dispatcher(subparsers)
+    register_worker(subparsers)
+
+
+def register_dispatcher(subparsers):
     dispatcher = add_command(
         subparsers, "dispatcher", run_dispatcher, daemon=True,
         help="hand queued jobs to idle workers",
@@ -62,6 +67,8 @@ def register(subparsers):
                             help="exit once jobqueue/ and all inboxes are empty")
     add_common(dispatcher)
 
+
+def register_worker(subparsers):
     worker = add_command(
         subparsers, "worker", run_worker, daemon=True,
         help="run jobs handed to this worker",

@@ -140,7 +140,34 @@ def register(subparsers):
                     "`fjd workers stop`.\nEach has its own --help.")
     add_common(workers)
     actions = workers.add_subparsers(dest="workers_command", metavar="ACTION")
+    register_start(actions)
+    register_list(actions)
+    register_stop(actions)
 
+
+START_EPILOG = ("hosts file (INI, like the 2012 remote.conf), one section per host:\n"
+                "  [node1]\n  name: node1.example.org   # what to ssh to (required)\n"
+                "  workers: 4                # how many (default: N, else 1)\n"
+                "  user: me                  # optional: ssh -l\n"
+                "  port: 22                  # optional: ssh -p\n"
+                "  nice: 5                   # optional: run the workers under nice -n\n"
+                "  python: python3           # Python on that host (default python3)\n"
+                "  root: /shared/queue       # the queue root as that host sees it\n"
+                "  cwd: /shared/project      # the workers' working directory there\n"
+                "  pythonpath: /shared/fjd   # where fjd is, if not installed there\n"
+                "  ssh_options: -i ~/.ssh/cluster_key\n"
+                "Defaults for root, cwd and pythonpath: the same paths as here (a shared\n"
+                "home). Each host runs `fjd workers start` for itself.\n\n"
+                "Slurm: the batch job has --ntasks N (or --nodes K --cores-per-node C), one\n"
+                "core per worker. The workers stop --margin seconds before the job's time\n"
+                "limit (asked of squeue when the job starts; else --time) and hand their\n"
+                "unfinished job back to the queue.\n\n"
+                "examples:\n  fjd workers start 4\n  fjd workers start --hosts hosts.conf\n"
+                "  fjd workers start --slurm --nodes 2 --cores-per-node 16 --time 2:00:00 \\\n"
+                "      --sbatch-option=--partition=short")
+
+
+def register_start(actions):
     start = add_command(
         actions, "start", cmd_start, label="workers start",
         help="start N workers (detached, each with its own log file)",
@@ -149,26 +176,7 @@ def register(subparsers):
                     "per core. --hosts FILE starts them on other hosts over ssh (batch mode:\n"
                     "keys or an agent, never a password prompt); --slurm submits them as one\n"
                     "Slurm batch job.",
-        epilog="hosts file (INI, like the 2012 remote.conf), one section per host:\n"
-               "  [node1]\n  name: node1.example.org   # what to ssh to (required)\n"
-               "  workers: 4                # how many (default: N, else 1)\n"
-               "  user: me                  # optional: ssh -l\n"
-               "  port: 22                  # optional: ssh -p\n"
-               "  nice: 5                   # optional: run the workers under nice -n\n"
-               "  python: python3           # Python on that host (default python3)\n"
-               "  root: /shared/queue       # the queue root as that host sees it\n"
-               "  cwd: /shared/project      # the workers' working directory there\n"
-               "  pythonpath: /shared/fjd   # where fjd is, if not installed there\n"
-               "  ssh_options: -i ~/.ssh/cluster_key\n"
-               "Defaults for root, cwd and pythonpath: the same paths as here (a shared\n"
-               "home). Each host runs `fjd workers start` for itself.\n\n"
-               "Slurm: the batch job has --ntasks N (or --nodes K --cores-per-node C), one\n"
-               "core per worker. The workers stop --margin seconds before the job's time\n"
-               "limit (asked of squeue when the job starts; else --time) and hand their\n"
-               "unfinished job back to the queue.\n\n"
-               "examples:\n  fjd workers start 4\n  fjd workers start --hosts hosts.conf\n"
-               "  fjd workers start --slurm --nodes 2 --cores-per-node 16 --time 2:00:00 \\\n"
-               "      --sbatch-option=--partition=short")
+        epilog=START_EPILOG)
     start.add_argument("count", nargs="?", type=int, metavar="N",
                        help="how many workers (default: one per core here; with --hosts, "
                             "for hosts without 'workers')")
@@ -178,7 +186,13 @@ def register(subparsers):
     start.add_argument("--python", metavar="PATH",
                        help="Python for Slurm workers (default: this one)")
     start.add_argument("--hosts", metavar="FILE", help="start workers on these hosts over ssh")
-    slurm = start.add_argument_group("Slurm")
+    add_slurm_options(start.add_argument_group("Slurm"))
+    add_worker_options(start, forwarded=True)
+    add_common(start)
+
+
+def add_slurm_options(slurm):
+    """The options of `fjd workers start --slurm`, in their own group of --help."""
     slurm.add_argument("--slurm", action="store_true", help="submit the workers with sbatch")
     slurm.add_argument("--nodes", type=positive_int, metavar="K", help="sbatch --nodes")
     slurm.add_argument("--cores-per-node", type=positive_int, metavar="C",
@@ -191,9 +205,9 @@ def register(subparsers):
                        help="sbatch --job-name (default: fjd-workers)")
     slurm.add_argument("--sbatch-option", action="append", default=[], metavar="OPT",
                        help="pass OPT to sbatch (repeatable; write --sbatch-option=--x=y)")
-    add_worker_options(start, forwarded=True)
-    add_common(start)
 
+
+def register_list(actions):
     listing = add_command(
         actions, "list", cmd_list, label="workers list",
         help="show the live workers on every host",
@@ -210,6 +224,8 @@ def register(subparsers):
     listing.add_argument("--json", action="store_true", help="print JSON")
     add_common(listing)
 
+
+def register_stop(actions):
     stop = add_command(
         actions, "stop", cmd_stop, label="workers stop",
         help="stop workers gracefully (all, by host or by id)",
