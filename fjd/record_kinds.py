@@ -19,7 +19,7 @@ Kinds (the ``k`` key):
 
 The dispatcher's and `fjd cancel`'s records carry a ``key`` that says what they stand
 for, so that a record is never written twice when its writer died between recording and
-doing (recovery.DispatcherJournal).
+doing (dispatcher/keyed_journal.py).
 """
 import json
 

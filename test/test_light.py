@@ -12,7 +12,7 @@ import types
 import pytest
 
 from conftest import REPO, wait_drained
-from fjd import defaults, folders, journal, layout, names
+from fjd import defaults, folders, layout, names
 from fjd.defaults import MAX_BATCH, SHARED_BATCH_GROWTH, SHARED_MIN_BATCH_SECONDS
 from fjd.dispatcher import Dispatcher
 from fjd.hints import HintListener, HintSender
@@ -295,20 +295,6 @@ def test_a_move_by_descriptor_refuses_a_taken_name_and_undoes_a_vanished_source(
     finally:
         records._no_renameat2.discard(root.done)
         folders.stop()
-
-
-# == journals with O_DIRECT ==================================================================
-
-def test_a_direct_journal_falls_back_where_writes_must_be_aligned(tmp_path):
-    """direct=True is for FUSE, where O_DIRECT takes any write. A filesystem that takes the
-    open but wants aligned writes (ext4, xfs) refuses the first unaligned one with EINVAL:
-    the writer goes on through the cache, and no line is lost or torn."""
-    writer = journal.JournalWriter(str(tmp_path), "w", {"role": "test"}, direct=True)
-    for number in range(3):
-        writer.append({"k": "task", "i": number + 1, "state": "done"})
-    writer.close()
-    lines = [r for _, r in journal.all_records(writer.path)]
-    assert [r.get("i") for r in lines] == [None, 1, 2, 3]  # the header, then the tasks
 
 
 # == the worker's own stdout and stderr make way for the output journals =====================

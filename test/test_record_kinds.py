@@ -177,7 +177,7 @@ def test_range_records_of_every_writer():
                               worker="h-1-abc", host="h"),
                dict(k="tasks", array="s.conf", u="ab", first=1, last=9, state="cancelled",
                     reason="by me", worker="h-1-abc", host="h", end=NOW))
-    # recovery.Burial.cancel
+    # dispatcher/burial.py, Burial.cancel
     same_bytes(rk.tasks_ended("s.conf", "ab", 1, 9, "cancelled", "died", NOW, key="c:1"),
                dict(k="tasks", array="s.conf", u="ab", first=1, last=9, state="cancelled",
                     reason="died", end=NOW, key="c:1"))

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from conftest import PYTHON, assert_no_traceback, fjd_cli, wait_for
+from conftest import PYTHON, assert_no_traceback, fjd_cli, py, wait_for
+from fjd import names
 from fjd.liveness import write_beat
 
 # workers beat four times within it (0.75 s; defaults.worker_beat): a dead one is noticed
@@ -170,6 +171,57 @@ def test_retries_rerun_failed_command(queue):
     assert queue.done() == ["flaky.conf"] and queue.failed() == ["hopeless.conf"]
     assert len(queue.record("flaky.conf")["runs"]) == 3
     assert len(queue.record("hopeless.conf")["runs"]) == 2
+
+
+def dispatcher_records(queue):
+    from fjd import journal
+    found = []
+    for path in journal.journal_paths(queue.path("records")):
+        if os.path.basename(path).startswith("dispatcher-"):
+            found += [r for _, r in journal.all_records(path)]
+    return found
+
+
+def cancel_for_a_dead_worker(queue, running):
+    """Kill the one worker once running() is true, `fjd cancel` what its inbox holds, wait
+    for its burial: (the name it held, the dispatcher's record of its cancel, the reason)."""
+    victim = queue.worker()
+    wait_for(running, message="the job to start")
+    victim.kill()
+    worker_id, = queue.names("jobpod")
+    held, = queue.in_inboxes()
+    result = fjd_cli(queue.root, "cancel", names.parse(held).original)
+    assert result.returncode == 0, result.err
+    wait_for(lambda: not queue.names("jobpod"), 15, message="the burial")
+    assert not queue.queued(), "a cancelled job was requeued"
+    mine = [r for r in dispatcher_records(queue)
+            if r.get("key") == "cancel:%s:%s" % (worker_id, held)]
+    assert len(mine) == 1, mine
+    return held, mine[0], "cancelled (its worker %s died before it could)" % worker_id
+
+
+@pytest.mark.slow
+def test_cancel_of_a_dead_workers_jobs_is_honoured_by_its_burial(queue):
+    """`fjd cancel` of a range and of a job whose worker died before it saw the request:
+    the burial cancels them (never requeues them), with a keyed record that says why."""
+    queue.dispatcher(*FAST)
+    started = queue.path("started")
+    os.mkdir(started)
+    task = py("import os, sys, time; open(os.path.join(sys.argv[2], sys.argv[1]), 'w')"
+              ".close(); time.sleep(30)", "$i", started)
+    assert fjd_cli(queue.root, "submit", "-q", "--exe", task, "--param", "i=1..5",
+                   "--no-jobfile", "--name", "sweep").returncode == 0
+    held, record, reason = cancel_for_a_dead_worker(queue, lambda: os.listdir(started))
+    assert (record["k"], record["state"], record["reason"]) == ("tasks", "cancelled", reason)
+    assert (record["first"], record["last"]) == (1, names.parse(held).last)
+    array = names.parse(held).original
+    wait_for(lambda: queue.names("cancelled") == [array], 10, message="the array cancelled")
+    slow_job(queue, "victim.conf")
+    held, record, reason = cancel_for_a_dead_worker(
+        queue, lambda: os.path.exists(started_marker(queue, "victim.conf")))
+    assert queue.names("cancelled") == sorted([array, "victim.conf"])
+    assert queue.reason("victim.conf") == record["reason"] == reason
+    assert_no_traceback(queue.all_logs())
 
 
 def test_second_dispatcher_refuses_then_takes_over_from_dead_one(queue):

@@ -6,9 +6,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, wait_for
 
 from fjd.layout import Layout
+from fjd.status import rate_of
 
 
 def put(path, text):
@@ -121,3 +124,15 @@ def test_live_queue(queue):
     assert running["elapsed"] >= 1.0
     assert running["host"] and running["worker"]
     assert state["counts"]["done"] == 1
+
+
+def test_rate_of():
+    """rate_of: finished jobs per second over the newest sample of end times."""
+    assert rate_of([]) is None
+    assert rate_of([5.0]) is None
+    assert rate_of([3.0, 3.0, 3.0]) is None  # no time passed
+    assert rate_of([0.0, 1.0, 2.0, 3.0, 4.0]) == 1.0
+    assert rate_of([4.0, 0.0, 2.0, 1.0, 3.0]) == 1.0  # order does not matter
+    ends = [0.0, 100.0, 200.0] + [200.0 + i * 0.5 for i in range(1, 5)]
+    assert rate_of(ends, sample=5) == 2.0  # only the newest five count
+    assert rate_of(ends) == pytest.approx(6 / 202.0)

@@ -3,7 +3,7 @@ heartbeats search for byte patterns, so the key order is part of the contract.""
 import json
 
 from fjd.execute import Cancelled, Withdrawn
-from fjd.worker.job import add_result
+from fjd.worker.job import with_result
 from fjd.worker.outcomes import Heartbeat, RunResult, with_runs
 
 
@@ -43,12 +43,12 @@ def test_a_jobs_record_takes_the_result_in_the_order_it_always_had():
     spans = {"stdout": ["w.out", 0, 3], "stderr": None}
     result = RunResult(None, None, "timed out", True, False, False, spans, [{"x": 1}])
     record = {"queue": "q", "retries": 0}
-    add_result(record, result, "timed out (hint)", files=False)
-    assert list(record) == ["queue", "retries", "exit_status", "signal", "timed_out",
-                            "reason", "stdout", "stderr", "runs"]
-    assert record["reason"] == "timed out (hint)"
-    plain = {"queue": "q"}
-    add_result(plain, result._replace(timed_out=False, runs=None), None, files=True)
+    ran = with_result(record, result, "timed out (hint)", files=False)
+    assert list(ran) == ["queue", "retries", "exit_status", "signal", "timed_out",
+                         "reason", "stdout", "stderr", "runs"]
+    assert ran["reason"] == "timed out (hint)" and list(record) == ["queue", "retries"]
+    plain = with_result({"queue": "q"}, result._replace(timed_out=False, runs=None), None,
+                        files=True)
     assert list(plain) == ["queue", "exit_status", "signal", "reason"]
 
 

@@ -18,8 +18,8 @@ import logging
 import os
 import time
 
-from .. import defaults, journal, names, records, tickets
-from ..layout import HEARTBEAT_FILE, cancel_request, display
+from .. import defaults, journal, moves, names, record_kinds, records, tickets
+from ..layout import HEARTBEAT_FILE, JOBQUEUE, cancel_request, display
 from ..fsops import refresh_listing, try_rename
 from ..liveness import decode_beat, read_beat
 
@@ -30,14 +30,14 @@ log = logging.getLogger("fjd.dispatcher")
 
 class DeathTags:
     """The tags `d<hex time><counter>` that make the names of a burial's requeued jobs
-    unique (DESIGN.md, "Names")."""
+    unique (DESIGN.md, "Names"; moves.dispatcher_tag)."""
 
     def __init__(self):
         self.counter = 0
 
     def new(self):
         self.counter += 1
-        return "d%x%d" % (int(time.time()), self.counter)
+        return moves.dispatcher_tag(time.time(), self.counter)
 
 
 def run_records(layout, worker_id, run):
@@ -96,9 +96,9 @@ class Burial:
         name order, from the job its heartbeat names: jobs with a record of this run
         finished, the first one after them without a record was running, the rest never
         started."""
-        recorded = {r.get("queue") for _, r in finished if r.get("k") == "job"}
+        recorded = {r.get("queue") for _, r in finished if r.get("k") == record_kinds.JOB}
         held = self.beat.get("held") or {}
-        if held.get("k", "job") == "job" and held.get("queue"):
+        if held.get("k", record_kinds.JOB) == record_kinds.JOB and held.get("queue"):
             recorded.add(held["queue"])
         crash_counted = False
         being_filed = self.rejects.being_filed()
@@ -143,15 +143,16 @@ class Burial:
         held = self.beat.get("held")
         if queue_name.is_tasks:
             return self.take_over_range(name, queue_name, finished, held)
-        record = next((r for _, r in reversed(finished) if r.get("k") == "job" and
-                       r.get("queue") == name), None)
+        record = next((r for _, r in reversed(finished) if r.get("k") == record_kinds.JOB
+                       and r.get("queue") == name), None)
         if record is None and held and held.get("queue") == name:
-            record = dict(held, k="job", key="held:%s:%s" % (self.worker_id, self.run),
-                          filed_by="dispatcher")
+            record = record_kinds.held_job(held, record_kinds.held_key(self.worker_id,
+                                                                       self.run))
             self.journal.append(record)
         if record is None:
             return self.requeue(name, crashed=True)
-        state = record.get("state") if record.get("state") in records.STATES else "failed"
+        state = record.get("state") if record.get("state") in record_kinds.STATES \
+            else record_kinds.FAILED
         target = record.get("name") or queue_name.original
         log.info("%s finished on worker %s before it died: filing it in %s/", display(name),
                  display(self.worker_id), state)
@@ -169,12 +170,12 @@ class Burial:
     def finished_tasks(self, queue_name, finished, held):
         """Task number -> record of the range's tasks that this run finished, the result
         the worker held (recorded here) among them."""
-        done = {r.get("i"): r for _, r in finished if r.get("k") == "task" and
+        done = {r.get("i"): r for _, r in finished if r.get("k") == record_kinds.TASK and
                 r.get("u") == queue_name.uid}
-        if held and held.get("k") == "task" and held.get("u") == queue_name.uid and \
-                held.get("i") not in done:
-            record = dict(held, key="held:%s:%s:%s" % (self.worker_id, self.run, held["i"]),
-                          filed_by="dispatcher")
+        if held and held.get("k") == record_kinds.TASK and held.get("u") == queue_name.uid \
+                and held.get("i") not in done:
+            record = record_kinds.held_task(held, record_kinds.held_key(
+                self.worker_id, self.run, held["i"]))
             self.journal.append(record)
             done[held["i"]] = record
         return done
@@ -186,31 +187,21 @@ class Burial:
         last = queue_name.first - 1
         while last + 1 in done and last < queue_name.last:
             last += 1
-        failures = any(done[i].get("state") == "failed" for i in range(queue_name.first,
-                                                                     last + 1))
-        parts, where = [], []
-        if last >= queue_name.first:
-            parts.append(dict(first=queue_name.first, last=last, attempts=0,
-                              flags="F" if failures else "", offset=None))
-            where.append(self.layout.arrays)
+        failures = any(done[i].get("state") == record_kinds.FAILED
+                       for i in range(queue_name.first, last + 1))
+        tag = self.tags.new() if last < queue_name.last else None
+        pieces = moves.taken_over(queue_name, last, failures, tag)
         if last < queue_name.last:
-            crashed = last + 1
-            attempts = (queue_name.attempts if crashed == queue_name.first else 0) + 1
-            parts.append(dict(first=crashed, last=crashed, attempts=attempts,
-                              offset=queue_name.offset if crashed == queue_name.first
-                              else None, tag=self.tags.new()))
-            where.append(self.layout.jobqueue)
-            if crashed < queue_name.last:
-                parts.append(dict(first=crashed + 1, last=queue_name.last, attempts=0,
-                                  offset=None, tag=None))
-                where.append(self.layout.jobqueue)
+            crashed = next(p.fields for p in pieces if p.folder == JOBQUEUE)
             log.warning("%s: tasks %d to %d finished on worker %s before it died; task %d "
                         "was running (crashed attempt %d)", display(queue_name.original),
-                        queue_name.first, last, display(self.worker_id), crashed, attempts)
-        made = tickets.split(self.inbox, name, parts)
-        for new, folder in zip(made, where):
-            if try_rename(os.path.join(self.inbox, new), os.path.join(folder, new)) and \
-                    folder == self.layout.jobqueue:
+                        queue_name.first, last, display(self.worker_id), crashed["first"],
+                        crashed["attempts"])
+        made = tickets.split(self.inbox, name, pieces)
+        for new, piece in zip(made, pieces):
+            if try_rename(os.path.join(self.inbox, new),
+                          os.path.join(self.layout.folder(piece.folder), new)) and \
+                    piece.folder == JOBQUEUE:
                 self.requeued += 1
                 self.rejects.fail_if_exhausted(new)  # no worker may be left to run it
 
@@ -218,12 +209,7 @@ class Burial:
         """Back to jobqueue/; the job that was running counts a crashed attempt."""
         queue_name = names.parse(name)
         attempts = queue_name.attempts + (1 if crashed else 0)
-        tag = self.tags.new()
-        if queue_name.is_tasks:
-            target = names.with_fields(queue_name, attempts=attempts,
-                                       tag=tag if crashed else queue_name.tag)
-        else:
-            target = names.requeue_name(queue_name.original, attempts, tag)
+        target = moves.requeued(queue_name, attempts, self.tags.new(), retag=crashed)
         if try_rename(os.path.join(self.inbox, name), os.path.join(self.layout.jobqueue,
                                                                    target)):
             self.requeued += 1
@@ -239,21 +225,19 @@ class Burial:
         now = time.time()
         reason = "cancelled (its worker %s died before it could)" % self.worker_id
         if queue_name.is_tasks:
-            self.journal.append(dict(
-                k="tasks", array=queue_name.original, u=queue_name.uid,
-                first=queue_name.first, last=queue_name.last, state="cancelled",
-                reason=reason, end=now, key="cancel:%s:%s" % (self.worker_id, name)),
-                queue_name.size)
-            target = names.with_fields(queue_name, flags="C", attempts=0, offset=None,
-                                       tag=None)
+            self.journal.append(record_kinds.tasks_ended(
+                queue_name.original, queue_name.uid, queue_name.first, queue_name.last,
+                record_kinds.CANCELLED, reason, now,
+                key=record_kinds.cancel_key(self.worker_id, name)), queue_name.size)
+            target = moves.cancelled_range(queue_name)
             try_rename(os.path.join(self.inbox, name), os.path.join(self.layout.arrays,
                                                                      target))
             return
-        record = {"queue": name, "original": queue_name.original, "reason": reason,
-                  "exit_status": None, "signal": None, "end": now,
-                  "key": "cancel:%s:%s" % (self.worker_id, name)}
+        record = record_kinds.job_cancelled_for_dead_worker(
+            name, queue_name.original, reason, now, record_kinds.cancel_key(self.worker_id,
+                                                                           name))
         filing = records.Filing(self.layout, self.journal, os.path.join(
-            self.inbox, name), queue_name.original, "cancelled", record)
+            self.inbox, name), queue_name.original, record_kinds.CANCELLED, record)
         try:
             filing.advance()
         except OSError as error:

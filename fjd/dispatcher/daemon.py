@@ -10,7 +10,7 @@ import logging
 import os
 import time
 
-from .. import defaults, faults, folders
+from .. import defaults, faults, folders, names, record_kinds
 from ..completion import Completion
 from ..hints import HintListener, HintSender
 from ..layout import Layout, display, hostname, safe_hostname
@@ -43,10 +43,9 @@ class Dispatcher:
         self.poll = defaults.Backoff(interval, self.timings.queue_poll, time.monotonic)
         self.exit_when_done = exit_when_done
         self.lock = DispatcherLock(layout.root, dead_after=self.timings.worker_timeout)
-        writer_id = "dispatcher-%s-%d-%s" % (safe_hostname(), os.getpid(), os.urandom(3).hex())
-        self.journal = DispatcherJournal(layout, writer_id, {
-            "role": "dispatcher", "host": hostname(), "pid": os.getpid(),
-            "started": time.time(), "root": layout.root})
+        writer_id = "dispatcher-%s-%d-%s" % (safe_hostname(), os.getpid(), names.nonce(3))
+        self.journal = DispatcherJournal(layout, writer_id, record_kinds.writer_info(
+            "dispatcher", hostname(), os.getpid(), time.time(), layout.root))
         self.completion = Completion(layout, max_job_bytes, self.journal)
         self.listing = JobListing(layout.jobqueue, shared=layout.shared)
         self.rejects = Rejects(layout, self.journal, self.listing.forget, max_attempts)

@@ -2,7 +2,7 @@
 when a dispatcher died between recording something and doing it (DESIGN.md, "Records")."""
 import os
 
-from .. import journal
+from .. import journal, record_kinds
 
 
 class DispatcherJournal:
@@ -22,7 +22,7 @@ class DispatcherJournal:
                 if not os.path.basename(path).startswith(("dispatcher-", "cancel-")) or \
                         path == self.writer.path:
                     continue
-                for _, record in journal.find(path, [b'"key":']):
+                for _, record in journal.find(path, [record_kinds.HAS_KEY]):
                     self.keys.add(record.get("key"))
         return key in self.keys
 

@@ -4,7 +4,7 @@ finished ranges found in the queue go to arrays/."""
 import logging
 import os
 
-from .. import arrays, folders, names, tickets
+from .. import arrays, folders, moves, names, tickets
 from ..jobfile import JobError
 from ..layout import display
 
@@ -41,10 +41,9 @@ class ArrayRanges:
         finally:
             os.close(fd)
         queue_name = names.parse(name)
-        uid = os.urandom(4).hex()
+        uid = names.nonce()
         self.specs[uid] = spec
-        ranged = names.compose(queue_name.original, first=1, last=spec.count, uid=uid,
-                               offset=spec.data_offset)
+        ranged = moves.array_range(queue_name.original, spec.count, uid, spec.data_offset)
         try:
             folders.rename(path, os.path.join(self.layout.jobqueue, ranged))
         except OSError as error:
@@ -64,10 +63,9 @@ class ArrayRanges:
         offset = None
         if queue_name.offset is not None:
             offset = self.row_offset(name, queue_name, cut)
-        parts = [dict(first=queue_name.first, last=cut - 1),
-                 dict(first=cut, last=queue_name.last, attempts=0, offset=offset, tag=None)]
         try:
-            piece, rest = tickets.split(self.layout.jobqueue, name, parts)
+            piece, rest = tickets.split(self.layout.jobqueue, name,
+                                        moves.handed_out(queue_name, cut, offset))
         except FileNotFoundError:
             return None  # cancelled meanwhile
         except OSError as error:

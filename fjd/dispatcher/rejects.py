@@ -11,7 +11,7 @@ import os
 import stat
 import time
 
-from .. import defaults, faults, folders, names, records
+from .. import defaults, faults, folders, moves, names, record_kinds, records
 from ..jobfile import kind_of
 from ..layout import display, hostname
 from ..fsops import try_rename
@@ -20,11 +20,10 @@ log = logging.getLogger("fjd.dispatcher")
 
 
 def exhausted_reason(queue_name):
-    tag = queue_name.tag or ""
-    if tag.startswith("d"):
+    if moves.died_with_worker(queue_name):
         return ("its worker died while running it %d times; see --max-attempts"
                 % queue_name.attempts)
-    if tag.endswith("-sig"):
+    if moves.sent_stop_signal(queue_name):
         return ("it was cut short %d times, the last time because it sent a stop "
                 "signal to its own worker; see --max-attempts" % queue_name.attempts)
     return ("it was cut short %d times (its worker stopped or died while running it); "
@@ -104,15 +103,13 @@ class Rejects:
         reason = exhausted_reason(queue_name)
         if not queue_name.is_tasks:
             return self.fail_file(name, reason, attempt=queue_name.attempts,
-                                  key="exhausted:" + name)
-        record = {"k": "task", "array": queue_name.original, "u": queue_name.uid,
-                  "i": queue_name.first, "state": "failed", "reason": reason,
-                  "attempt": queue_name.attempts, "exit_status": None, "signal": None,
-                  "end": time.time(), "key": "exhausted:" + name}
+                                  key=record_kinds.exhausted_key(name))
+        record = record_kinds.task_exhausted(
+            queue_name.original, queue_name.uid, queue_name.first, reason,
+            queue_name.attempts, time.time(), record_kinds.exhausted_key(name))
         try:
             self.journal.append(record)
-            target = names.with_fields(queue_name, flags="F", attempts=0, offset=None,
-                                       tag=None)
+            target = moves.exhausted_range(queue_name)
             folders.rename(os.path.join(self.layout.jobqueue, name),
                            os.path.join(self.layout.arrays, target))
         except OSError as error:
@@ -126,8 +123,7 @@ class Rejects:
         if self.is_unmovable(name):
             return
         queue_name = names.parse(name)
-        claim = os.path.join(self.layout.failed, ".%s.%s.part" % (names.fit(name, 200),
-                                                                 os.urandom(3).hex()))
+        claim = os.path.join(self.layout.failed, moves.claim_name(name, names.nonce(3)))
         try:
             if not try_rename(os.path.join(self.layout.jobqueue, name), claim):
                 return  # gone meanwhile
@@ -135,13 +131,12 @@ class Rejects:
             if faults.root_gone(error):
                 raise
             return self.cannot_move(name, "move to failed/ (%s)" % reason, error)
-        record = {"queue": name, "original": queue_name.original, "reason": reason,
-                  "rejected_by": "dispatcher", "host": hostname(),
-                  "attempt": queue_name.attempts if attempt is None else attempt,
-                  "start": None, "end": time.time(), "exit_status": None, "signal": None,
-                  "key": key or "claim:failed:%s" % os.path.basename(claim)}
+        record = record_kinds.job_rejected(
+            name, queue_name.original, reason, hostname(),
+            queue_name.attempts if attempt is None else attempt, time.time(),
+            key or record_kinds.claim_key(record_kinds.FAILED, os.path.basename(claim)))
         filing = records.Filing(self.layout, self.journal, claim, queue_name.original,
-                                "failed", record)
+                                record_kinds.FAILED, record)
         try:
             final = filing.advance()
         except OSError as error:
@@ -167,9 +162,9 @@ class Claims:
     def orphans(self):
         """(state, claim name) of the files claimed into failed/ or cancelled/ (renamed to
         a private .NAME.nonce.part there) and not filed yet."""
-        for state in ("failed", "cancelled"):
+        for state in (record_kinds.FAILED, record_kinds.CANCELLED):
             for name in folders.listdir(self.layout.folder(state)):
-                if name.startswith(".") and name.endswith(".part"):
+                if moves.is_claim(name):
                     yield state, name
 
     def note(self):
@@ -188,11 +183,11 @@ class Claims:
 
     def adopt_one(self, state, name):
         folder = self.layout.folder(state)
-        original = names.parse(name[1:].rsplit(".", 2)[0]).original
-        record = {"original": original, "state": state, "end": time.time(),
-                  "reason": "%s by a process that died before it could file it"
-                  % ("rejected" if state == "failed" else "cancelled"),
-                  "key": "claim:%s:%s" % (state, name)}
+        original = moves.claimed_original(name)
+        record = record_kinds.orphan_claim(
+            original, state, time.time(), "%s by a process that died before it could file "
+            "it" % ("rejected" if state == record_kinds.FAILED else "cancelled"),
+            record_kinds.claim_key(state, name))
         filing = records.Filing(self.layout, self.journal, os.path.join(folder, name),
                                 original, state, record)
         if filing.advance():

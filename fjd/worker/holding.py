@@ -7,7 +7,7 @@ filed. Asked to stop meanwhile, it leaves the result in its heartbeat (Stuck).
 """
 import logging
 
-from .. import defaults, records
+from .. import defaults, record_kinds, records
 from ..layout import display
 from .outcomes import Stuck
 
@@ -73,7 +73,7 @@ class ResultHolder:
 
     def file(self, filing, seconds):
         """Run a records.Filing to its end; returns the final name or None."""
-        held = dict(filing.record, state=filing.state, queue=filing.record.get("queue"))
+        held = record_kinds.held_result(filing.record, filing.state)
         final = self.retry_until_filed(
             filing.advance, "file %s in %s/" % (display(filing.original), filing.state), held)
         self.finished += 1

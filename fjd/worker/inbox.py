@@ -5,10 +5,9 @@ import logging
 import os
 import time
 
-from .. import folders, names, records
+from .. import folders, moves, names, record_kinds, records
 from ..layout import CANCEL_PREFIX, cancel_request, display, inbox_jobs_of
 from ..fsops import try_rename
-from .job import base_record
 
 log = logging.getLogger("fjd.worker")
 
@@ -49,8 +48,7 @@ class Inbox:
 
     def handback_tag(self, signalled=False):
         """The tag that makes a handed-back name unique: w<id part>-<hand-backs so far>."""
-        return "w%s-%d%s" % (self.presence.worker_id.rsplit("-", 1)[-1], self.handbacks,
-                             "-sig" if signalled else "")
+        return moves.worker_tag(self.presence.worker_id, self.handbacks, signalled)
 
     def hand_back(self, name, why, attempts=None, signalled=False):
         """Put a job (or a range) back in the queue; attempts: the new count of cut-short
@@ -58,14 +56,10 @@ class Inbox:
         its worker a stop signal (the tag says so, for the reason it fails with)."""
         queue_name = names.parse(name)
         self.handbacks += 1
-        tag = self.handback_tag(signalled)
         if attempts is None:
             attempts = queue_name.attempts
-        if queue_name.is_tasks:
-            target = names.with_fields(queue_name, attempts=attempts,
-                                       tag=tag if signalled else queue_name.tag)
-        else:
-            target = names.requeue_name(queue_name.original, attempts, tag)
+        target = moves.requeued(queue_name, attempts, self.handback_tag(signalled),
+                                retag=signalled)
         if try_rename(os.path.join(self.path, name),
                       os.path.join(self.layout.jobqueue, target)):
             log.info("%s back to jobqueue/ (%s)", display(name), why)
@@ -91,13 +85,13 @@ class Inbox:
         if queue_name.is_tasks:
             self.cancel_range(name, queue_name, reason, now)
         else:
-            record = base_record(self.presence, name, queue_name.original,
-                                 queue_name.attempts, None, None)
-            record.update(reason=reason, exit_status=None, signal=None, end=now,
-                          cancelled_from="jobpod/%s" % self.presence.worker_id)
+            presence = self.presence
+            record = record_kinds.job_cancelled_in_inbox(
+                name, queue_name.original, presence.worker_id, presence.host, presence.pid,
+                queue_name.attempts, reason, now, "jobpod/%s" % presence.worker_id)
             filing = records.Filing(self.layout, self.journals.records,
                                     os.path.join(self.path, name), queue_name.original,
-                                    "cancelled", record)
+                                    record_kinds.CANCELLED, record)
             self.holder.file(filing, 0)
         try:
             folders.unlink(request)
@@ -106,14 +100,16 @@ class Inbox:
         log.info("%s cancelled (%s)", display(name), reason)
 
     def cancel_range(self, name, queue_name, reason, now):
-        """Record a range's tasks as cancelled, then move it to arrays/ with the C flag."""
-        self.holder.retry_until_filed(lambda: self.journals.records.append(dict(
-            k="tasks", array=queue_name.original, u=queue_name.uid,
-            first=queue_name.first, last=queue_name.last, state="cancelled",
-            reason=reason, worker=self.presence.worker_id, host=self.presence.host,
-            end=now), size=queue_name.size), "record the cancelled tasks of %s" % display(name))
-        finished = names.with_fields(queue_name, flags="C", attempts=0, offset=None)
-        self.move_to_arrays(name, finished)
+        """Record a range's tasks as cancelled, then move it to arrays/ with the C flag
+        (as every finished range is named: without attempts, offset or tag)."""
+        record = record_kinds.tasks_ended(
+            queue_name.original, queue_name.uid, queue_name.first, queue_name.last,
+            record_kinds.CANCELLED, reason, now, worker=self.presence.worker_id,
+            host=self.presence.host)
+        self.holder.retry_until_filed(
+            lambda: self.journals.records.append(record, size=queue_name.size),
+            "record the cancelled tasks of %s" % display(name))
+        self.move_to_arrays(name, moves.cancelled_range(queue_name))
 
     def leave(self):
         """Withdraw the announcement, hand back unstarted jobs, remove the inbox. (Files

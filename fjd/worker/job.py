@@ -5,7 +5,7 @@ import logging
 import os
 import time
 
-from .. import arrays, folders, records
+from .. import arrays, folders, record_kinds, records
 from ..execute import Cancelled, Interrupted, JobSignalled, Withdrawn
 from ..jobfile import JobError, command_line, load
 from ..layout import display
@@ -14,23 +14,12 @@ from ..fsops import write_file_atomic
 log = logging.getLogger("fjd.worker")
 
 
-def base_record(presence, name, original, attempt, started, run):
-    """The first keys of a job's record, in the order readers rely on."""
-    return {"queue": name, "original": original, "run": run, "worker": presence.worker_id,
-            "host": presence.host, "worker_pid": presence.pid, "attempt": attempt,
-            "start": started}
-
-
-def add_result(record, result, reason, files):
-    """A run's result into a job's record, keys in the order they always came."""
-    record.update(exit_status=result.exit_status, signal=result.signal)
-    if result.timed_out:
-        record["timed_out"] = True
-    record["reason"] = reason
-    if not files:
-        record.update(result.spans)
-    if result.runs:
-        record["runs"] = result.runs
+def with_result(record, result, reason, files):
+    """A job's record with a run's result (a RunResult; files: its output went to files,
+    so the record has no spans of the output journals)."""
+    return record_kinds.job_ran(record, result.exit_status, result.signal, reason,
+                                timed_out=result.timed_out,
+                                spans=None if files else result.spans, runs=result.runs)
 
 
 class SingleJobs:
@@ -61,8 +50,10 @@ class SingleJobs:
         path = os.path.join(self.inbox.path, name)
         original = queue_name.original
         started = time.time()
-        record = base_record(self.presence, name, original, queue_name.attempts + 1, started,
-                             self.presence.batch_run())
+        presence = self.presence
+        record = record_kinds.job_started(name, original, presence.batch_run(),
+                                          presence.worker_id, presence.host, presence.pid,
+                                          queue_name.attempts + 1, started)
         spec = None
         try:
             spec = load(path, self.max_job_bytes, keep_open=self.layout.shared,
@@ -76,9 +67,9 @@ class SingleJobs:
         except JobError as error:
             if not folders.lexists(path):
                 return None  # taken away before it started: nothing ran
-            record.update(reason=str(error), exit_status=None, signal=None)
-            return self.finish_job(path, name, original, "failed", record, started, spec,
-                                   opened=opened)
+            record = record_kinds.job_not_run(record, str(error))
+            return self.finish_job(path, name, original, record_kinds.FAILED, record, started,
+                                   spec, opened=opened)
         except FileNotFoundError:
             return None
         return self.run_loaded(name, queue_name, path, spec, workdir, record, opened)
@@ -89,8 +80,8 @@ class SingleJobs:
         original = queue_name.original
         argv = command_line(spec.argv, path, settings.jobfile)
         env = self.launcher.job_env(original, record["attempt"], path, spec.params)
-        record.update(command=argv, cwd=workdir, timeout=settings.timeout,
-                      retries=settings.retries)
+        record = record_kinds.job_command(record, argv, workdir, settings.timeout,
+                                          settings.retries)
         files = settings.output == "files"
         self.presence.start_job(name)
         if self.presence.waker.stopping:  # asked to stop before it started: it did not run
@@ -115,8 +106,8 @@ class SingleJobs:
         reason = self.launcher.with_path_hint(result.reason, settings,
                                               "{jobfile}" in spec.executable, path,
                                               result.spans.get("stderr"))
-        add_result(record, result, reason, files)
-        state = "done" if result.succeeded else "failed"
+        record = with_result(record, result, reason, files)
+        state = record_kinds.DONE if result.succeeded else record_kinds.FAILED
         outputs = self.launcher.output_files() if files else None
         return self.finish_job(path, name, original, state, record, record["start"], spec,
                                outputs, opened)
@@ -124,7 +115,7 @@ class SingleJobs:
     def finish_job(self, path, name, original, state, record, started, spec, outputs=None,
                    opened=None):
         ended = time.time()
-        record.update(end=ended, duration=round(ended - started, 6))
+        record = record_kinds.job_ended(record, ended, started)
         filing = records.Filing(self.layout, self.journals.records, path, original, state,
                                 record, outputs, opened=opened)
         final = self.holder.file(filing, ended - started)
@@ -151,8 +142,7 @@ class SingleJobs:
             path = os.path.join(self.inbox.path, ".restored-%d" % self.presence.runs)
             self.holder.retry_until_filed(lambda: write_file_atomic(path, spec.data),
                                           "restore the job file of %s" % display(original))
-        record = dict(record, note=note, reason="%s (%s)" % (record.get("reason"), note)
-                      if record.get("reason") else note)
+        record = record_kinds.job_noted(record, note)
         log.warning("%s: %s", display(original), note)
         filing = records.Filing(self.layout, self.journals.records, path, original, state,
                                 record)

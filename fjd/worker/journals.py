@@ -2,7 +2,7 @@
 journals .out and .err its jobs write to directly (execute.OutputJournal)."""
 import time
 
-from .. import spawn
+from .. import record_kinds, spawn
 from ..execute import OutputJournal
 from ..journal import JournalWriter
 
@@ -21,9 +21,10 @@ class Journals:
             self.streams_moved = True
 
     def open(self, worker_id, host, pid):
-        self.records = JournalWriter(self.layout.records, worker_id, {
-            "role": "worker", "host": host, "pid": pid,
-            "started": time.time(), "root": self.layout.root}, direct=self.layout.fuse)
+        self.records = JournalWriter(
+            self.layout.records, worker_id,
+            record_kinds.writer_info("worker", host, pid, time.time(), self.layout.root),
+            direct=self.layout.fuse)
         home = self.layout.fuse and self.streams_moved
         self.out = OutputJournal(self.layout.records, worker_id, "out", 1 if home else None)
         self.err = OutputJournal(self.layout.records, worker_id, "err", 2 if home else None)

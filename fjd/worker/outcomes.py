@@ -3,6 +3,8 @@ stuck with a result that cannot be filed. (A cancel is execute.Cancelled, raised
 job is stopped for it.)"""
 import collections
 
+from ..record_kinds import run_summary
+
 
 class Stuck(Exception):
     """Asked to stop while a result could not be filed: the inbox stays as it is, with the
@@ -33,8 +35,7 @@ class RunResult(collections.namedtuple("RunResult", [
         return self.exit_status == 0 or self.cannot_start
 
     def summary(self):
-        return {"exit_status": self.exit_status, "signal": self.signal,
-                "reason": self.reason}
+        return run_summary(self.exit_status, self.signal, self.reason)
 
 
 def with_runs(results):

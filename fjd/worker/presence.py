@@ -10,7 +10,7 @@ import logging
 import os
 import time
 
-from .. import defaults, faults, folders
+from .. import defaults, faults, folders, names
 from ..execute import Cancelled, Withdrawn
 from ..layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, cancel_request, display,
                       hostname, safe_hostname)
@@ -26,7 +26,7 @@ BURIED = "this worker was presumed dead and its jobs were handed back"
 
 def new_worker_id():
     """host-pid-random: unique even when two hosts share a hostname."""
-    return "%s-%d-%s" % (safe_hostname(), os.getpid(), os.urandom(3).hex())
+    return "%s-%d-%s" % (safe_hostname(), os.getpid(), names.nonce(3))
 
 
 class HeartbeatFile:

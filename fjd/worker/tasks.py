@@ -11,7 +11,7 @@ import shlex
 import tempfile
 import time
 
-from .. import arrays, folders, names, tickets
+from .. import arrays, folders, moves, names, record_kinds, tickets
 from ..execute import Cancelled, Interrupted, JobSignalled, Withdrawn
 from ..jobfile import JobError, Settings
 from ..layout import cancel_request, display
@@ -55,10 +55,9 @@ class Ranges:
             spec = arrays.read_spec(fd, self.max_job_bytes)
         finally:
             os.close(fd)
-        uid = os.urandom(4).hex()
+        uid = names.nonce()
         self.specs[uid] = spec
-        ranged = names.compose(queue_name.original, first=1, last=spec.count, uid=uid,
-                               offset=spec.data_offset)
+        ranged = moves.array_range(queue_name.original, spec.count, uid, spec.data_offset)
         folders.rename(path, os.path.join(self.inbox.path, ranged))
         return self.run_tasks(ranged, names.parse(ranged))
 
@@ -104,19 +103,19 @@ class Ranges:
 
     def fail_range(self, name, queue_name, run, reason):
         """A range that cannot run at all (an unreadable or invalid array file)."""
-        now = time.time()
-        self.holder.retry_until_filed(lambda: self.journals.records.append(dict(
-            k="tasks", array=queue_name.original, u=queue_name.uid, first=queue_name.first,
-            last=queue_name.last, state="failed", reason=reason, run=run,
-            worker=self.presence.worker_id, host=self.presence.host, end=now),
-            size=queue_name.size), "record the failed tasks of %s" % display(name))
+        record = record_kinds.tasks_ended(
+            queue_name.original, queue_name.uid, queue_name.first, queue_name.last,
+            record_kinds.FAILED, reason, time.time(), run=run, worker=self.presence.worker_id,
+            host=self.presence.host)
+        self.holder.retry_until_filed(
+            lambda: self.journals.records.append(record, size=queue_name.size),
+            "record the failed tasks of %s" % display(name))
         log.warning("%s failed: %s", display(name), reason)
         self.finish_range(name, queue_name, True)
         return None
 
     def finish_range(self, name, queue_name, failures):
-        finished = names.with_fields(queue_name, flags="F" if failures else "", attempts=0,
-                                     offset=None, tag=None)
+        finished = moves.finished_range(queue_name, moves.range_flags(failures))
 
         def move():
             if not try_rename(os.path.join(self.inbox.path, name),
@@ -188,11 +187,10 @@ class TaskRange:
                 return self.give_back_rest(task, row_offset, interrupted=False)
             record = self.task_record(task)
             if error is not None:
-                record.update(state="failed", reason=str(error), exit_status=None,
-                              signal=None, end=record["start"])
+                record = record_kinds.task_not_run(record, str(error), record["start"])
             else:
                 try:
-                    self.run_task(task, values, record)
+                    record = self.run_task(task, values, record)
                 except (Interrupted, JobSignalled) as stop:
                     log.info("%s: %s", display(names.task_name(self.array, task)),
                              stop or "interrupted")
@@ -209,14 +207,14 @@ class TaskRange:
 
     def task_record(self, task):
         attempt = self.queue_name.attempts + 1 if task == self.queue_name.first else 1
-        return {"k": "task", "array": self.array, "u": self.queue_name.uid, "i": task,
-                "run": self.run_id, "attempt": attempt, "start": time.time()}
+        return record_kinds.task_started(self.array, self.queue_name.uid, task, self.run_id,
+                                         attempt, time.time())
 
     def file_task(self, task, record):
         """The task's record into the journal (until it is there), and ask for more work
         when the batch nears its end."""
         shown = display(names.task_name(self.array, task))
-        if record["state"] == "failed":
+        if record["state"] == record_kinds.FAILED:
             self.failures = True
             log.warning("%s failed: %s", shown, record["reason"])
         ranges = self.ranges
@@ -229,7 +227,7 @@ class TaskRange:
         ranges.ask_near_the_end(record["start"], self.ran, self.queue_name.last - task)
 
     def run_task(self, task, values, record):
-        """Run one task (with its retries) and put its result into record."""
+        """Run one task (with its retries); record with its result."""
         ranges, spec, settings = self.ranges, self.spec, self.settings
         launcher = ranges.launcher
         workdir = launcher.workdir_of(settings, values, spec.names) if (
@@ -248,42 +246,20 @@ class TaskRange:
         ended = time.time()
         reason = launcher.with_path_hint(result.reason, settings, spec.command.uses_jobfile,
                                          ranges.view_path, result.spans.get("stderr"))
-        record.update(state="done" if result.succeeded else "failed",
-                      exit_status=result.exit_status, signal=result.signal, reason=reason,
-                      end=ended, stdout=result.spans["stdout"],
-                      stderr=result.spans["stderr"])
-        if result.runs:
-            record["runs"] = result.runs
-        if result.timed_out:
-            record["timed_out"] = True
+        return record_kinds.task_ran(record, result.exit_status, result.signal, reason, ended,
+                                     result.spans, runs=result.runs,
+                                     timed_out=result.timed_out)
 
     def give_back_rest(self, task, row_offset, interrupted, signalled=False):
         """Stopping in the middle of a range: the finished tasks go to arrays/, the one cut
         short (interrupted: it counts an attempt) and the rest back to jobqueue/."""
         queue_name, layout = self.queue_name, self.ranges.layout
-        parts, where = [], []
-        if task > queue_name.first:
-            parts.append(dict(first=queue_name.first, last=task - 1, attempts=0,
-                              flags="F" if self.failures else "", offset=None))
-            where.append(layout.arrays)
-        attempts = queue_name.attempts if task == queue_name.first else 0
-        if interrupted:
-            parts.append(dict(first=task, last=task, attempts=attempts + 1,
-                              offset=row_offset,
-                              tag=self.ranges.inbox.handback_tag(signalled)))
-            where.append(layout.jobqueue)
-            if task < queue_name.last:
-                parts.append(dict(first=task + 1, last=queue_name.last, attempts=0,
-                                  offset=None))
-                where.append(layout.jobqueue)
-        else:
-            parts.append(dict(first=task, last=queue_name.last, attempts=attempts,
-                              offset=row_offset))
-            where.append(layout.jobqueue)
+        pieces = moves.given_back(queue_name, task, self.failures, row_offset, interrupted,
+                                  self.ranges.inbox.handback_tag(signalled))
         inbox = self.ranges.inbox.path
-        made = tickets.split(inbox, self.name, parts)
-        for new, folder in zip(made, where):
-            try_rename(os.path.join(inbox, new), os.path.join(folder, new))
+        made = tickets.split(inbox, self.name, pieces)
+        for new, piece in zip(made, pieces):
+            try_rename(os.path.join(inbox, new), os.path.join(layout.folder(piece.folder), new))
         log.info("%s: tasks %d to %d back to jobqueue/", display(self.array), task,
                  queue_name.last)
         return None
@@ -292,10 +268,8 @@ class TaskRange:
         """`fjd cancel` of a range we are running: tasks not finished are cancelled."""
         queue_name, name, inbox = self.queue_name, self.name, self.ranges.inbox.path
         if task > queue_name.first:
-            made = tickets.split(inbox, name, [
-                dict(first=queue_name.first, last=task - 1, attempts=0,
-                     flags="F" if self.failures else "", offset=None),
-                dict(first=task, last=queue_name.last, attempts=0, offset=None)])
+            made = tickets.split(inbox, name,
+                                 moves.cancel_split(queue_name, task, self.failures))
             try_rename(os.path.join(inbox, made[0]),
                        os.path.join(self.ranges.layout.arrays, made[0]))
             folders.rename(os.path.join(inbox, cancel_request(name)),
