@@ -2,7 +2,7 @@
 
 Readers do not parse every line of a journal: they search the bytes for patterns such as
 ``"k":"tasks"`` or ``"state":"cancelled"`` and parse only the lines that hold one
-(journal.find, records.scan_array_lines). A pattern that spans two keys, such as the start
+(journal.find, record_search.scan_array_lines). A pattern that spans two keys, such as the start
 of an array's task line ``{"k":"task","array":"sweep.conf",``, matches only when every
 writer puts the keys in the same order. So every record is built here, with its keys in a
 fixed order, and every pattern is made here by encode(), the serialisation journal.frame()
