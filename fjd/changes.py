@@ -8,22 +8,20 @@ safe (DESIGN.md, "Quiet idling on a shared mount"):
 
 * SFTP and many NFS servers give whole-second mtimes, so a name added in the second of the
   stat that saw the folder does not change what later stats show. The stat is trusted only
-  once two listings at least SETTLE seconds apart saw the same stat (the later one made
+  once two listings at least CHANGE_SETTLE seconds apart saw the same stat (the later one made
   without the dot-file, which itself changes the mtime): anything added after that falls
   in a later second. Until the confirming listing is due, a poll that finds the stat as
   the last listing left it lists nothing.
 * A mount may answer a stat from a cache (sshfs's own cache, NFS attribute caching). A
-  full fresh listing is still made every BACKSTOP seconds; when it finds jobs that an
-  unchanged stat did not announce, the stat is not trusted for DISTRUST seconds (the
+  full fresh listing is still made every CHANGE_BACKSTOP seconds; when it finds jobs that an
+  unchanged stat did not announce, the stat is not trusted for CHANGE_DISTRUST seconds (the
   dispatcher then lists afresh at every poll, as without this gate).
 * A hint (a submitter's or a worker's datagram) always makes a fresh listing; this gate
   only decides what an idle poll without one does.
 """
 import os
 
-SETTLE = 1.05  # seconds: whole-second mtimes, plus a margin
-BACKSTOP = 10.0  # seconds between full fresh listings while the stat says nothing changed
-DISTRUST = 600.0  # seconds the stat is not trusted after it missed an arrival
+from . import defaults
 
 SKIP = "skip"  # the stat shows the folder as last confirmed: no listing
 CONFIRM = "confirm"  # list without the dot-file trick, to confirm the stat
@@ -41,13 +39,14 @@ class ChangeGate:
     """Decides, from one stat, how an idle poll looks at an empty folder (see the module's
     docstring); stat() returns the folder's signature, or None when it cannot be read."""
 
-    def __init__(self, stat, settle=SETTLE, backstop=BACKSTOP, distrust=DISTRUST):
+    def __init__(self, stat, settle=defaults.CHANGE_SETTLE,
+                 backstop=defaults.CHANGE_BACKSTOP, distrust=defaults.CHANGE_DISTRUST):
         self.stat = stat
         self.settle = settle
         self.backstop = backstop
         self.distrust = distrust
         self.candidate = None  # (signature, time it was first seen before a listing)
-        self.confirmed = None  # a signature two listings SETTLE apart saw
+        self.confirmed = None  # a signature two listings CHANGE_SETTLE apart saw
         self.last_fresh = None  # time of the last fresh listing
         self.distrusted_until = None
 

@@ -27,7 +27,6 @@ from .names import nonce
 from .liveness import read_heartbeat
 from .status import Journals
 
-PASSES = 5  # cancel --all: list again while jobs keep moving under our feet
 
 
 class ControlError(Exception):

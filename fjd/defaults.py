@@ -185,3 +185,26 @@ class Backoff:
 VERIFY_BEATS = 6  # on a shared mount, beats between checks that our heartbeat is there
 HEARTBEAT_SIZE = 4096  # the heartbeat file's size from the start: room for a held record
 RETRY_FIRST, RETRY_MAX = 0.5, 4.0  # seconds between attempts to file a held result
+
+
+# -- the rest of the library --------------------------------------------------------------------
+
+# An idle dispatcher's empty jobqueue/ on a shared mount (changes.py): two listings this far
+# apart that saw the same stat confirm it (whole-second mtimes, plus a margin); a full fresh
+# listing every CHANGE_BACKSTOP seconds all the same; a stat that missed an arrival is not
+# trusted for CHANGE_DISTRUST seconds.
+CHANGE_SETTLE = 1.05
+CHANGE_BACKSTOP = 10.0
+CHANGE_DISTRUST = 600.0
+# A failing file operation is tried again after FAULT_FIRST_DELAY seconds, doubling up to
+# FAULT_MAX_DELAY (faults.py): a daemon carries on within seconds once the fault clears.
+FAULT_FIRST_DELAY = 0.25
+FAULT_MAX_DELAY = 4.0
+OPEN_FOLDER_MAX_AGE = 120.0  # seconds an open folder is trusted before it is opened again by its path
+OPEN_FOLDERS_KEPT = 128  # open folders kept at most (inboxes of the most recently used workers)
+HINTS_NAMED_KEPT = 4096  # named idle workers remembered between two looks (a flood costs no more)
+STATUS_RATE_SAMPLE = 200  # finished jobs whose end times give `fjd status`'s recent throughput
+STATUS_HEAD_READS = 2000  # queued files whose first bytes `fjd status` reads to count tasks
+CANCEL_PASSES = 5  # cancel --all: list again while jobs keep moving under our feet
+CANCEL_WAIT = 5.0  # seconds `fjd cancel` waits for workers to act on its requests
+JOURNAL_TAIL_CHUNK = 65536  # bytes read at a time when a journal is read from its end

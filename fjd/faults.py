@@ -4,17 +4,15 @@ A full disk, an unwritable folder, a vanished mount or a stale NFS handle makes 
 operations fail with OSError (ENOSPC, EDQUOT, EACCES, EPERM, EROFS, EXDEV, EIO, ENOTCONN,
 ESTALE, ...). A daemon never dies of it: the failed step is given up for now (every step is
 a rename that can simply be tried again), the condition is logged once, not per retry, the
-daemon waits a little longer each time (at most MAX_DELAY seconds, so it carries on within
+daemon waits a little longer each time (at most defaults.FAULT_MAX_DELAY seconds, so it carries on within
 seconds once the condition clears), and says so when it works again (DESIGN.md, "Faults").
 """
 import errno
 import os
 
-from . import folders
+from . import defaults, folders
 from .layout import display
 
-FIRST_DELAY = 0.25
-MAX_DELAY = 4.0
 # conditions that may mean the queue root itself is gone (unmounted, replaced)
 ROOT_GONE = (errno.ENOENT, errno.ENOTCONN, errno.ESTALE, errno.EIO, errno.ENODEV)
 
@@ -32,7 +30,7 @@ class Faults:
     def __init__(self, log):
         self.log = log
         self.active = {}  # (what, errno) -> message
-        self.delay = FIRST_DELAY
+        self.delay = defaults.FAULT_FIRST_DELAY
 
     def failed(self, what, error):
         """Note a failure; logs it the first time it happens. Returns the delay to wait."""
@@ -43,7 +41,7 @@ class Faults:
             self.log.error("cannot %s: %s; trying again every few seconds", what,
                            self.active[key])
         else:
-            self.delay = min(self.delay * 2, MAX_DELAY)
+            self.delay = min(self.delay * 2, defaults.FAULT_MAX_DELAY)
         return self.delay
 
     def cleared(self, what):
@@ -53,7 +51,7 @@ class Faults:
         for key in done:
             self.log.warning("%s works again (it failed with: %s)", what, self.active.pop(key))
         if not self.active:
-            self.delay = FIRST_DELAY
+            self.delay = defaults.FAULT_FIRST_DELAY
         return bool(done)
 
     def __bool__(self):

@@ -15,15 +15,15 @@ daemon on a local disk (where a lookup costs no request), goes by path as before
 
 An open folder outlives its name: if the folder is removed or the root replaced, an fd
 keeps pointing at the old one (or fails with ESTALE on NFS; sshfs goes by path itself).
-So fds are reopened by path every MAX_AGE seconds, and dropped at once when a daemon meets
+So fds are reopened by path every OPEN_FOLDER_MAX_AGE seconds, and dropped at once when a daemon meets
 a filesystem fault (``drop``, called from faults.Faults.failed); the daemon's checks of the
 root by path stay the truth.
 """
 import os
 import time
 
-MAX_AGE = 120.0  # seconds an open folder is trusted before it is opened again by its path
-MAX_OPEN = 128  # open folders kept at most (inboxes of the most recently used workers)
+from . import defaults
+
 _OPEN_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
@@ -49,7 +49,7 @@ class OpenFolders:
         entry = self._open.pop(folder, None)
         now = self.clock()
         if entry is not None:
-            if now - entry[1] < MAX_AGE:
+            if now - entry[1] < defaults.OPEN_FOLDER_MAX_AGE:
                 self._open[folder] = entry  # most recently used last
                 return entry[0]
             close_quietly(entry[0])
@@ -60,7 +60,7 @@ class OpenFolders:
         except OSError:
             return None
         self._open[folder] = (fd, now)
-        while len(self._open) > MAX_OPEN:
+        while len(self._open) > defaults.OPEN_FOLDERS_KEPT:
             oldest = next(iter(self._open))
             close_quietly(self._open.pop(oldest)[0])
         return fd
@@ -157,7 +157,7 @@ def lstat(path):
 def stat_folder(folder):
     """lstat() of a folder itself, through its fd where it is kept open: on a shared mount
     that is one request (the attributes), where a stat by name is two (lookup and
-    attributes). Whether a kept fd still stands for the name is what MAX_AGE and drop()
+    attributes). Whether a kept fd still stands for the name is what OPEN_FOLDER_MAX_AGE and drop()
     see to."""
     fd = _current.fd(folder) if _current is not None else None
     if fd is None:

@@ -17,12 +17,12 @@ import re
 import socket
 import time
 
+from . import defaults
 from .liveness import decode_beat, read_beat
 
 log = logging.getLogger("fjd")
 
 MAGIC = b"fjd1"
-MAX_NAMED = 4096  # named idle workers remembered between two looks (a flood costs no more)
 WORKER_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}\Z")  # a name in workerqueue/
 PROBE_ADDRESS = ("192.0.2.1", 9)  # TEST-NET-1: only used to ask which interface routes out
 
@@ -88,7 +88,7 @@ class HintListener:
             if len(words) >= 2 and words[0] == MAGIC and words[1] == self.queue_id:
                 seen = True
                 self.news.add(words[2] if len(words) > 2 and len(self.news) < 16 else b"")
-                if len(words) == 4 and words[2] == b"idle" and len(self.named) < MAX_NAMED:
+                if len(words) == 4 and words[2] == b"idle" and len(self.named) < defaults.HINTS_NAMED_KEPT:
                     worker_id = words[3].decode("ascii", "replace")
                     if WORKER_ID.match(worker_id):
                         self.named.add(worker_id)

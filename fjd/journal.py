@@ -18,7 +18,7 @@ import errno
 import os
 import zlib
 
-from . import record_kinds
+from . import defaults, record_kinds
 from .folders import close_quietly
 
 SUFFIX = ".journal"
@@ -28,7 +28,6 @@ TOTALS = ("jobs_done", "jobs_failed", "jobs_cancelled", "tasks_done", "tasks_fai
 _SLOT = {(kind, state): index for index, (kind, state) in enumerate(
     (kind, state) for kind in (record_kinds.JOB, record_kinds.TASK)
     for state in record_kinds.STATES)}
-TAIL_CHUNK = 65536
 
 
 def frame(record):
@@ -207,7 +206,7 @@ def open_journal(path):
         return None
 
 
-def tail(path, max_bytes=TAIL_CHUNK, fd=None):
+def tail(path, max_bytes=defaults.JOURNAL_TAIL_CHUNK, fd=None):
     """(offset, record) of the valid lines in the last max_bytes of a journal, oldest
     first, and the file size."""
     own = fd is None
@@ -236,7 +235,7 @@ def last_record(path):
         return None
     try:
         size = os.fstat(fd).st_size
-        span = TAIL_CHUNK
+        span = defaults.JOURNAL_TAIL_CHUNK
         while True:
             lines, _ = tail(path, span, fd)
             if lines or span >= size:

@@ -15,14 +15,12 @@ differs, they are approximate.
 import os
 import time
 
-from . import arrays, journal, names, record_kinds, record_search
+from . import arrays, defaults, journal, names, record_kinds, record_search
 from .layout import display
 from .fsops import list_names
 from .liveness import read_heartbeat
 from .recruit.roster import host_from_id
 
-RATE_SAMPLE = 200  # finished jobs whose end times give the recent throughput
-HEAD_READS = 2000  # queued files whose first bytes are read to count an array's tasks
 RETRY_PREFIX = "retry-"  # journals of `fjd retry`, which say which failures were retried
 
 
@@ -128,7 +126,7 @@ def legacy_summary(layout):
 
 def queued_count(layout):
     """Jobs and tasks waiting in jobqueue/: a range counts its tasks, a new array file the
-    tasks it declares (for the first HEAD_READS new files; the rest count one each)."""
+    tasks it declares (for the first STATUS_HEAD_READS new files; the rest count one each)."""
     count = 0
     reads = 0
     for name in list_names(layout.jobqueue):
@@ -137,7 +135,7 @@ def queued_count(layout):
             count += 0 if queue_name.finished else queue_name.size
             continue
         count += 1
-        if reads < HEAD_READS:
+        if reads < defaults.STATUS_HEAD_READS:
             reads += 1
             count += arrays.task_count(os.path.join(layout.jobqueue, name)) - 1
     return count
@@ -202,7 +200,7 @@ def failure_entry(record):
             else record.get("end_ts")}
 
 
-def rate_of(ends, sample=RATE_SAMPLE):
+def rate_of(ends, sample=defaults.STATUS_RATE_SAMPLE):
     ends = sorted(ends)[-sample:]
     if len(ends) < 2 or ends[-1] <= ends[0]:
         return None

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from fjd import folders
+from fjd import defaults, folders
 from fjd.layout import Layout
 from fjd.fsops import refresh_listing
 
@@ -60,13 +60,13 @@ def test_open_folders_are_reopened_after_max_age_and_capped(tmp_path):
                                  clock=lambda: now[0])
     first = opened.fd(os.path.join(root, "jobpod"))
     assert opened.fd(os.path.join(root, "jobpod")) == first
-    now[0] += folders.MAX_AGE + 1
+    now[0] += defaults.OPEN_FOLDER_MAX_AGE + 1
     opened.fd(os.path.join(root, "jobpod"))
     assert len(opened._open) == 1  # the old fd was closed, not leaked
-    for number in range(folders.MAX_OPEN + 5):
+    for number in range(defaults.OPEN_FOLDERS_KEPT + 5):
         os.mkdir(os.path.join(root, "jobpod", "w%d" % number))
         assert opened.fd(os.path.join(root, "jobpod", "w%d" % number)) is not None
-    assert len(opened._open) == folders.MAX_OPEN
+    assert len(opened._open) == defaults.OPEN_FOLDERS_KEPT
     assert opened.fd(os.path.join(root, "elsewhere")) is None
     opened.drop()
     assert not opened._open

@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from fjd import journal
+from fjd import defaults, journal
 
 from unit_helpers import put
 
@@ -166,7 +166,7 @@ def test_last_record_reads_back_past_a_long_torn_tail(tmp_path):
     """More than one tail chunk of garbage at the end: last_record reads further back."""
     path, _ = filled_journal(tmp_path, 3)
     with open(path, "ab") as handle:
-        handle.write(b"x" * (journal.TAIL_CHUNK * 2))
+        handle.write(b"x" * (defaults.JOURNAL_TAIL_CHUNK * 2))
     assert journal.last_record(path)["i"] == 2
     empty = put(tmp_path / "empty.journal", b"")
     assert journal.last_record(empty) is None

@@ -3,14 +3,13 @@ import os
 import sys
 import time
 
-from .. import names
-from ..control import (PASSES, Cancel, ControlError, Retry, inbox_matches, job_name,
+from .. import defaults, names
+from ..control import (Cancel, ControlError, Retry, inbox_matches, job_name,
                        queued_matches)
 from ..layout import display
 from ..fsops import list_names
 from .common import CommandError, add_command, add_common, ensure_queue, open_queue
 
-CANCEL_WAIT = 5.0  # seconds `fjd cancel` waits for workers to act on its requests
 
 
 def open_selection(args, command, no_selection):
@@ -130,7 +129,7 @@ def cancel_selected(layout, cancel, args):
     hits = set()
     cancelled = requested = 0
     asked = []
-    for _ in range(PASSES):
+    for _ in range(defaults.CANCEL_PASSES):
         progress = False
         for name in queued_matches(layout, wanted):
             final = cancel.queued(name)
@@ -174,7 +173,7 @@ def cancel_selected(layout, cancel, args):
     return status
 
 
-def wait_for_workers(layout, asked, timeout=CANCEL_WAIT):
+def wait_for_workers(layout, asked, timeout=defaults.CANCEL_WAIT):
     """Wait until the workers have acted on our requests; the (worker, name) still there."""
     deadline = time.monotonic() + timeout
     pending = list(asked)

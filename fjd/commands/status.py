@@ -3,7 +3,8 @@ import json
 import sys
 import time
 
-from ..status import RATE_SAMPLE, ThroughputWindow, apply_observed, render, snapshot
+from .. import defaults
+from ..status import ThroughputWindow, apply_observed, render, snapshot
 from .common import CommandError, add_command, add_common, open_queue
 
 EPILOG = """Throughput comes from the end times in the records of the last %d finished
@@ -18,7 +19,7 @@ jobqueue/) or cannot be read, 2 bad usage.
 examples:
   fjd status
   fjd status --json | python3 -m json.tool
-  fjd status --watch 5""" % RATE_SAMPLE
+  fjd status --watch 5""" % defaults.STATUS_RATE_SAMPLE
 
 
 def cmd_status(args):
