@@ -17,6 +17,7 @@ useradd when missing and removed at the end of the session if this module create
 Everything mounted is unmounted, and every process started is stopped, even on failure.
 """
 import errno
+import fcntl
 import json
 import os
 import pwd
@@ -33,7 +34,8 @@ import pytest
 
 import infra
 from hosts import hosts  # noqa: F401  (the fixture, for the sshfs test)
-from conftest import REPO, Daemon, assert_no_traceback, fjd_cli, fjd_env, wait_for
+from conftest import (MADE_USERS, REPO, Daemon, assert_no_traceback, fjd_cli, fjd_env,
+                      run_dir, wait_for)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not sys.platform.startswith("linux"),
                                 reason="fault injection needs root on Linux (mounts, "
@@ -69,26 +71,26 @@ class User:
 
 
 @pytest.fixture(scope="session")
-def users():
-    """{"owner": User, "neighbour": User}; made with useradd when missing, removed after."""
+def users(tmp_path_factory):
+    """{"owner": User, "neighbour": User}; made with useradd when missing (one xdist worker
+    at a time), and removed when the whole run ends (conftest.pytest_sessionfinish)."""
     if not infra.which("setpriv") or not infra.which("useradd"):
         pytest.skip("needs setpriv and useradd")
-    made = []
-    for name in (OWNER, NEIGHBOUR):
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
-            result = subprocess.run([infra.which("useradd"), "-M", "-s", "/usr/sbin/nologin",
-                                     name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            if result.returncode != 0:
-                pytest.skip("useradd %s failed: %s" % (name, result.stdout.decode()))
-            made.append(name)
-    try:
-        yield {"owner": User(OWNER), "neighbour": User(NEIGHBOUR)}
-    finally:
-        for name in made:
-            subprocess.run([infra.which("userdel"), name], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    folder = run_dir(tmp_path_factory)
+    with open(os.path.join(folder, "users.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in (OWNER, NEIGHBOUR):
+            try:
+                pwd.getpwnam(name)
+            except KeyError:
+                result = subprocess.run([infra.which("useradd"), "-M", "-s",
+                                         "/usr/sbin/nologin", name],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                if result.returncode != 0:
+                    pytest.skip("useradd %s failed: %s" % (name, result.stdout.decode()))
+                with open(os.path.join(folder, MADE_USERS), "a") as made:
+                    made.write(name + "\n")
+    return {"owner": User(OWNER), "neighbour": User(NEIGHBOUR)}
 
 
 # -- mount helpers -----------------------------------------------------------------------------

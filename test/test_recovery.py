@@ -29,6 +29,7 @@ def slow_job(queue, name, seconds=30, **control):
     return queue.job(name, '%s -c "%s"' % (PYTHON, script), **control)
 
 
+@pytest.mark.exclusive  # the default timeout (8 s) leaves 2 s of the bound
 def test_killed_worker_job_is_requeued_within_10s_by_default(queue):
     """SIGKILL a worker mid-job: with default settings the job is back within 10 s."""
     queue.dispatcher()

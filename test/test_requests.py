@@ -20,7 +20,8 @@ import hosts
 import infra
 from conftest import REPO, Daemon, fjd_env, wait_for
 
-pytestmark = pytest.mark.slow
+# counts of requests in a window of time (idle polling, batches): load would change them
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # the README's advice
 JOB = b"[control]\nexecutable: true\n"
