@@ -181,6 +181,7 @@ def test_cancel_stops_the_rest_of_an_array(queue):
     assert status["counts"]["cancelled"] == 50 and status["counts"]["queued"] == 0
 
 
+@pytest.mark.slow  # a death noticed after the timeout, then the rest of 40 tasks
 def test_a_worker_killed_in_the_middle_of_a_range(queue):
     """SIGKILL while a range runs: the finished tasks are kept, the running one runs again
     (as attempt 2), the rest goes back unstarted; each task is recorded done once."""

@@ -862,6 +862,7 @@ def test_users_own_at_suffix_is_just_a_name(lab):
     assert_healthy(lab)
 
 
+@pytest.mark.slow  # two deaths, each noticed after the timeout
 def test_users_at_a2_job_fails_only_after_max_attempts_crashes(lab):
     """sim@a2 SIGKILLs its worker every time: with --max-attempts 2 it runs twice, not
     once, and then fails with the worker-died reason."""
