@@ -49,6 +49,10 @@ NEIGHBOUR = "fjdneighbour"  # the other user, who shares the queue folder
 # in about 4 s
 FAST = ("--worker-timeout", "3")
 SSHFS_OPTIONS = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # the README's advice
+# once a condition has been logged, how long a test watches for the same line again: a
+# daemon retries after 0.25, 0.5, 1 s ... (fjd/faults.py) and polls every 0.05 s while busy,
+# so a line per retry or per cycle shows within it
+REPEATS_WINDOW = 1.5
 
 
 # -- users -------------------------------------------------------------------------------------
@@ -627,7 +631,8 @@ def unwritable_failed_folder_and_a_symlink(lab, users, how, then_clear):
         os.symlink("/etc/hostname", os.path.join(root, "jobqueue", "link.conf"))
         lab.submit(root, "good.conf", lab.marking(), owner=owner)
         wait_for(lambda: where(root, "good.conf"), message="good.conf done meanwhile")
-        time.sleep(4)
+        wait_for(lambda: log_lines(dispatcher, "link.conf"), message="the warning")
+        time.sleep(REPEATS_WINDOW)
         recorded = [r for r in journal_records(root) if mentions(r, "link.conf")]
         assert len(recorded) <= 1, recorded
         assert len(log_lines(dispatcher, "link.conf")) == 1, dispatcher.log()
@@ -928,7 +933,15 @@ def test_neighbours_entries_in_a_shared_jobqueue(lab, users, sharing):
     worker = lab.worker(root, user=owner)
     lab.submit(root, "good.conf", lab.marking(), owner=owner)
     wait_for(lambda: where(root, "good.conf"), message="good.conf done")
-    time.sleep(4)  # their file settles (no lease on another user's file) and is handled
+
+    def handled(daemon):
+        """Each entry of theirs is rejected or warned about (their file first settles: no
+        lease on another user's file)."""
+        return all(where(root, name) or log_lines(daemon, re.escape(name))
+                   for name in NEIGHBOUR_ENTRIES)
+
+    wait_for(lambda: handled(dispatcher), message="their entries handled")
+    time.sleep(REPEATS_WINDOW)
 
     def check(dispatchers):
         journal = journal_records(root)
@@ -952,7 +965,8 @@ def test_neighbours_entries_in_a_shared_jobqueue(lab, users, sharing):
         assert log_lines(daemon, "writable by"), daemon.log()
     assert dispatcher.stop() == 0
     again = lab.dispatcher(root, user=owner)
-    time.sleep(4)
+    wait_for(lambda: handled(again), message="their entries handled after the restart")
+    time.sleep(REPEATS_WINDOW)
     assert again.alive(), again.log()
     check([again])
     lab.submit(root, "after.conf", lab.marking(), owner=owner)
@@ -1244,7 +1258,8 @@ def test_dispatcher_started_on_a_full_disk(lab, queue):
     fill(filler)
     before = files_in(root)
     dispatcher = lab.dispatcher(root)
-    time.sleep(4)
+    wait_for(lambda: log_lines(dispatcher, "No space left"), message="the full disk said")
+    time.sleep(REPEATS_WINDOW)
     assert_healthy(lab, [dispatcher])
     after = files_in(root)
     new = {path: size for path, size in after.items() if path not in before}
