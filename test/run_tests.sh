@@ -4,7 +4,7 @@
 #   bash test/run_tests.sh -m "not slow" -x   # extra arguments go to pytest
 #   FJD_TEST_PROCESSES=0 bash test/run_tests.sh   # one process, no pytest-xdist
 # The tests mostly wait on daemons, so they run in 4 processes (pytest-xdist) even on 2
-# cores; tests marked exclusive run alone, an xdist_group in one process (conftest.py).
+# cores; tests marked exclusive run alone (conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -35,6 +35,6 @@ fi
 processes="${FJD_TEST_PROCESSES:-4}"
 parallel=()
 if [ "$processes" != 0 ] && "$PYTHON" -c "import xdist" 2>/dev/null; then
-  parallel=(-n "$processes" --dist loadgroup)
+  parallel=(-n "$processes" --dist worksteal)
 fi
 exec "$PYTHON" -m pytest -ra ${parallel[@]+"${parallel[@]}"} "$@"

@@ -15,8 +15,7 @@ import conftest
 from conftest import wait_for
 from slurm_fixture import slurm  # noqa: F401  (the fixture)
 
-# one Slurm at a time: a cluster's stop() kills every slurmstepd started since its start
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+pytestmark = pytest.mark.slow
 
 # starting and stopping workers can take longer than conftest's default minute
 fjd_cli = functools.partial(conftest.fjd_cli, timeout=90)
