@@ -1,9 +1,18 @@
-"""Shared fixtures: a queue root in a temp folder and real dispatcher/worker processes."""
+"""Shared fixtures: a queue root in a temp folder and real dispatcher/worker processes.
+
+Under pytest-xdist (test/run_tests.sh runs ``-n 4 --dist worksteal``) most tests share the
+machine, since they mostly wait. Tests marked ``exclusive`` (their assertions are bounds
+on speed, or counts that load can change) run alone: every test holds a shared lock on one
+file of the run, an exclusive test holds it exclusively (run_lock below).
+"""
+import contextlib
+import fcntl
 import os
 import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -14,6 +23,71 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 PYTHON = sys.executable
+
+# The tests start a few thousand Python processes (commands, daemons, jobs). Compiling fjd
+# afresh in each, as PYTHONDONTWRITEBYTECODE makes them, costs a third of each one's CPU
+# time, and the CPU of 2 cores is what bounds the suite: bytecode is cached, outside the
+# checkout (PYTHONPYCACHEPREFIX; a cached file is used only while its source is unchanged).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ.setdefault("PYTHONPYCACHEPREFIX",
+                      os.path.join(tempfile.gettempdir(), "fjd-test-pycache-%d" % os.getuid()))
+
+
+def run_dir(tmp_path_factory):
+    """A folder the whole run shares: the controller's basetemp under xdist (each worker's
+    own is a subfolder of it), else this session's."""
+    base = tmp_path_factory.getbasetemp()
+    return str(base.parent) if os.environ.get("PYTEST_XDIST_WORKER") else str(base)
+
+
+@contextlib.contextmanager
+def run_lock(tmp_path_factory, exclusive):
+    """Hold the run's lock, shared or exclusive. A turnstile taken first keeps new shared
+    holders out while an exclusive one waits (flock alone would let them starve it)."""
+    folder = run_dir(tmp_path_factory)
+    with open(os.path.join(folder, "turnstile.lock"), "a") as turnstile, \
+            open(os.path.join(folder, "exclusive.lock"), "a") as main:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(main, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(main, fcntl.LOCK_UN)
+
+
+# users that test_faults.py made with useradd, one name a line, in run_dir()
+MADE_USERS = "made-users"
+
+
+def pytest_sessionfinish(session):
+    """At the end of the whole run (the controller's, under xdist: a worker's end is not
+    the others'), remove the users the tests made."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    # the hook has no fixtures: the session's tmp_path_factory is the one the fixture had
+    path = os.path.join(run_dir(session.config._tmp_path_factory), MADE_USERS)
+    try:
+        with open(path) as handle:
+            names = handle.read().split()
+    except FileNotFoundError:
+        return
+    for name in names:
+        subprocess.run([infra.which("userdel"), name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    os.unlink(path)
+
+
+@pytest.fixture(autouse=True)
+def _exclusive_when_marked(request, tmp_path_factory):
+    """Under xdist, tests marked exclusive run alone (see the module's docstring)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    with run_lock(tmp_path_factory, request.node.get_closest_marker("exclusive") is not None):
+        yield
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, message="condition"):

@@ -2,6 +2,9 @@
 # Install what the tests need, then run the whole suite (slow tests included).
 #   bash test/run_tests.sh            # everything
 #   bash test/run_tests.sh -m "not slow" -x   # extra arguments go to pytest
+#   FJD_TEST_PROCESSES=0 bash test/run_tests.sh   # one process, no pytest-xdist
+# The tests mostly wait on daemons, so they run in 4 processes (pytest-xdist) even on 2
+# cores; tests marked exclusive run alone (conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -26,7 +29,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
-"$PYTHON" -m pip install -q --disable-pip-version-check pytest pytest-timeout 2>&1 \
-  | grep -v -i "running pip as the 'root' user" || true
+"$PYTHON" -m pip install -q --disable-pip-version-check pytest pytest-timeout pytest-xdist \
+  2>&1 | grep -v -i "running pip as the 'root' user" || true
 
-exec "$PYTHON" -m pytest -ra "$@"
+processes="${FJD_TEST_PROCESSES:-4}"
+parallel=()
+if [ "$processes" != 0 ] && "$PYTHON" -c "import xdist" 2>/dev/null; then
+  parallel=(-n "$processes" --dist worksteal)
+fi
+exec "$PYTHON" -m pytest -ra ${parallel[@]+"${parallel[@]}"} "$@"

@@ -176,6 +176,14 @@ class SlurmCluster:
         out = self.ask(["squeue", "-h", "-j", str(job_id), "-o", "%T"])
         return (out or "").strip()
 
+    def started_step(self, pid):
+        """Whether process pid was started by our slurmd (it has our SLURM_CONF)."""
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as handle:
+                return b"SLURM_CONF=%s\0" % os.fsencode(self.conf) in handle.read() + b"\0"
+        except OSError:
+            return False
+
     def stop(self):
         """Stop the daemons and everything they started; safe to call twice."""
         if not self.procs:
@@ -195,9 +203,10 @@ class SlurmCluster:
                     proc.wait()
             kill(tree)
         # job steps (slurmstepd daemonize, so they are nobody's children) with what they
-        # run, and anything else that mentions our folder
+        # run, and anything else that mentions our folder; another cluster's steps (tests
+        # run in parallel) have another SLURM_CONF
         for pid in set(all_pids()) - self.before:
-            if command_name(pid) == "slurmstepd":
+            if command_name(pid) == "slurmstepd" and self.started_step(pid):
                 kill(descendants(pid) + [pid])
         kill(processes_mentioning(self.dir))
         self.procs.clear()

@@ -7,6 +7,9 @@ import time
 
 import pytest
 
+from fjd import record_search
+from fjd.layout import Layout
+
 from conftest import PYTHON, assert_no_traceback, fjd_cli, py, wait_for
 
 
@@ -26,6 +29,20 @@ def only(folder):
     return found[0]
 
 
+def task_record(root, array, index):
+    """The newest record of task index of array (the library's reading: fjd show's)."""
+    found = record_search.find_task_records(Layout(str(root)), array, index)
+    assert found, "no record of %s#%d" % (array, index)
+    return found[-1]
+
+
+def task_output(root, record, kind):
+    span = record.get(kind)
+    if isinstance(span, str):
+        span = [span, 0, None]
+    return record_search.read_output(Layout(str(root)), span).decode("utf-8", "replace")
+
+
 def test_a_sweep_runs_as_one_array_with_its_records_in_journals(tmp_path):
     root = tmp_path / "root"
     job = py("import sys; print('out', sys.argv[1]); print('err', sys.argv[1], "
@@ -39,13 +56,20 @@ def test_a_sweep_runs_as_one_array_with_its_records_in_journals(tmp_path):
     assert os.listdir(root / "done") == [] and os.listdir(root / "arrays") == []
     assert os.listdir(root / "jobqueue") == [] and os.listdir(root / "jobpod") == []
     assert "%s#7: exited with status 3" % array in result.out
-    # every task's record and output, through fjd show
+    # every task's record and output, read as fjd show reads them; through fjd show itself
+    # for the first, the failed and the last (a command is a Python start: CPU the suite
+    # has not to spare)
     for i in range(1, 13):
-        shown = fjd_cli(root, "show", "%s#%d" % (array, i), "--json")
-        assert shown.returncode == 0, shown.err
-        record = json.loads(shown.out)
+        record = task_record(root, array, i)
         assert record["state"] == ("failed" if i == 7 else "done")
         assert record["i"] == i and record["attempt"] == 1
+        assert task_output(root, record, "stdout") == "out %d\n" % i
+        assert task_output(root, record, "stderr") == "err %d\n" % i
+    for i in (1, 7, 12):
+        shown = fjd_cli(root, "show", "%s#%d" % (array, i), "--json")
+        assert shown.returncode == 0, shown.err
+        read = {k: v for k, v in task_record(root, array, i).items() if not k.startswith("_")}
+        assert json.loads(shown.out) == json.loads(json.dumps(read))
         assert fjd_cli(root, "show", "%s#%d" % (array, i), "--stdout").out == "out %d\n" % i
         assert fjd_cli(root, "show", "%s#%d" % (array, i), "--stderr").out == "err %d\n" % i
     text = fjd_cli(root, "show", "%s#7" % array).out
@@ -156,6 +180,7 @@ def test_cancel_stops_the_rest_of_an_array(queue):
     assert status["counts"]["cancelled"] == 50 and status["counts"]["queued"] == 0
 
 
+@pytest.mark.slow  # a death noticed after the timeout, then the rest of 40 tasks
 def test_a_worker_killed_in_the_middle_of_a_range(queue):
     """SIGKILL while a range runs: the finished tasks are kept, the running one runs again
     (as attempt 2), the rest goes back unstarted; each task is recorded done once."""

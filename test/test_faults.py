@@ -17,6 +17,7 @@ useradd when missing and removed at the end of the session if this module create
 Everything mounted is unmounted, and every process started is stopped, even on failure.
 """
 import errno
+import fcntl
 import json
 import os
 import pwd
@@ -33,7 +34,8 @@ import pytest
 
 import infra
 from hosts import hosts  # noqa: F401  (the fixture, for the sshfs test)
-from conftest import REPO, Daemon, assert_no_traceback, fjd_cli, fjd_env, wait_for
+from conftest import (MADE_USERS, REPO, Daemon, assert_no_traceback, fjd_cli, fjd_env,
+                      run_dir, wait_for)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not sys.platform.startswith("linux"),
                                 reason="fault injection needs root on Linux (mounts, "
@@ -47,6 +49,10 @@ NEIGHBOUR = "fjdneighbour"  # the other user, who shares the queue folder
 # in about 4 s
 FAST = ("--worker-timeout", "3")
 SSHFS_OPTIONS = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # docs/clusters.md's mount advice
+# once a condition has been logged, how long a test watches for the same line again: a
+# daemon retries after 0.25, 0.5, 1 s ... (fjd/faults.py) and polls every 0.05 s while busy,
+# so a line per retry or per cycle shows within it
+REPEATS_WINDOW = 1.5
 
 
 # -- users -------------------------------------------------------------------------------------
@@ -69,26 +75,26 @@ class User:
 
 
 @pytest.fixture(scope="session")
-def users():
-    """{"owner": User, "neighbour": User}; made with useradd when missing, removed after."""
+def users(tmp_path_factory):
+    """{"owner": User, "neighbour": User}; made with useradd when missing (one xdist worker
+    at a time), and removed when the whole run ends (conftest.pytest_sessionfinish)."""
     if not infra.which("setpriv") or not infra.which("useradd"):
         pytest.skip("needs setpriv and useradd")
-    made = []
-    for name in (OWNER, NEIGHBOUR):
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
-            result = subprocess.run([infra.which("useradd"), "-M", "-s", "/usr/sbin/nologin",
-                                     name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            if result.returncode != 0:
-                pytest.skip("useradd %s failed: %s" % (name, result.stdout.decode()))
-            made.append(name)
-    try:
-        yield {"owner": User(OWNER), "neighbour": User(NEIGHBOUR)}
-    finally:
-        for name in made:
-            subprocess.run([infra.which("userdel"), name], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    folder = run_dir(tmp_path_factory)
+    with open(os.path.join(folder, "users.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in (OWNER, NEIGHBOUR):
+            try:
+                pwd.getpwnam(name)
+            except KeyError:
+                result = subprocess.run([infra.which("useradd"), "-M", "-s",
+                                         "/usr/sbin/nologin", name],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                if result.returncode != 0:
+                    pytest.skip("useradd %s failed: %s" % (name, result.stdout.decode()))
+                with open(os.path.join(folder, MADE_USERS), "a") as made:
+                    made.write(name + "\n")
+    return {"owner": User(OWNER), "neighbour": User(NEIGHBOUR)}
 
 
 # -- mount helpers -----------------------------------------------------------------------------
@@ -625,7 +631,8 @@ def unwritable_failed_folder_and_a_symlink(lab, users, how, then_clear):
         os.symlink("/etc/hostname", os.path.join(root, "jobqueue", "link.conf"))
         lab.submit(root, "good.conf", lab.marking(), owner=owner)
         wait_for(lambda: where(root, "good.conf"), message="good.conf done meanwhile")
-        time.sleep(4)
+        wait_for(lambda: log_lines(dispatcher, "link.conf"), message="the warning")
+        time.sleep(REPEATS_WINDOW)
         recorded = [r for r in journal_records(root) if mentions(r, "link.conf")]
         assert len(recorded) <= 1, recorded
         assert len(log_lines(dispatcher, "link.conf")) == 1, dispatcher.log()
@@ -860,6 +867,7 @@ def test_users_own_at_suffix_is_just_a_name(lab):
     assert_healthy(lab)
 
 
+@pytest.mark.slow  # two deaths, each noticed after the timeout
 def test_users_at_a2_job_fails_only_after_max_attempts_crashes(lab):
     """sim@a2 SIGKILLs its worker every time: with --max-attempts 2 it runs twice, not
     once, and then fails with the worker-died reason."""
@@ -925,7 +933,15 @@ def test_neighbours_entries_in_a_shared_jobqueue(lab, users, sharing):
     worker = lab.worker(root, user=owner)
     lab.submit(root, "good.conf", lab.marking(), owner=owner)
     wait_for(lambda: where(root, "good.conf"), message="good.conf done")
-    time.sleep(4)  # their file settles (no lease on another user's file) and is handled
+
+    def handled(daemon):
+        """Each entry of theirs is rejected or warned about (their file first settles: no
+        lease on another user's file)."""
+        return all(where(root, name) or log_lines(daemon, re.escape(name))
+                   for name in NEIGHBOUR_ENTRIES)
+
+    wait_for(lambda: handled(dispatcher), message="their entries handled")
+    time.sleep(REPEATS_WINDOW)
 
     def check(dispatchers):
         journal = journal_records(root)
@@ -949,7 +965,8 @@ def test_neighbours_entries_in_a_shared_jobqueue(lab, users, sharing):
         assert log_lines(daemon, "writable by"), daemon.log()
     assert dispatcher.stop() == 0
     again = lab.dispatcher(root, user=owner)
-    time.sleep(4)
+    wait_for(lambda: handled(again), message="their entries handled after the restart")
+    time.sleep(REPEATS_WINDOW)
     assert again.alive(), again.log()
     check([again])
     lab.submit(root, "after.conf", lab.marking(), owner=owner)
@@ -1241,7 +1258,8 @@ def test_dispatcher_started_on_a_full_disk(lab, queue):
     fill(filler)
     before = files_in(root)
     dispatcher = lab.dispatcher(root)
-    time.sleep(4)
+    wait_for(lambda: log_lines(dispatcher, "No space left"), message="the full disk said")
+    time.sleep(REPEATS_WINDOW)
     assert_healthy(lab, [dispatcher])
     after = files_in(root)
     new = {path: size for path, size in after.items() if path not in before}

@@ -138,6 +138,7 @@ def wait_until(predicate, timeout, interval=0.05):
     return predicate()
 
 
+@pytest.mark.exclusive  # BOUND is a speed
 @pytest.mark.parametrize("options, use_submit", [(RECOMMENDED, False), (DEFAULTS, False),
                                                 (RECOMMENDED, True)],
                          ids=["recommended-options", "sshfs-defaults", "fjd-submit-names"])

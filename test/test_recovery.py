@@ -30,6 +30,8 @@ def slow_job(queue, name, seconds=30, **control):
     return queue.job(name, '%s -c "%s"' % (PYTHON, script), **control)
 
 
+@pytest.mark.slow  # waits out the default timeout
+@pytest.mark.exclusive  # the default timeout (8 s) leaves 2 s of the bound
 def test_killed_worker_job_is_requeued_within_10s_by_default(queue):
     """SIGKILL a worker mid-job: with default settings the job is back within 10 s."""
     queue.dispatcher()
@@ -69,6 +71,7 @@ def test_dead_idle_worker_gets_nothing_or_it_comes_back(queue):
         assert queue.record(name)["attempt"] == 1, "never started, so no crash counted"
 
 
+@pytest.mark.slow  # three deaths, each noticed after the timeout
 def test_job_that_keeps_killing_its_worker_fails_after_max_attempts(queue):
     queue.dispatcher(*FAST, "--max-attempts", "3")
     workers = [queue.worker() for _ in range(3)]
@@ -104,6 +107,7 @@ def test_workers_beat_to_a_short_worker_timeout(queue):
         assert worker.alive()
 
 
+@pytest.mark.slow  # a death noticed, then twice the timeout without a false one
 def test_clock_skew_in_heartbeat_mtimes_fakes_nothing(queue):
     """Heartbeat mtimes far in the future or past neither kill a live worker nor hide a dead
     one: liveness is "content unchanged for T on the observer's own clock"."""

@@ -21,6 +21,8 @@ import infra
 from conftest import REPO, Daemon, fjd_env, wait_for
 
 pytestmark = pytest.mark.slow
+# counts of requests in a window of time (idle polling, batches), which load would change
+exclusive = pytest.mark.exclusive
 
 RECOMMENDED = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # docs/clusters.md's mount advice
 JOB = b"[control]\nexecutable: true\n"
@@ -123,6 +125,7 @@ def test_one_job_costs_the_file_server_fourteen_requests(served):
     assert sum(counted.values()) == 14
 
 
+@exclusive
 def test_idling_is_quiet_and_a_run_of_submitted_jobs_stays_near_the_floor(served):
     """A dispatcher and two workers on the mount. Idle, the three ask at most 12 requests
     a second between them (about 9 measured; polling at the busy pace would be hundreds).
@@ -177,6 +180,7 @@ with open(sys.argv[2], "a") as out:
 """
 
 
+@exclusive
 def test_the_next_range_reaches_the_inbox_before_the_last_task_of_a_range_ends(served):
     """On a shared mount a worker asks for its next range while its range's last task
     runs (SHARED_ASK_LEAD), so the dispatcher's hand-out overlaps it: some task sees two

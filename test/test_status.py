@@ -1,6 +1,7 @@
 """fjd status: counts, running jobs with worker/host/elapsed, failures, throughput, --json."""
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -96,15 +97,20 @@ def test_watch_redraws_until_interrupted(tmp_path):
     proc = subprocess.Popen([PYTHON, "-m", "fjd", "status", "--watch", "0.2", "--root",
                              str(tmp_path)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
+    frame = ("queue %s" % tmp_path).encode()
+    seen = b""
     try:
-        time.sleep(1.5)
+        deadline = time.monotonic() + 30
+        while seen.count(frame) < 3 and time.monotonic() < deadline:  # three redraws
+            if select.select([proc.stdout], [], [], 0.5)[0]:
+                seen += os.read(proc.stdout.fileno(), 65536)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert out.decode().count("queue %s" % tmp_path) >= 3
+    assert (seen + out).count(frame) >= 3
     assert_no_traceback(err.decode())
 
 

@@ -190,6 +190,7 @@ def test_submitted_jobs_run(queue):
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive
 def test_hundred_thousand_jobs_in_under_ten_seconds(tmp_path):
     """The speed of fjd's own code, measured on tmpfs when there is one (a busy disk adds
     its own, very variable, cost per file creation)."""
