@@ -1,6 +1,6 @@
 """Shared fixtures: a queue root in a temp folder and real dispatcher/worker processes.
 
-Under pytest-xdist (test/run_tests.sh runs ``-n 4 --dist worksteal``) most tests share the
+Under pytest-xdist (test/run_tests.sh runs ``-n 6 --dist worksteal``) most tests share the
 machine, since they mostly wait. Tests marked ``exclusive`` (their assertions are bounds
 on speed, or counts that load can change) run alone: every test holds a shared lock on one
 file of the run, an exclusive test holds it exclusively (run_lock below).

@@ -3,7 +3,7 @@
 #   bash test/run_tests.sh            # everything
 #   bash test/run_tests.sh -m "not slow" -x   # extra arguments go to pytest
 #   FJD_TEST_PROCESSES=0 bash test/run_tests.sh   # one process, no pytest-xdist
-# The tests mostly wait on daemons, so they run in 4 processes (pytest-xdist) even on 2
+# The tests mostly wait on daemons, so they run in 6 processes (pytest-xdist) even on 2
 # cores; tests marked exclusive run alone (conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ fi
 "$PYTHON" -m pip install -q --disable-pip-version-check pytest pytest-timeout pytest-xdist \
   2>&1 | grep -v -i "running pip as the 'root' user" || true
 
-processes="${FJD_TEST_PROCESSES:-4}"
+processes="${FJD_TEST_PROCESSES:-6}"
 parallel=()
 if [ "$processes" != 0 ] && "$PYTHON" -c "import xdist" 2>/dev/null; then
   parallel=(-n "$processes" --dist worksteal)

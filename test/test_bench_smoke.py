@@ -43,6 +43,7 @@ def test_bench_quick_throughput_prints_ratios(tmp_path):
     assert not glob.glob(str(tmp_path / "fjd-bench-*")), os.listdir(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_bench_array_scenarios_run(tmp_path):
     """The scenarios of array jobs and journals run end to end at tiny sizes and store their
     results (their numbers and PASS/MISS are not checked: that is the bench's job)."""
@@ -76,6 +77,7 @@ def test_bench_array_scenarios_run(tmp_path):
     assert not glob.glob(str(tmp_path / "fjd-bench-*")), os.listdir(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_task_cpu_prints_the_split_local_and_over_sshfs():
     """bench/task_cpu.py (docs/speed.md's CPU split of an array task) runs end to end."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -98,6 +100,7 @@ def test_task_cpu_prints_the_split_local_and_over_sshfs():
                 if n.startswith("fjd-task-cpu-")], "left its folder behind"
 
 
+@pytest.mark.slow
 def test_record_floor_prints_the_ceilings():
     """bench/record_floor.py (docs/speed.md's floor of an array task over sshfs) runs end to
     end, with the request-logging sftp server of bench/shared.py, and leaves nothing
@@ -177,6 +180,7 @@ def test_bench_list_prints_the_table_of_scenarios():
     assert "--jobs 2000 (--quick: 200)" in out, out
 
 
+@pytest.mark.slow
 def test_bench_compare_runs_both_sides_and_removes_its_worktree(tmp_path):
     """--compare HEAD runs the throughput scenario on a temporary git worktree of HEAD and
     on the working tree, prints the medians, the ratio and the fjd / xargs ratio of each
