@@ -80,13 +80,16 @@ def pytest_sessionfinish(session):
     os.unlink(path)
 
 
-@pytest.fixture(autouse=True)
-def _exclusive_when_marked(request, tmp_path_factory):
-    """Under xdist, tests marked exclusive run alone (see the module's docstring)."""
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item):
+    """Under xdist, tests marked exclusive run alone (see the module's docstring). The lock
+    is taken around the whole test, outside pytest-timeout's clock: a test's timeout
+    counts its own time, not the wait for an exclusive test elsewhere."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         yield
         return
-    with run_lock(tmp_path_factory, request.node.get_closest_marker("exclusive") is not None):
+    exclusive = item.get_closest_marker("exclusive") is not None
+    with run_lock(item.config._tmp_path_factory, exclusive):
         yield
 
 
