@@ -105,9 +105,7 @@ def write_file_atomic(path, data, mode=0o644):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
         finally:
             os.close(fd)
         os.rename(tmp, path)
@@ -143,3 +141,10 @@ def read_spliced(fd, limit):
         return data
     except OSError:
         return None
+
+
+def write_all(fd, data):
+    """Write all of data to fd (os.write may write less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

@@ -31,6 +31,7 @@ import time
 
 from .arrays import MAX_HEADER, declared_kind
 from .errors import QueueError, SubmitError
+from .fsops import write_all
 from .hints import hint_dispatcher
 from .jobfile import priority_of
 from .job_template import JobTemplate
@@ -83,9 +84,7 @@ def write_jobs(layout, template, on_name=None):
             tmp = ".%s-%s.tmp" % (nonce, number)
             fd = os.open(tmp, flags, 0o644, dir_fd=dir_fd)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, data)
             finally:
                 os.close(fd)
             os.rename(tmp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)

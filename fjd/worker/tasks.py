@@ -223,7 +223,9 @@ class TaskRange:
             "record %s in %s" % (shown, display(ranges.journals.records.path)), held=record)
         ranges.holder.count_finished()
         self.ran += 1
-        # (as before the split: the pace is measured from this task's wall-clock start)
+        # NB: record["start"] is this task's wall-clock start and near_the_end measures
+        # on the monotonic clock, so a range asks for more once half of it is done, whatever
+        # its pace (as since the early ask came in; the sshfs figures were measured so).
         ranges.ask_near_the_end(record["start"], self.ran, self.queue_name.last - task)
 
     def run_task(self, task, values, record):
