@@ -1,5 +1,5 @@
 """How much each worker gets: batches of single jobs and ranges of an array's tasks, sized
-from how fast the worker came back for more (guided self-scheduling: never more than a
+by how fast the worker came back for more (guided self-scheduling: never more than a
 fair share of what is left, so the last batches shrink and the workers end together)."""
 from .. import defaults
 
