@@ -12,6 +12,7 @@ MAX_ATTEMPTS = 3  # runs of a job cut short (crash or stop) before it fails inst
 SETTLE = 1.0  # where leases cannot tell, a job file unchanged this long is complete
 GRACE = 3.0  # seconds between SIGTERM and SIGKILL when a job is stopped
 MAX_JOB_BYTES = 16 * 1024 * 1024  # larger job files fail unread
+PROGRAM_PATH_SECONDS = 1.0  # a program found in PATH is remembered this long (spawn.py)
 IDLE_AFTER = 3.0  # seconds with nothing to do before polling slows down
 # On a shared mount a daemon waiting for news that comes with a hint (a worker for its
 # next jobs, the dispatcher for an idle worker) polls at most this often while hints got
