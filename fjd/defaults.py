@@ -24,8 +24,9 @@ DISPATCHER_HINTED_WAIT = 1.0
 HINTS_TRUSTED_FOR = 60.0
 
 # On a shared mount a worker running a batch of jobs or a range of array tasks asks for
-# more (announces itself idle) when, at the batch's pace so far, this much of it is left
-# (and at most half of it): the dispatcher's hand-out, a dozen requests and tens of
+# more (announces itself idle) when, at the batch's pace so far, at most this much of it
+# is left once its next job or task begins (so always before the last one, and never
+# before half of it is done): the dispatcher's hand-out, a dozen requests and tens of
 # milliseconds there (a few per job of a batch), then overlaps the last jobs instead of
 # following them. Two workers may end a queue this much farther apart. On a local disk a
 # hand-out takes a millisecond: workers ask when done.

@@ -167,11 +167,12 @@ class TaskRange:
         self.view = settings.jobfile == "last" or spec.command.uses_jobfile
         self.failures = False
         self.ran = 0
+        self.started = None  # on the monotonic clock, as near_the_end measures
 
     def run(self, fd):
         """Run the tasks in turn; stops early when cancelled, taken away or stopping."""
         queue_name, presence = self.queue_name, self.ranges.presence
-        last_check = time.monotonic()
+        last_check = self.started = time.monotonic()
         for task, values, error, row_offset in self.spec.iter_tasks(
                 fd, queue_name.first, queue_name.last, queue_name.offset):
             now = time.monotonic()
@@ -223,10 +224,7 @@ class TaskRange:
             "record %s in %s" % (shown, display(ranges.journals.records.path)), held=record)
         ranges.holder.count_finished()
         self.ran += 1
-        # NB: record["start"] is this task's wall-clock start and near_the_end measures
-        # on the monotonic clock, so a range asks for more once half of it is done, whatever
-        # its pace (as since the early ask came in; the sshfs figures were measured so).
-        ranges.ask_near_the_end(record["start"], self.ran, self.queue_name.last - task)
+        ranges.ask_near_the_end(self.started, self.ran, self.queue_name.last - task)
 
     def run_task(self, task, values, record):
         """Run one task (with its retries); record with its result."""
