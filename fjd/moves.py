@@ -136,8 +136,8 @@ def first_final_name(original):
 # -- splitting a range --------------------------------------------------------------------------
 
 def piece_names(queue_name, pieces):
-    """The names tickets.split gives the pieces of queue_name (Pieces or field dicts)."""
-    return [names.with_fields(queue_name, **dict(getattr(p, "fields", p))) for p in pieces]
+    """The names tickets.split gives the Pieces of queue_name."""
+    return [names.with_fields(queue_name, **piece.fields) for piece in pieces]
 
 
 def _finished_part(queue_name, last, failed):
