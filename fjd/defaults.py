@@ -149,6 +149,9 @@ MAX_BATCH = 100
 # Array tasks travel in ranges: a range costs a few renames whatever its size, so they are
 # sized for a longer time and may be much larger.
 RANGE_SECONDS = 1.0
+SHARE_AFTER = 1.0  # seconds a range is held, while workers idle with nothing queued, before
+SHARE_CHECK = 0.25  # ... its worker is asked to give back what it has not started; looked
+SHARED_SHARE_CHECK = 1.0  # at this often (a listing of workerqueue/ each time)
 MAX_RANGE = 100000
 
 SAFETY_RELIST = 60.0  # seconds between listings of a long queue when inotify saw nothing new

@@ -173,6 +173,15 @@ def cancel_split(queue_name, task, failed):
             Piece(dict(first=task, last=queue_name.last, attempts=0, offset=None), None)]
 
 
+def shared_rest(queue_name, cut):
+    """A worker asked to share its range (the dispatcher has idle workers and nothing
+    queued) before task cut: it keeps the tasks before cut in its inbox, and the rest goes
+    back to jobqueue/ unstarted, for an idle worker."""
+    return [Piece(dict(first=queue_name.first, last=cut - 1), None),
+            Piece(dict(first=cut, last=queue_name.last, attempts=0, offset=None, tag=None),
+                  JOBQUEUE)]
+
+
 def taken_over(queue_name, last_done, failed, tag):
     """A dead worker's range, whose tasks up to last_done have records: those go to
     arrays/, the next one counts a crashed attempt (tag: dispatcher_tag) and goes back

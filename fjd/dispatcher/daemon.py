@@ -25,6 +25,7 @@ from .keyed_journal import DispatcherJournal
 from .listing import JobListing
 from .ranges import ArrayRanges
 from .rejects import Claims, Rejects
+from .sharing import RangeSharing
 from .timers import due
 from .workers import IdleWorkers, LiveWorkers
 
@@ -54,11 +55,13 @@ class Dispatcher:
         self.idle = IdleWorkers(layout)
         self.live = LiveWorkers(layout, self.timings, self.idle, self.batches, self.rejects,
                                 self.journal)
+        self.sharing = RangeSharing(layout, self.idle, self.live)
         self.handout = Handout(
             layout, self.listing, self.batches,
             ArrayRanges(layout, self.listing, self.rejects, max_job_bytes), self.rejects,
             self.idle, self.live,
-            ReadinessChecker(settle_seconds=settle, use_leases=not layout.shared))
+            ReadinessChecker(settle_seconds=settle, use_leases=not layout.shared),
+            self.sharing)
         self.faults = faults.Faults(log)
         self.root_id = None
         self.waker = None
@@ -167,6 +170,8 @@ class Dispatcher:
                               display(self.lock.path))
                     return 1
                 busy = self.guarded("dispatch jobs", self.handout.cycle)
+                self.guarded("ask for a range to be shared", self.sharing.check,
+                             time.monotonic(), bool(self.listing.pending))
                 self.finish_arrays()
                 self.show_progress()
                 done = self.exit_when_done and self.guarded("see whether all is done",
