@@ -5,6 +5,7 @@ taken literally (``%`` is not special), later duplicates win, and bytes that are
 are passed through to the command unchanged.
 """
 import configparser
+import difflib
 import errno
 import os
 import shlex
@@ -238,6 +239,23 @@ def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES, keep_open=False, splice=False):
     return spec
 
 
+# every [control] key fjd reads; any other is a typo that would run the job without what it
+# asked for (`timout: 5` runs with no timeout), so it fails the job instead
+CONTROL_KEYS = ("executable", "logfile", "workdir", "timeout", "retries", "jobfile", "output",
+                "priority", "tasks", "repeat")
+
+
+def unknown_control_key(keys):
+    """A one-line reason for the first key that is no [control] key fjd knows, or None."""
+    for key in keys:
+        if key not in CONTROL_KEYS:
+            close = difflib.get_close_matches(key, CONTROL_KEYS, n=1)
+            hint = "did you mean %s?" % close[0] if close else \
+                "the keys are %s" % ", ".join(CONTROL_KEYS)
+            return "[control] %s is not a key fjd knows (%s)" % (key, hint)
+    return None
+
+
 _split_commands = {}
 
 
@@ -260,6 +278,9 @@ def parse_job(data, owner=None, inode=None):
         found = ", ".join("[%s]" % s for s in parser.sections()[:5]) or "none"
         raise JobError("the job file has no [control] section (sections found: %s)" % found)
     control = {key.lower(): value for key, value in parser["control"].items()}
+    unknown = unknown_control_key(control)
+    if unknown:
+        raise JobError(unknown)
     executable = control.get("executable")
     if executable is None:
         raise JobError("[control] has no 'executable', so there is nothing to run")
