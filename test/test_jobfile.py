@@ -1,5 +1,7 @@
 """fjd.jobfile: typos in [control] fail the job with a reason, never run it without what it
 asked for (issue: `timout: 5` ran with no timeout)."""
+import os
+
 import pytest
 
 from conftest import fjd_cli, py
@@ -50,3 +52,21 @@ def test_fjd_submit_refuses_a_typo(tmp_path):
     assert result.returncode == 2
     assert "timout is not a key fjd knows (did you mean timeout?)" in result.err
     assert not (tmp_path / "jobqueue").exists() or not list((tmp_path / "jobqueue").iterdir())
+
+
+def test_a_program_next_to_the_job_but_not_on_path_gets_a_hint(queue):
+    """`executable: exec.sh` with exec.sh in the job's working directory: not found on PATH,
+    and the reason says to write ./exec.sh."""
+    script = queue.path("exec.sh")
+    with open(script, "w") as handle:
+        handle.write("#!/bin/sh\nexit 0\n")
+    os.chmod(script, 0o755)
+    queue.dispatcher()
+    queue.worker()
+    queue.job("bare.conf", "exec.sh")
+    queue.job("elsewhere.conf", "no-such-program-fjd")
+    queue.wait_finished(2)
+    assert queue.reason("bare.conf") == \
+        "program not found: exec.sh (not on PATH; did you mean ./exec.sh?)"
+    assert queue.reason("elsewhere.conf") == \
+        "program not found: no-such-program-fjd (no such file, and not on PATH)"
