@@ -595,3 +595,13 @@ def test_the_2012_scripts_name_themselves_in_their_help(tmp_path, script):
                             env=fjd_env(), stdout=subprocess.PIPE, timeout=60)
     assert result.returncode == 0
     assert result.stdout.decode().startswith("usage: python %s " % os.path.join(REPO, script))
+
+
+def test_submit_refuses_a_folder_that_holds_other_files(tmp_path):
+    """`fjd submit --root` on a folder of other files made eight folders in it, while `fjd
+    status` there said it is no queue root."""
+    (tmp_path / "notes.txt").write_text("mine")
+    result = fjd_cli(tmp_path, "submit", "--exe", "true")
+    assert result.returncode == 1
+    assert "is not a queue root: it has no jobqueue/ folder, and other files" in result.err
+    assert sorted(os.listdir(str(tmp_path))) == ["notes.txt"]
