@@ -101,7 +101,7 @@ def test_stop_by_host_and_a_busy_worker_hands_its_job_back(root):
         stop = fjd_cli(root, "workers", "stop", "--host", os.uname()[1])
         assert stop.returncode == 0, stop.err
         [queued] = os.listdir(root / "jobqueue")
-        assert "@a1." in queued  # the interrupted run counts an attempt
+        assert "@w" in queued and "@a1." not in queued  # a deliberate stop: no attempt
         assert os.listdir(root / "jobpod") == []
     finally:
         dispatcher.send_signal(signal.SIGTERM)

@@ -209,8 +209,9 @@ class TaskRange:
                 except (Interrupted, JobSignalled) as stop:
                     log.info("%s: %s", display(names.task_name(self.array, task)),
                              stop or "interrupted")
-                    return self.give_back_rest(task, row_offset, interrupted=True,
-                                               signalled=isinstance(stop, JobSignalled))
+                    signalled = isinstance(stop, JobSignalled)  # (else no attempt: job.py)
+                    return self.give_back_rest(task, row_offset, interrupted=signalled,
+                                               signalled=signalled)
                 except Cancelled:
                     return self.cancel_rest(task)
                 except Withdrawn as why:
