@@ -76,6 +76,18 @@ def started_worker(root):
     return worker
 
 
+def hand_range(inbox, command, count, asked):
+    """Put an array of count tasks running command in the inbox as one range, as the
+    dispatcher hands it out, and a request to share the range named asked (None: this one)."""
+    name = moves.array_range("sweep.conf", count, "abcd1234", None)
+    with open(os.path.join(inbox, name), "w") as handle:
+        handle.write("[control]\nexecutable: %s\njobfile: none\ntasks: product\n\n[params]\n"
+                     "i: 1..%d\n" % (command, count))
+    with open(os.path.join(inbox, SHARE_FILE), "w") as handle:
+        handle.write((asked or name) + "\n")
+    return name
+
+
 def test_a_worker_asked_to_share_gives_back_what_it_has_not_started(tmp_path):
     """A real worker (in this process) runs a range of five tasks whose first takes longer
     than a tick, with the dispatcher's request naming the range in its inbox: it keeps task
@@ -84,14 +96,8 @@ def test_a_worker_asked_to_share_gives_back_what_it_has_not_started(tmp_path):
     worker = started_worker(root)
     try:
         inbox = worker.presence.inbox
-        command = py("import sys, time; time.sleep(1.0 if sys.argv[1] == '1' else 0)", "{i}")
-        array = ("[control]\nexecutable: %s\njobfile: none\ntasks: product\n\n[params]\n"
-                 "i: 1..5\n" % command)
-        name = moves.array_range("sweep.conf", 5, "abcd1234", None)
-        with open(os.path.join(inbox, name), "w") as handle:
-            handle.write(array)
-        with open(os.path.join(inbox, SHARE_FILE), "w") as handle:
-            handle.write(name + "\n")
+        name = hand_range(inbox, py("import sys, time; time.sleep(1.0 if sys.argv[1] == '1' "
+                                    "else 0)", "{i}"), 5, asked=None)
         worker.run_batch([name])
         rest = [n for n in os.listdir(str(root / "jobqueue"))]
         assert [names.parse(n)[2:4] for n in rest] == [(2, 5)]
@@ -110,14 +116,8 @@ def test_a_request_for_another_range_is_dropped(tmp_path):
     worker = started_worker(root)
     try:
         inbox = worker.presence.inbox
-        command = py("import time; time.sleep(0.7)")
-        array = ("[control]\nexecutable: %s\njobfile: none\ntasks: product\n\n[params]\n"
-                 "i: 1..2\n" % command)
-        name = moves.array_range("sweep.conf", 2, "abcd1234", None)
-        with open(os.path.join(inbox, name), "w") as handle:
-            handle.write(array)
-        with open(os.path.join(inbox, SHARE_FILE), "w") as handle:
-            handle.write(moves.array_range("other.conf", 9, "ffff0000", None) + "\n")
+        name = hand_range(inbox, py("import time; time.sleep(0.7)"), 2,
+                          asked=moves.array_range("other.conf", 9, "ffff0000", None))
         worker.run_batch([name])
         assert os.listdir(str(root / "jobqueue")) == []
         assert [names.parse(n)[2:4] for n in os.listdir(str(root / "arrays"))] == [(1, 2)]
