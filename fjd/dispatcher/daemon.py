@@ -26,6 +26,7 @@ from .listing import JobListing
 from .ranges import ArrayRanges
 from .rejects import Claims, Rejects
 from .timers import due
+from .waiting import Waiting
 from .workers import IdleWorkers, LiveWorkers
 
 log = logging.getLogger("fjd.dispatcher")
@@ -59,6 +60,8 @@ class Dispatcher:
             ArrayRanges(layout, self.listing, self.rejects, max_job_bytes), self.rejects,
             self.idle, self.live,
             ReadinessChecker(settle_seconds=settle, use_leases=not layout.shared))
+        self.waiting = self.handout.waiting = Waiting(layout, self.journal, self.listing)
+        self.completion.on_filed = self.waiting.array_filed
         self.faults = faults.Faults(log)
         self.root_id = None
         self.waker = None
@@ -137,6 +140,7 @@ class Dispatcher:
         if not self.layout.shared:
             watcher.watch(self.layout.workerqueue, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
             watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
+            watcher.watch(self.layout.waiting, IN_MOVED_TO | IN_CLOSE_WRITE)
             self.waker.watchers.append(watcher)
         arrivals = DirWatcher()
         if not self.layout.shared and arrivals.watch(self.layout.jobqueue,
@@ -168,6 +172,7 @@ class Dispatcher:
                     return 1
                 busy = self.guarded("dispatch jobs", self.handout.cycle)
                 self.finish_arrays()
+                busy = self.guarded("release waiting jobs", self.waiting.cycle) or busy
                 self.show_progress()
                 done = self.exit_when_done and self.guarded("see whether all is done",
                                                             self.all_done)

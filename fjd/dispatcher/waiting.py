@@ -1,0 +1,365 @@
+"""The dispatcher's side of dependencies (DESIGN.md, "Dependencies"): the jobs in waiting/,
+what each waits for, and the renames that release or cancel them.
+
+Every change is one rename that leaves the job in one folder: jobqueue/NAME -> waiting/NAME
+(a queued job that declares after keys), waiting/NAME -> jobqueue/NAME@e~c (released: the
+``e`` field says its dependencies were met, and the hand-out does not look again), and
+waiting/NAME -> cancelled/ or failed/ by a Filing (record first, keyed, then a no-replace
+move). A dispatcher killed anywhere finds the jobs where they were and decides again.
+
+What a dependency's state is costs lookups, so it is asked only when something can have
+finished it: a worker given it announced again (its batch ended), an array was filed, a
+waiter was cancelled here; and, as a backstop, a few names per sweep (bounded: 10,000
+waiting jobs cost an idle dispatcher no more than 10).
+"""
+import collections
+import logging
+import os
+import time
+
+from .. import arrays, dependencies, dependency_state, folders, moves, names
+from .. import record_kinds, records
+from ..dependencies import AFTER, CANCEL, CANCELLED, DONE, FAILED, RELEASE
+from ..layout import display, hostname
+from .listing import read_head
+
+log = logging.getLogger("fjd.dispatcher")
+
+SWEEP_EVERY = {False: 1.0, True: 5.0}  # seconds between backstop looks (local, shared)
+SWEEP_NAMES = 16  # names looked at per backstop sweep
+RELIST_BACKSTOP = {False: 30.0, True: 60.0}  # waiting/ listed at least this often
+
+
+class Entry:
+    """One job in waiting/: what it waits for, and what of that is not met yet."""
+
+    __slots__ = ("name", "original", "deps", "unmet", "array")
+
+    def __init__(self, name, deps, array):
+        self.name = name
+        self.original = names.parse(name).original
+        self.deps = deps
+        self.unmet = set(deps.targets())
+        self.array = array  # the file declares [control] tasks
+
+
+class Waiting:
+    """The waiting jobs by name, and the waiters of each name waited for."""
+
+    def __init__(self, layout, journal, listing=None):
+        self.layout = layout
+        self.journal = journal
+        self.listing = listing  # the JobListing: the heads it read say who declares after
+        self.entries = {}  # name in waiting/ -> Entry
+        self.by_original = {}  # original name -> name in waiting/
+        self.waiters = {}  # name waited for (NAME or NAME#N) -> names in waiting/
+        self.tasks_of = {}  # array name -> its NAME#N waited for
+        self.given = {}  # worker id -> names waited for that were handed to it
+        self.due = set()  # names waited for, to look at now
+        self.suspects = {}  # (waiting name, target) -> when it was first not found
+        self.listed_at = self.listed_sig = self.last_sweep = None
+        self.sweep_order = collections.deque()
+        self.released = self.cancelled = 0
+
+    # -- hooks for the hand-out, the completion and the loop ----------------------------------
+
+    def diverts(self, name, queue_name, head):
+        """For a ready job in jobqueue/: True when it waits for something and went to
+        waiting/ (head: its first bytes, or None when not read)."""
+        if queue_name is not None and queue_name.released:
+            return False
+        if head is None:
+            if names.plain_submitted(name) or not self.listed_dependent(name):
+                return False
+            head = read_head(os.path.join(self.layout.jobqueue, name))
+        if not dependencies.may_declare(head):
+            return False
+        deps = dependencies.parse_head(head)
+        if not deps:
+            return False
+        return self.divert(name, deps, bool(arrays.declared_kind(head[:arrays.MAX_HEADER])))
+
+    def listed_dependent(self, name):
+        listing = self.listing
+        return listing is None or name not in listing.kinds or name in listing.dependent
+
+    def handed(self, worker_id, given):
+        """A batch went to a worker: the names in it that others wait for are looked at
+        when the worker announces again (and what it had before is looked at now: it
+        asked for more, so that batch ended)."""
+        previous = self.given.pop(worker_id, None)
+        if previous:
+            self.due |= previous
+        if not self.waiters:
+            return
+        mine = set()
+        for name in given:
+            original = names.parse(name).original if "@" in name else name
+            if original in self.waiters or original in self.tasks_of:
+                mine.add(original)
+        if mine:
+            self.given[worker_id] = mine
+
+    def array_filed(self, original):
+        """completion.py filed an array: its waiters may go."""
+        if original in self.waiters or original in self.tasks_of:
+            self.due.add(original)
+
+    def cycle(self):
+        """Look at what may have changed; True when jobs were released."""
+        before = self.released
+        self.refresh()
+        self.announced()
+        self.sweep()
+        while self.due:
+            due, self.due = self.due, set()
+            listing = None
+            for target in sorted(due):
+                for name in [target] + sorted(self.tasks_of.get(target, ())):
+                    if name not in self.waiters:
+                        continue
+                    if "#" in name and listing is None:
+                        listing = folders_listing(self.layout.arrays)
+                    state = dependency_state.state_of(self.layout, name, listing)
+                    if state is not None:
+                        self.settle(name, state)
+        return self.released > before
+
+    # -- the index -----------------------------------------------------------------------------
+
+    def refresh(self):
+        """List waiting/ when it changed (its stat; a backstop now and then)."""
+        now = time.monotonic()
+        try:
+            info = folders.stat_folder(self.layout.waiting)
+            sig = (info.st_mtime_ns, info.st_ino)
+        except OSError:
+            sig = None
+        if sig == self.listed_sig and self.listed_at is not None and \
+                now - self.listed_at < RELIST_BACKSTOP[self.layout.shared]:
+            return
+        self.listed_at, self.listed_sig = now, sig
+        found = set(self.layout.list_names(self.layout.waiting))
+        for name in list(self.entries):
+            if name not in found:
+                self.vanished(name)
+        for name in sorted(found - set(self.entries)):
+            if not names.is_ignored(name):
+                path = os.path.join(self.layout.waiting, name)
+                self.add(name, dependency_state.read_dependencies(path), is_array(path))
+
+    def add(self, name, deps, array, check=False):
+        entry = Entry(name, deps, array)
+        if not entry.unmet:
+            return self.release(entry)  # nothing (left) to wait for
+        self.entries[name] = entry
+        self.by_original[entry.original] = name
+        for target in entry.unmet:
+            self.waiters.setdefault(target, set()).add(name)
+            array_name, index = dependencies.split_target(target)
+            if index is not None:
+                self.tasks_of.setdefault(array_name, set()).add(target)
+            self.due.add(target)
+        if check:
+            self.check_new(entry)
+
+    def forget(self, entry):
+        self.entries.pop(entry.name, None)
+        if self.by_original.get(entry.original) == entry.name:
+            del self.by_original[entry.original]
+        for target in entry.deps.targets():
+            waiting = self.waiters.get(target)
+            if waiting is not None:
+                waiting.discard(entry.name)
+                if not waiting:
+                    del self.waiters[target]
+                    array_name, index = dependencies.split_target(target)
+                    if index is not None:
+                        self.tasks_of.get(array_name, set()).discard(target)
+        for key in [k for k in self.suspects if k[0] == entry.name]:
+            del self.suspects[key]
+
+    def vanished(self, name):
+        """A waiting job that somebody else moved (`fjd cancel`): its waiters look again."""
+        entry = self.entries.get(name)
+        if entry is not None:
+            self.forget(entry)
+            self.due.add(entry.original)
+
+    def check_new(self, entry):
+        """A job diverted from jobqueue/ (a hand-written one): a cycle fails it and every
+        job in it; a name found nowhere is looked for again at the next sweep."""
+        edges = {e.original: [dependencies.split_target(t)[0] for t in e.deps.targets()]
+                 for e in self.entries.values()}
+        path = dependencies.find_cycle(entry.original, edges)
+        if path is not None:
+            reason = dependencies.cycle_reason(path)
+            members = [self.entries.get(self.by_original.get(o)) for o in path[:-1]]
+            members = [m for m in members if m is not None]
+            for member in members:
+                self.forget(member)  # each fails for the cycle, none for another's failure
+            for member in members:
+                self.fail(member, reason)
+            return
+        for target in dependency_state.missing(self.layout, entry.unmet):
+            self.suspects[(entry.name, target)] = time.monotonic()
+
+    # -- looking, and what it finds ---------------------------------------------------------
+
+    def announced(self):
+        """Workers given names waited for that have announced again: their batch ended."""
+        for worker_id in list(self.given):
+            if folders.lexists(os.path.join(self.layout.workerqueue, worker_id)):
+                self.due |= self.given.pop(worker_id)
+
+    def sweep(self):
+        """Now and then, a few of the names waited for (and suspects of unknown names)."""
+        now = time.monotonic()
+        if self.last_sweep is not None and \
+                now - self.last_sweep < SWEEP_EVERY[self.layout.shared]:
+            return
+        self.last_sweep = now
+        if not self.sweep_order:
+            self.sweep_order.extend(sorted(self.waiters))
+        for _ in range(min(SWEEP_NAMES, len(self.sweep_order))):
+            self.due.add(self.sweep_order.popleft())
+        self.check_suspects()
+
+    def check_suspects(self):
+        if not self.suspects:
+            return
+        known = dependency_state.census(self.layout)
+        for (name, target), _ in list(self.suspects.items()):
+            entry = self.entries.get(name)
+            self.suspects.pop((name, target), None)
+            if entry is None or target not in entry.unmet:
+                continue
+            if dependency_state.missing(self.layout, [target], known):
+                key = AFTER if target in entry.deps.after else \
+                    dependencies.KEYS[1] if target in entry.deps.after_finished else \
+                    dependencies.KEYS[2]
+                self.fail(entry, dependencies.unknown_reason(key, target))
+
+    def settle(self, target, state):
+        """target has ended in state: its waiters are released, cancelled, or wait on."""
+        for name in sorted(self.waiters.pop(target, ())):
+            entry = self.entries.get(name)
+            if entry is None:
+                continue
+            if target in entry.deps.after and state != DONE:
+                self.cancel(entry, target, state)
+                continue
+            entry.unmet.discard(target)
+            if not entry.unmet:
+                self.forget(entry)
+                self.release(entry)
+        array_name, index = dependencies.split_target(target)
+        if index is not None:
+            self.tasks_of.get(array_name, set()).discard(target)
+
+    # -- the renames ------------------------------------------------------------------------
+
+    def divert(self, name, deps, array):
+        """jobqueue/NAME -> waiting/NAME (a hand-made name taken there gets a tag)."""
+        source = os.path.join(self.layout.jobqueue, name)
+        target = name
+        if not names.submitted(name):
+            queue_name = names.parse(name)
+            if folders.lexists(os.path.join(self.layout.waiting, name)):
+                target = names.with_fields(queue_name, tag=moves.dispatcher_tag(
+                    time.time(), len(self.entries)))
+        try:
+            folders.rename(source, os.path.join(self.layout.waiting, target))
+        except FileNotFoundError:
+            return True  # gone meanwhile (cancelled)
+        if self.listing is not None:
+            self.listing.forget(name)
+        log.info("%s waits for %s", display(target), ", ".join(deps.targets()))
+        self.add(target, deps, array, check=True)
+        return True
+
+    def release(self, entry):
+        """waiting/NAME -> jobqueue/NAME@e~c: its dependencies are met."""
+        queue_name = names.parse(entry.name)
+        target = names.with_fields(queue_name, released=True)
+        source = os.path.join(self.layout.waiting, entry.name)
+        try:
+            try:
+                records.move_noreplace(source, os.path.join(self.layout.jobqueue, target))
+            except FileExistsError:
+                target = names.with_fields(queue_name, released=True, tag=moves.dispatcher_tag(
+                    time.time(), self.released))
+                folders.rename(source, os.path.join(self.layout.jobqueue, target))
+        except FileNotFoundError:
+            self.due.add(entry.original)  # cancelled meanwhile: its waiters look again
+            return
+        self.released += 1
+        log.info("%s: dependencies met -> jobqueue/%s", display(entry.name), display(target))
+
+    def cancel(self, entry, target, state):
+        """File a waiter of a failed or cancelled dependency in cancelled/ (record first),
+        and let its own waiters follow."""
+        reason = dependencies.cancel_reason(target, state)
+        self.file(entry, CANCELLED, reason, target)
+
+    def fail(self, entry, reason):
+        """File a waiting job that can never run (a cycle, an unknown name) in failed/."""
+        self.file(entry, FAILED, reason, None)
+
+    def file(self, entry, state, reason, dependency):
+        self.forget(entry)
+        path = os.path.join(self.layout.waiting, entry.name)
+        key = record_kinds.dependency_key(entry.name)
+        now = time.time()
+        if entry.array:
+            size = arrays.task_count(path)
+            record = dict(record_kinds.tasks_ended(
+                entry.original, None, 1, size, state, reason, now,
+                cancelled_from=record_kinds.WAITING_FROM, key=key), dependency=dependency)
+            self.journal.append(record, size=size)  # (None: written before a crash)
+            final = records.first_free_name(self.layout.folder(state), entry.original)
+            try:
+                records.move_noreplace(path, os.path.join(self.layout.folder(state), final))
+            except FileNotFoundError:
+                final = None
+        else:
+            if state == CANCELLED:
+                record = record_kinds.job_cancelled_by_dependency(
+                    entry.name, entry.original, dependency, reason, now, key)
+            else:
+                record = record_kinds.job_rejected(entry.name, entry.original, reason,
+                                                   hostname(), 0, now, key)
+            final = records.Filing(self.layout, self.journal, path, entry.original, state,
+                                   record).advance()
+        if final is None:
+            self.due.add(entry.original)
+            return
+        self.cancelled += 1
+        log.warning("%s -> %s/%s: %s", display(entry.name), state, display(final), reason)
+        self.settle_all(entry.original, state)
+
+    def settle_all(self, original, state):
+        """original was filed here in state: it and its tasks end for their waiters."""
+        self.settle(original, state)
+        for task in sorted(self.tasks_of.get(original, ())):
+            self.settle(task, state)
+
+
+def is_array(path):
+    try:
+        fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        return bool(arrays.declared_kind(os.pread(fd, arrays.MAX_HEADER, 0)))
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def folders_listing(path):
+    try:
+        return folders.listdir(path)
+    except OSError:
+        return []

@@ -1,0 +1,89 @@
+"""Dependencies with real daemons: waiting/, release, the failure cascade, unknown names and
+cycles (dispatcher/waiting.py)."""
+import os
+
+from conftest import fjd_cli, py, wait_for
+
+APPEND = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + chr(10))"
+
+
+def submit(queue, *args):
+    result = fjd_cli(queue.root, "submit", "-q", *args) if "-q" in args else \
+        fjd_cli(queue.root, "submit", *args)
+    assert result.returncode == 0, result.err
+    return result.out.split()
+
+
+def step(queue, label, *more):
+    """Submit a job that appends label to order.txt; its name."""
+    return submit(queue, "--exe", py(APPEND, queue.path("order.txt"), label), "--name",
+                  label, *more)[0]
+
+
+def order(queue):
+    try:
+        with open(queue.path("order.txt")) as handle:
+            return handle.read().split()
+    except FileNotFoundError:
+        return []
+
+
+def test_chain_of_jobs_and_arrays_runs_in_order(queue):
+    queue.dispatcher()
+    queue.worker()
+    queue.worker()
+    first = step(queue, "a")
+    second = step(queue, "b", "--after", first)
+    sweep = submit(queue, "--exe", py(APPEND, queue.path("order.txt"), "c$i"), "--param",
+                   "i=1..3", "--name", "c", "--after", second)[0]
+    last = step(queue, "d", "--after", sweep)
+    assert os.listdir(queue.path("waiting"))
+    wait_for(lambda: last in queue.done(), 20, message="the last job done")
+    got = order(queue)
+    assert got[:2] == ["a", "b"] and sorted(got[2:5]) == ["c1", "c2", "c3"] and \
+        got[5] == "d", got
+    assert sweep in queue.done()
+    assert queue.names("waiting") == [] and queue.names("cancelled") == []
+
+
+def test_failure_cancels_three_levels_and_after_finished_runs(queue):
+    queue.dispatcher()
+    queue.worker()
+    bad = submit(queue, "--exe", "false", "--name", "bad")[0]
+    level1 = step(queue, "l1", "--after", bad)
+    level2 = step(queue, "l2", "--after", level1)
+    level3 = step(queue, "l3", "--after", level2)
+    cleanup = step(queue, "cleanup", "--after-finished", level3)
+    wait_for(lambda: cleanup in queue.done(), 20, message="the after_finished job done")
+    assert sorted(queue.names("cancelled")) == sorted([level1, level2, level3])
+    assert queue.reason(level1) == "dependency %s failed" % bad
+    assert queue.reason(level2) == "dependency %s was cancelled" % level1
+    assert queue.record(level3)["dependency"] == level2
+    assert order(queue) == ["cleanup"]
+
+
+def test_submit_refuses_a_name_that_is_nowhere(queue):
+    queue.dispatcher()
+    result = fjd_cli(queue.root, "submit", "--exe", "true", "--after", "nosuch.conf")
+    assert result.returncode == 2
+    assert "nosuch.conf" in result.err
+    assert queue.names("waiting") == [] and queue.queued() == []
+
+
+def test_hand_written_jobs_wait_fail_on_unknown_names_and_cycles(queue):
+    queue.job("ping.conf", py(APPEND, queue.path("order.txt"), "pong"), after="pong.conf")
+    queue.job("pong.conf", py(APPEND, queue.path("order.txt"), "ping"), after="ping.conf")
+    queue.job("lost.conf", "true", after="nowhere.conf")
+    queue.job("later.conf", py(APPEND, queue.path("order.txt"), "later"),
+              after="sooner.conf")
+    queue.job("sooner.conf", py(APPEND, queue.path("order.txt"), "sooner"))
+    queue.dispatcher()
+    queue.worker()
+    wait_for(lambda: {"later.conf", "sooner.conf"} <= set(queue.done()) and
+             len(queue.failed()) == 3, 20, message="the chain done and three failed")
+    assert order(queue) == ["sooner", "later"]
+    assert queue.reason("lost.conf") == "after: names nowhere.conf, which is not in this queue"
+    cycle = queue.reason("ping.conf")
+    assert cycle.startswith("dependency cycle: ") and "pong.conf" in cycle
+    assert queue.reason("pong.conf").startswith("dependency cycle: ")
+    assert queue.names("waiting") == []
