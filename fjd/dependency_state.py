@@ -129,3 +129,37 @@ def read_dependencies(path):
         return dependencies.NONE
     finally:
         os.close(fd)
+
+
+def described(layout, deps):
+    """[{name, key, state}] of what deps names, each with where it stands now."""
+    return [{"name": target, "key": key, "state": state_of(layout, target)}
+            for key, targets in zip(dependencies.KEYS, deps) for target in targets]
+
+
+def where_and_what(layout, name):
+    """(folder the job or array called name is in, or None; [{name, key, state}] of what
+    it waits for)."""
+    path = array_file(layout, name)
+    if path is None:
+        return None, []
+    folder = os.path.basename(os.path.dirname(path))
+    if os.path.dirname(os.path.dirname(path)) == layout.jobpod:
+        folder = "jobpod"
+    return folder, described(layout, read_dependencies(path))
+
+
+def waiting_summary(layout, shown=5, head_reads=1000):
+    """What `fjd status` says of waiting/: jobs, tasks (an array counts its tasks, for the
+    first head_reads files), and for the first few what each waits for and where that
+    stands."""
+    found = sorted(n for n in layout.list_names(layout.waiting) if not names.is_ignored(n))
+    tasks = 0
+    first = []
+    for number, name in enumerate(found):
+        path = os.path.join(layout.waiting, name)
+        tasks += arrays.task_count(path) if number < head_reads else 1
+        if number < shown:
+            first.append({"name": name,
+                          "waits_for": described(layout, read_dependencies(path))})
+    return {"jobs": len(found), "tasks": tasks, "first": first}

@@ -212,10 +212,10 @@ def job_cancelled_in_inbox(queue, original, worker, host, worker_pid, attempt, r
                 cancelled_from=cancelled_from)
 
 
-def job_cancelled_queued(queue, original, attempt, reason, end, key):
-    """A job `fjd cancel` took from jobqueue/ (key: claim_key)."""
+def job_cancelled_queued(queue, original, attempt, reason, end, key, cancelled_from="jobqueue"):
+    """A job `fjd cancel` took from jobqueue/ (or waiting/) (key: claim_key)."""
     return {"queue": queue, "original": original, "attempt": attempt, "reason": reason,
-            "cancelled_from": "jobqueue", "start": None, "end": end, "exit_status": None,
+            "cancelled_from": cancelled_from, "start": None, "end": end, "exit_status": None,
             "signal": None, "key": key}
 
 

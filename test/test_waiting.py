@@ -87,3 +87,78 @@ def test_hand_written_jobs_wait_fail_on_unknown_names_and_cycles(queue):
     assert cycle.startswith("dependency cycle: ") and "pong.conf" in cycle
     assert queue.reason("pong.conf").startswith("dependency cycle: ")
     assert queue.names("waiting") == []
+
+
+SLEEP = "import time; time.sleep(60)"
+PASS_IF = "import os, sys; sys.exit(0 if os.path.exists(sys.argv[1]) else 1)"
+
+
+def test_status_show_and_cancel_of_a_waiting_job(queue):
+    queue.dispatcher()
+    queue.worker()
+    gate = submit(queue, "--exe", py(SLEEP), "--name", "gate")[0]
+    first = step(queue, "w1", "--after", gate)
+    second = step(queue, "w2", "--after", first)
+    status = fjd_cli(queue.root, "status", "--json")
+    import json
+    state = json.loads(status.out)
+    assert state["counts"]["waiting"] == 2
+    assert state["waiting"]["first"][0]["waits_for"] == [
+        {"name": gate, "key": "after", "state": None}]
+    text = fjd_cli(queue.root, "status").out
+    assert "waiting" in text and "after %s (not finished)" % gate in text
+    shown = fjd_cli(queue.root, "show", second)
+    assert shown.returncode == 0, shown.err
+    assert "state: waiting" in shown.out and \
+        "waits for: after %s (not finished)" % first in shown.out
+    cancelled = fjd_cli(queue.root, "cancel", first, "--queued-only")
+    assert cancelled.returncode == 0, cancelled.err
+    assert "(was waiting)" in cancelled.out
+    wait_for(lambda: second in queue.names("cancelled"), 10,
+             message="the job after the cancelled one cancelled")
+    assert queue.reason(second) == "dependency %s was cancelled" % first
+    assert queue.names("waiting") == []
+
+
+def test_retry_of_a_failed_dependency_puts_back_what_it_cancelled(queue):
+    flag = queue.path("flag")
+    queue.dispatcher()
+    queue.worker()
+    base = submit(queue, "--exe", py(PASS_IF, flag), "--name", "base")[0]
+    first = step(queue, "w1", "--after", base)
+    second = step(queue, "w2", "--after", first)
+    wait_for(lambda: len(queue.names("cancelled")) == 2, 20, message="two cancelled")
+    assert base in queue.failed()
+    open(flag, "w").close()
+    result = fjd_cli(queue.root, "retry", base)
+    assert result.returncode == 0, result.err
+    assert result.out.count("-> waiting/") == 2, result.out
+    wait_for(lambda: {base, first, second} <= set(queue.done()), 20,
+             message="all three done after the retry")
+    assert order(queue) == ["w1", "w2"]
+    assert queue.names("cancelled") == []
+
+
+def test_python_submit_and_fjd_run_take_dependencies(queue):
+    import fjd
+    result = fjd_cli(queue.root, "run", "--exe", py(APPEND, queue.path("order.txt"), "a"),
+                     "--name", "a", "-q", "--workers", "1")
+    assert result.returncode == 0, result.err
+    first = queue.done()[0]
+    result = fjd_cli(queue.root, "run", "--exe", py(APPEND, queue.path("order.txt"), "b"),
+                     "--name", "b", "--after", first, "-q", "--workers", "1")
+    assert result.returncode == 0, result.err
+    assert order(queue) == ["a", "b"]
+    made = fjd.submit(py(APPEND, queue.path("order.txt"), "c"), root=queue.root,
+                      after=[first], after_finished=queue.done()[1])
+    assert queue.names("waiting") == made
+    try:
+        fjd.submit("true", root=queue.root, after="nosuch.conf")
+    except fjd.SubmitError as error:
+        assert "nosuch.conf" in str(error)
+    else:
+        raise AssertionError("a name that is nowhere was taken")
+    queue.dispatcher()
+    queue.worker()
+    wait_for(lambda: made[0] in queue.done(), 20, message="the job after both done")
+    assert order(queue) == ["a", "b", "c"]

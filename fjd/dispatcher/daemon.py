@@ -270,7 +270,7 @@ class Dispatcher:
         """Nothing queued and nothing in any inbox. Costs nothing while the last listing
         still has jobs to hand out: a long queue is never listed just to ask this. Arrays
         whose last tasks finished are filed before it says yes."""
-        if self.listing.pending:
+        if self.listing.pending or self.waiting.entries:
             return False
         if self.layout.list_names(self.layout.jobqueue):
             return False

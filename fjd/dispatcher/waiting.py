@@ -313,11 +313,12 @@ class Waiting:
         now = time.time()
         if entry.array:
             size = arrays.task_count(path)
+            final = records.first_free_name(self.layout.folder(state), entry.original)
             record = dict(record_kinds.tasks_ended(
                 entry.original, None, 1, size, state, reason, now,
-                cancelled_from=record_kinds.WAITING_FROM, key=key), dependency=dependency)
+                cancelled_from=record_kinds.WAITING_FROM, key=key), dependency=dependency,
+                name=final)
             self.journal.append(record, size=size)  # (None: written before a crash)
-            final = records.first_free_name(self.layout.folder(state), entry.original)
             try:
                 records.move_noreplace(path, os.path.join(self.layout.folder(state), final))
             except FileNotFoundError:
