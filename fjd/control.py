@@ -21,7 +21,7 @@ import time
 
 from . import arrays, journal, moves, names, record_kinds, record_search, records
 from .jobfile import JobError
-from .layout import JOBQUEUE, WAITING, cancel_request, display, hostname, safe_hostname
+from .layout import JOBQUEUE, cancel_request, display, hostname, safe_hostname
 from .fsops import list_names, try_rename, write_file_atomic
 from .names import nonce
 from .liveness import read_heartbeat

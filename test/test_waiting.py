@@ -162,3 +162,41 @@ def test_python_submit_and_fjd_run_take_dependencies(queue):
     queue.worker()
     wait_for(lambda: made[0] in queue.done(), 20, message="the job after both done")
     assert order(queue) == ["a", "b", "c"]
+
+
+TASK = ("import sys, time; i = int(sys.argv[2]); "
+        "open(sys.argv[1], 'a').write(sys.argv[3] + str(i) + chr(10)); "
+        "time.sleep(2.5 if sys.argv[3] == 'a' and i == 6 else 0); "
+        "sys.exit(1 if sys.argv[3] == 'a' and i in (2, 5) else 0)")
+
+
+def test_after_each_runs_task_by_task_and_cancels_after_failures(queue):
+    queue.dispatcher()
+    queue.worker()
+    queue.worker()
+    first = submit(queue, "--exe", py(TASK, queue.path("order.txt"), "$i", "a"), "--param",
+                   "i=1..6", "--name", "a")[0]
+    second = submit(queue, "--exe", py(TASK, queue.path("order.txt"), "$i", "b"), "--param",
+                    "i=1..6", "--name", "b", "--after-each", first)[0]
+    wait_for(lambda: second in queue.names("cancelled"), 30, message="the second array filed")
+    got = order(queue)
+    assert sorted(n for n in got if n.startswith("b")) == ["b1", "b3", "b4", "b6"], got
+    for task in (1, 3, 4, 6):
+        assert got.index("a%d" % task) < got.index("b%d" % task), got
+    # task by task: b1 ran while a6 (2.5 s) still ran
+    assert queue.task_record(second, 1)["end"] < queue.task_record(first, 6)["end"] - 1
+    for task in (2, 5):
+        record = queue.task_record(second, task)
+        assert record["state"] == "cancelled"
+        assert record["reason"] == "dependency %s#%d failed" % (first, task)
+    assert queue.names("waiting") == []
+
+
+def test_after_each_needs_arrays_of_one_size(queue):
+    first = submit(queue, "--exe", "true", "--param", "i=1..3")[0]
+    result = fjd_cli(queue.root, "submit", "--exe", "true", "--param", "i=1..4",
+                     "--after-each", first)
+    assert result.returncode == 2 and "3 tasks" in result.err
+    result = fjd_cli(queue.root, "submit", "--exe", "true", "--after-each", first)
+    assert result.returncode == 2
+    assert queue.names("waiting") == []

@@ -18,9 +18,10 @@ import os
 import time
 
 from .. import arrays, dependencies, dependency_state, folders, moves, names
-from .. import record_kinds, records
-from ..dependencies import AFTER, CANCEL, CANCELLED, DONE, FAILED, RELEASE
+from .. import record_kinds, records, tickets
+from ..dependencies import AFTER, CANCELLED, DONE, FAILED
 from ..layout import display, hostname
+from .each import AfterEach
 from .listing import read_head
 
 log = logging.getLogger("fjd.dispatcher")
@@ -39,7 +40,7 @@ class Entry:
         self.name = name
         self.original = names.parse(name).original
         self.deps = deps
-        self.unmet = set(deps.targets())
+        self.unmet = set(deps.after + deps.after_finished)  # (after_each: each.py)
         self.array = array  # the file declares [control] tasks
 
 
@@ -60,6 +61,7 @@ class Waiting:
         self.listed_at = self.listed_sig = self.last_sweep = None
         self.sweep_order = collections.deque()
         self.released = self.cancelled = 0
+        self.each = AfterEach(layout, journal)
 
     # -- hooks for the hand-out, the completion and the loop ----------------------------------
 
@@ -90,19 +92,21 @@ class Waiting:
         previous = self.given.pop(worker_id, None)
         if previous:
             self.due |= previous
-        if not self.waiters:
+        if not self.waiters and not self.each.by_target:
             return
         mine = set()
         for name in given:
             original = names.parse(name).original if "@" in name else name
-            if original in self.waiters or original in self.tasks_of:
+            if original in self.waiters or original in self.tasks_of or \
+                    self.each.watches(original):
                 mine.add(original)
         if mine:
             self.given[worker_id] = mine
 
     def array_filed(self, original):
         """completion.py filed an array: its waiters may go."""
-        if original in self.waiters or original in self.tasks_of:
+        if original in self.waiters or original in self.tasks_of or \
+                self.each.watches(original):
             self.due.add(original)
 
     def cycle(self):
@@ -115,6 +119,8 @@ class Waiting:
             due, self.due = self.due, set()
             listing = None
             for target in sorted(due):
+                if self.each.watches(target) and self.each.advance(target):
+                    self.released += 1
                 for name in [target] + sorted(self.tasks_of.get(target, ())):
                     if name not in self.waiters:
                         continue
@@ -139,19 +145,41 @@ class Waiting:
                 now - self.listed_at < RELIST_BACKSTOP[self.layout.shared]:
             return
         self.listed_at, self.listed_sig = now, sig
-        found = set(self.layout.list_names(self.layout.waiting))
+        found = set(n for n in self.layout.list_names(self.layout.waiting)
+                    if not names.is_ignored(n))
+        found = self.repair_ranges(found)
+        self.each.prune(found)
         for name in list(self.entries):
             if name not in found:
                 self.vanished(name)
         for name in sorted(found - set(self.entries)):
-            if not names.is_ignored(name):
-                path = os.path.join(self.layout.waiting, name)
-                self.add(name, dependency_state.read_dependencies(path), is_array(path))
+            path = os.path.join(self.layout.waiting, name)
+            if "@" in name and names.parse(name).is_tasks:
+                if not self.each.knows(name):
+                    self.adopt_piece(name, dependency_state.read_dependencies(path))
+                continue
+            self.add(name, dependency_state.read_dependencies(path), is_array(path))
+
+    def adopt_piece(self, name, deps):
+        """A range of an after_each array in waiting/ (made by a dispatcher before us)."""
+        if deps.after_each:
+            self.each.adopt(name, deps.after_each[0])
+            self.due.add(deps.after_each[0])
+        else:  # not ours to keep here (put by hand?): a range goes to the queue
+            folders.rename(os.path.join(self.layout.waiting, name),
+                           os.path.join(self.layout.jobqueue, name))
+
+    def repair_ranges(self, found):
+        """Ranges of one array that overlap in waiting/: a split cut short (tickets.py)."""
+        uids = collections.Counter(names.parse(n).uid for n in found if "@" in n)
+        suspects = [n for n in found if "@" in n and uids[names.parse(n).uid] > 1 and
+                    names.parse(n).is_tasks]
+        if not suspects:
+            return found
+        return (found - set(suspects)) | set(tickets.repair(self.layout.waiting, suspects))
 
     def add(self, name, deps, array, check=False):
         entry = Entry(name, deps, array)
-        if not entry.unmet:
-            return self.release(entry)  # nothing (left) to wait for
         self.entries[name] = entry
         self.by_original[entry.original] = name
         for target in entry.unmet:
@@ -162,6 +190,15 @@ class Waiting:
             self.due.add(target)
         if check:
             self.check_new(entry)
+        self.go_if_free(entry)
+
+    def go_if_free(self, entry):
+        """Release (or start task by task) a waiting job with nothing left to wait for
+        and no name still to be found."""
+        if self.entries.get(entry.name) is entry and not entry.unmet and \
+                not any(key[0] == entry.name for key in self.suspects):
+            self.forget(entry)
+            self.go(entry)
 
     def forget(self, entry):
         self.entries.pop(entry.name, None)
@@ -201,7 +238,7 @@ class Waiting:
             for member in members:
                 self.fail(member, reason)
             return
-        for target in dependency_state.missing(self.layout, entry.unmet):
+        for target in dependency_state.missing(self.layout, entry.deps.targets()):
             self.suspects[(entry.name, target)] = time.monotonic()
 
     # -- looking, and what it finds ---------------------------------------------------------
@@ -220,7 +257,7 @@ class Waiting:
             return
         self.last_sweep = now
         if not self.sweep_order:
-            self.sweep_order.extend(sorted(self.waiters))
+            self.sweep_order.extend(sorted(set(self.waiters) | set(self.each.by_target)))
         for _ in range(min(SWEEP_NAMES, len(self.sweep_order))):
             self.due.add(self.sweep_order.popleft())
         self.check_suspects()
@@ -239,6 +276,8 @@ class Waiting:
                     dependencies.KEYS[1] if target in entry.deps.after_finished else \
                     dependencies.KEYS[2]
                 self.fail(entry, dependencies.unknown_reason(key, target))
+            else:
+                self.go_if_free(entry)
 
     def settle(self, target, state):
         """target has ended in state: its waiters are released, cancelled, or wait on."""
@@ -250,9 +289,7 @@ class Waiting:
                 self.cancel(entry, target, state)
                 continue
             entry.unmet.discard(target)
-            if not entry.unmet:
-                self.forget(entry)
-                self.release(entry)
+            self.go_if_free(entry)
         array_name, index = dependencies.split_target(target)
         if index is not None:
             self.tasks_of.get(array_name, set()).discard(target)
@@ -277,6 +314,18 @@ class Waiting:
         log.info("%s waits for %s", display(target), ", ".join(deps.targets()))
         self.add(target, deps, array, check=True)
         return True
+
+    def go(self, entry):
+        """Nothing left to wait for as a whole: released, or (after_each) task by task."""
+        if not entry.deps.after_each:
+            return self.release(entry)
+        target = entry.deps.after_each[0]
+        if not entry.array:
+            return self.fail(entry, "after_each: only an array can wait for each task of "
+                                    "another (%s is a single job)" % display(entry.original))
+        if not self.each.start(entry.name, target):
+            return self.fail(entry, "after_each: it is not a valid array file")
+        self.due.add(target)
 
     def release(self, entry):
         """waiting/NAME -> jobqueue/NAME@e~c: its dependencies are met."""
