@@ -1,6 +1,9 @@
 """Dependencies with real daemons: waiting/, release, the failure cascade, unknown names and
 cycles (dispatcher/waiting.py)."""
 import os
+import time
+
+import pytest
 
 from conftest import fjd_cli, py, wait_for
 
@@ -200,3 +203,91 @@ def test_after_each_needs_arrays_of_one_size(queue):
     result = fjd_cli(queue.root, "submit", "--exe", "true", "--after-each", first)
     assert result.returncode == 2
     assert queue.names("waiting") == []
+
+
+MARK = ("import sys, time; open(sys.argv[1], 'a').write(sys.argv[2] + chr(10)); "
+        "time.sleep(0.05); sys.exit(1 if sys.argv[2].endswith('fail') else 0)")
+MARK_TASK = ("import sys, time; label = sys.argv[2] + sys.argv[3]; "
+             "open(sys.argv[1], 'a').write(label + chr(10)); time.sleep(0.05); "
+             "sys.exit(1 if label == 'a4' else 0)")
+
+
+def build_graph(queue, chains=6, links=5):
+    """Chains of jobs (chain 0 fails at its second link), and an array b after_each a
+    (a#4 fails); {label: queue name} and the dependencies {name: name waited for}."""
+    import fjd
+    marks = queue.path("marks.txt")
+    made, after = {}, {}
+    for chain in range(chains):
+        previous = None
+        for link in range(links):
+            label = "c%d-%d%s" % (chain, link, "fail" if (chain, link) == (0, 1) else "")
+            name = fjd.submit(py(MARK, marks, label), root=queue.root, name=label,
+                              after=previous and [previous])[0]
+            made[label], after[name] = name, previous
+            previous = name
+    first = fjd.submit(py(MARK_TASK, marks, "a", "$i"), params={"i": "1..8"},
+                       root=queue.root, name="a")[0]
+    second = fjd.submit(py(MARK_TASK, marks, "b", "$i"), params={"i": "1..8"},
+                        root=queue.root, name="b", after_each=[first])[0]
+    return made, after, first, second
+
+
+def check_graph(queue, made, after, first, second, exactly_once):
+    with open(queue.path("marks.txt")) as handle:
+        runs = handle.read().split()
+    for label, name in made.items():
+        chain, link = label[1:].split("-")[:2]
+        cancelled = chain == "0" and int(link.rstrip("fail")) >= 2
+        if cancelled:
+            assert label not in runs and name in queue.names("cancelled"), label
+            continue
+        assert runs.count(label) >= 1 and (runs.count(label) == 1 or not exactly_once), label
+        if after[name]:  # nothing early: it started after the last run of what it waits for
+            assert queue.record(name)["start"] >= queue.record(after[name])["end"], label
+    for task in range(1, 9):
+        assert ("b%d" % task in runs) == (task != 4), runs
+        if task != 4:
+            assert queue.task_record(second, task)["start"] >= \
+                queue.task_record(first, task)["end"]
+    assert queue.names("waiting") == [] and queue.queued() == []
+
+
+def chaos(queue, seconds, kill_workers, seed):
+    import random
+    options = ("--worker-timeout", "3", "--max-attempts", "1000")
+    dispatcher = queue.dispatcher(*options)
+    workers = [queue.worker() for _ in range(3)]
+    made, after, first, second = build_graph(queue)
+    rng = random.Random(seed)
+    deadline = time.monotonic() + seconds
+    kills = 0
+    while time.monotonic() < deadline and second not in queue.names("cancelled"):
+        time.sleep(rng.uniform(0.1, 0.4))
+        if not kill_workers or rng.random() < 0.4:
+            dispatcher.kill()
+            dispatcher = queue.dispatcher(*options)
+        else:
+            victim = rng.choice(workers)
+            victim.kill()
+            workers.remove(victim)
+            workers.append(queue.worker())
+        kills += 1
+    wait_for(lambda: second in queue.names("cancelled") and not queue.names("waiting") and
+             not queue.queued() and not queue.in_inboxes(), 90,
+             message="everything finished")
+    time.sleep(0.5)
+    check_graph(queue, made, after, first, second, exactly_once=not kill_workers)
+    assert kills >= 3
+    for daemon in [dispatcher] + workers:
+        assert daemon.alive()
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_dispatcher_while_dependencies_resolve(queue):
+    chaos(queue, 6, kill_workers=False, seed=23)
+
+
+@pytest.mark.slow
+def test_sigkill_of_workers_and_dispatcher_while_dependencies_resolve(queue):
+    chaos(queue, 8, kill_workers=True, seed=2323)
