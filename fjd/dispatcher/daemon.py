@@ -122,12 +122,12 @@ class Dispatcher:
         self.progress = DispatcherProgressLine(self.layout)
         if self.idle.hints is not None:
             self.waker.watchers.append(self.idle.hints)
-        watcher, arrivals = self.watch_folders()
+        watchers = self.watch_folders()
         try:
             return self.loop()
         finally:
-            watcher.close()
-            arrivals.close()
+            for watcher in watchers:
+                watcher.close()
             self.show_progress(force=True)
             self.progress.close()
 
@@ -146,7 +146,11 @@ class Dispatcher:
         if not self.layout.shared and arrivals.watch(self.layout.jobqueue,
                                                      IN_MOVED_TO | IN_CLOSE_WRITE):
             self.listing.arrivals = arrivals
-        return watcher, arrivals
+        waiting = DirWatcher()
+        if not self.layout.shared and waiting.watch(self.layout.waiting,
+                                                    IN_MOVED_TO | IN_CLOSE_WRITE):
+            self.waiting.arrivals = waiting
+        return watcher, arrivals, waiting
 
     def warn_about_timings(self):
         """Workers read --worker-timeout from the lock and beat BEATS_PER_TIMEOUT times
@@ -200,6 +204,7 @@ class Dispatcher:
         elif self.waker.sleep(self.pause()):
             self.poll.busy()  # woken by inotify or a hint: something is going on
             self.listing.woken = self.idle.wake() or self.listing.woken
+            self.waiting.woken = self.layout.shared
 
     def pause(self):
         """How long to sleep after a cycle with nothing to do: the polling interval, but

@@ -128,9 +128,10 @@ def note_bad(found, record):
 class AfterEach:
     """The arrays waiting task by task, by the array each follows."""
 
-    def __init__(self, layout, journal_, max_job_bytes=1 << 30):
+    def __init__(self, layout, journal_, own_change, max_job_bytes=1 << 30):
         self.layout = layout
         self.journal = journal_
+        self.own_change = own_change  # own_change(rename, *args): our change of waiting/
         self.max_job_bytes = max_job_bytes
         self.by_target = {}  # array followed -> {uid: EachArray}
         self.cancelled = 0
@@ -149,9 +150,10 @@ class AfterEach:
             if not group:
                 del self.by_target[target]
 
-    def knows(self, name):
-        return any(name in each.pieces for group in self.by_target.values()
-                   for each in group.values())
+    def pieces(self):
+        """Every piece in waiting/ we know of."""
+        return {piece for group in self.by_target.values() for each in group.values()
+                for piece in each.pieces}
 
     def start(self, name, target):
         """Give the array waiting/NAME its id and the range of all its tasks (one rename
@@ -171,7 +173,7 @@ class AfterEach:
         ranged = moves.array_range(names.parse(name).original, spec.count, uid,
                                    spec.data_offset)
         try:
-            folders.rename(path, os.path.join(self.layout.waiting, ranged))
+            self.own_change(folders.rename, path, os.path.join(self.layout.waiting, ranged))
         except FileNotFoundError:
             return True
         log.info("array %s: %d tasks, id %s, each after the same task of %s",
@@ -219,7 +221,7 @@ class AfterEach:
                  for first, last, _ in runs]
         each.pieces.discard(piece)
         try:
-            made = tickets.split(self.layout.waiting, piece, parts)
+            made = self.own_change(tickets.split, self.layout.waiting, piece, parts)
         except FileNotFoundError:
             return False  # cancelled meanwhile
         moved = False
@@ -250,8 +252,8 @@ class AfterEach:
         else:
             folder, target = ARRAYS, moves.cancelled_range(queue_name)
         try:
-            folders.rename(os.path.join(self.layout.waiting, name),
-                           os.path.join(self.layout.folder(folder), target))
+            self.own_change(folders.rename, os.path.join(self.layout.waiting, name),
+                            os.path.join(self.layout.folder(folder), target))
         except FileNotFoundError:
             return False
         if state == DONE:

@@ -29,6 +29,7 @@ log = logging.getLogger("fjd.dispatcher")
 SWEEP_EVERY = {False: 1.0, True: 5.0}  # seconds between backstop looks (local, shared)
 SWEEP_NAMES = 16  # names looked at per backstop sweep
 RELIST_BACKSTOP = {False: 30.0, True: 60.0}  # waiting/ listed at least this often
+RELIST_COST_FACTOR = 10.0  # ... and at most once per so many times what listing it cost
 
 
 class Entry:
@@ -59,9 +60,12 @@ class Waiting:
         self.due = set()  # names waited for, to look at now
         self.suspects = {}  # (waiting name, target) -> when it was first not found
         self.listed_at = self.listed_sig = self.last_sweep = None
+        self.list_cost = 0.0
+        self.arrivals = None  # a DirWatcher of arrivals in waiting/ (local disks)
+        self.woken = False  # a hint woke the dispatcher (shared mounts): list again
         self.sweep_order = collections.deque()
         self.released = self.cancelled = 0
-        self.each = AfterEach(layout, journal)
+        self.each = AfterEach(layout, journal, self.own_change)
 
     # -- hooks for the hand-out, the completion and the loop ----------------------------------
 
@@ -133,29 +137,55 @@ class Waiting:
 
     # -- the index -----------------------------------------------------------------------------
 
-    def refresh(self):
-        """List waiting/ when it changed (its stat; a backstop now and then)."""
-        now = time.monotonic()
+    def folder_sig(self):
         try:
             info = folders.stat_folder(self.layout.waiting)
-            sig = (info.st_mtime_ns, info.st_ino)
+            return info.st_mtime_ns, info.st_ino
         except OSError:
-            sig = None
-        if sig == self.listed_sig and self.listed_at is not None and \
-                now - self.listed_at < RELIST_BACKSTOP[self.layout.shared]:
+            return None
+
+    def own_change(self, change, *args):
+        """change(*args), one of our renames in or out of waiting/: when nobody else had
+        changed the folder since we listed it, what we did is all that changed, and the
+        next look does not list it again for it (listing 10,000 names per released job
+        would make a chain of them slow). Returns what change returns."""
+        before = self.folder_sig()
+        try:
+            return change(*args)
+        finally:
+            if before is not None and before == self.listed_sig:
+                self.listed_sig = self.folder_sig()
+
+    def relist_due(self, now, sig):
+        if self.listed_at is None or self.woken:
+            return True
+        age = now - self.listed_at
+        if age < self.list_cost * RELIST_COST_FACTOR:
+            return False  # (a burst of submissions: list once per so many)
+        arrived = self.arrivals is not None and self.arrivals.drain()
+        return arrived or sig != self.listed_sig or age >= RELIST_BACKSTOP[self.layout.shared]
+
+    def refresh(self):
+        """List waiting/ when it changed: new names arrived (inotify, on local disks), its
+        stat changed other than by us, a hint woke us (shared mounts); a backstop now and
+        then."""
+        now = time.monotonic()
+        sig = self.folder_sig()
+        if not self.relist_due(now, sig):
             return
-        self.listed_at, self.listed_sig = now, sig
-        found = set(n for n in self.layout.list_names(self.layout.waiting)
-                    if not names.is_ignored(n))
+        self.listed_at, self.listed_sig, self.woken = now, sig, False
+        found = set(self.layout.list_names(self.layout.waiting))
+        self.list_cost = time.monotonic() - now
         found = self.repair_ranges(found)
         self.each.prune(found)
+        pieces = self.each.pieces()
         for name in list(self.entries):
             if name not in found:
                 self.vanished(name)
         for name in sorted(found - set(self.entries)):
             path = os.path.join(self.layout.waiting, name)
             if "@" in name and names.parse(name).is_tasks:
-                if not self.each.knows(name):
+                if name not in pieces:
                     self.adopt_piece(name, dependency_state.read_dependencies(path))
                 continue
             self.add(name, dependency_state.read_dependencies(path), is_array(path))
@@ -306,7 +336,7 @@ class Waiting:
                 target = names.with_fields(queue_name, tag=moves.dispatcher_tag(
                     time.time(), len(self.entries)))
         try:
-            folders.rename(source, os.path.join(self.layout.waiting, target))
+            self.own_change(folders.rename, source, os.path.join(self.layout.waiting, target))
         except FileNotFoundError:
             return True  # gone meanwhile (cancelled)
         if self.listing is not None:
@@ -334,11 +364,13 @@ class Waiting:
         source = os.path.join(self.layout.waiting, entry.name)
         try:
             try:
-                records.move_noreplace(source, os.path.join(self.layout.jobqueue, target))
+                self.own_change(records.move_noreplace, source,
+                                os.path.join(self.layout.jobqueue, target))
             except FileExistsError:
                 target = names.with_fields(queue_name, released=True, tag=moves.dispatcher_tag(
                     time.time(), self.released))
-                folders.rename(source, os.path.join(self.layout.jobqueue, target))
+                self.own_change(folders.rename, source,
+                                os.path.join(self.layout.jobqueue, target))
         except FileNotFoundError:
             self.due.add(entry.original)  # cancelled meanwhile: its waiters look again
             return
@@ -369,7 +401,8 @@ class Waiting:
                 name=final)
             self.journal.append(record, size=size)  # (None: written before a crash)
             try:
-                records.move_noreplace(path, os.path.join(self.layout.folder(state), final))
+                self.own_change(records.move_noreplace, path,
+                                os.path.join(self.layout.folder(state), final))
             except FileNotFoundError:
                 final = None
         else:
@@ -379,8 +412,8 @@ class Waiting:
             else:
                 record = record_kinds.job_rejected(entry.name, entry.original, reason,
                                                    hostname(), 0, now, key)
-            final = records.Filing(self.layout, self.journal, path, entry.original, state,
-                                   record).advance()
+            final = self.own_change(records.Filing(self.layout, self.journal, path,
+                                                   entry.original, state, record).advance)
         if final is None:
             self.due.add(entry.original)
             return
