@@ -239,6 +239,13 @@ class Dispatcher:
         """Now and then, after the hand-out (a worker waiting for its next range goes
         first): merge the finished ranges in arrays/ and file the arrays they complete."""
         now = time.monotonic()
+        if self.waiting.array_due and not self.listing.next_is_range():
+            # a range of an array others wait for ended, and none is left to hand out:
+            # the array may be complete, and its waiters should not wait for the timer
+            self.waiting.array_due = False
+            self.guarded("file finished arrays", self.completion.run)
+            self.last_completion = now
+            return
         given_at = self.handout.range_given_at
         lately = given_at is not None and now - given_at < defaults.RANGES_WATCHED_FOR
         if lately or self.completion.active or \

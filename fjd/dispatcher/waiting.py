@@ -58,6 +58,8 @@ class Waiting:
         self.tasks_of = {}  # array name -> its NAME#N waited for
         self.given = {}  # worker id -> names waited for that were handed to it
         self.due = set()  # names waited for, to look at now
+        self.ranges_given = set()  # workers given ranges of arrays waited for
+        self.array_due = False  # ... one announced again: arrays/ is worth a look now
         self.suspects = {}  # (waiting name, target) -> when it was first not found
         self.listed_at = self.listed_sig = self.last_sweep = None
         self.list_cost = 0.0
@@ -96,6 +98,9 @@ class Waiting:
         previous = self.given.pop(worker_id, None)
         if previous:
             self.due |= previous
+            if worker_id in self.ranges_given:
+                self.ranges_given.discard(worker_id)
+                self.array_due = True
         if not self.waiters and not self.each.by_target:
             return
         mine = set()
@@ -104,6 +109,8 @@ class Waiting:
             if original in self.waiters or original in self.tasks_of or \
                     self.each.watches(original):
                 mine.add(original)
+                if original != name:
+                    self.ranges_given.add(worker_id)
         if mine:
             self.given[worker_id] = mine
 
@@ -278,6 +285,9 @@ class Waiting:
         for worker_id in list(self.given):
             if folders.lexists(os.path.join(self.layout.workerqueue, worker_id)):
                 self.due |= self.given.pop(worker_id)
+                if worker_id in self.ranges_given:
+                    self.ranges_given.discard(worker_id)
+                    self.array_due = True
 
     def sweep(self):
         """Now and then, a few of the names waited for (and suspects of unknown names)."""
