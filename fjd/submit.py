@@ -63,6 +63,14 @@ def is_plain(data):
     return not declared_kind(data[:MAX_HEADER]) and not priority_of(data)
 
 
+def with_dependencies(data, after):
+    """(a job's bytes with the after keys added, whether it waits for other jobs): such a
+    job goes to waiting/ and never gets the plain mark (the dispatcher reads its head)."""
+    if after:
+        data = dependencies.add_to_job(data, after)
+    return data, bool(after) or bool(dependencies.parse_head(data))
+
+
 def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
     """Write every job of template into jobqueue/ (a job that waits for others, with after
     or its own [control] after keys, into waiting/); returns the names in submission order.
@@ -84,9 +92,7 @@ def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
     try:
         for seq, (label, data) in enumerate(template.contents(), 1):
             number = "%0*d" % (width, seq)
-            if after:
-                data = dependencies.add_to_job(data, after)
-            waits = bool(after) or bool(dependencies.parse_head(data))
+            data, waits = with_dependencies(data, after)
             final = "%s-%s%s-%s" % (prefix, number,
                                     PLAIN_MARK if is_plain(data) and not waits else "", label)
             tmp = ".%s-%s.tmp" % (nonce, number)

@@ -149,7 +149,7 @@ class Dispatcher:
         waiting = DirWatcher()
         if not self.layout.shared and waiting.watch(self.layout.waiting,
                                                     IN_MOVED_TO | IN_CLOSE_WRITE):
-            self.waiting.arrivals = waiting
+            self.waiting.folder.arrivals = waiting
         return watcher, arrivals, waiting
 
     def warn_about_timings(self):
@@ -204,7 +204,7 @@ class Dispatcher:
         elif self.waker.sleep(self.pause()):
             self.poll.busy()  # woken by inotify or a hint: something is going on
             self.listing.woken = self.idle.wake() or self.listing.woken
-            self.waiting.woken = self.layout.shared
+            self.waiting.folder.woken = self.layout.shared
 
     def pause(self):
         """How long to sleep after a cycle with nothing to do: the polling interval, but
@@ -282,7 +282,7 @@ class Dispatcher:
         """Nothing queued and nothing in any inbox. Costs nothing while the last listing
         still has jobs to hand out: a long queue is never listed just to ask this. Arrays
         whose last tasks finished are filed before it says yes."""
-        if self.listing.pending or self.waiting.entries:
+        if self.listing.pending or self.waiting.entries or self.waiting.each.by_target:
             return False
         if self.layout.list_names(self.layout.jobqueue):
             return False

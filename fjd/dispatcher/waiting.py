@@ -18,18 +18,17 @@ import os
 import time
 
 from .. import arrays, dependencies, dependency_state, folders, moves, names
-from .. import record_kinds, records, tickets
+from .. import record_kinds, records
 from ..dependencies import AFTER, CANCELLED, DONE, FAILED
 from ..layout import display, hostname
-from .each import AfterEach
+from .each import AfterEach, folders_listing
 from .listing import read_head
+from .waiting_folder import WaitingFolder, is_array
 
 log = logging.getLogger("fjd.dispatcher")
 
 SWEEP_EVERY = {False: 1.0, True: 5.0}  # seconds between backstop looks (local, shared)
 SWEEP_NAMES = 16  # names looked at per backstop sweep
-RELIST_BACKSTOP = {False: 30.0, True: 60.0}  # waiting/ listed at least this often
-RELIST_COST_FACTOR = 10.0  # ... and at most once per so many times what listing it cost
 
 
 class Entry:
@@ -61,10 +60,9 @@ class Waiting:
         self.ranges_given = set()  # workers given ranges of arrays waited for
         self.array_due = False  # ... one announced again: arrays/ is worth a look now
         self.suspects = {}  # (waiting name, target) -> when it was first not found
-        self.listed_at = self.listed_sig = self.last_sweep = None
-        self.list_cost = 0.0
-        self.arrivals = None  # a DirWatcher of arrivals in waiting/ (local disks)
-        self.woken = False  # a hint woke the dispatcher (shared mounts): list again
+        self.last_sweep = None
+        self.folder = WaitingFolder(layout)
+        self.own_change = self.folder.own_change
         self.sweep_order = collections.deque()
         self.released = self.cancelled = 0
         self.each = AfterEach(layout, journal, self.own_change)
@@ -144,46 +142,12 @@ class Waiting:
 
     # -- the index -----------------------------------------------------------------------------
 
-    def folder_sig(self):
-        try:
-            info = folders.stat_folder(self.layout.waiting)
-            return info.st_mtime_ns, info.st_ino
-        except OSError:
-            return None
-
-    def own_change(self, change, *args):
-        """change(*args), one of our renames in or out of waiting/: when nobody else had
-        changed the folder since we listed it, what we did is all that changed, and the
-        next look does not list it again for it (listing 10,000 names per released job
-        would make a chain of them slow). Returns what change returns."""
-        before = self.folder_sig()
-        try:
-            return change(*args)
-        finally:
-            if before is not None and before == self.listed_sig:
-                self.listed_sig = self.folder_sig()
-
-    def relist_due(self, now, sig):
-        if self.listed_at is None or self.woken:
-            return True
-        age = now - self.listed_at
-        if age < self.list_cost * RELIST_COST_FACTOR:
-            return False  # (a burst of submissions: list once per so many)
-        arrived = self.arrivals is not None and self.arrivals.drain()
-        return arrived or sig != self.listed_sig or age >= RELIST_BACKSTOP[self.layout.shared]
-
     def refresh(self):
-        """List waiting/ when it changed: new names arrived (inotify, on local disks), its
-        stat changed other than by us, a hint woke us (shared mounts); a backstop now and
-        then."""
-        now = time.monotonic()
-        sig = self.folder_sig()
-        if not self.relist_due(now, sig):
+        """Take in what changed in waiting/ since we last listed it (WaitingFolder says
+        when listing it again is worth it)."""
+        found = self.folder.listing()
+        if found is None:
             return
-        self.listed_at, self.listed_sig, self.woken = now, sig, False
-        found = set(self.layout.list_names(self.layout.waiting))
-        self.list_cost = time.monotonic() - now
-        found = self.repair_ranges(found)
         self.each.prune(found)
         pieces = self.each.pieces()
         for name in list(self.entries):
@@ -205,15 +169,6 @@ class Waiting:
         else:  # not ours to keep here (put by hand?): a range goes to the queue
             folders.rename(os.path.join(self.layout.waiting, name),
                            os.path.join(self.layout.jobqueue, name))
-
-    def repair_ranges(self, found):
-        """Ranges of one array that overlap in waiting/: a split cut short (tickets.py)."""
-        uids = collections.Counter(names.parse(n).uid for n in found if "@" in n)
-        suspects = [n for n in found if "@" in n and uids[names.parse(n).uid] > 1 and
-                    names.parse(n).is_tasks]
-        if not suspects:
-            return found
-        return (found - set(suspects)) | set(tickets.repair(self.layout.waiting, suspects))
 
     def add(self, name, deps, array, check=False):
         entry = Entry(name, deps, array)
@@ -436,23 +391,3 @@ class Waiting:
         self.settle(original, state)
         for task in sorted(self.tasks_of.get(original, ())):
             self.settle(task, state)
-
-
-def is_array(path):
-    try:
-        fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        return bool(arrays.declared_kind(os.pread(fd, arrays.MAX_HEADER, 0)))
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def folders_listing(path):
-    try:
-        return folders.listdir(path)
-    except OSError:
-        return []
