@@ -63,12 +63,18 @@ def is_plain(data):
     return not declared_kind(data[:MAX_HEADER]) and not priority_of(data)
 
 
-def with_dependencies(data, after):
-    """(a job's bytes with the after keys added, whether it waits for other jobs): such a
-    job goes to waiting/ and never gets the plain mark (the dispatcher reads its head)."""
-    if after:
-        data = dependencies.add_to_job(data, after)
-    return data, bool(after) or bool(dependencies.parse_head(data))
+def waits_for_others(template, after):
+    """A function (data -> (the job's bytes with the after keys added, whether it waits for
+    other jobs)): such a job goes to waiting/ and never gets the plain mark (the dispatcher
+    reads its head). The jobs of an --exe template share their [control]: one look."""
+    shared = bool(after) or (not template.files and
+                             bool(dependencies.parse_head(template.control_head())))
+
+    def with_dependencies(data):
+        if after:
+            data = dependencies.add_to_job(data, after)
+        return data, shared or (bool(template.files) and bool(dependencies.parse_head(data)))
+    return with_dependencies
 
 
 def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
@@ -81,6 +87,7 @@ def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
     """
     layout.ensure()
     check_dependencies(layout, template, after)
+    with_dependencies = waits_for_others(template, after)
     width = max(6, len(str(template.file_count())))
     prefix = batch_prefix()
     nonce = prefix.rsplit("-", 1)[1]
@@ -92,7 +99,7 @@ def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
     try:
         for seq, (label, data) in enumerate(template.contents(), 1):
             number = "%0*d" % (width, seq)
-            data, waits = with_dependencies(data, after)
+            data, waits = with_dependencies(data)
             final = "%s-%s%s-%s" % (prefix, number,
                                     PLAIN_MARK if is_plain(data) and not waits else "", label)
             tmp = ".%s-%s.tmp" % (nonce, number)

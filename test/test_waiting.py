@@ -71,6 +71,17 @@ def test_submit_refuses_a_name_that_is_nowhere(queue):
     assert result.returncode == 2
     assert "nosuch.conf" in result.err
     assert queue.names("waiting") == [] and queue.queued() == []
+    with open(queue.path("file.conf"), "w") as handle:
+        handle.write("[control]\nexecutable: true\nafter: nosuch.conf\n")
+    result = fjd_cli(queue.root, "submit", queue.path("file.conf"))
+    assert result.returncode == 2 and queue.names("waiting") == []
+    queue.worker()
+    first = submit(queue, "--exe", "true")[0]
+    with open(queue.path("file.conf"), "w") as handle:
+        handle.write("[control]\nexecutable: true\nafter: %s\n" % first)
+    second = submit(queue, queue.path("file.conf"))[0]
+    assert "s-" not in second.split("-", 3)[3][:8]  # no plain mark: its head is read
+    wait_for(lambda: {first, second} <= set(queue.done()), 10, message="both done")
 
 
 def test_hand_written_jobs_wait_fail_on_unknown_names_and_cycles(queue):
