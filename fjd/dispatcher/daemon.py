@@ -239,10 +239,10 @@ class Dispatcher:
         """Now and then, after the hand-out (a worker waiting for its next range goes
         first): merge the finished ranges in arrays/ and file the arrays they complete."""
         now = time.monotonic()
-        if self.waiting.array_due and not self.listing.next_is_range():
+        if self.waiting.holders.array_due and not self.listing.next_is_range():
             # a range of an array others wait for ended, and none is left to hand out:
             # the array may be complete, and its waiters should not wait for the timer
-            self.waiting.array_due = False
+            self.waiting.holders.array_due = False
             self.guarded("file finished arrays", self.completion.run)
             self.last_completion = now
             return

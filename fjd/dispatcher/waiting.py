@@ -22,6 +22,7 @@ from .. import record_kinds, records
 from ..dependencies import AFTER, CANCELLED, DONE, FAILED
 from ..layout import display, hostname
 from .each import AfterEach, folders_listing
+from .holders import Holders
 from .listing import read_head
 from .waiting_folder import WaitingFolder, is_array
 
@@ -55,10 +56,8 @@ class Waiting:
         self.by_original = {}  # original name -> name in waiting/
         self.waiters = {}  # name waited for (NAME or NAME#N) -> names in waiting/
         self.tasks_of = {}  # array name -> its NAME#N waited for
-        self.given = {}  # worker id -> names waited for that were handed to it
+        self.holders = Holders(layout)  # workers given names waited for
         self.due = set()  # names waited for, to look at now
-        self.ranges_given = set()  # workers given ranges of arrays waited for
-        self.array_due = False  # ... one announced again: arrays/ is worth a look now
         self.suspects = {}  # (waiting name, target) -> when it was first not found
         self.last_sweep = None
         self.folder = WaitingFolder(layout)
@@ -90,27 +89,13 @@ class Waiting:
         return listing is None or name not in listing.kinds or name in listing.dependent
 
     def handed(self, worker_id, given):
-        """A batch went to a worker: the names in it that others wait for are looked at
-        when the worker announces again (and what it had before is looked at now: it
-        asked for more, so that batch ended)."""
-        previous = self.given.pop(worker_id, None)
-        if previous:
-            self.due |= previous
-            if worker_id in self.ranges_given:
-                self.ranges_given.discard(worker_id)
-                self.array_due = True
-        if not self.waiters and not self.each.by_target:
-            return
-        mine = set()
-        for name in given:
-            original = names.parse(name).original if "@" in name else name
-            if original in self.waiters or original in self.tasks_of or \
-                    self.each.watches(original):
-                mine.add(original)
-                if original != name:
-                    self.ranges_given.add(worker_id)
-        if mine:
-            self.given[worker_id] = mine
+        """A batch went to a worker (handout.py): see holders.py."""
+        if self.waiters or self.each.by_target or self.holders.given:
+            self.due |= self.holders.handed(worker_id, given, self.waited_for)
+
+    def waited_for(self, original):
+        return original in self.waiters or original in self.tasks_of or \
+            self.each.watches(original)
 
     def array_filed(self, original):
         """completion.py filed an array: its waiters may go."""
@@ -122,7 +107,9 @@ class Waiting:
         """Look at what may have changed; True when jobs were released."""
         before = self.released
         self.refresh()
-        self.announced()
+        if self.last_sweep is None and (self.waiters or self.each.by_target):
+            self.holders.in_inboxes(self.waited_for)
+        self.due |= self.holders.announced()
         self.sweep()
         while self.due:
             due, self.due = self.due, set()
@@ -234,15 +221,6 @@ class Waiting:
             self.suspects[(entry.name, target)] = time.monotonic()
 
     # -- looking, and what it finds ---------------------------------------------------------
-
-    def announced(self):
-        """Workers given names waited for that have announced again: their batch ended."""
-        for worker_id in list(self.given):
-            if folders.lexists(os.path.join(self.layout.workerqueue, worker_id)):
-                self.due |= self.given.pop(worker_id)
-                if worker_id in self.ranges_given:
-                    self.ranges_given.discard(worker_id)
-                    self.array_due = True
 
     def sweep(self):
         """Now and then, a few of the names waited for (and suspects of unknown names)."""
