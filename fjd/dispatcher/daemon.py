@@ -203,8 +203,10 @@ class Dispatcher:
             self.poll.busy()
         elif self.waker.sleep(self.pause()):
             self.poll.busy()  # woken by inotify or a hint: something is going on
-            self.listing.woken = self.idle.wake() or self.listing.woken
-            self.waiting.folder.woken = self.layout.shared
+            news = self.idle.wake()  # (False: only a worker's "idle" hint)
+            self.listing.woken = news or self.listing.woken
+            self.waiting.folder.woken = self.layout.shared and (news or
+                                                                self.waiting.folder.woken)
 
     def pause(self):
         """How long to sleep after a cycle with nothing to do: the polling interval, but

@@ -128,10 +128,11 @@ def note_bad(found, record):
 class AfterEach:
     """The arrays waiting task by task, by the array each follows."""
 
-    def __init__(self, layout, journal_, own_change, max_job_bytes=1 << 30):
+    def __init__(self, layout, journal_, own_change, arrived=None, max_job_bytes=1 << 30):
         self.layout = layout
         self.journal = journal_
         self.own_change = own_change  # own_change(rename, *args): our change of waiting/
+        self.arrived = arrived  # arrived(name): a range we put in jobqueue/
         self.max_job_bytes = max_job_bytes
         self.by_target = {}  # array followed -> {uid: EachArray}
         self.cancelled = 0
@@ -258,6 +259,8 @@ class AfterEach:
             return False
         if state == DONE:
             self.released += queue_name.size
+            if self.arrived is not None:
+                self.arrived(name)
             return True
         self.cancelled += queue_name.size
         log.warning("%s: tasks %d to %d cancelled (their tasks of the array they follow "

@@ -97,6 +97,12 @@ class JobListing:
         place among the priorities."""
         self.priorities[new] = self.priorities.get(old, 0)
 
+    def arrived(self, name):
+        """A name the dispatcher itself put in jobqueue/ (a job released from waiting/):
+        queued at once, without listing the folder again (on a shared mount an empty
+        queue is listed only now and then)."""
+        self.pending.append(name)
+
     def forget(self, name):
         self.priorities.pop(name, None)
 

@@ -64,7 +64,8 @@ class Waiting:
         self.own_change = self.folder.own_change
         self.sweep_order = collections.deque()
         self.released = self.cancelled = 0
-        self.each = AfterEach(layout, journal, self.own_change)
+        self.each = AfterEach(layout, journal, self.own_change,
+                              listing.arrived if listing is not None else None)
 
     # -- hooks for the hand-out, the completion and the loop ----------------------------------
 
@@ -132,7 +133,7 @@ class Waiting:
     def refresh(self):
         """Take in what changed in waiting/ since we last listed it (WaitingFolder says
         when listing it again is worth it)."""
-        found = self.folder.listing()
+        found = self.folder.listing(empty=not self.entries and not self.each.by_target)
         if found is None:
             return
         self.each.prune(found)
@@ -318,6 +319,8 @@ class Waiting:
             self.due.add(entry.original)  # cancelled meanwhile: its waiters look again
             return
         self.released += 1
+        if self.listing is not None:
+            self.listing.arrived(target)
         log.info("%s: dependencies met -> jobqueue/%s", display(entry.name), display(target))
 
     def cancel(self, entry, target, state):

@@ -52,19 +52,27 @@ class WaitingFolder:
         if self.listed_at is None or self.woken:
             return True
         age = now - self.listed_at
+        if signature is self.UNASKED:
+            return age >= RELIST_BACKSTOP[True]
         if age < self.list_cost * RELIST_COST_FACTOR:
             return False  # (a burst of submissions: one listing per so many)
         arrived = self.arrivals is not None and self.arrivals.drain()
         return arrived or signature != self.listed_sig or \
             age >= RELIST_BACKSTOP[self.layout.shared]
 
-    def listing(self):
+    UNASKED = object()
+
+    def listing(self, empty=False):
         """The names in waiting/ (overlapping ranges repaired), or None when it is not
-        worth listing now."""
+        worth listing now. empty: nothing waits as far as we know; on a shared mount its
+        stat is then not asked each loop (a request to the file server): `fjd submit`'s
+        hint, or the backstop, says when to look."""
         now = time.monotonic()
-        signature = self.signature()
+        signature = self.UNASKED if empty and self.layout.shared else self.signature()
         if not self.due(now, signature):
             return None
+        if signature is self.UNASKED:
+            signature = self.signature()
         self.listed_at, self.listed_sig, self.woken = now, signature, False
         found = set(self.layout.list_names(self.path))
         self.list_cost = time.monotonic() - now
