@@ -158,7 +158,11 @@ def waiting_summary(layout, shown=5, head_reads=1000):
     first = []
     for number, name in enumerate(found):
         path = os.path.join(layout.waiting, name)
-        tasks += arrays.task_count(path) if number < head_reads else 1
+        queue_name = names.parse(name) if "@" in name else None
+        if queue_name is not None and queue_name.is_tasks:  # (after_each: a range)
+            tasks += queue_name.size
+        else:
+            tasks += arrays.task_count(path) if number < head_reads else 1
         if number < shown:
             first.append({"name": name,
                           "waits_for": described(layout, read_dependencies(path))})
