@@ -66,3 +66,69 @@ def test_released_field_round_trips():
     back = moves.requeued(names.parse(name), 1, "wabc-1")
     assert names.parse(back).released and names.parse(back).attempts == 1
     assert not names.parse("job.conf").released
+
+
+# -- dependency_state.py and dispatcher/holders.py: real folders, no daemons ------------------
+
+def make_root(tmp_path):
+    from fjd.layout import Layout
+    layout = Layout(str(tmp_path))
+    layout.ensure()
+    return layout
+
+
+def put(folder, name, text="[control]\nexecutable: true\n"):
+    import os
+    with open(os.path.join(folder, name), "w") as handle:
+        handle.write(text)
+
+
+def test_where_a_dependency_stands(tmp_path):
+    from fjd import dependency_state, names
+    layout = make_root(tmp_path)
+    put(layout.done, "ok.conf")
+    put(layout.failed, "bad.conf")
+    put(layout.jobqueue, "queued.conf")
+    put(layout.arrays, names.compose("sweep.conf", first=1, last=2, uid="abc", flags=""))
+    assert dependency_state.state_of(layout, "ok.conf") == DONE
+    assert dependency_state.state_of(layout, "bad.conf") == FAILED
+    assert dependency_state.state_of(layout, "queued.conf") is None
+    assert dependency_state.state_of(layout, "sweep.conf#2") == DONE
+    assert dependency_state.state_of(layout, "sweep.conf#3") is None
+    assert dependency_state.missing(layout, ["ok.conf", "queued.conf", "sweep.conf#9",
+                                             "gone.conf"]) == ["gone.conf"]
+
+
+def test_waiting_summary_counts_tasks_and_says_what_they_wait_for(tmp_path):
+    from fjd import dependency_state
+    layout = make_root(tmp_path)
+    put(layout.done, "ok.conf")
+    put(layout.waiting, "a.conf", "[control]\nexecutable: true\nafter: ok.conf, b.conf\n")
+    put(layout.waiting, "b.conf", "[control]\nexecutable: true\ntasks: product\n"
+                                  "after_finished: ok.conf\n[params]\ni: 1..5\n")
+    summary = dependency_state.waiting_summary(layout)
+    assert summary["jobs"] == 2 and summary["tasks"] == 6
+    assert summary["first"][0]["waits_for"] == [
+        {"name": "ok.conf", "key": "after", "state": DONE},
+        {"name": "b.conf", "key": "after", "state": None}]
+    assert dependency_state.array_size(layout, "b.conf") == 5
+
+
+def test_holders_look_again_when_the_worker_announces(tmp_path):
+    import os
+    from fjd import names
+    from fjd.dispatcher.holders import Holders
+    layout = make_root(tmp_path)
+    holders = Holders(layout)
+    waited = {"x.conf", "sweep.conf"}.__contains__
+    range_name = names.compose("sweep.conf", first=1, last=5, uid="abc")
+    assert holders.handed("w1", ["x.conf", "y.conf", range_name], waited) == set()
+    assert holders.announced() == set()  # still busy
+    put(layout.workerqueue, "w1", "host 1\n")
+    assert holders.announced() == {"x.conf", "sweep.conf"} and holders.array_due
+    assert holders.handed("w2", ["x.conf"], waited) == set()
+    assert holders.handed("w2", ["y.conf"], waited) == {"x.conf"}  # it asked for more
+    os.makedirs(layout.inbox("w3"))
+    put(layout.inbox("w3"), "x.conf")
+    holders.in_inboxes(waited)
+    assert holders.given == {"w3": {"x.conf"}}
