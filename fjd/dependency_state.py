@@ -10,7 +10,7 @@ range in arrays/ covers it (no flags: done) or the array is filed, and its recor
 import os
 
 from . import arrays, dependencies, folders, names, record_search
-from .defaults import PRIORITY_HEAD
+from .defaults import PRIORITY_HEAD, STATUS_HEAD_READS
 from .dependencies import CANCELLED, DONE, FAILED
 
 STATE_ORDER = (DONE, FAILED, CANCELLED)
@@ -83,7 +83,9 @@ def census(layout):
 
 def missing(layout, targets, known=None):
     """The targets (job names or NAME#N) that name nothing in this queue. known: a census,
-    made here when needed (once)."""
+    made here when needed. A job on its way from one folder to the next while the folders
+    are listed one after the other can be missed by one look: a name counts as missing
+    only when a second look (its finished state, then a new census) misses it too."""
     lost = []
     for target in targets:
         name, _ = dependencies.split_target(target)
@@ -93,7 +95,11 @@ def missing(layout, targets, known=None):
             known = census(layout)
         if name not in known:
             lost.append(target)
-    return lost
+    if not lost:
+        return lost
+    again = census(layout)
+    return [t for t in lost if dependencies.split_target(t)[0] not in again and
+            not finished_state(layout, dependencies.split_target(t)[0])]
 
 
 def array_file(layout, name):
@@ -149,7 +155,7 @@ def where_and_what(layout, name):
     return folder, described(layout, read_dependencies(path))
 
 
-def waiting_summary(layout, shown=5, head_reads=1000):
+def waiting_summary(layout, shown=5, head_reads=STATUS_HEAD_READS):
     """What `fjd status` says of waiting/: jobs, tasks (an array counts its tasks, for the
     first head_reads files), and for the first few what each waits for and where that
     stands."""
