@@ -130,7 +130,7 @@ def independent_run(opts, waiting):
                        params={"i": "1..%d" % waiting})
         queue.wait(lambda: queue.count("waiting") == waiting and queue.count("jobqueue") == 0,
                    120)
-        time.sleep(2)  # the dispatcher has read waiting/ and gone idle
+        time.sleep(2 + waiting / 1000)  # the dispatcher has read waiting/ and gone idle
         before = cpu_seconds(queue.dispatcher.pid)
         time.sleep(opts.idle_seconds)
         idle = (cpu_seconds(queue.dispatcher.pid) - before) / opts.idle_seconds
