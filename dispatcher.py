@@ -8,4 +8,4 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fjd.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(["dispatcher"] + sys.argv[1:]))
+    sys.exit(main(["dispatcher"] + sys.argv[1:], script=("dispatcher", sys.argv[0])))

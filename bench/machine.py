@@ -12,7 +12,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import JOB, first_line, fjd_env, remove_later
+from harness import JOB, fjd_env, remove_later
+from commands import first_line
 
 
 def cpu_model():

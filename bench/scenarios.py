@@ -14,8 +14,9 @@ import time
 
 from competitors import (ensure_gnu_parallel, ensure_hyperqueue, hyperqueue_once,
                          parallel_once, xargs_once)
-from harness import (CLK_TCK, JOB, BenchError, Scenario, count_names, dir_mtime, fjd_env,
-                     fjd_help, first_line, ratio, say, warn_if_slow_create)
+from harness import (CLK_TCK, JOB, BenchError, Scenario, count_names, dir_mtime, fjd_env, ratio,
+                     say, warn_if_slow_create)
+from commands import first_line, fjd_help
 from jobfiles import publish_jobs, stage_jobs, write_jobs
 from journals import job_record, percentile, read_records, record_breakdown
 from report import fmt_num

@@ -14,7 +14,8 @@ import time
 
 from competitors import xargs_once
 from harness import (BenchError, Scenario, count_entries, count_names, finished_arrays,
-                     fjd_help, proc_status_kb, ratio, run_fjd, say)
+                     proc_status_kb, ratio, say)
+from commands import fjd_help, run_fjd
 from journals import read_records, record_breakdown, span
 from report import fmt_num, fmt_ratio, outputs_text
 

@@ -8,8 +8,8 @@ import os
 import statistics
 import time
 
-from harness import (CLK_TCK, Scenario, child_pid, fjd_help, proc_stat_ticks, proc_status_kb,
-                     ratio, say)
+from harness import CLK_TCK, Scenario, child_pid, proc_stat_ticks, proc_status_kb, ratio, say
+from commands import fjd_help
 from jobfiles import fill_queue, room_for
 from journals import ended_count, first_jobs_rate, read_records, record_breakdown
 from report import fmt_num

@@ -11,7 +11,8 @@ import re
 import statistics
 import subprocess
 
-from harness import HERE, BenchError, Scenario, fjd_env, run_fjd, say
+from harness import HERE, BenchError, Scenario, fjd_env, say
+from commands import run_fjd
 from report import fmt_num
 from scenarios_arrays import has_arrays, not_available
 

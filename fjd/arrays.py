@@ -27,7 +27,7 @@ import configparser
 import os
 import re
 
-from .jobfile import JobError, fresh_parser, parse_config
+from .jobfile import JobError, fresh_parser, parse_config, unknown_control_key
 from .placeholders import CommandTemplate, fill_text
 from .tables import count_rows, next_row, skip_rows
 from .values import parse_values
@@ -143,6 +143,9 @@ def control_section(parser, kind):
     if not parser.has_section("control"):
         raise JobError("the job file has no [control] section")
     control = {key.lower(): value for key, value in parser["control"].items()}
+    unknown = unknown_control_key(control)
+    if unknown:
+        raise JobError(unknown)
     executable = control.get("executable")
     if executable is None or not executable.strip():
         raise JobError("[control] has no 'executable', so there is nothing to run")

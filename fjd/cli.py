@@ -6,8 +6,10 @@ and the subcommands are turned into one line on stderr and an exit status here, 
 here.
 """
 import argparse
+import difflib
 import importlib
 import logging
+import re
 import sys
 
 from . import __version__
@@ -23,8 +25,22 @@ happened to each job).
 `fjd COMMAND --help` explains each command."""
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
+class FjdParser(argparse.ArgumentParser):
+    """The top-level parser: a mistyped command gets a "did you mean"."""
+
+    def error(self, message):
+        wrong = re.search(r"argument COMMAND: invalid choice: '([^']*)'", message)
+        if wrong:
+            close = difflib.get_close_matches(wrong.group(1), COMMANDS, n=1)
+            message = "unknown command %r%s; `fjd --help` lists them" % (
+                wrong.group(1), " (did you mean %s?)" % close[0] if close else "")
+        super().error(message)
+
+
+def build_parser(script=None):
+    """The parser; script: the 2012 entry point it is run as (`python dispatcher.py`), whose
+    command's usage line then names the script."""
+    parser = FjdParser(
         prog="fjd", description="fjd: file-based job distribution over a shared folder.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version="fjd " + __version__)
@@ -35,6 +51,9 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module("fjd.commands." + name).register(commands)
+    if script is not None:
+        name, path = script
+        commands.choices[name].prog = "python %s" % path
     return parser
 
 
@@ -50,8 +69,9 @@ def describe_os_error(error):
     return "%s %s" % (where, error.strerror or error)
 
 
-def main(argv=None):
-    parser = build_parser()
+def main(argv=None, script=None):
+    """script: (command, path) when run as a 2012 entry point (dispatcher.py, worker.py)."""
+    parser = build_parser(script)
     args, unknown = parser.parse_known_args(argv)
     if args.command is None:
         if unknown:

@@ -12,6 +12,7 @@ MAX_ATTEMPTS = 3  # runs of a job cut short (crash or stop) before it fails inst
 SETTLE = 1.0  # where leases cannot tell, a job file unchanged this long is complete
 GRACE = 3.0  # seconds between SIGTERM and SIGKILL when a job is stopped
 MAX_JOB_BYTES = 16 * 1024 * 1024  # larger job files fail unread
+PROGRAM_PATH_SECONDS = 1.0  # a program found in PATH is remembered this long (spawn.py)
 IDLE_AFTER = 3.0  # seconds with nothing to do before polling slows down
 # On a shared mount a daemon waiting for news that comes with a hint (a worker for its
 # next jobs, the dispatcher for an idle worker) polls at most this often while hints got
@@ -23,8 +24,9 @@ DISPATCHER_HINTED_WAIT = 1.0
 HINTS_TRUSTED_FOR = 60.0
 
 # On a shared mount a worker running a batch of jobs or a range of array tasks asks for
-# more (announces itself idle) when, at the batch's pace so far, this much of it is left
-# (and at most half of it): the dispatcher's hand-out, a dozen requests and tens of
+# more (announces itself idle) when, at the batch's pace so far, at most this much of it
+# is left once its next job or task begins (so always before the last one, and never
+# before half of it is done): the dispatcher's hand-out, a dozen requests and tens of
 # milliseconds there (a few per job of a batch), then overlaps the last jobs instead of
 # following them. Two workers may end a queue this much farther apart. On a local disk a
 # hand-out takes a millisecond: workers ask when done.
@@ -147,6 +149,9 @@ MAX_BATCH = 100
 # Array tasks travel in ranges: a range costs a few renames whatever its size, so they are
 # sized for a longer time and may be much larger.
 RANGE_SECONDS = 1.0
+SHARE_AFTER = 1.0  # seconds a range is held, while workers idle with nothing queued, before
+SHARE_CHECK = 0.25  # ... its worker is asked to give back what it has not started; looked
+SHARED_SHARE_CHECK = 1.0  # at this often (a listing of workerqueue/ each time)
 MAX_RANGE = 100000
 
 SAFETY_RELIST = 60.0  # seconds between listings of a long queue when inotify saw nothing new

@@ -51,9 +51,12 @@ def signal_name(number):
         return "signal %d" % number
 
 
-def start_failure(program, error):
+def start_failure(program, error, cwd=None):
+    """The one-line reason a program could not start (cwd: where it was started)."""
     shown = display(program)
     if isinstance(error, FileNotFoundError):
+        if os.sep not in program and os.path.isfile(os.path.join(cwd or os.getcwd(), program)):
+            return "program not found: %s (not on PATH; did you mean ./%s?)" % (shown, shown)
         return "program not found: %s (no such file, and not on PATH)" % shown
     if isinstance(error, PermissionError):
         return "program is not executable: %s (permission denied)" % shown
@@ -190,7 +193,7 @@ class Runner:
                                self.waker.unblocked())
         except OSError as error:
             return {"exit_status": None, "signal": None, "cannot_start": True,
-                    "reason": start_failure(argv[0], error)}
+                    "reason": start_failure(argv[0], error, cwd)}
         self.current_pid = proc.pid
         try:
             return self._wait(proc, timeout)

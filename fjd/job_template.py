@@ -10,7 +10,7 @@ import shlex
 
 from .arrays import MAX_HEADER, declared_kind
 from .errors import SubmitError
-from .jobfile import JOBFILE_PLACEHOLDER, JobError, Settings, load
+from .jobfile import JOBFILE_PLACEHOLDER, JobError, Settings, load, unknown_control_key
 from .layout import display
 from .placeholders import CommandTemplate, fill_text, unknown_placeholders
 from .values import parse_values, split_commas, values_text
@@ -226,6 +226,9 @@ class JobTemplate:
                 raise SubmitError("set %s with %s, not as a [control] key"
                                   % (key, {"executable": "--exe", "tasks": "--param",
                                            "repeat": "--repeat"}[key.lower()]))
+            unknown = unknown_control_key([key.lower()])
+            if unknown:
+                raise SubmitError(unknown)
             check_value(value, "[control] %s" % key)
             if key in ("logfile", "workdir"):
                 check_placeholders(unknown_placeholders(value, param_names),

@@ -5,12 +5,13 @@ taken literally (``%`` is not special), later duplicates win, and bytes that are
 are passed through to the command unchanged.
 """
 import configparser
+import difflib
 import errno
 import os
 import shlex
 import stat
 
-from . import folders
+from . import folders, ini
 from .defaults import MAX_JOB_BYTES as DEFAULT_MAX_JOB_BYTES
 from .fsops import read_spliced
 from .statx import cached_stat
@@ -130,13 +131,17 @@ def checked_stat(fd, max_bytes):
     return info
 
 
+FIRST_READ = 1 << 16
+
+
 def read_plain(fd, max_bytes, info=None):
     """(content, attributes) by read(): the attributes are taken after the first read."""
     chunks = []
     remaining = max_bytes + 1
     got = 0
     while remaining > 0:
-        wanted = min(remaining, 1 << 20)
+        # a first read of 64 KiB holds most job files; a 1 MiB buffer costs an mmap a job
+        wanted = min(remaining, 1 << 20 if chunks else FIRST_READ)
         try:
             chunk = os.read(fd, wanted)
         except BlockingIOError:
@@ -178,9 +183,8 @@ def parse_config(data):
     text = data.decode("utf-8", "surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
-    parser = fresh_parser()
     try:
-        parser.read_string(text, source="job file")
+        return ini.read(text, fresh_parser)
     except configparser.MissingSectionHeaderError as error:
         raise JobError("not an INI job file: line %d comes before any [section] header "
                        "(a job starts with [control])" % error.lineno)
@@ -190,7 +194,6 @@ def parse_config(data):
                        "[section] header" % lines)
     except configparser.Error as error:
         raise JobError("not a valid INI job file: %s" % str(error).splitlines()[0])
-    return parser
 
 
 def _number(control, key, kind, minimum):
@@ -236,6 +239,39 @@ def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES, keep_open=False, splice=False):
     return spec
 
 
+# every [control] key fjd reads; any other is a typo that would run the job without what it
+# asked for (`timout: 5` runs with no timeout), so it fails the job instead
+CONTROL_KEYS = ("executable", "logfile", "workdir", "timeout", "retries", "jobfile", "output",
+                "priority", "tasks", "repeat",
+                "after", "after_finished", "after_each")  # (the dispatcher's: dependencies.py)
+
+
+def unknown_control_key(keys):
+    """A one-line reason for the first key that is no [control] key fjd knows, or None."""
+    for key in keys:
+        if key not in CONTROL_KEYS:
+            close = difflib.get_close_matches(key, CONTROL_KEYS, n=1)
+            hint = "did you mean %s?" % close[0] if close else \
+                "the keys are %s" % ", ".join(CONTROL_KEYS)
+            return "[control] %s is not a key fjd knows (%s)" % (key, hint)
+    return None
+
+
+_split_commands = {}
+
+
+def split_command(executable):
+    """shlex.split(executable), remembered: the jobs of a sweep share a few commands, and
+    splitting one costs as much as parsing the rest of its job file."""
+    words = _split_commands.get(executable)
+    if words is None:
+        words = tuple(shlex.split(executable))
+        if len(_split_commands) >= 256:
+            _split_commands.clear()
+        _split_commands[executable] = words
+    return list(words)
+
+
 def parse_job(data, owner=None, inode=None):
     """The JobSpec of a single job file's bytes; JobError says why it cannot run."""
     parser = parse_config(data)
@@ -243,13 +279,16 @@ def parse_job(data, owner=None, inode=None):
         found = ", ".join("[%s]" % s for s in parser.sections()[:5]) or "none"
         raise JobError("the job file has no [control] section (sections found: %s)" % found)
     control = {key.lower(): value for key, value in parser["control"].items()}
+    unknown = unknown_control_key(control)
+    if unknown:
+        raise JobError(unknown)
     executable = control.get("executable")
     if executable is None:
         raise JobError("[control] has no 'executable', so there is nothing to run")
     if not executable.strip():
         raise JobError("[control] executable is empty, so there is nothing to run")
     try:
-        argv = shlex.split(executable)
+        argv = split_command(executable)
     except ValueError as error:
         raise JobError("[control] executable cannot be split into words (%s): %s"
                        % (str(error).lower(), executable.strip()))

@@ -33,6 +33,7 @@ FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS, CANCELLED, ARRA
 # files in a worker's inbox jobpod/<id>/ besides its jobs
 HEARTBEAT_FILE = ".heartbeat"  # the worker's beat: counter, host, pid, running job
 STOP_FILE = ".stop"  # left by `fjd workers stop`: the worker stops as on SIGTERM
+SHARE_FILE = ".share"  # left by the dispatcher: give back the unstarted tasks of this range
 CANCEL_PREFIX = ".cancel-"  # left by `fjd cancel` for a job in the inbox (cancel_request)
 # The worker's announcement, parked: the dispatcher takes it out of workerqueue/ by moving it
 # here, and the worker announces again by moving it back. Renames, not unlink and create: on

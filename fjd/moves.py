@@ -136,8 +136,8 @@ def first_final_name(original):
 # -- splitting a range --------------------------------------------------------------------------
 
 def piece_names(queue_name, pieces):
-    """The names tickets.split gives the pieces of queue_name (Pieces or field dicts)."""
-    return [names.with_fields(queue_name, **dict(getattr(p, "fields", p))) for p in pieces]
+    """The names tickets.split gives the Pieces of queue_name."""
+    return [names.with_fields(queue_name, **piece.fields) for piece in pieces]
 
 
 def _finished_part(queue_name, last, failed):
@@ -171,6 +171,15 @@ def cancel_split(queue_name, task, failed):
     go to arrays/, the rest stays in the inbox to be filed as cancelled."""
     return [_finished_part(queue_name, task - 1, failed),
             Piece(dict(first=task, last=queue_name.last, attempts=0, offset=None), None)]
+
+
+def shared_rest(queue_name, cut):
+    """A worker asked to share its range (the dispatcher has idle workers and nothing
+    queued) before task cut: it keeps the tasks before cut in its inbox, and the rest goes
+    back to jobqueue/ unstarted, for an idle worker."""
+    return [Piece(dict(first=queue_name.first, last=cut - 1), None),
+            Piece(dict(first=cut, last=queue_name.last, attempts=0, offset=None, tag=None),
+                  JOBQUEUE)]
 
 
 def taken_over(queue_name, last_done, failed, tag):

@@ -40,10 +40,11 @@ class ReadinessChecker:
                 return NOT_REGULAR, stat.S_IFSOCK
             return self._settled(path, name)
         try:
-            state, detail = self._check_open(fd, name)
+            state, detail, size = self._check_open(fd, name)
             if state == READY and head:
                 try:
-                    detail = os.pread(fd, head, 0)
+                    # (no bigger a buffer than the file: a 1 MiB one costs an mmap a job)
+                    detail = os.pread(fd, min(head, size + 1), 0)
                 except OSError:
                     detail = b""
             return state, detail
@@ -51,20 +52,21 @@ class ReadinessChecker:
             os.close(fd)
 
     def _check_open(self, fd, name):
+        """(state, detail, size) of an open file."""
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            return NOT_REGULAR, info.st_mode
+            return NOT_REGULAR, info.st_mode, 0
         if not self.use_leases:
-            return self._settled_info(name, info)
+            return self._settled_info(name, info) + (info.st_size,)
         try:
             fcntl.fcntl(fd, F_SETLEASE, F_RDLCK)
         except OSError as error:
             if error.errno == errno.EAGAIN:
-                return WRITING, None
-            return self._settled_info(name, info)
+                return WRITING, None, 0
+            return self._settled_info(name, info) + (info.st_size,)
         fcntl.fcntl(fd, F_SETLEASE, F_UNLCK)
         self._seen.pop(name, None)
-        return READY, None
+        return READY, None, info.st_size
 
     def _settled(self, path, name):
         try:

@@ -12,6 +12,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
+
+from .defaults import PROGRAM_PATH_SECONDS
 
 _RESET_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ")
                        if hasattr(signal, name))
@@ -41,6 +44,71 @@ class Child:
 
     def wait(self):
         return self._reap(0)
+
+
+class ProgramPaths:
+    """Where PATH finds a program, remembered for a second as a shell's command hash does.
+    A search in the child tries each PATH folder before the program's (an execve each: a
+    tenth of what starting `true` costs with a PATH of ten folders), and the jobs of a sweep
+    start the same program hundreds of times a second. A remembered path that fails to
+    start is forgotten and the program searched for again as before, so a program moved or
+    removed meanwhile fails or runs exactly as it would have; one installed in an earlier
+    PATH folder is found within the second."""
+
+    def __init__(self, seconds=PROGRAM_PATH_SECONDS, clock=time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self.known = {}  # (program, PATH) -> (path, until)
+
+    def find(self, program):
+        """The program's path, or None: search as the C library does (PATH unset, or
+        relative folders in it, which depend on the working directory)."""
+        search_path = os.environ.get("PATH")
+        if not search_path:
+            return None
+        key = (program, search_path)
+        now = self.clock()
+        known = self.known.get(key)
+        if known is not None and now < known[1]:
+            return known[0]
+        found = search(program, search_path)
+        if len(self.known) >= 256:
+            self.known.clear()
+        self.known[key] = (found, now + self.seconds)
+        return found
+
+    def forget(self):
+        self.known.clear()
+
+
+def search(program, search_path):
+    """The first executable file named program in search_path's folders, as execvp finds
+    it; None when a folder is relative or nothing is found."""
+    for folder in search_path.split(os.pathsep):
+        if not os.path.isabs(folder):
+            return None
+        candidate = os.path.join(folder, program)
+        if os.access(candidate, os.X_OK) and os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+PROGRAMS = ProgramPaths()
+
+
+def spawn_program(argv, env, actions):
+    """posix_spawn argv (a program without a folder: found in PATH, see ProgramPaths)."""
+    program = argv[0]
+    options = dict(file_actions=actions, setsid=True, setsigdef=_RESET_SIGNALS, setsigmask=())
+    if os.sep in program:
+        return os.posix_spawn(program, argv, env, **options)
+    found = PROGRAMS.find(program)
+    if found is not None:
+        try:
+            return os.posix_spawn(found, argv, env, **options)
+        except OSError:
+            PROGRAMS.forget()  # (moved or gone: search again, and fail as execvp would)
+    return os.posix_spawnp(program, argv, env, **options)
 
 
 def exit_code(status):
@@ -117,11 +185,8 @@ def start(argv, cwd, env, stdout_fd, stderr_fd, same_cwd, around_popen=None):
         for fd, target in ((stdout_fd, 1), (stderr_fd, 2)):
             if fd != target:  # (already there: free_standard_descriptors)
                 actions.append((os.POSIX_SPAWN_DUP2, fd, target))
-        program = argv[0]
-        launcher = os.posix_spawn if os.sep in program else os.posix_spawnp
         try:
-            pid = launcher(program, argv, env, file_actions=actions, setsid=True,
-                           setsigdef=_RESET_SIGNALS, setsigmask=())
+            pid = spawn_program(argv, env, actions)
         except (NotImplementedError, TypeError):
             pass  # an old C library or Python: fall back to Popen
         else:

@@ -16,9 +16,9 @@ from .layout import display, log
 
 
 def split(folder, name, parts):
-    """Split the range called name in folder into parts, a list of dicts of QueueName
-    fields (first, last, attempts, offset, flags, ...) that cover its range in order, or
-    of moves.Piece. Returns the new names in the same order. A part whose name exists
+    """Split the range called name in folder into parts, moves.Piece of QueueName fields
+    (first, last, attempts, offset, flags, ...) that cover its range in order. Returns
+    the new names in the same order. A part whose name exists
     already (a split that was cut short and is being done again) is taken as made."""
     made = moves.piece_names(names.parse(name), parts)
     linked = []

@@ -128,22 +128,22 @@ def test_record_floor_prints_the_ceilings():
 
 
 def test_shared_ratios_are_the_median_of_interleaved_rounds():
-    """bench/sharedfs.py pairs each sshfs run with the local run just before it and reports
-    the median of those ratios; a round that did not finish fails the ratio instead of
-    dropping out; the report shows every round."""
+    """bench/sharedfs.py pairs each sshfs run with the local run just before it and
+    reports the median of those ratios (sharedfs_figures); a round that did not finish
+    fails the ratio instead of dropping out; the report shows every round."""
     sys.path.insert(0, os.path.join(REPO, "bench"))
     import rows_shared
-    import sharedfs
+    import sharedfs_figures as figures
     rounds = [{"local_jobs": 1000.0, "jobs": 400.0, "local_array": 2000.0, "array": 1300.0},
               {"local_jobs": 800.0, "jobs": 400.0, "local_array": 1400.0, "array": 1190.0},
               {"local_jobs": 1000.0, "jobs": 350.0, "local_array": 1800.0, "array": 1260.0}]
-    assert sharedfs.round_ratios(rounds, "array") == [0.65, 0.85, 0.7]
-    assert sharedfs.median_ratio(rounds, "array") == 0.7
-    assert sharedfs.median_ratio(rounds, "jobs") == 0.4
+    assert figures.round_ratios(rounds, "array") == [0.65, 0.85, 0.7]
+    assert figures.median_ratio(rounds, "array") == 0.7
+    assert figures.median_ratio(rounds, "jobs") == 0.4
     unfinished = rounds + [dict(rounds[0], array=None)]
-    assert sharedfs.round_ratios(unfinished, "array")[-1] is None
-    assert sharedfs.median_ratio(unfinished, "array") is None
-    assert sharedfs.median_ratio([], "array") is None
+    assert figures.round_ratios(unfinished, "array")[-1] is None
+    assert figures.median_ratio(unfinished, "array") is None
+    assert figures.median_ratio([], "array") is None
 
     busy = {"size": 5000, "completed": True, "per_s": 1300.0, "per_unit": 1.4,
             "by_host_per_unit": {"alpha": 0.2, "beta": 0.6, "gamma": 0.6},
@@ -153,9 +153,9 @@ def test_shared_ratios_are_the_median_of_interleaved_rounds():
               "local": {"workers": 4, "jobs": {"per_s": 1000.0}, "array": {"per_s": 2000.0}},
               "variants": {"recommended": {
                   "options": "dir_cache=no", "array": busy, "rounds": rounds,
-                  "ratio_vs_local": {k: sharedfs.median_ratio(rounds, k)
+                  "ratio_vs_local": {k: figures.median_ratio(rounds, k)
                                      for k in ("jobs", "array")},
-                  "ratios_by_round": {k: sharedfs.round_ratios(rounds, k)
+                  "ratios_by_round": {k: figures.round_ratios(rounds, k)
                                       for k in ("jobs", "array")}}}}
     rows = rows_shared.shared_rows(shared)
     ratio = [row for row in rows if "array tasks/s, ratio" in row[0]]

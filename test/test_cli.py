@@ -579,3 +579,29 @@ def test_run_progress_line_on_a_terminal_falls_to_zero_while_a_long_job_runs(tmp
     rates = [float(re.search(r"\| ([\d.]+) jobs/s", f).group(1)) for f in frames]
     assert rates and max(rates) > 0, frames
     assert rates[-1] == 0.0, frames[-5:]
+
+
+def test_a_mistyped_command_gets_a_did_you_mean(tmp_path):
+    result = subprocess.run([PYTHON, "-m", "fjd", "stauts"], cwd=str(tmp_path), env=fjd_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.decode().strip().splitlines()[-1] == \
+        "fjd: error: unknown command 'stauts' (did you mean status?); `fjd --help` lists them"
+
+
+@pytest.mark.parametrize("script", ["dispatcher.py", "worker.py"])
+def test_the_2012_scripts_name_themselves_in_their_help(tmp_path, script):
+    result = subprocess.run([PYTHON, os.path.join(REPO, script), "--help"], cwd=str(tmp_path),
+                            env=fjd_env(), stdout=subprocess.PIPE, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.decode().startswith("usage: python %s " % os.path.join(REPO, script))
+
+
+def test_submit_refuses_a_folder_that_holds_other_files(tmp_path):
+    """`fjd submit --root` on a folder of other files made eight folders in it, while `fjd
+    status` there said it is no queue root."""
+    (tmp_path / "notes.txt").write_text("mine")
+    result = fjd_cli(tmp_path, "submit", "--exe", "true")
+    assert result.returncode == 1
+    assert "is not a queue root: it has no jobqueue/ folder, and other files" in result.err
+    assert sorted(os.listdir(str(tmp_path))) == ["notes.txt"]

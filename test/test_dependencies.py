@@ -54,6 +54,11 @@ def test_find_cycle():
     assert deps.cycle_reason(["a", "b", "a"]) == "dependency cycle: a -> b -> a"
 
 
+def test_the_keys_are_control_keys_fjd_knows():
+    from fjd.jobfile import CONTROL_KEYS
+    assert set(deps.KEYS) <= set(CONTROL_KEYS)
+
+
 def test_split_target():
     assert deps.split_target("sweep.conf#17") == ("sweep.conf", 17)
     assert deps.split_target("job.conf") == ("job.conf", None)

@@ -329,9 +329,10 @@ def test_free_standard_descriptors_keeps_the_log_and_frees_1_and_2(tmp_path):
 
 def test_a_worker_on_a_shared_mount_asks_for_more_near_the_end_of_a_batch(tmp_path,
                                                                           monkeypatch):
-    """near_the_end: once a batch, when what is left takes at most SHARED_ASK_LEAD at the
-    pace so far and at most half of the batch is left; never when stopping, never on a
-    local disk (a hand-out there takes a millisecond)."""
+    """near_the_end: once a batch, when what is left once the next job begins takes at
+    most SHARED_ASK_LEAD at the pace so far (always before the last one) and at most half
+    of the batch is left; never when stopping, never on a local disk (a hand-out there
+    takes a millisecond)."""
     local = Worker(root=str(tmp_path / "local"))
     monkeypatch.setattr(layout, "is_shared_filesystem", lambda path: True)
     worker = Worker(root=str(tmp_path / "shared"))
@@ -341,7 +342,11 @@ def test_a_worker_on_a_shared_mount_asks_for_more_near_the_end_of_a_batch(tmp_pa
     lead = defaults.SHARED_ASK_LEAD
     started = time.monotonic() - 10 * 0.9 * lead  # ten done, each in 0.9 of the lead
     assert worker.near_the_end(started, 10, 1)
-    assert not worker.near_the_end(started, 10, 2)  # 1.8 leads to go
+    assert worker.near_the_end(started, 10, 2)  # 0.9 of a lead after the next one starts
+    assert not worker.near_the_end(started, 10, 3)  # 1.8 leads to go then
+    slow = time.monotonic() - 10 * 5 * lead  # ten done, each in five leads
+    assert worker.near_the_end(slow, 10, 1)  # the last one overlaps the hand-out anyway
+    assert not worker.near_the_end(slow, 10, 2)
     assert not worker.near_the_end(started, 10, 0)  # the end itself: nothing to overlap
     assert not worker.near_the_end(time.monotonic(), 1, 2)  # over half of it left
     assert not local.near_the_end(started, 10, 1)

@@ -293,13 +293,6 @@ def test_handed_out_is_the_dispatchers_range_piece():
                      [JOBQUEUE, JOBQUEUE])
 
 
-def test_piece_names_takes_dicts_too():
-    queue_name = parsed(RANGES[0])
-    parts = [dict(first=1, last=50), dict(first=51, last=100, offset=None)]
-    assert moves.piece_names(queue_name, parts) == moves.piece_names(
-        queue_name, [moves.Piece(p, JOBQUEUE) for p in parts])
-
-
 @pytest.mark.parametrize("failed,all_failed", [
     ([2, 3, 7], [2, 3, 7]), ([1], [1, 5]), ([10], [10]), ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
                                                          list(range(1, 11))),

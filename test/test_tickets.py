@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from fjd import names, tickets
+from fjd import moves, names, tickets
 
 from unit_helpers import put, ranges
 
@@ -17,8 +17,12 @@ def array_folder(tmp_path, first=1, last=10, uid="abcd1234", **fields):
     return folder, name
 
 
-SPLIT_PARTS = [dict(first=1, last=3), dict(first=4, last=10, attempts=0, offset=None,
-                                           tag=None)]
+def pieces(*parts):
+    return [moves.Piece(part, None) for part in parts]
+
+
+SPLIT_PARTS = pieces(dict(first=1, last=3), dict(first=4, last=10, attempts=0, offset=None,
+                                                 tag=None))
 
 
 def test_split_makes_hard_links_covering_the_range(tmp_path):
@@ -35,8 +39,8 @@ def test_split_makes_hard_links_covering_the_range(tmp_path):
 def test_split_in_three(tmp_path):
     """More parts than two: every one but the last is linked, the last is a rename."""
     folder, name = array_folder(tmp_path)
-    made = tickets.split(folder, name, [dict(first=1, last=2), dict(first=3, last=5),
-                                        dict(first=6, last=10)])
+    made = tickets.split(folder, name, pieces(dict(first=1, last=2), dict(first=3, last=5),
+                                             dict(first=6, last=10)))
     assert sorted(os.listdir(folder)) == sorted(made)
     assert ranges(folder) == [(1, 2, None), (3, 5, None), (6, 10, None)]
 
@@ -45,7 +49,7 @@ def test_split_cut_short_is_repaired(tmp_path):
     """A crash after the link, before the rename: repair trims the longer range to what
     follows the shorter, which gives what the split would have."""
     folder, name = array_folder(tmp_path)
-    expected = [names.with_fields(names.parse(name), **part) for part in SPLIT_PARTS]
+    expected = [names.with_fields(names.parse(name), **part.fields) for part in SPLIT_PARTS]
     os.link(os.path.join(folder, name), os.path.join(folder, expected[0]))  # step 1 only
     assert ranges(folder) == [(1, 3, None), (1, 10, None)]
     left = tickets.repair(folder, os.listdir(folder))
@@ -56,7 +60,7 @@ def test_split_cut_short_is_repaired(tmp_path):
 def test_split_cut_short_is_finished_by_doing_it_again(tmp_path):
     """A part that exists already is taken as made: splitting again completes the split."""
     folder, name = array_folder(tmp_path)
-    expected = [names.with_fields(names.parse(name), **part) for part in SPLIT_PARTS]
+    expected = [names.with_fields(names.parse(name), **part.fields) for part in SPLIT_PARTS]
     os.link(os.path.join(folder, name), os.path.join(folder, expected[0]))
     assert tickets.split(folder, name, SPLIT_PARTS) == expected
     assert sorted(os.listdir(folder)) == sorted(expected)
@@ -81,8 +85,8 @@ def test_split_of_a_vanished_range_leaves_nothing(tmp_path, monkeypatch):
         return real_rename(source, target)
     monkeypatch.setattr(tickets.os, "rename", cancel_first)
     with pytest.raises(FileNotFoundError):
-        tickets.split(folder2, name, [dict(first=1, last=2), dict(first=3, last=5),
-                                      dict(first=6, last=10)])
+        tickets.split(folder2, name, pieces(dict(first=1, last=2), dict(first=3, last=5),
+                                           dict(first=6, last=10)))
     monkeypatch.setattr(tickets.os, "rename", real_rename)
     assert os.listdir(folder2) == []
 

@@ -101,7 +101,7 @@ def test_stop_by_host_and_a_busy_worker_hands_its_job_back(root):
         stop = fjd_cli(root, "workers", "stop", "--host", os.uname()[1])
         assert stop.returncode == 0, stop.err
         [queued] = os.listdir(root / "jobqueue")
-        assert "@a1." in queued  # the interrupted run counts an attempt
+        assert "@w" in queued and "@a1." not in queued  # a deliberate stop: no attempt
         assert os.listdir(root / "jobpod") == []
     finally:
         dispatcher.send_signal(signal.SIGTERM)
@@ -139,3 +139,24 @@ def test_slurm_time_parsing():
     assert slurm_seconds("1-2") == 93600
     assert slurm_seconds("1-0:01:05") == 86465
     assert slurm_seconds("UNLIMITED") is None
+
+
+def test_a_live_worker_of_this_host_is_listed_without_waiting_for_its_beat(queue):
+    """`fjd workers list` asks this host's process table about its own workers (a beat takes
+    2 s); a stopped one (SIGSTOP) still has to beat, and does not."""
+    from fjd.recruit import roster
+    worker = queue.worker()
+    layout = queue.layout()
+    wait_for(lambda: any(roster.read_heartbeat(layout.inbox(w)) for w in queue.names("jobpod")),
+             message="a heartbeat")
+    started = time.monotonic()
+    found = roster.survey(layout, wait=10.0)
+    assert time.monotonic() - started < 1.0
+    assert [w["alive"] for w in found] == [True]
+    os.kill(worker.proc.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: open("/proc/%d/stat" % worker.proc.pid).read().rsplit(")", 1)[1]
+                 .split()[0] == "T", message="the worker stopped")
+        assert [w["alive"] for w in roster.survey(layout, wait=0.5)] == [False]
+    finally:
+        os.kill(worker.proc.pid, signal.SIGCONT)

@@ -89,8 +89,10 @@ def add_command(subparsers, name, handler, help, description, epilog=None, label
 def open_queue(root, command, create=False, existing_folder=False):
     """The Layout of the queue root; CommandError (status 1) when it cannot be one.
 
-    By default the root must be a queue already (it has jobqueue/). existing_folder: any
-    existing folder will do, its queue folders are made (`fjd submit` into a new folder).
+    By default the root must be a queue already (it has jobqueue/). existing_folder: an
+    existing folder will do too, its queue folders are made (`fjd submit` into a new
+    folder), but not a folder of other files named with --root or FJD_ROOT (a mistyped
+    root); the current directory is made a queue, as the 2012 dispatcher made it.
     create (the daemons and `fjd run`): a missing root is made, and said so on stderr.
     A mistyped --root thus never silently becomes a new queue for a command that only
     reads a queue or adds to one.
@@ -106,12 +108,27 @@ def open_queue(root, command, create=False, existing_folder=False):
         os.makedirs(layout.root, 0o755, exist_ok=True)
         sys.stderr.write("fjd %s: created the queue root %s\n" % (command, display(layout.root)))
     if existing_folder:
+        named = root is not None or bool(os.environ.get("FJD_ROOT"))
+        if named and not os.path.isdir(layout.jobqueue) and other_entries(layout):
+            raise CommandError(
+                "%s is not a queue root: it has no jobqueue/ folder, and other files (give "
+                "a new or empty folder with --root, or start `fjd dispatcher --root DIR` "
+                "there to make it a queue)" % display(layout.root))
         ensure_queue(layout)  # (the daemons make their folders themselves, waiting out
         # a full disk or a missing mount; fjd run's daemons and its submit do too)
     elif not create and not os.path.isdir(layout.jobqueue):
         raise CommandError("%s is not a queue root: it has no jobqueue/ folder (use --root "
                            "DIR or set FJD_ROOT)" % display(layout.root))
     return layout
+
+
+def other_entries(layout):
+    """Whether the root holds anything but dot-files and the queue's own folders."""
+    try:
+        return any(not name.startswith(".") and name not in layout.folder_names
+                   for name in os.listdir(layout.root))
+    except OSError:
+        return False
 
 
 def ensure_queue(layout):

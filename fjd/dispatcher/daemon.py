@@ -25,6 +25,7 @@ from .keyed_journal import DispatcherJournal
 from .listing import JobListing
 from .ranges import ArrayRanges
 from .rejects import Claims, Rejects
+from .sharing import RangeSharing
 from .timers import due
 from .waiting import Waiting
 from .workers import IdleWorkers, LiveWorkers
@@ -55,11 +56,13 @@ class Dispatcher:
         self.idle = IdleWorkers(layout)
         self.live = LiveWorkers(layout, self.timings, self.idle, self.batches, self.rejects,
                                 self.journal)
+        self.sharing = RangeSharing(layout, self.idle, self.live)
         self.handout = Handout(
             layout, self.listing, self.batches,
             ArrayRanges(layout, self.listing, self.rejects, max_job_bytes), self.rejects,
             self.idle, self.live,
-            ReadinessChecker(settle_seconds=settle, use_leases=not layout.shared))
+            ReadinessChecker(settle_seconds=settle, use_leases=not layout.shared),
+            self.sharing)
         self.waiting = self.handout.waiting = Waiting(layout, self.journal, self.listing)
         self.completion.on_filed = self.waiting.array_filed
         self.faults = faults.Faults(log)
@@ -175,6 +178,8 @@ class Dispatcher:
                               display(self.lock.path))
                     return 1
                 busy = self.guarded("dispatch jobs", self.handout.cycle)
+                self.guarded("ask for a range to be shared", self.sharing.check,
+                             time.monotonic(), bool(self.listing.pending))
                 self.finish_arrays()
                 busy = self.guarded("release waiting jobs", self.waiting.cycle) or busy
                 self.show_progress()

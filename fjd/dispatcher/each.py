@@ -217,8 +217,9 @@ class AfterEach:
         for first, last, state in runs:
             if state not in (None, DONE):
                 self.record_cancelled(each, queue_name, first, last, state)
-        parts = [dict(first=first, last=last, attempts=0, tag=None,
-                      offset=queue_name.offset if first == queue_name.first else None)
+        parts = [moves.Piece(dict(first=first, last=last, attempts=0, tag=None,
+                                  offset=queue_name.offset if first == queue_name.first
+                                  else None), None)
                  for first, last, _ in runs]
         each.pieces.discard(piece)
         try:

@@ -18,7 +18,8 @@ log = logging.getLogger("fjd.dispatcher")
 class Handout:
     """Hands the listing's jobs to the idle workers in batches; counts what it gave."""
 
-    def __init__(self, layout, listing, batches, ranges, rejects, idle, live, readiness):
+    def __init__(self, layout, listing, batches, ranges, rejects, idle, live, readiness,
+                 sharing):
         self.layout = layout
         self.listing = listing
         self.batches = batches
@@ -27,6 +28,7 @@ class Handout:
         self.idle = idle
         self.live = live
         self.readiness = readiness  # ReadinessChecker: is a job file complete
+        self.sharing = sharing  # RangeSharing: the ranges handed out
         self.assigned = 0  # jobs and tasks handed out
         self.range_given_at = None  # when a range of tasks was last handed out
         self.waiting_for_workers = False  # the last cycle had jobs but no idle worker
@@ -84,6 +86,7 @@ class Handout:
         if "@" in given[0]:
             self.range_given_at = now
         self.batches.sent_to(worker_id, now, count)
+        self.sharing.handed(worker_id, given[0], now)
         self.assigned += count
         if len(given) == 1:
             log.info("%s -> %s", display(given[0]), display(worker_id))

@@ -2,7 +2,7 @@
 
 Liveness never compares clocks (DESIGN.md, "Liveness"): each inbox's heartbeat counter is
 read, then read again until it changes (a worker beats every 2 s, 5 s on a shared mount) or a wait has passed
-on this host's monotonic clock. A counter that did not change means a dead, stopped or stuck
+on this host's monotonic clock; a worker of this host is asked of the process table instead. A counter that did not change means a dead, stopped or stuck
 worker. A stop request is a file ``jobpod/<worker>/.stop``, which a worker on any host
 notices within a beat (a second, 5 s on a shared mount); a worker on this host also gets SIGTERM, which is faster.
 """
@@ -21,6 +21,21 @@ def host_from_id(worker_id):
     return parts[0] if len(parts) == 3 and parts[1].isdigit() else None
 
 
+def running_here(beat):
+    """Whether the heartbeat is of a worker process running on this host right now (not
+    stopped): then no beat need be waited for. Asked of this host's own process table."""
+    if beat is None or beat.host != hostname() or not isinstance(beat.pid, int):
+        return False
+    try:
+        with open("/proc/%d/stat" % beat.pid, "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+        with open("/proc/%d/cmdline" % beat.pid, "rb") as handle:
+            command = handle.read()
+    except (OSError, IndexError):
+        return False
+    return state not in (b"T", b"t", b"Z", b"X") and b"worker" in command
+
+
 def survey(layout, wait=2.5, interval=0.2):
     """Every inbox with its heartbeat, and whether the beat changed within wait seconds.
 
@@ -30,10 +45,10 @@ def survey(layout, wait=2.5, interval=0.2):
     for worker_id in list_names(layout.jobpod):
         if os.path.isdir(layout.inbox(worker_id)):
             first[worker_id] = read_heartbeat(layout.inbox(worker_id))
-    alive = set()
+    alive = {w for w, beat in first.items() if running_here(beat)}
     last = dict(first)
     deadline = time.monotonic() + wait
-    pending = set(first)
+    pending = set(first) - alive
     while pending and time.monotonic() < deadline:
         time.sleep(interval)
         for worker_id in list(pending):

@@ -91,10 +91,12 @@ class SingleJobs:
             result = self.launcher.run_with_retries(argv, workdir, env, settings, files,
                                                     original)
         except (Interrupted, JobSignalled) as stop:
+            # a deliberate stop (Ctrl-C, `fjd workers stop`, the end of an allocation) is
+            # no attempt of the job's; a job that signalled its own worker made one
+            signalled = isinstance(stop, JobSignalled)
             self.launcher.discard_output_files()
             self.inbox.hand_back(name, str(stop) or "worker stopping; its run was interrupted",
-                                 attempts=queue_name.attempts + 1,
-                                 signalled=isinstance(stop, JobSignalled))
+                                 attempts=queue_name.attempts + signalled, signalled=signalled)
             return None
         except Cancelled:
             self.launcher.discard_output_files()

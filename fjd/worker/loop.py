@@ -255,12 +255,14 @@ class Worker:
             self.jobs.run_job(name, queue_name)
 
     def near_the_end(self, started, ran, left):
-        """Whether a batch (or range) that started then, with ran done and left to go, is
-        near enough its end to ask for more (SHARED_ASK_LEAD): once, not when stopping."""
+        """Whether a batch (or range) that started then (monotonic clock), with ran done
+        and left to go, is near enough its end to ask for more: once the next job or task
+        begins, at most SHARED_ASK_LEAD would be left at its pace so far (so the last one
+        always overlaps the hand-out). Once, not when stopping."""
         if not self.ask_lead or self.asked_early or self.waker.stopping or \
                 self.presence.buried or not 0 < left <= ran:
             return False
-        return (time.monotonic() - started) / ran * left <= self.ask_lead
+        return (time.monotonic() - started) / ran * (left - 1) <= self.ask_lead
 
     def ask_near_the_end(self, started, ran, left):
         """For a range of tasks: ask for more near its end, when it is the batch's last."""

@@ -94,6 +94,7 @@ class Presence:
         self.buried = False  # the dispatcher took our inbox: we were presumed dead
         self.runs = 0  # run ids: which journal records belong to which run
         self.job = self.run_id = None  # the inbox name being run, and its run id
+        self.on_tick = None  # called at every tick while a range of tasks runs (sharing it)
         self.blocked = self.held = None  # a result that cannot be filed yet, and why
         self.waker = None  # made when the worker starts
 
@@ -318,6 +319,8 @@ class Presence:
         self.beat()
         if self.buried:
             return Withdrawn(BURIED)
+        if self.on_tick is not None:
+            self.on_tick()
         if self.job and folders.lexists(os.path.join(self.inbox, cancel_request(self.job))):
             return Cancelled()
         return None

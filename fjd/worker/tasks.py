@@ -14,7 +14,7 @@ import time
 from .. import arrays, folders, moves, names, record_kinds, tickets
 from ..execute import Cancelled, Interrupted, JobSignalled, Withdrawn
 from ..jobfile import JobError, Settings
-from ..layout import cancel_request, display
+from ..layout import SHARE_FILE, cancel_request, display
 from ..fsops import try_rename
 from ..statx import cached_stat
 
@@ -167,11 +167,23 @@ class TaskRange:
         self.view = settings.jobfile == "last" or spec.command.uses_jobfile
         self.failures = False
         self.ran = 0
+        self.started = None  # on the monotonic clock, as near_the_end measures
+        self.current = None  # the task started last
 
     def run(self, fd):
-        """Run the tasks in turn; stops early when cancelled, taken away or stopping."""
-        queue_name, presence = self.queue_name, self.ranges.presence
-        last_check = time.monotonic()
+        """Run the tasks in turn (sharing the rest when asked: share_if_asked); stops early
+        when cancelled, taken away or stopping."""
+        presence = self.ranges.presence
+        presence.on_tick = self.share_if_asked
+        try:
+            self.run_tasks(fd, presence)
+        finally:
+            presence.on_tick = None
+        return None
+
+    def run_tasks(self, fd, presence):
+        queue_name = self.queue_name
+        last_check = self.started = time.monotonic()
         for task, values, error, row_offset in self.spec.iter_tasks(
                 fd, queue_name.first, queue_name.last, queue_name.offset):
             now = time.monotonic()
@@ -183,8 +195,11 @@ class TaskRange:
                 if why is not None:
                     log.warning("%s: %s", display(self.name), why)
                     return None
+            if task > self.queue_name.last:
+                break  # the rest was shared (share_if_asked)
             if presence.waker.stopping:
                 return self.give_back_rest(task, row_offset, interrupted=False)
+            self.current = task
             record = self.task_record(task)
             if error is not None:
                 record = record_kinds.task_not_run(record, str(error), record["start"])
@@ -194,16 +209,53 @@ class TaskRange:
                 except (Interrupted, JobSignalled) as stop:
                     log.info("%s: %s", display(names.task_name(self.array, task)),
                              stop or "interrupted")
-                    return self.give_back_rest(task, row_offset, interrupted=True,
-                                               signalled=isinstance(stop, JobSignalled))
+                    signalled = isinstance(stop, JobSignalled)  # (else no attempt: job.py)
+                    return self.give_back_rest(task, row_offset, interrupted=signalled,
+                                               signalled=signalled)
                 except Cancelled:
                     return self.cancel_rest(task)
                 except Withdrawn as why:
                     log.warning("%s: %s", display(self.name), why)
                     return None
             self.file_task(task, record)
-        self.ranges.finish_range(self.name, queue_name, self.failures)
+        self.ranges.finish_range(self.name, self.queue_name, self.failures)
         return None
+
+    def share_if_asked(self):
+        """At a tick: the dispatcher asked us (SHARE_FILE, naming this range) to give back
+        the tasks not started yet, because workers idle with nothing queued."""
+        path = os.path.join(self.ranges.inbox.path, SHARE_FILE)
+        try:
+            with open(path, "rb") as handle:
+                asked = handle.read(512).decode("utf-8", "replace").strip()
+            os.unlink(path)
+        except OSError:
+            return
+        if names.parse(asked).uid != self.queue_name.uid or self.current is None:
+            return  # a request for a range run before
+        if self.current < self.queue_name.last:
+            self.share_rest(self.current + 1)
+
+    def share_rest(self, cut):
+        """Keep the tasks before cut, and put the rest back in jobqueue/. The heartbeat
+        names the range kept first, so that a burial never counts an attempt for the rest."""
+        queue_name, inbox, presence = self.queue_name, self.ranges.inbox.path, self.ranges.presence
+        pieces = moves.shared_rest(queue_name, cut)
+        kept = moves.piece_names(queue_name, pieces)[0]
+        presence.job = kept
+        presence.beat(force=True)
+        try:
+            made = tickets.split(inbox, self.name, pieces)
+        except OSError as error:
+            presence.job = self.name
+            log.warning("%s: cannot give back tasks %d to %d: %s", display(self.name), cut,
+                        queue_name.last, error.strerror)
+            return
+        self.name, self.queue_name = made[0], names.parse(made[0])
+        if try_rename(os.path.join(inbox, made[1]),
+                      os.path.join(self.ranges.layout.jobqueue, made[1])):
+            log.info("%s: tasks %d to %d back to jobqueue/ for an idle worker",
+                     display(self.array), cut, queue_name.last)
 
     def task_record(self, task):
         attempt = self.queue_name.attempts + 1 if task == self.queue_name.first else 1
@@ -223,10 +275,7 @@ class TaskRange:
             "record %s in %s" % (shown, display(ranges.journals.records.path)), held=record)
         ranges.holder.count_finished()
         self.ran += 1
-        # NB: record["start"] is this task's wall-clock start and near_the_end measures
-        # on the monotonic clock, so a range asks for more once half of it is done, whatever
-        # its pace (as since the early ask came in; the sshfs figures were measured so).
-        ranges.ask_near_the_end(record["start"], self.ran, self.queue_name.last - task)
+        ranges.ask_near_the_end(self.started, self.ran, self.queue_name.last - task)
 
     def run_task(self, task, values, record):
         """Run one task (with its retries); record with its result."""
