@@ -145,6 +145,12 @@ def check_dependencies(layout, template, after):
     if lost:
         raise SubmitError("%s: not in this queue (not queued, waiting, running or finished)"
                           % ", ".join(display(name) for name in lost))
+    for target in targets:
+        array, index = dependencies.split_target(target)
+        size = dependency_state.array_size(layout, array) if index else None
+        if size is not None and index > size:
+            raise SubmitError("%s: %s has %d task%s" % (display(target), display(array),
+                                                       size, "" if size == 1 else "s"))
     for deps in declared + [after]:
         for array in deps.after_each:
             size = dependency_state.array_size(layout, array)

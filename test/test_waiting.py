@@ -213,6 +213,8 @@ def test_after_each_needs_arrays_of_one_size(queue):
     assert result.returncode == 2 and "3 tasks" in result.err
     result = fjd_cli(queue.root, "submit", "--exe", "true", "--after-each", first)
     assert result.returncode == 2
+    result = fjd_cli(queue.root, "submit", "--exe", "true", "--after", first + "#4")
+    assert result.returncode == 2 and "has 3 tasks" in result.err
     assert queue.names("waiting") == []
 
 
