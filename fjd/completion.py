@@ -27,6 +27,7 @@ class Completion:
         self.sizes = {}  # array id -> number of tasks
         self.last_mtime = None
         self.active = False  # arrays/ held something at the last pass
+        self.on_filed = None  # called with an array's original name once it is filed
 
     def due(self):
         """Whether arrays/ may have changed since the last pass (local disks: its mtime)."""
@@ -151,6 +152,8 @@ class Completion:
                             error.strerror)
         log.info("array %s: all %d tasks finished -> %s/%s", display(queue_name.original),
                  queue_name.last, state, display(final))
+        if self.on_filed is not None:
+            self.on_filed(queue_name.original)
         return 1
 
     def move(self, name, folder, target):

@@ -21,7 +21,7 @@ import time
 
 from . import arrays, journal, moves, names, record_kinds, record_search, records
 from .jobfile import JobError
-from .layout import cancel_request, display, hostname, safe_hostname
+from .layout import JOBQUEUE, cancel_request, display, hostname, safe_hostname
 from .fsops import list_names, try_rename, write_file_atomic
 from .names import nonce
 from .liveness import read_heartbeat
@@ -101,6 +101,48 @@ class Retry:
                 write_record(self.layout, name, legacy)
             return None
         return target_name
+
+    def cancelled_waiters(self, dependency):
+        """(writer, offset, record) of the jobs a dispatcher cancelled in waiting/ because
+        dependency failed or was cancelled, that are still in cancelled/."""
+        needle = record_kinds.dependency_pattern(dependency)
+        found = []
+        for path in journal.journal_paths(self.layout.records):
+            if not os.path.basename(path).startswith("dispatcher-"):
+                continue
+            for offset, record in journal.find(path, [needle]):
+                if record.get("cancelled_from") == record_kinds.WAITING_FROM and \
+                        record.get("state") == record_kinds.CANCELLED and record.get("name") \
+                        and os.path.lexists(os.path.join(self.layout.cancelled,
+                                                         record["name"])):
+                    found.append((journal.writer_of(path), offset, record))
+        return found
+
+    def restore_waiters(self, dependency):
+        """Put the jobs cancelled because dependency failed back in waiting/, and those
+        cancelled because of them, and so on (a record first, each); their new names."""
+        restored = []
+        todo = [dependency]
+        while todo:
+            for writer, offset, record in self.cancelled_waiters(todo.pop()):
+                name = record["name"]
+                original = record.get("original") or record.get("array") or \
+                    names.parse(name).original
+                target = moves.retried_job(original, moves.retry_tag(nonce()))
+                tasks = record.get("k") == record_kinds.TASKS
+                deltas = [0, 0, 0, 0, 0, -record.get("last", 1)] if tasks else \
+                    [0, 0, -1, 0, 0, 0]
+                entry = record_kinds.jobs_retried([[writer, offset]], [name], target, who(),
+                                                  time.time())
+                self.journal.adjust(entry, deltas)
+                if not try_rename(os.path.join(self.layout.cancelled, name),
+                                  os.path.join(self.layout.waiting, target)):
+                    self.journal.adjust(record_kinds.retry_undone(entry),
+                                        [-d for d in deltas])
+                    continue
+                restored.append(target)
+                todo.append(original)
+        return restored
 
     def array_named(self, final):
         """The original name of the finished array filed as failed/final, or None when
@@ -221,11 +263,11 @@ class Cancel:
     def close(self):
         self.journal.close()
 
-    def queued(self, name):
-        """Cancel a job (or range) in jobqueue/; the name it is filed under, or None if
-        somebody else took it first."""
+    def queued(self, name, folder=JOBQUEUE):
+        """Cancel a job (or range) in jobqueue/ (or a job in waiting/); the name it is
+        filed under, or None if somebody else took it first."""
         queue_name = names.parse(name)
-        source = os.path.join(self.layout.jobqueue, name)
+        source = os.path.join(self.layout.folder(folder), name)
         now = time.time()
         reason = "cancelled by %s" % who()
         if queue_name.is_tasks:
@@ -246,12 +288,13 @@ class Cancel:
         if size > 1:  # an array never started: all its tasks are cancelled
             self.journal.append(record_kinds.tasks_ended(
                 queue_name.original, None, 1, size, record_kinds.CANCELLED, reason, now,
-                cancelled_from="jobqueue", key=key), size=size)
+                cancelled_from=folder, key=key), size=size)
             final = records.first_free_name(self.layout.cancelled, queue_name.original)
             records.move_noreplace(claim, os.path.join(self.layout.cancelled, final))
             return "cancelled/" + final
         record = record_kinds.job_cancelled_queued(name, queue_name.original,
-                                                   queue_name.attempts, reason, now, key)
+                                                   queue_name.attempts, reason, now, key,
+                                                   cancelled_from=folder)
         final = records.Filing(self.layout, self.journal, claim, queue_name.original,
                                record_kinds.CANCELLED, record).advance()
         return "cancelled/" + final if final else None
@@ -290,6 +333,11 @@ def queued_matches(layout, wanted):
     """Queue names in jobqueue/ that match wanted (None: all)."""
     return sorted(n for n in list_names(layout.jobqueue) if matches(n, wanted) and
                   not names.parse(n).finished)
+
+
+def waiting_matches(layout, wanted):
+    """Names in waiting/ that match wanted (None: all)."""
+    return sorted(n for n in list_names(layout.waiting) if matches(n, wanted))
 
 
 def inbox_matches(layout, wanted):

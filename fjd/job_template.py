@@ -295,6 +295,15 @@ class JobTemplate:
             label += ".conf"
         return label
 
+    def file_data(self):
+        """(file name, bytes) of the job files to queue copies of."""
+        return list(self._file_data)
+
+    def control_head(self):
+        """The [control] section an --exe job gets (no executable, no params): what it
+        declares, for checks before anything is written."""
+        return self._ini("-", self.control, []).encode("utf-8", "surrogateescape")
+
     def contents(self):
         """(label, bytes) for each file, in submission order."""
         if self.files:

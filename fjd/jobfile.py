@@ -242,7 +242,8 @@ def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES, keep_open=False, splice=False):
 # every [control] key fjd reads; any other is a typo that would run the job without what it
 # asked for (`timout: 5` runs with no timeout), so it fails the job instead
 CONTROL_KEYS = ("executable", "logfile", "workdir", "timeout", "retries", "jobfile", "output",
-                "priority", "tasks", "repeat")
+                "priority", "tasks", "repeat",
+                "after", "after_finished", "after_each")  # (the dispatcher's: dependencies.py)
 
 
 def unknown_control_key(keys):

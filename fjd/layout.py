@@ -28,7 +28,8 @@ FAILED = "failed"
 RECORDS = "records"
 CANCELLED = "cancelled"
 ARRAYS = "arrays"
-FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS, CANCELLED, ARRAYS)
+WAITING = "waiting"  # jobs whose dependencies ([control] after ...) are not met yet
+FOLDERS = (JOBQUEUE, WORKERQUEUE, JOBPOD, DONE, FAILED, RECORDS, CANCELLED, ARRAYS, WAITING)
 # files in a worker's inbox jobpod/<id>/ besides its jobs
 HEARTBEAT_FILE = ".heartbeat"  # the worker's beat: counter, host, pid, running job
 STOP_FILE = ".stop"  # left by `fjd workers stop`: the worker stops as on SIGTERM
@@ -87,6 +88,7 @@ class Layout:
         self.records = os.path.join(self.root, RECORDS)
         self.cancelled = os.path.join(self.root, CANCELLED)
         self.arrays = os.path.join(self.root, ARRAYS)
+        self.waiting = os.path.join(self.root, WAITING)
         self._shared = None
         self._fuse = None
 

@@ -74,7 +74,7 @@ def requeued(queue_name, attempts, tag, retag=True):
     if queue_name.is_tasks:
         return names.with_fields(queue_name, attempts=attempts,
                                  tag=tag if retag else queue_name.tag)
-    return names.requeue_name(queue_name.original, attempts, tag)
+    return names.requeue_name(queue_name.original, attempts, tag, queue_name.released)
 
 
 def retried_job(original, tag):

@@ -19,6 +19,8 @@ own ``sample@a7`` is an ordinary name and starts as attempt 1. Fields:
     o<N>          byte offset of task S's row in a table array (saves reading up to it)
     s<FLAGS>      a finished range of tasks (in arrays/): F some failed, C some cancelled
     d.. w.. r..   tags that keep a requeued name unique (dispatcher, worker, retry)
+    e             released: the dependencies of the job were met (dependencies.py); the
+                  dispatcher hands it out without looking at its [control] after keys
 
 ``done/`` and ``failed/`` get the original name again, or ``job0~2.conf`` when a finished
 job already has it.
@@ -41,12 +43,14 @@ OUTPUT_ROOM = len(".out")  # records/NAME.out of a job whose output goes to file
 _SUFFIX = re.compile(r"@((?:[a-z][0-9A-Za-z-]*)(?:\.[a-z][0-9A-Za-z-]*)*)~([0-9a-f]{6})\Z")
 _RANGE = re.compile(r"t([0-9]{1,12})-([0-9]{1,12})\Z")
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
+RELEASED_FIELD = "e"  # the job's dependencies were met (the dispatcher released it)
 PLAIN_MARK = "s"  # ends the sequence number of a submitted single job of default priority
 _SUBMITTED = re.compile(r"[0-9]{8}-[0-9]{6}\.[0-9]{6}-[0-9a-f]{6}-[0-9]{6,}(%s?)-" % PLAIN_MARK)
 
 
 class QueueName(collections.namedtuple(
-        "QueueName", "original attempts first last uid offset flags tag")):
+        "QueueName", "original attempts first last uid offset flags tag released",
+        defaults=(False,))):
     """What a name in a queue folder says. first/last/uid are None for a single job."""
 
     @property
@@ -99,6 +103,7 @@ def parse(name):
 
 def _fields(original, fields):
     attempts, first, last, uid, offset, flags, tag = 0, None, None, None, None, None, None
+    released = False
     for field in fields:
         kind, value = field[0], field[1:]
         if kind == "a" and value.isdigit():
@@ -115,13 +120,15 @@ def _fields(original, fields):
             flags = value
         elif kind in "dwr":
             tag = field
+        elif field == RELEASED_FIELD:
+            released = True
     if first is None or last is None or last < first:
         first = last = None
-    return QueueName(original, attempts, first, last, uid, offset, flags, tag)
+    return QueueName(original, attempts, first, last, uid, offset, flags, tag, released)
 
 
 def compose(original, attempts=0, first=None, last=None, uid=None, offset=None, flags=None,
-            tag=None):
+            tag=None, released=False):
     """The name for a job or task range with these fields (the inverse of parse)."""
     fields = []
     if attempts:
@@ -136,6 +143,8 @@ def compose(original, attempts=0, first=None, last=None, uid=None, offset=None, 
         fields.append("s" + flags)
     if tag:
         fields.append(tag)
+    if released:
+        fields.append(RELEASED_FIELD)
     if not fields:
         return original
     original = fit(original, MAX_NAME_BYTES - SUFFIX_ROOM)
@@ -148,10 +157,10 @@ def with_fields(queue_name, **changes):
     return compose(*queue_name._replace(**changes))
 
 
-def requeue_name(original, attempts, tag=""):
+def requeue_name(original, attempts, tag="", released=False):
     """The name under which a single job goes back to jobqueue/ with its attempt count
     (the syntax only: moves.py decides when and with which tag)."""
-    return compose(original, attempts=attempts, tag=tag or None)
+    return compose(original, attempts=attempts, tag=tag or None, released=released)
 
 
 def final_names(original):

@@ -17,6 +17,9 @@ Kinds (the ``k`` key):
     moved, output  a job filed under another name than first recorded / its output file
     retried, retry-undone   `fjd retry`, and its retraction when the job moved meanwhile
 
+A job cancelled because of a dependency has the key ``dependency`` (the name it waited for)
+and ``cancelled_from`` ``waiting``.
+
 The dispatcher's and `fjd cancel`'s records carry a ``key`` that says what they stand
 for, so that a record is never written twice when its writer died between recording and
 doing (dispatcher/keyed_journal.py).
@@ -29,6 +32,7 @@ DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
 STATES = (DONE, FAILED, CANCELLED)
 FORMAT_VERSION = 1
 FILED_BY_DISPATCHER = "dispatcher"
+WAITING_FROM = "waiting"  # cancelled_from of a job cancelled while it waited (dependencies)
 
 
 def encode(record):
@@ -208,10 +212,10 @@ def job_cancelled_in_inbox(queue, original, worker, host, worker_pid, attempt, r
                 cancelled_from=cancelled_from)
 
 
-def job_cancelled_queued(queue, original, attempt, reason, end, key):
-    """A job `fjd cancel` took from jobqueue/ (key: claim_key)."""
+def job_cancelled_queued(queue, original, attempt, reason, end, key, cancelled_from="jobqueue"):
+    """A job `fjd cancel` took from jobqueue/ (or waiting/) (key: claim_key)."""
     return {"queue": queue, "original": original, "attempt": attempt, "reason": reason,
-            "cancelled_from": "jobqueue", "start": None, "end": end, "exit_status": None,
+            "cancelled_from": cancelled_from, "start": None, "end": end, "exit_status": None,
             "signal": None, "key": key}
 
 
@@ -219,6 +223,26 @@ def job_cancelled_for_dead_worker(queue, original, reason, end, key):
     """A job whose cancel request its worker died before honouring (key: cancel_key)."""
     return {"queue": queue, "original": original, "reason": reason, "exit_status": None,
             "signal": None, "end": end, "key": key}
+
+
+def job_cancelled_by_dependency(queue, original, dependency, reason, end, key):
+    """A waiting job the dispatcher cancelled because what it waits for failed or was
+    cancelled (dependency: that name; `fjd retry` of it finds this record)."""
+    return {"queue": queue, "original": original, "reason": reason, "dependency": dependency,
+            "cancelled_from": WAITING_FROM, "start": None, "end": end, "exit_status": None,
+            "signal": None, "key": key}
+
+
+def dependency_key(name):
+    """The key of the record of a waiting job filed because of its dependencies: a
+    dispatcher killed between the record and the move finds the job waiting again and
+    redoes the move without a second record."""
+    return "dependency:%s" % name
+
+
+def dependency_pattern(name):
+    """What the record of a job cancelled because of name holds."""
+    return pattern("dependency", name)
 
 
 def job_rejected(queue, original, reason, host, attempt, end, key):

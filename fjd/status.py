@@ -16,6 +16,7 @@ import os
 import time
 
 from . import arrays, defaults, journal, names, record_kinds, record_search
+from .dependency_state import waiting_summary
 from .layout import display
 from .fsops import list_names
 from .liveness import read_heartbeat
@@ -215,6 +216,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
     totals = journals.totals
     running = running_jobs(layout, journals, now)
     queued = queued_count(layout)
+    waiting = waiting_summary(layout)
     inboxes = list_names(layout.jobpod)
     idle = list_names(layout.workerqueue)
     limit = None if failed_limit is None or failed_limit < 0 else failed_limit
@@ -229,6 +231,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
     eta = round(remaining / rate, 1) if rate and remaining and inboxes else None
     counts = {
         "queued": queued,
+        "waiting": waiting["tasks"],
         "running": sum(1 for r in running if r["state"] != "assigned"),
         "assigned": in_flight - sum(1 for r in running if r["state"] != "assigned"),
         "done": totals[0] + totals[3] + legacy_counts["done"],
@@ -244,6 +247,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
         "blocked": [{"worker": r["worker"], "host": r["host"], "why": r["blocked"]}
                     for r in running if r["blocked"]],
         "running": running,
+        "waiting": waiting,
         "failed": failed,
         "throughput": None if rate is None else {"jobs_per_second": round(rate, 4),
                                                  "source": "records"},
@@ -287,6 +291,8 @@ def render(state, failed_total=None):
     workers = state["workers"]
     lines = ["queue %s" % display(state["root"])]
     rows = [("queued", counts["queued"], ""),
+            ("waiting", counts.get("waiting", 0), "(for other jobs: see below)"
+             if counts.get("waiting") else ""),
             ("running", counts["running"] + counts["assigned"],
              "(%d running, %d assigned)" % (counts["running"], counts["assigned"])
              if counts["assigned"] else ""),
@@ -298,7 +304,8 @@ def render(state, failed_total=None):
     lines.append("  %-10s %8d  (%d idle; `fjd workers list` checks which are alive)"
                  % ("workers", workers["inboxes"], workers["idle"]))
     rate = state["throughput"]["jobs_per_second"] if state["throughput"] else None
-    remaining = counts["queued"] + counts["running"] + counts["assigned"]
+    remaining = counts["queued"] + counts["running"] + counts["assigned"] + \
+        counts.get("waiting", 0)
     if not remaining:
         eta = "nothing left to do"
     elif not workers["inboxes"]:
@@ -319,6 +326,7 @@ def render(state, failed_total=None):
             lines.append("  %-46s %-8s %-28s %-16s %9s"
                          % (shorten(job["job"], 46), job["state"], shorten(job["worker"], 28),
                             shorten(job["host"], 16), duration(job["elapsed"])))
+    lines += waiting_lines(state.get("waiting"))
     if state["failed"]:
         total = counts["failed"] if failed_total is None else failed_total
         shown = len(state["failed"])
@@ -329,6 +337,21 @@ def render(state, failed_total=None):
             lines.append("  %s: %s" % (display(job["name"]), display(job["reason"])))
         lines.append("  (fjd retry NAME... or fjd retry --all puts them back in the queue)")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def waiting_lines(waiting):
+    """The first waiting jobs, and what each waits for (with its state)."""
+    if not waiting or not waiting["first"]:
+        return []
+    lines = ["", "waiting (%s):" % ("first %d of %d jobs" % (len(waiting["first"]),
+                                                             waiting["jobs"])
+                                    if len(waiting["first"]) < waiting["jobs"]
+                                    else waiting["jobs"])]
+    for job in waiting["first"]:
+        lines.append("  %s: %s" % (display(job["name"]), ", ".join(
+            "%s %s (%s)" % (dep["key"], display(dep["name"]), dep["state"] or "not finished")
+            for dep in job["waits_for"]) or "nothing (about to be released)"))
+    return lines
 
 
 class ThroughputWindow:

@@ -29,6 +29,7 @@ writes its files.
 import os
 import time
 
+from . import dependencies, dependency_state
 from .arrays import MAX_HEADER, declared_kind
 from .errors import QueueError, SubmitError
 from .fsops import write_all
@@ -62,32 +63,53 @@ def is_plain(data):
     return not declared_kind(data[:MAX_HEADER]) and not priority_of(data)
 
 
-def write_jobs(layout, template, on_name=None):
-    """Write every job of template into jobqueue/; returns the names in submission order.
+def waits_for_others(template, after):
+    """A function (data -> (the job's bytes with the after keys added, whether it waits for
+    other jobs)): such a job goes to waiting/ and never gets the plain mark (the dispatcher
+    reads its head). The jobs of an --exe template share their [control]: one look."""
+    shared = bool(after) or (not template.files and
+                             bool(dependencies.parse_head(template.control_head())))
 
-    On an error part-way the jobs written so far stay queued; the error is raised with
-    ``written`` (the list of names) attached.
+    def with_dependencies(data):
+        if after:
+            data = dependencies.add_to_job(data, after)
+        return data, shared or (bool(template.files) and bool(dependencies.parse_head(data)))
+    return with_dependencies
+
+
+def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
+    """Write every job of template into jobqueue/ (a job that waits for others, with after
+    or its own [control] after keys, into waiting/); returns the names in submission order.
+
+    Every name waited for must be in the queue (SubmitError, nothing written). On an error
+    part-way the jobs written so far stay queued; the error is raised with ``written`` (the
+    list of names) attached.
     """
     layout.ensure()
+    check_dependencies(layout, template, after)
+    with_dependencies = waits_for_others(template, after)
     width = max(6, len(str(template.file_count())))
     prefix = batch_prefix()
     nonce = prefix.rsplit("-", 1)[1]
     names = []
     dir_fd = os.open(layout.jobqueue, os.O_RDONLY | os.O_DIRECTORY)
+    waiting_fd = os.open(layout.waiting, os.O_RDONLY | os.O_DIRECTORY)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     tmp = None
     try:
         for seq, (label, data) in enumerate(template.contents(), 1):
             number = "%0*d" % (width, seq)
-            final = "%s-%s%s-%s" % (prefix, number, PLAIN_MARK if is_plain(data) else "",
-                                    label)
+            data, waits = with_dependencies(data)
+            final = "%s-%s%s-%s" % (prefix, number,
+                                    PLAIN_MARK if is_plain(data) and not waits else "", label)
             tmp = ".%s-%s.tmp" % (nonce, number)
             fd = os.open(tmp, flags, 0o644, dir_fd=dir_fd)
             try:
                 write_all(fd, data)
             finally:
                 os.close(fd)
-            os.rename(tmp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            os.rename(tmp, final, src_dir_fd=dir_fd,
+                      dst_dir_fd=waiting_fd if waits else dir_fd)
             tmp = None
             names.append(final)
             if on_name is not None:
@@ -102,13 +124,48 @@ def write_jobs(layout, template, on_name=None):
         raise
     finally:
         os.close(dir_fd)
+        os.close(waiting_fd)
     if names:
         hint_dispatcher(layout, layout.identity())  # look now, rather than at its next poll
     return names
 
 
+def check_dependencies(layout, template, after):
+    """SubmitError unless every name the jobs wait for is in the queue, and an after_each
+    array has as many tasks as the array it names."""
+    declared = [dependencies.parse_head(data) for _, data in template.file_data()]
+    if not template.files:
+        declared = [dependencies.parse_head(template.control_head())]
+    targets = []
+    for deps in declared + [after]:
+        targets += [t for t in deps.targets() if t not in targets]
+    if not targets:
+        return
+    lost = dependency_state.missing(layout, targets)
+    if lost:
+        raise SubmitError("%s: not in this queue (not queued, waiting, running or finished)"
+                          % ", ".join(display(name) for name in lost))
+    for target in targets:
+        array, index = dependencies.split_target(target)
+        size = dependency_state.array_size(layout, array) if index else None
+        if size is not None and index > size:
+            raise SubmitError("%s: %s has %d task%s" % (display(target), display(array),
+                                                       size, "" if size == 1 else "s"))
+    for deps in declared + [after]:
+        for array in deps.after_each:
+            size = dependency_state.array_size(layout, array)
+            if not template.is_array or template.files:
+                raise SubmitError("after_each %s: only an array can wait for each task of "
+                                  "another" % display(array))
+            if size != template.count():
+                raise SubmitError("after_each %s: it has %s tasks and this array %d; both "
+                                  "must have as many" % (display(array), size,
+                                                         template.count()))
+
+
 def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=None,
-           timeout=None, retries=None, workdir=None, control=None, root=None, split=False):
+           timeout=None, retries=None, workdir=None, control=None, root=None, split=False,
+           after=None, after_finished=None, after_each=None):
     """Queue jobs; returns the names of the files written to jobqueue/, in order.
 
     executable  the command line, as ``[control] executable`` (split like a shell would,
@@ -129,6 +186,11 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
                 ``[control]`` keys of each job (control: {key: value} for any other key);
                 placeholders work in logfile and workdir too (not quoted).
     root        the queue root (default: $FJD_ROOT, else the current directory).
+    after, after_finished, after_each
+                names (a list, or a string with blanks or commas between them) of jobs or
+                arrays in the queue that these wait for: every one done; every one finished
+                whatever the outcome; task N of an array after task N of another
+                (DESIGN.md, "Dependencies"). Such jobs wait in waiting/.
 
     Raises SubmitError for bad options (nothing is queued then) and OSError when the queue
     cannot be written.
@@ -139,4 +201,5 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
     layout = Layout(root)
     if not os.path.isdir(layout.root):
         raise QueueError("the queue root %s does not exist" % display(layout.root))
-    return write_jobs(layout, template)
+    return write_jobs(layout, template, after=dependencies.make(after, after_finished,
+                                                                after_each))

@@ -215,3 +215,23 @@ def test_bench_compare_runs_both_sides_and_removes_its_worktree(tmp_path):
                                stdout=subprocess.PIPE).stdout.decode()
     assert str(tmp_path) not in worktrees, worktrees
     assert not glob.glob(str(tmp_path / "fjd-bench-*")), os.listdir(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_bench_deps_prints_its_figures(tmp_path):
+    """bench/deps.py (issue 23) at tiny sizes: every scenario prints its line."""
+    argv = [sys.executable, os.path.join(REPO, "bench", "deps.py"), "--quick",
+            "--chain", "20", "--independent", "30", "--waiting", "50", "--each-tasks", "20",
+            "--after-tasks", "50", "--idle-seconds", "1", "--tmp", str(tmp_path)]
+    env = dict(os.environ)
+    env.pop("FJD_ROOT", None)
+    proc = subprocess.run(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    out = proc.stdout.decode("utf-8", "replace")
+    assert proc.returncode == 0, out + proc.stderr.decode("utf-8", "replace")[-3000:]
+    figures = {line.split()[0]: json.loads(line.split(None, 1)[1])
+               for line in out.splitlines() if line.strip()}
+    assert figures["chain"]["links"] == 20 and figures["chain"]["links_per_second"] > 0
+    assert figures["waiting"]["waiting"] == 50 and figures["waiting"]["ratio"] > 0
+    assert figures["each"]["speed_ratio"] > 0
+    assert figures["after"]["start_delay_seconds"] < 10

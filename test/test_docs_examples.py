@@ -92,7 +92,12 @@ def check_commands(work, outputs):
 
 def check_jobs_and_arrays(work, outputs):
     empty_queue(work)
-    assert names(work, "done") == ["shapes.conf", "square.conf"]
+    done = names(work, "done")
+    assert "shapes.conf" in done and "square.conf" in done and len(done) == 6
+    # the pipeline: prepare, a sweep after it, post-processing after each task, reduce
+    assert names(work, "waiting") == [] and names(work, "cancelled") == []
+    assert (work / "pipeline" / "total.txt").read_text() == "104\n"
+    assert "waiting" in outputs[-1]
     areas = {name: (work / "out" / name).read_text() for name in names(work, "out")}
     assert areas == {"square.txt": "9\n", "wide.txt": "4\n", "tall.txt": "5\n"}
 

@@ -340,3 +340,44 @@ def test_hints_dropped_by_a_firewall_cost_speed_not_jobs(hosts):  # noqa: F811
     for mark in marks:
         with open(os.path.join(shared, "marks", mark)) as handle:
             assert handle.read().splitlines() == ["beta"]  # ran once, on the worker's host
+
+
+# -- dependencies across hosts ----------------------------------------------------------------
+
+def test_dependencies_across_hosts(hosts):  # noqa: F811
+    """A chain, a failure that cancels what waits for it, and an after_each pair, with the
+    dispatcher on alpha and workers on beta and gamma; submitted with fjd.submit from a
+    fourth place. Nothing starts before what it waits for ended."""
+    import fjd
+    shared = hosts.shared
+    os.makedirs(os.path.join(shared, "jobqueue"))
+    dispatcher = start_fjd(hosts, "alpha", "dispatcher", RECOMMENDED)
+    for host in ("beta", "gamma"):
+        start_fjd(hosts, host, "worker", RECOMMENDED)
+    assert wait_until(lambda: os.path.exists(os.path.join(shared, "dispatcher.lock")), 20)
+    chain, previous = [], None
+    for _ in range(30):
+        previous = fjd.submit("true", root=shared, after=previous and [previous])[0]
+        chain.append(previous)
+    bad = fjd.submit("false", root=shared, after=[chain[0]])[0]
+    lost = fjd.submit("true", root=shared, after=[bad])[0]
+    first = fjd.submit("%s -c 'import sys; sys.exit($i == 2)'" % PYTHON,
+                       params={"i": "1..4"}, root=shared, control={"jobfile": "none"})[0]
+    second = fjd.submit("true", params={"i": "1..4"}, root=shared, after_each=[first])[0]
+    assert wait_until(lambda: second in listing(os.path.join(shared, "cancelled")) and
+                      chain[-1] in listing(os.path.join(shared, "done")), 60), \
+        "\n".join(h.log() for h in hosts.hosts)
+    assert lost in listing(os.path.join(shared, "cancelled"))
+    assert listing(os.path.join(shared, "waiting")) == []
+    records = {r["name"]: r for r in read_records(shared)}
+    hops = []
+    for before, after in zip(chain, chain[1:]):
+        assert records[after]["start"] >= records[before]["end"]
+        hops.append(records[after]["start"] - records[before]["end"])
+    span = records[chain[-1]]["end"] - records[chain[0]]["start"]
+    print("chain of %d over sshfs: %.1f links/s, median hop %.1f ms, hosts %s"
+          % (len(chain), len(chain) / span, statistics.median(hops) * 1000,
+             sorted({records[name]["host"] for name in chain})))
+    assert len(chain) / span >= 2  # the issue's 10/s, with room for a loaded machine
+    assert all(status == 0 for status in hosts.stop_all().values())
+    assert dispatcher.proc.returncode == 0

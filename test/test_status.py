@@ -55,8 +55,8 @@ def test_json_has_everything_a_script_needs(tmp_path):
     result = fjd_cli(tmp_path, "status", "--json")
     assert result.returncode == 0, result.err
     state = json.loads(result.out)
-    assert state["counts"] == {"queued": 3, "running": 1, "assigned": 0, "done": 5,
-                               "failed": 2, "cancelled": 0}
+    assert state["counts"] == {"queued": 3, "waiting": 0, "running": 1, "assigned": 0,
+                               "done": 5, "failed": 2, "cancelled": 0}
     assert state["workers"] == {"inboxes": 2, "idle": 1}
     [running] = state["running"]
     assert (running["job"], running["worker"], running["host"], running["pid"],

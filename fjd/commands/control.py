@@ -5,7 +5,8 @@ import time
 
 from .. import defaults, names
 from ..control import (Cancel, ControlError, Retry, inbox_matches, job_name,
-                       queued_matches)
+                       queued_matches, waiting_matches)
+from ..layout import JOBQUEUE, WAITING
 from ..layout import display
 from ..fsops import list_names
 from .common import CommandError, add_command, add_common, ensure_queue, open_queue
@@ -84,7 +85,17 @@ def retry_jobs(layout, retry, args, wanted, arrays_wanted):
             continue
         moved += 1
         print("%s -> jobqueue/%s" % (display(name), display(new)))
+        moved += restore_waiters(retry, names.parse(name).original)
     return moved, status
+
+
+def restore_waiters(retry, dependency):
+    """The jobs cancelled because dependency failed go back to waiting/; how many."""
+    restored = retry.restore_waiters(dependency)
+    for name in restored:
+        print("%s -> waiting/%s (it waits for %s again)"
+              % (display(names.parse(name).original), display(name), display(dependency)))
+    return len(restored)
 
 
 def retry_tasks(retry, args, arrays_wanted):
@@ -111,6 +122,8 @@ def retry_tasks(retry, args, arrays_wanted):
         tasks += count
         print("%s: %d failed task%s -> jobqueue/" % (display(array), count,
                                                      "" if count == 1 else "s"))
+        for dependency in [array] + [names.task_name(array, i) for i in chosen]:
+            tasks += restore_waiters(retry, dependency)
     return tasks, status
 
 
@@ -131,13 +144,15 @@ def cancel_selected(layout, cancel, args):
     asked = []
     for _ in range(defaults.CANCEL_PASSES):
         progress = False
-        for name in queued_matches(layout, wanted):
-            final = cancel.queued(name)
+        for folder, name in [(WAITING, n) for n in waiting_matches(layout, wanted)] + \
+                [(JOBQUEUE, n) for n in queued_matches(layout, wanted)]:
+            final = cancel.queued(name, folder)
             if final:
                 progress = True
                 cancelled += 1
                 hits.update((name, names.parse(name).original))
-                print("cancelled %s (was queued) -> %s" % (display(name), display(final)))
+                print("cancelled %s (was %s) -> %s" % (
+                    display(name), "queued" if folder == JOBQUEUE else folder, display(final)))
         if not args.queued_only:
             for worker_id, name in inbox_matches(layout, wanted):
                 if (worker_id, name) in asked:

@@ -20,6 +20,7 @@ from ..progress import RecentRate
 from ..recruit.local import (child_env, cpu_count, fjd_argv, stamp,
                              start_logged_process, tail, worker_argv)
 from .. import names
+from ..dependency_state import waiting_summary
 from ..status import (Journals, duration, failure_entry, legacy_summary, queued_count,
                       running_jobs)
 from .common import (add_command, add_common, add_worker_options, open_queue, plural,
@@ -106,7 +107,7 @@ class Counter:
 
 def pending_jobs(layout):
     """Names in jobqueue/ and in inboxes (a range of tasks counts once)."""
-    count = len(list_names(layout.jobqueue))
+    count = len(list_names(layout.jobqueue)) + len(list_names(layout.waiting))
     for worker_id in list_names(layout.jobpod):
         count += len(layout.inbox_jobs(worker_id) or [])
     return count
@@ -114,7 +115,7 @@ def pending_jobs(layout):
 
 def pending_tasks(layout):
     """Jobs and tasks queued or in inboxes."""
-    count = queued_count(layout)
+    count = queued_count(layout) + waiting_summary(layout, shown=0)["tasks"]
     for worker_id in list_names(layout.jobpod):
         count += sum(names.parse(n).size for n in layout.inbox_jobs(worker_id) or [])
     return count

@@ -3,7 +3,7 @@ import json
 import os
 import sys
 
-from .. import names, record_kinds, record_search
+from .. import dependency_state, names, record_kinds, record_search
 from ..layout import display
 from .common import CommandError, add_command, add_common, open_queue
 
@@ -39,6 +39,10 @@ def cmd_show(args):
             summary = record_search.array_summary(layout, name)
             if summary:
                 return show_array(summary, args)
+    folder, waits_for = dependency_state.where_and_what(
+        layout, task[0] if task is not None else names.parse(name).original)
+    if not found and folder == "waiting":
+        return show_waiting(name, waits_for, args)
     if not found:
         raise CommandError("no record of a %s in %s (fjd status lists failed jobs; a job "
                            "still queued or running has no record yet)"
@@ -53,12 +57,16 @@ def cmd_show(args):
         return 0
     if args.json:
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in chosen]
+        if waits_for:
+            clean = [dict(r, waits_for=waits_for) for r in clean]
         print(json.dumps(clean if args.all else clean[0], indent=1, sort_keys=True))
         return 0
     for number, record in enumerate(chosen):
         if number:
             print()
         print(render(record, task))
+    for line in waits_for_lines(waits_for):
+        print(line)
     if len(found) > len(chosen):
         print("(%d earlier record%s: --all shows them)" % (len(found) - 1,
                                                         "" if len(found) == 2 else "s"))
@@ -95,6 +103,25 @@ def render(record, task):
     if task is None and record.get("k") == record_kinds.TASKS:
         lines.append("tasks: %s to %s" % (record.get("first"), record.get("last")))
     return "\n".join(lines)
+
+
+def waits_for_lines(waits_for):
+    return ["waits for: %s %s (%s)" % (dep["key"], display(dep["name"]),
+                                       dep["state"] or "not finished") for dep in waits_for]
+
+
+def show_waiting(name, waits_for, args):
+    """A job in waiting/: no record yet, only what it waits for."""
+    if args.stdout or args.stderr:
+        return 0
+    if args.json:
+        print(json.dumps({"name": name, "state": "waiting", "waits_for": waits_for},
+                         indent=1, sort_keys=True))
+        return 0
+    print("name: %s\nstate: waiting" % display(name))
+    for line in waits_for_lines(waits_for):
+        print(line)
+    return 0
 
 
 def show_array(summary, args):

@@ -3,6 +3,7 @@ import argparse
 import sys
 import time
 
+from .. import dependencies
 from ..layout import display
 from ..job_template import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param
 from ..submit import write_jobs
@@ -62,11 +63,22 @@ def add_job_options(parser, files_help):
                        metavar="KEY=VALUE", help="any other [control] key (repeatable)")
     group.add_argument("--split", action="store_true",
                        help="one job file per task instead of one array file for the sweep")
+    group.add_argument("--after", action="append", default=[], metavar="NAME",
+                       help="start only once NAME (a job or array as fjd submit printed it, "
+                            "or a task NAME#N) is done; if it fails or is cancelled, these "
+                            "jobs are cancelled (repeatable; [control] after)")
+    group.add_argument("--after-finished", action="append", default=[], metavar="NAME",
+                       help="start once NAME has finished, whatever the outcome (repeatable; "
+                            "[control] after_finished)")
+    group.add_argument("--after-each", action="append", default=[], metavar="ARRAY",
+                       help="(an array) task N starts once task N of ARRAY is done; it is "
+                            "cancelled if that one fails ([control] after_each)")
 
 
 def has_job_options(args):
     return bool(args.files or args.exe is not None or args.param or args.control or
                 args.repeat != 1 or args.name or args.no_jobfile or args.split or
+                args.after or args.after_finished or args.after_each or
                 any(getattr(args, k) is not None for k in CONTROL_KEYS_WITH_OPTIONS))
 
 
@@ -92,7 +104,8 @@ def queue_from_args(args, command, layout, echo, announce=True):
     on_name = (lambda n: out.write(n + "\n")) if echo else None
     started = time.monotonic()
     try:
-        names = write_jobs(layout, template, on_name)
+        names = write_jobs(layout, template, on_name, after=dependencies.make(
+            args.after, args.after_finished, args.after_each))
     except OSError as error:
         written = getattr(error, "written", [])
         where = display(error.filename) if error.filename else display(layout.jobqueue)
@@ -113,8 +126,11 @@ def queue_from_args(args, command, layout, echo, announce=True):
                                                            template.count())
         else:
             what = "%d job%s" % (len(names), "" if len(names) == 1 else "s")
+        waits = dependencies.make(args.after, args.after_finished, args.after_each)
+        where = "%s (waiting for %s)" % (display(layout.waiting), ", ".join(
+            waits.targets())) if waits else display(layout.jobqueue)
         sys.stderr.write("fjd %s: queued %s in %s (%.2f s)\n"
-                         % (command, what, display(layout.jobqueue), elapsed))
+                         % (command, what, where, elapsed))
     return names
 
 

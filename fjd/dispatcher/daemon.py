@@ -27,6 +27,7 @@ from .ranges import ArrayRanges
 from .rejects import Claims, Rejects
 from .sharing import RangeSharing
 from .timers import due
+from .waiting import Waiting
 from .workers import IdleWorkers, LiveWorkers
 
 log = logging.getLogger("fjd.dispatcher")
@@ -62,6 +63,8 @@ class Dispatcher:
             self.idle, self.live,
             ReadinessChecker(settle_seconds=settle, use_leases=not layout.shared),
             self.sharing)
+        self.waiting = self.handout.waiting = Waiting(layout, self.journal, self.listing)
+        self.completion.on_filed = self.waiting.array_filed
         self.faults = faults.Faults(log)
         self.root_id = None
         self.waker = None
@@ -122,12 +125,12 @@ class Dispatcher:
         self.progress = DispatcherProgressLine(self.layout)
         if self.idle.hints is not None:
             self.waker.watchers.append(self.idle.hints)
-        watcher, arrivals = self.watch_folders()
+        watchers = self.watch_folders()
         try:
             return self.loop()
         finally:
-            watcher.close()
-            arrivals.close()
+            for watcher in watchers:
+                watcher.close()
             self.show_progress(force=True)
             self.progress.close()
 
@@ -140,12 +143,17 @@ class Dispatcher:
         if not self.layout.shared:
             watcher.watch(self.layout.workerqueue, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
             watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
+            watcher.watch(self.layout.waiting, IN_MOVED_TO | IN_CLOSE_WRITE)
             self.waker.watchers.append(watcher)
         arrivals = DirWatcher()
         if not self.layout.shared and arrivals.watch(self.layout.jobqueue,
                                                      IN_MOVED_TO | IN_CLOSE_WRITE):
             self.listing.arrivals = arrivals
-        return watcher, arrivals
+        waiting = DirWatcher()
+        if not self.layout.shared and waiting.watch(self.layout.waiting,
+                                                    IN_MOVED_TO | IN_CLOSE_WRITE):
+            self.waiting.folder.arrivals = waiting
+        return watcher, arrivals, waiting
 
     def warn_about_timings(self):
         """Workers read --worker-timeout from the lock and beat BEATS_PER_TIMEOUT times
@@ -173,6 +181,7 @@ class Dispatcher:
                 self.guarded("ask for a range to be shared", self.sharing.check,
                              time.monotonic(), bool(self.listing.pending))
                 self.finish_arrays()
+                busy = self.guarded("release waiting jobs", self.waiting.cycle) or busy
                 self.show_progress()
                 done = self.exit_when_done and self.guarded("see whether all is done",
                                                             self.all_done)
@@ -199,7 +208,10 @@ class Dispatcher:
             self.poll.busy()
         elif self.waker.sleep(self.pause()):
             self.poll.busy()  # woken by inotify or a hint: something is going on
-            self.listing.woken = self.idle.wake() or self.listing.woken
+            news = self.idle.wake()  # (False: only a worker's "idle" hint)
+            self.listing.woken = news or self.listing.woken
+            self.waiting.folder.woken = self.layout.shared and (news or
+                                                                self.waiting.folder.woken)
 
     def pause(self):
         """How long to sleep after a cycle with nothing to do: the polling interval, but
@@ -234,6 +246,13 @@ class Dispatcher:
         """Now and then, after the hand-out (a worker waiting for its next range goes
         first): merge the finished ranges in arrays/ and file the arrays they complete."""
         now = time.monotonic()
+        if self.waiting.holders.array_due and not self.listing.next_is_range():
+            # a range of an array others wait for ended, and none is left to hand out:
+            # the array may be complete, and its waiters should not wait for the timer
+            self.waiting.holders.array_due = False
+            self.guarded("file finished arrays", self.completion.run)
+            self.last_completion = now
+            return
         given_at = self.handout.range_given_at
         lately = given_at is not None and now - given_at < defaults.RANGES_WATCHED_FOR
         if lately or self.completion.active or \
@@ -270,7 +289,7 @@ class Dispatcher:
         """Nothing queued and nothing in any inbox. Costs nothing while the last listing
         still has jobs to hand out: a long queue is never listed just to ask this. Arrays
         whose last tasks finished are filed before it says yes."""
-        if self.listing.pending:
+        if self.listing.pending or self.waiting.entries or self.waiting.each.by_target:
             return False
         if self.layout.list_names(self.layout.jobqueue):
             return False

@@ -32,6 +32,7 @@ class Handout:
         self.assigned = 0  # jobs and tasks handed out
         self.range_given_at = None  # when a range of tasks was last handed out
         self.waiting_for_workers = False  # the last cycle had jobs but no idle worker
+        self.waiting = None  # waiting.Waiting: jobs with dependencies go there
 
     def cycle(self):
         """One pass; True when there may be more to do right away. The queue is looked at
@@ -80,6 +81,8 @@ class Handout:
         """The worker has its batch: its announcement parked, a hint sent, noted."""
         self.idle.take(worker_id)
         self.live.tell_jobs(worker_id)
+        if self.waiting is not None:
+            self.waiting.handed(worker_id, given)
         if "@" in given[0]:
             self.range_given_at = now
         self.batches.sent_to(worker_id, now, count)
@@ -143,6 +146,8 @@ class Handout:
                 continue
             state, kind, detail = self.readiness_of(name)
             if state == READY:
+                if self.waiting is not None and self.waiting.diverts(name, queue_name, detail):
+                    continue  # it waits for other jobs (dependencies.py)
                 if kind:
                     name = self.ranges.start(name)
                     if name is not None:
@@ -164,7 +169,10 @@ class Handout:
         if self.layout.shared and complete_on_arrival(name):
             # a file only fjd renames into the queue is complete: no settle wait
             kinds = self.listing.kinds
-            return READY, kinds[name] if name in kinds else head_info(read_head(path))[1], None
+            if name in kinds:
+                return READY, kinds[name], None
+            head = read_head(path)
+            return READY, head_info(head)[1], head
         state, detail = self.readiness.check(path, name, head=arrays.MAX_HEADER)
         return state, arrays.declared_kind(detail) if state == READY else None, detail
 

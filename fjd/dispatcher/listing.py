@@ -7,6 +7,7 @@ import time
 
 from .. import arrays, defaults, folders, names, tickets
 from ..changes import BACKSTOP_DUE, CONFIRM, SKIP, ChangeGate, folder_signature
+from ..dependencies import may_declare
 from ..jobfile import priority_of
 from ..layout import display
 from ..fsops import refresh_listing
@@ -73,6 +74,7 @@ class JobListing:
         self.woken = False  # a hint woke the dispatcher: make the next listing fresh
         self.last_fresh = None
         self.kinds = {}  # name -> array kind (None: a single job), read with the priority
+        self.dependent = set()  # names in kinds whose head may declare after keys
         # on a shared mount an idle poll asks one stat before it lists (changes.py)
         self.gate = ChangeGate(lambda: folder_signature(path, folders.stat_folder)) \
             if shared else None
@@ -95,6 +97,12 @@ class JobListing:
         place among the priorities."""
         self.priorities[new] = self.priorities.get(old, 0)
 
+    def arrived(self, name):
+        """A name the dispatcher itself put in jobqueue/ (a job released from waiting/):
+        queued at once, without listing the folder again (on a shared mount an empty
+        queue is listed only now and then)."""
+        self.pending.append(name)
+
     def forget(self, name):
         self.priorities.pop(name, None)
 
@@ -116,16 +124,20 @@ class JobListing:
         The first bytes of each job in the window are read once: its priority, and whether
         it is an array."""
         window = queued[:defaults.PRIORITY_WINDOW]
-        known, kinds = self.priorities, self.kinds
-        self.priorities, self.kinds = {}, {}
+        known, kinds, dependent = self.priorities, self.kinds, self.dependent
+        self.priorities, self.kinds, self.dependent = {}, {}, set()
         for name in window:
             if name in known and name in kinds:
                 self.priorities[name], self.kinds[name] = known[name], kinds[name]
+                if name in dependent:
+                    self.dependent.add(name)
             elif names.plain_submitted(name):
                 self.priorities[name], self.kinds[name] = 0, None  # no need to read it
             else:
-                self.priorities[name], self.kinds[name] = head_info(
-                    read_head(os.path.join(self.path, name)))
+                head = read_head(os.path.join(self.path, name))
+                self.priorities[name], self.kinds[name] = head_info(head)
+                if may_declare(head):
+                    self.dependent.add(name)
         if not any(self.priorities.values()):
             return queued
         window.sort(key=lambda name: -self.priorities[name])  # stable: name order within
