@@ -327,16 +327,22 @@ def render(state, failed_total=None):
                          % (shorten(job["job"], 46), job["state"], shorten(job["worker"], 28),
                             shorten(job["host"], 16), duration(job["elapsed"])))
     lines += waiting_lines(state.get("waiting"))
-    if state["failed"]:
-        total = counts["failed"] if failed_total is None else failed_total
-        shown = len(state["failed"])
-        lines.append("")
-        lines.append("failed (%s):" % ("newest %d of %d; --failed N shows more" % (shown, total)
-                                       if shown < total else total))
-        for job in state["failed"]:
-            lines.append("  %s: %s" % (display(job["name"]), display(job["reason"])))
-        lines.append("  (fjd retry NAME... or fjd retry --all puts them back in the queue)")
+    lines += failed_lines(state["failed"], counts["failed"] if failed_total is None
+                          else failed_total)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def failed_lines(failed, total):
+    """The newest failures and their reasons (total: how many failed in all)."""
+    if not failed:
+        return []
+    shown = len(failed)
+    lines = ["", "failed (%s):" % ("newest %d of %d; --failed N shows more" % (shown, total)
+                                   if shown < total else total)]
+    for job in failed:
+        lines.append("  %s: %s" % (display(job["name"]), display(job["reason"])))
+    lines.append("  (fjd retry NAME... or fjd retry --all puts them back in the queue)")
+    return lines
 
 
 def waiting_lines(waiting):

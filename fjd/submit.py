@@ -77,6 +77,15 @@ def waits_for_others(template, after):
     return with_dependencies
 
 
+def write_new(dir_fd, name, data, flags):
+    """A new file name in the folder dir_fd, holding data."""
+    fd = os.open(name, flags, 0o644, dir_fd=dir_fd)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
 def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
     """Write every job of template into jobqueue/ (a job that waits for others, with after
     or its own [control] after keys, into waiting/); returns the names in submission order.
@@ -103,11 +112,7 @@ def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
             final = "%s-%s%s-%s" % (prefix, number,
                                     PLAIN_MARK if is_plain(data) and not waits else "", label)
             tmp = ".%s-%s.tmp" % (nonce, number)
-            fd = os.open(tmp, flags, 0o644, dir_fd=dir_fd)
-            try:
-                write_all(fd, data)
-            finally:
-                os.close(fd)
+            write_new(dir_fd, tmp, data, flags)
             os.rename(tmp, final, src_dir_fd=dir_fd,
                       dst_dir_fd=waiting_fd if waits else dir_fd)
             tmp = None
