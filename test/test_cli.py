@@ -19,7 +19,7 @@ import types
 
 import pytest
 
-from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, fjd_env, py
+from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, fjd_env, fjd_in_process, py
 
 import fjd
 from fjd import progress
@@ -209,8 +209,13 @@ OPTION = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
 FOREIGN = {("workers", "start"): {"--ntasks"}}  # "the batch job has --ntasks N" (sbatch's)
 
 
-def help_text(command):
-    result = fjd_run(*(command + ("--help",)), cwd=REPO, env=fjd_env({"COLUMNS": "200"}))
+def help_text(command, in_process=True):
+    """`fjd COMMAND --help`, 200 columns wide; in this process (13 interpreters cost seconds
+    of CPU) unless in_process is False (test_help_in_a_process_is_the_same)."""
+    if in_process:
+        result = fjd_in_process(None, *(command + ("--help",)), env={"COLUMNS": "200"})
+    else:
+        result = fjd_run(*(command + ("--help",)), cwd=REPO, env=fjd_env({"COLUMNS": "200"}))
     assert result.returncode == 0, result.err
     # undo argparse's line breaks after a hyphen ("--no-\n    jobfile")
     return re.sub(r"(?<=\w-)\n\s+", "", result.out)
@@ -245,6 +250,11 @@ def mentioned_options(text):
 @pytest.fixture(scope="module")
 def helps():
     return {command: help_text(command) for command in COMMANDS}
+
+
+@pytest.mark.parametrize("command", [(), ("workers", "start")], ids=["fjd", "workers start"])
+def test_help_in_a_process_is_the_same(helps, command):
+    assert help_text(command, in_process=False) == helps[command]
 
 
 @pytest.mark.parametrize("command", COMMANDS[1:], ids=[" ".join(c) for c in COMMANDS[1:]])

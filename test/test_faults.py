@@ -34,6 +34,7 @@ import pytest
 
 import infra
 from hosts import hosts  # noqa: F401  (the fixture, for the sshfs test)
+from fjd import defaults
 from conftest import (MADE_USERS, REPO, Daemon, assert_no_traceback, fjd_cli, fjd_env,
                       run_dir, wait_for)
 
@@ -49,9 +50,14 @@ NEIGHBOUR = "fjdneighbour"  # the other user, who shares the queue folder
 # in about 4 s
 FAST = ("--worker-timeout", "3")
 SSHFS_OPTIONS = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # docs/clusters.md's mount advice
+# the daemons here try a failing file operation again after 0.25 s, then every 0.5 s
+# (defaults.TEST_RETRY_MAX caps fjd/faults.py's back-off, 4 s by default, and the held
+# result's; the doubling itself is tested in test_back_off_doubles_up_to_its_cap): a fault
+# test sees several retries in a second, and service resumes within 0.5 s of a fault clearing
+RETRY_MAX = "0.5"
 # once a condition has been logged, how long a test watches for the same line again: a
-# daemon retries after 0.25, 0.5, 1 s ... (fjd/faults.py) and polls every 0.05 s while busy,
-# so a line per retry or per cycle shows within it
+# daemon retries at least twice within it and polls every 0.05 s while busy, so a line per
+# retry or per cycle shows within it
 REPEATS_WINDOW = 1.5
 
 
@@ -192,6 +198,15 @@ class Lab:
                 % (before + "; " if before else "", self.marks, "; " + then if then else ""))
         return " ".join(shlex.quote(w) for w in (ANY_PYTHON, "-c", code))
 
+    def waiting_for(self, go):
+        """Python code (for marking's then) that waits until the file marks/<go> exists:
+        a job that ends when the test says, not after a sleep long enough under load."""
+        return 'exec("while not os.path.exists(%r): time.sleep(0.02)")' % os.path.join(
+            self.marks, go)
+
+    def go(self, go):
+        open(os.path.join(self.marks, go), "w").close()
+
     def runs(self, name):
         try:
             with open(os.path.join(self.marks, name)) as handle:
@@ -208,7 +223,8 @@ class Lab:
             argv = user.argv(argv, groups)
         argv = list(wrap) + argv
         log_path = os.path.join(self.logs, "%s-%d.log" % (role, len(self.daemons)))
-        daemon = Daemon(argv, log_path, cwd or self.base, fjd_env())
+        env = fjd_env({defaults.TEST_RETRY_MAX: RETRY_MAX})
+        daemon = Daemon(argv, log_path, cwd or self.base, env)
         daemon.role = role
         daemon.wrapped = bool(wrap)  # unshare --fork ignores SIGTERM: cleanup kills it
         self.daemons.append(daemon)
@@ -513,14 +529,19 @@ def test_filesystem_error_is_logged_once_and_service_resumes(lab, users, conditi
     dispatcher = lab.dispatcher(root, user=owner)  # the default --worker-timeout (8 s)
     worker = lab.worker(root, user=owner)
     wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
-    lab.submit(root, "first.conf", lab.marking(then="time.sleep(1.5)"), owner=owner)
+    lab.submit(root, "first.conf", lab.marking(then=lab.waiting_for("first.go")), owner=owner)
     lab.submit(root, "second.conf", lab.marking(), owner=owner)
     wait_for(lambda: lab.runs("first.conf"), message="first.conf to start")
     condition.inject(lab, root)
+    injected = time.monotonic()
     try:
-        time.sleep(2.5)
+        lab.go("first.go")  # first.conf ends now, under the fault
+        wait_for(lambda: any(log_lines(d, condition.strerror) for d in (dispatcher, worker)),
+                 message="a daemon to say %r" % condition.strerror)
+        # each daemon's periodic steps (beats, lock, liveness: 1 s) have met the fault too
+        time.sleep(max(0.0, injected + 2.0 - time.monotonic()))
         early = {d: len(log_lines(d, condition.strerror)) for d in (dispatcher, worker)}
-        time.sleep(2.5)
+        time.sleep(REPEATS_WINDOW)
         assert_healthy(lab)
         logged = {d: assert_logged_once_each(d, condition.strerror)
                   for d in (dispatcher, worker)}
@@ -596,7 +617,7 @@ def test_unfileable_result_is_held_and_filed_later(lab, users, condition):
                            message="a heartbeat saying blocked")
         why = list(blocked.values())[0]["blocked"]
         assert "held.conf" in why and condition.strerror in why, why
-        time.sleep(2.5)
+        time.sleep(REPEATS_WINDOW)  # retries meanwhile: none runs the job or takes the next
         assert lab.runs("held.conf") == ["1"]
         assert lab.runs("next.conf") == [], "the blocked worker took another job"
         assert where(root, "held.conf") == []
@@ -1065,11 +1086,12 @@ class VanishingRoot:
         self.lab.mount("--bind", self.keep, self.mnt)
 
 
-def long_job(lab, root, name, seconds=4):
-    """A job that marks its start, sleeps, and leaves NAME.ended when not killed."""
+def long_job(lab, root, name, seconds=4, go=None):
+    """A job that marks its start, sleeps (or, given go, waits for lab.go(go)), and leaves
+    NAME.ended when not killed."""
     ended = os.path.join(lab.marks, name + ".ended")
-    lab.submit(root, name, lab.marking(then="time.sleep(%s); open(%r, 'w').close()"
-                                       % (seconds, ended)))
+    wait = lab.waiting_for(go) if go else "time.sleep(%s)" % seconds
+    lab.submit(root, name, lab.marking(then="%s; open(%r, 'w').close()" % (wait, ended)))
     wait_for(lambda: lab.runs(name), message="%s to start" % name)
     return ended
 
@@ -1084,10 +1106,13 @@ def test_root_on_tmpfs_unmounted_and_back(lab):
     worker = lab.worker(mnt)
     lab.submit(mnt, "warm.conf", lab.marking())  # the worker's journal is open from now on
     wait_for(lambda: where(mnt, "warm.conf"), message="warm.conf done")
-    ended = long_job(lab, mnt, "long.conf")
+    ended = long_job(lab, mnt, "long.conf", go="long.go")
     root.vanish()
     try:
-        assert_stays_empty(mnt, 6)  # the job ends meanwhile
+        assert_stays_empty(mnt, 1)  # while the job runs
+        lab.go("long.go")  # the job ends, with no root to file it in
+        wait_for(lambda: os.path.exists(ended), message="the job to end")
+        assert_stays_empty(mnt, 2)  # the worker tries to file it meanwhile
         assert os.path.exists(ended), "the job was killed"
         assert_healthy(lab)
         for daemon in (dispatcher, worker):
@@ -1291,7 +1316,7 @@ def test_journal_append_fails_while_a_job_runs(lab):
     fill(filler)
     blocked = wait_for(lambda: blocked_beats(root), timeout=10, message="blocked heartbeat")
     assert "No space left" in list(blocked.values())[0]["blocked"]
-    time.sleep(2)
+    time.sleep(REPEATS_WINDOW)  # retries meanwhile: none runs the job again
     assert where(root, "slow.conf") == [] and lab.runs("slow.conf") == ["1"]
     os.unlink(filler)
     wait_for(lambda: where(root, "slow.conf"), timeout=10, message="slow.conf filed")
