@@ -33,6 +33,11 @@ PYTHON = sys.executable
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 os.environ.setdefault("PYTHONPYCACHEPREFIX",
                       os.path.join(tempfile.gettempdir(), "fjd-test-pycache-%d" % os.getuid()))
+# The same for pytest's own processes (the controller and each of the 6 under xdist), from
+# here on: fjd's modules and the test modules (rewritten for pytest's assertion messages,
+# which costs a few seconds of CPU in every process) come from the cache when unchanged.
+sys.dont_write_bytecode = False
+sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
 
 
 def run_dir(tmp_path_factory):

@@ -34,7 +34,7 @@ import pytest
 
 import infra
 from hosts import hosts  # noqa: F401  (the fixture, for the sshfs test)
-from fjd import defaults
+from fjd import defaults, faults
 from conftest import (MADE_USERS, REPO, Daemon, assert_no_traceback, fjd_cli, fjd_env,
                       run_dir, wait_for)
 
@@ -563,6 +563,31 @@ def test_filesystem_error_is_logged_once_and_service_resumes(lab, users, conditi
     for name in ("first.conf", "second.conf", "after.conf"):
         assert_finished_once(lab, root, name, "done")
     assert_healthy(lab)
+
+
+def test_back_off_doubles_up_to_its_cap():
+    """The daemons here run with the cap at RETRY_MAX: the default back-off, in-process.
+    One line per condition, a delay that doubles from FAULT_FIRST_DELAY up to
+    FAULT_MAX_DELAY (4 s), and back to the first once the condition clears."""
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def error(self, text, *args):
+            self.lines.append(text % args)
+
+        warning = error
+
+    assert (defaults.FAULT_FIRST_DELAY, defaults.FAULT_MAX_DELAY) == (0.25, 4.0)
+    log = Log()
+    watch = faults.Faults(log)
+    full = OSError(errno.ENOSPC, "No space left on device")
+    delays = [watch.failed("file a result", full) for _ in range(7)]
+    assert delays == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert len(log.lines) == 1 and "No space left" in log.lines[0], log.lines
+    assert watch.cleared("file a result") and not watch
+    assert "works again" in log.lines[-1]
+    assert watch.failed("file a result", full) == 0.25
 
 
 # -- 2 and 10. a result that cannot be filed is held, never run again -----------------------
