@@ -978,7 +978,7 @@ def test_neighbours_entries_in_a_shared_jobqueue(lab, users, sharing):
     dispatcher = lab.dispatcher(root, user=owner)
     worker = lab.worker(root, user=owner)
     lab.submit(root, "good.conf", lab.marking(), owner=owner)
-    wait_for(lambda: where(root, "good.conf"), message="good.conf done")
+    wait_for(lambda: where(root, "good.conf"), timeout=20, message="good.conf done")
 
     def handled(daemon):
         """Each entry of theirs is rejected or warned about (their file first settles: no
