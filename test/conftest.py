@@ -134,20 +134,23 @@ def fjd_cli(root, *args, cwd=None, env=None, timeout=60):
     return result
 
 
-def fjd_in_process(root, *args, env=None):
-    """``fjd ARGS --root ROOT`` run in this process (cli.main), for commands that only read
-    (show, status, --help): what fjd_cli checks, without an interpreter's start, a fifth of
-    a second of the CPU that bounds the suite on 2 cores. The tests keep fjd_cli where the
-    process itself matters (exit status, streams, signals); this one says so by its name.
-    env: variables set for the call (COLUMNS, ...). Returns what fjd_cli returns."""
+def fjd_in_process(root, *args, cwd=None, env=None):
+    """``fjd ARGS --root ROOT`` run in this process (cli.main) in cwd (default root), for
+    commands that only read (show, status, --help) or refuse their input: what fjd_cli
+    checks, without an interpreter's start, a fifth of a second of the CPU that bounds the
+    suite on 2 cores. Each test that uses it keeps a case through fjd_cli, where the process
+    itself (exit status, streams) is checked. env: variables set for the call (COLUMNS, ...).
+    Returns what fjd_cli returns."""
     from fjd import cli
     argv = [str(a) for a in args] + ([] if root is None else ["--root", str(root)])
     out, err = io.TextIOWrapper(io.BytesIO()), io.TextIOWrapper(io.BytesIO())
-    saved_streams, saved_env = (sys.stdout, sys.stderr), dict(os.environ)
+    saved_streams, saved_env, saved_cwd = (sys.stdout, sys.stderr), dict(os.environ), os.getcwd()
     logger = logging.getLogger()
     saved_logging = (logger.handlers[:], logger.level)
     sys.stdout, sys.stderr = out, err
     os.environ.update(env or {})
+    if cwd is not None or root is not None:
+        os.chdir(str(cwd or root))
     try:
         try:
             status = cli.main(argv)
@@ -158,6 +161,7 @@ def fjd_in_process(root, *args, env=None):
         err.flush()
     finally:
         sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
         logger.handlers[:], logger.level = saved_logging

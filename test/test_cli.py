@@ -172,7 +172,10 @@ USAGE = [
 
 @pytest.mark.parametrize("command, label", USAGE, ids=[u[1] for u in USAGE])
 def test_usage_errors_name_the_subcommand(tmp_path, command, label):
-    result = fjd_cli(tmp_path, *(command + ("--bogus",)))
+    # in a process of its own for the daemons and one command, else in this one
+    # (conftest.fjd_in_process)
+    in_a_process = command[0] in ("dispatcher", "worker", "status")
+    result = (fjd_cli if in_a_process else fjd_in_process)(tmp_path, *(command + ("--bogus",)))
     assert result.returncode == 2, (result.out, result.err)
     assert result.err.startswith("usage: %s " % label), result.err
     assert "%s: error: unrecognized arguments: --bogus" % label in result.err
@@ -492,7 +495,9 @@ def test_gitignore_lists_logs():
     (["--exe", "sim", "--logfile", "{jobfile}"], "{jobfile} names no parameter"),
 ])
 def test_more_bad_submit_input_exits_2_and_queues_nothing(tmp_path, args, message):
-    result = fjd_cli(tmp_path, "submit", *args)
+    # in this process (conftest.fjd_in_process): the process's exit status 2 for bad input
+    # is test_submit.py's test_bad_input_is_explained_and_nothing_is_queued[args0]
+    result = fjd_in_process(tmp_path, "submit", *args)
     assert result.returncode == 2, (result.out, result.err)
     assert message in result.err, result.err
     assert result.out == "" and listing(tmp_path / "jobqueue") == []
@@ -500,7 +505,7 @@ def test_more_bad_submit_input_exits_2_and_queues_nothing(tmp_path, args, messag
 
 @pytest.mark.parametrize("control", ["priority=high", "jobfile=maybe", "output=bogus"])
 def test_control_values_a_worker_rejects_are_refused_at_submit(tmp_path, control):
-    result = fjd_cli(tmp_path, "submit", "--exe", "true", "--control", control)
+    result = fjd_in_process(tmp_path, "submit", "--exe", "true", "--control", control)
     assert result.returncode == 2, (result.out, result.err)
     assert listing(tmp_path / "jobqueue") == []
 
