@@ -300,16 +300,18 @@ def test_status_help_and_docs_state_the_exit_statuses(helps):
 
 
 def test_status_exit_statuses(tmp_path):
+    """Each status once as a process's exit status, the other cases in this process
+    (conftest.fjd_in_process)."""
     (tmp_path / "jobqueue").mkdir()
     assert fjd_cli(tmp_path, "status").returncode == 0
-    assert fjd_cli(tmp_path, "status", "--json").returncode == 0
+    assert fjd_in_process(tmp_path, "status", "--json").returncode == 0
     assert fjd_cli(tmp_path / "missing", "status", cwd=tmp_path).returncode == 1
     (tmp_path / "plain").mkdir()
-    assert fjd_cli(tmp_path / "plain", "status", cwd=tmp_path).returncode == 1
+    assert fjd_in_process(tmp_path / "plain", "status", cwd=tmp_path).returncode == 1
     watch = fjd_cli(tmp_path, "status", "--watch", "0")
     assert watch.returncode == 2 and "--watch" in watch.err and watch.out == ""
-    assert fjd_cli(tmp_path, "status", "--watch", "soon").returncode == 2
-    frames = fjd_cli(tmp_path, "status", "--watch", "0.1", "--frames", "2")
+    assert fjd_in_process(tmp_path, "status", "--watch", "soon").returncode == 2
+    frames = fjd_in_process(tmp_path, "status", "--watch", "0.1", "--frames", "2")
     assert frames.returncode == 0 and frames.out.count("queue %s" % tmp_path) == 2
 
 
