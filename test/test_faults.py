@@ -528,7 +528,8 @@ def test_filesystem_error_is_logged_once_and_service_resumes(lab, users, conditi
     owner = users["owner"] if condition.as_owner else None
     dispatcher = lab.dispatcher(root, user=owner)  # the default --worker-timeout (8 s)
     worker = lab.worker(root, user=owner)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
     lab.submit(root, "first.conf", lab.marking(then=lab.waiting_for("first.go")), owner=owner)
     lab.submit(root, "second.conf", lab.marking(), owner=owner)
     wait_for(lambda: lab.runs("first.conf"), message="first.conf to start")
@@ -632,7 +633,8 @@ def test_unfileable_result_is_held_and_filed_later(lab, users, condition):
     owner = users["owner"] if condition.as_owner else None
     lab.dispatcher(root, user=owner)
     worker = lab.worker(root, user=owner)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
     condition.inject(lab, root)
     try:
         control = getattr(condition, "control", {})
@@ -711,7 +713,8 @@ def hold_one_job(lab, root, *dispatcher_args):
     """A dispatcher, a worker, and a finished job the worker cannot file (done/ immutable)."""
     dispatcher = lab.dispatcher(root, *dispatcher_args)
     worker = lab.worker(root)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
     lab.chattr_immutable(os.path.join(root, "done"))
     lab.submit(root, "held.conf", lab.marking())
     wait_for(lambda: blocked_beats(root), timeout=10, message="a heartbeat saying blocked")
@@ -871,7 +874,8 @@ def test_filing_never_replaces_and_a_job_moved_back_runs_again(lab):
     root = lab.root()
     lab.dispatcher(root)
     lab.worker(root)
-    wait_for(lambda: os.path.isdir(os.path.join(root, "done")), message="the folders")
+    wait_for(lambda: all(os.path.isdir(os.path.join(root, folder)) for folder in
+                         ("done", "failed")), message="the folders")
     for folder, name in (("done", "taken.conf"), ("failed", "bad.conf")):
         with open(os.path.join(root, folder, name), "w") as handle:
             handle.write("a person's own file\n")
@@ -1262,7 +1266,8 @@ def test_job_printing_more_than_the_disk_holds(lab):
     root = small_root(lab)
     lab.dispatcher(root)
     lab.worker(root)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
     filler = os.path.join(root, ".filler")
     with open(filler, "wb") as handle:
         handle.write(b"\0" * (1536 * 1024))
@@ -1334,7 +1339,8 @@ def test_journal_append_fails_while_a_job_runs(lab):
     root = small_root(lab)
     lab.dispatcher(root)
     lab.worker(root)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
     lab.submit(root, "slow.conf", lab.marking(then="time.sleep(1.5)"))
     wait_for(lambda: lab.runs("slow.conf"), message="slow.conf to start")
     filler = os.path.join(root, ".filler")
