@@ -7,6 +7,8 @@ file of the run, an exclusive test holds it exclusively (run_lock below).
 """
 import contextlib
 import fcntl
+import io
+import logging
 import os
 import shlex
 import signal
@@ -31,6 +33,11 @@ PYTHON = sys.executable
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 os.environ.setdefault("PYTHONPYCACHEPREFIX",
                       os.path.join(tempfile.gettempdir(), "fjd-test-pycache-%d" % os.getuid()))
+# The same for pytest's own processes (the controller and each of the 6 under xdist), from
+# here on: fjd's modules and the test modules (rewritten for pytest's assertion messages,
+# which costs a few seconds of CPU in every process) come from the cache when unchanged.
+sys.dont_write_bytecode = False
+sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
 
 
 def run_dir(tmp_path_factory):
@@ -121,6 +128,45 @@ def fjd_cli(root, *args, cwd=None, env=None, timeout=60):
                             cwd=str(cwd or root), env=fjd_env() if env is None else env,
                             timeout=timeout, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
+    result.out = result.stdout.decode("utf-8", "replace")
+    result.err = result.stderr.decode("utf-8", "replace")
+    assert_no_traceback(result.out + result.err)
+    return result
+
+
+def fjd_in_process(root, *args, cwd=None, env=None):
+    """``fjd ARGS --root ROOT`` run in this process (cli.main) in cwd (default root), for
+    commands that only read (show, status, --help) or refuse their input: what fjd_cli
+    checks, without an interpreter's start, a fifth of a second of the CPU that bounds the
+    suite on 2 cores. Each test that uses it keeps a case through fjd_cli, where the process
+    itself (exit status, streams) is checked. env: variables set for the call (COLUMNS, ...).
+    Returns what fjd_cli returns."""
+    from fjd import cli
+    argv = [str(a) for a in args] + ([] if root is None else ["--root", str(root)])
+    out, err = io.TextIOWrapper(io.BytesIO()), io.TextIOWrapper(io.BytesIO())
+    saved_streams, saved_env, saved_cwd = (sys.stdout, sys.stderr), dict(os.environ), os.getcwd()
+    logger = logging.getLogger()
+    saved_logging = (logger.handlers[:], logger.level)
+    sys.stdout, sys.stderr = out, err
+    os.environ.update(env or {})
+    if cwd is not None or root is not None:
+        os.chdir(str(cwd or root))
+    try:
+        try:
+            status = cli.main(argv)
+        except SystemExit as stop:
+            status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None
+                                                                   else 1)
+        out.flush()
+        err.flush()
+    finally:
+        sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        logger.handlers[:], logger.level = saved_logging
+    result = subprocess.CompletedProcess(["fjd"] + argv, status, out.buffer.getvalue(),
+                                         err.buffer.getvalue())
     result.out = result.stdout.decode("utf-8", "replace")
     result.err = result.stderr.decode("utf-8", "replace")
     assert_no_traceback(result.out + result.err)

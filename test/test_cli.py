@@ -19,7 +19,7 @@ import types
 
 import pytest
 
-from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, fjd_env, py
+from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, fjd_env, fjd_in_process, py
 
 import fjd
 from fjd import progress
@@ -172,7 +172,10 @@ USAGE = [
 
 @pytest.mark.parametrize("command, label", USAGE, ids=[u[1] for u in USAGE])
 def test_usage_errors_name_the_subcommand(tmp_path, command, label):
-    result = fjd_cli(tmp_path, *(command + ("--bogus",)))
+    # in a process of its own for the daemons and one command, else in this one
+    # (conftest.fjd_in_process)
+    in_a_process = command[0] in ("dispatcher", "worker", "status")
+    result = (fjd_cli if in_a_process else fjd_in_process)(tmp_path, *(command + ("--bogus",)))
     assert result.returncode == 2, (result.out, result.err)
     assert result.err.startswith("usage: %s " % label), result.err
     assert "%s: error: unrecognized arguments: --bogus" % label in result.err
@@ -209,8 +212,13 @@ OPTION = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
 FOREIGN = {("workers", "start"): {"--ntasks"}}  # "the batch job has --ntasks N" (sbatch's)
 
 
-def help_text(command):
-    result = fjd_run(*(command + ("--help",)), cwd=REPO, env=fjd_env({"COLUMNS": "200"}))
+def help_text(command, in_process=True):
+    """`fjd COMMAND --help`, 200 columns wide; in this process (13 interpreters cost seconds
+    of CPU) unless in_process is False (test_help_in_a_process_is_the_same)."""
+    if in_process:
+        result = fjd_in_process(None, *(command + ("--help",)), env={"COLUMNS": "200"})
+    else:
+        result = fjd_run(*(command + ("--help",)), cwd=REPO, env=fjd_env({"COLUMNS": "200"}))
     assert result.returncode == 0, result.err
     # undo argparse's line breaks after a hyphen ("--no-\n    jobfile")
     return re.sub(r"(?<=\w-)\n\s+", "", result.out)
@@ -245,6 +253,11 @@ def mentioned_options(text):
 @pytest.fixture(scope="module")
 def helps():
     return {command: help_text(command) for command in COMMANDS}
+
+
+@pytest.mark.parametrize("command", [(), ("workers", "start")], ids=["fjd", "workers start"])
+def test_help_in_a_process_is_the_same(helps, command):
+    assert help_text(command, in_process=False) == helps[command]
 
 
 @pytest.mark.parametrize("command", COMMANDS[1:], ids=[" ".join(c) for c in COMMANDS[1:]])
@@ -287,16 +300,18 @@ def test_status_help_and_docs_state_the_exit_statuses(helps):
 
 
 def test_status_exit_statuses(tmp_path):
+    """Each status once as a process's exit status, the other cases in this process
+    (conftest.fjd_in_process)."""
     (tmp_path / "jobqueue").mkdir()
     assert fjd_cli(tmp_path, "status").returncode == 0
-    assert fjd_cli(tmp_path, "status", "--json").returncode == 0
+    assert fjd_in_process(tmp_path, "status", "--json").returncode == 0
     assert fjd_cli(tmp_path / "missing", "status", cwd=tmp_path).returncode == 1
     (tmp_path / "plain").mkdir()
-    assert fjd_cli(tmp_path / "plain", "status", cwd=tmp_path).returncode == 1
+    assert fjd_in_process(tmp_path / "plain", "status", cwd=tmp_path).returncode == 1
     watch = fjd_cli(tmp_path, "status", "--watch", "0")
     assert watch.returncode == 2 and "--watch" in watch.err and watch.out == ""
-    assert fjd_cli(tmp_path, "status", "--watch", "soon").returncode == 2
-    frames = fjd_cli(tmp_path, "status", "--watch", "0.1", "--frames", "2")
+    assert fjd_in_process(tmp_path, "status", "--watch", "soon").returncode == 2
+    frames = fjd_in_process(tmp_path, "status", "--watch", "0.1", "--frames", "2")
     assert frames.returncode == 0 and frames.out.count("queue %s" % tmp_path) == 2
 
 
@@ -482,7 +497,9 @@ def test_gitignore_lists_logs():
     (["--exe", "sim", "--logfile", "{jobfile}"], "{jobfile} names no parameter"),
 ])
 def test_more_bad_submit_input_exits_2_and_queues_nothing(tmp_path, args, message):
-    result = fjd_cli(tmp_path, "submit", *args)
+    # in this process (conftest.fjd_in_process): the process's exit status 2 for bad input
+    # is test_submit.py's test_bad_input_is_explained_and_nothing_is_queued[args0]
+    result = fjd_in_process(tmp_path, "submit", *args)
     assert result.returncode == 2, (result.out, result.err)
     assert message in result.err, result.err
     assert result.out == "" and listing(tmp_path / "jobqueue") == []
@@ -490,7 +507,7 @@ def test_more_bad_submit_input_exits_2_and_queues_nothing(tmp_path, args, messag
 
 @pytest.mark.parametrize("control", ["priority=high", "jobfile=maybe", "output=bogus"])
 def test_control_values_a_worker_rejects_are_refused_at_submit(tmp_path, control):
-    result = fjd_cli(tmp_path, "submit", "--exe", "true", "--control", control)
+    result = fjd_in_process(tmp_path, "submit", "--exe", "true", "--control", control)
     assert result.returncode == 2, (result.out, result.err)
     assert listing(tmp_path / "jobqueue") == []
 

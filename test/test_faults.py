@@ -34,6 +34,7 @@ import pytest
 
 import infra
 from hosts import hosts  # noqa: F401  (the fixture, for the sshfs test)
+from fjd import defaults, faults
 from conftest import (MADE_USERS, REPO, Daemon, assert_no_traceback, fjd_cli, fjd_env,
                       run_dir, wait_for)
 
@@ -49,9 +50,14 @@ NEIGHBOUR = "fjdneighbour"  # the other user, who shares the queue folder
 # in about 4 s
 FAST = ("--worker-timeout", "3")
 SSHFS_OPTIONS = "dir_cache=no,attr_timeout=0,entry_timeout=0"  # docs/clusters.md's mount advice
+# the daemons here try a failing file operation again after 0.25 s, then every 0.5 s
+# (defaults.TEST_RETRY_MAX caps fjd/faults.py's back-off, 4 s by default, and the held
+# result's; the doubling itself is tested in test_back_off_doubles_up_to_its_cap): a fault
+# test sees several retries in a second, and service resumes within 0.5 s of a fault clearing
+RETRY_MAX = "0.5"
 # once a condition has been logged, how long a test watches for the same line again: a
-# daemon retries after 0.25, 0.5, 1 s ... (fjd/faults.py) and polls every 0.05 s while busy,
-# so a line per retry or per cycle shows within it
+# daemon retries at least twice within it and polls every 0.05 s while busy, so a line per
+# retry or per cycle shows within it
 REPEATS_WINDOW = 1.5
 
 
@@ -192,6 +198,15 @@ class Lab:
                 % (before + "; " if before else "", self.marks, "; " + then if then else ""))
         return " ".join(shlex.quote(w) for w in (ANY_PYTHON, "-c", code))
 
+    def waiting_for(self, go):
+        """Python code (for marking's then) that waits until the file marks/<go> exists:
+        a job that ends when the test says, not after a sleep long enough under load."""
+        return 'exec("while not os.path.exists(%r): time.sleep(0.02)")' % os.path.join(
+            self.marks, go)
+
+    def go(self, go):
+        open(os.path.join(self.marks, go), "w").close()
+
     def runs(self, name):
         try:
             with open(os.path.join(self.marks, name)) as handle:
@@ -208,7 +223,8 @@ class Lab:
             argv = user.argv(argv, groups)
         argv = list(wrap) + argv
         log_path = os.path.join(self.logs, "%s-%d.log" % (role, len(self.daemons)))
-        daemon = Daemon(argv, log_path, cwd or self.base, fjd_env())
+        env = fjd_env({defaults.TEST_RETRY_MAX: RETRY_MAX})
+        daemon = Daemon(argv, log_path, cwd or self.base, env)
         daemon.role = role
         daemon.wrapped = bool(wrap)  # unshare --fork ignores SIGTERM: cleanup kills it
         self.daemons.append(daemon)
@@ -512,15 +528,21 @@ def test_filesystem_error_is_logged_once_and_service_resumes(lab, users, conditi
     owner = users["owner"] if condition.as_owner else None
     dispatcher = lab.dispatcher(root, user=owner)  # the default --worker-timeout (8 s)
     worker = lab.worker(root, user=owner)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
-    lab.submit(root, "first.conf", lab.marking(then="time.sleep(1.5)"), owner=owner)
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
+    lab.submit(root, "first.conf", lab.marking(then=lab.waiting_for("first.go")), owner=owner)
     lab.submit(root, "second.conf", lab.marking(), owner=owner)
     wait_for(lambda: lab.runs("first.conf"), message="first.conf to start")
     condition.inject(lab, root)
+    injected = time.monotonic()
     try:
-        time.sleep(2.5)
+        lab.go("first.go")  # first.conf ends now, under the fault
+        wait_for(lambda: any(log_lines(d, condition.strerror) for d in (dispatcher, worker)),
+                 message="a daemon to say %r" % condition.strerror)
+        # each daemon's periodic steps (beats, lock, liveness: 1 s) have met the fault too
+        time.sleep(max(0.0, injected + 2.0 - time.monotonic()))
         early = {d: len(log_lines(d, condition.strerror)) for d in (dispatcher, worker)}
-        time.sleep(2.5)
+        time.sleep(REPEATS_WINDOW)
         assert_healthy(lab)
         logged = {d: assert_logged_once_each(d, condition.strerror)
                   for d in (dispatcher, worker)}
@@ -542,6 +564,31 @@ def test_filesystem_error_is_logged_once_and_service_resumes(lab, users, conditi
     for name in ("first.conf", "second.conf", "after.conf"):
         assert_finished_once(lab, root, name, "done")
     assert_healthy(lab)
+
+
+def test_back_off_doubles_up_to_its_cap():
+    """The daemons here run with the cap at RETRY_MAX: the default back-off, in-process.
+    One line per condition, a delay that doubles from FAULT_FIRST_DELAY up to
+    FAULT_MAX_DELAY (4 s), and back to the first once the condition clears."""
+    class Log:
+        def __init__(self):
+            self.lines = []
+
+        def error(self, text, *args):
+            self.lines.append(text % args)
+
+        warning = error
+
+    assert (defaults.FAULT_FIRST_DELAY, defaults.FAULT_MAX_DELAY) == (0.25, 4.0)
+    log = Log()
+    watch = faults.Faults(log)
+    full = OSError(errno.ENOSPC, "No space left on device")
+    delays = [watch.failed("file a result", full) for _ in range(7)]
+    assert delays == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert len(log.lines) == 1 and "No space left" in log.lines[0], log.lines
+    assert watch.cleared("file a result") and not watch
+    assert "works again" in log.lines[-1]
+    assert watch.failed("file a result", full) == 0.25
 
 
 # -- 2 and 10. a result that cannot be filed is held, never run again -----------------------
@@ -586,7 +633,8 @@ def test_unfileable_result_is_held_and_filed_later(lab, users, condition):
     owner = users["owner"] if condition.as_owner else None
     lab.dispatcher(root, user=owner)
     worker = lab.worker(root, user=owner)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
     condition.inject(lab, root)
     try:
         control = getattr(condition, "control", {})
@@ -596,7 +644,7 @@ def test_unfileable_result_is_held_and_filed_later(lab, users, condition):
                            message="a heartbeat saying blocked")
         why = list(blocked.values())[0]["blocked"]
         assert "held.conf" in why and condition.strerror in why, why
-        time.sleep(2.5)
+        time.sleep(REPEATS_WINDOW)  # retries meanwhile: none runs the job or takes the next
         assert lab.runs("held.conf") == ["1"]
         assert lab.runs("next.conf") == [], "the blocked worker took another job"
         assert where(root, "held.conf") == []
@@ -665,7 +713,8 @@ def hold_one_job(lab, root, *dispatcher_args):
     """A dispatcher, a worker, and a finished job the worker cannot file (done/ immutable)."""
     dispatcher = lab.dispatcher(root, *dispatcher_args)
     worker = lab.worker(root)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
     lab.chattr_immutable(os.path.join(root, "done"))
     lab.submit(root, "held.conf", lab.marking())
     wait_for(lambda: blocked_beats(root), timeout=10, message="a heartbeat saying blocked")
@@ -825,7 +874,8 @@ def test_filing_never_replaces_and_a_job_moved_back_runs_again(lab):
     root = lab.root()
     lab.dispatcher(root)
     lab.worker(root)
-    wait_for(lambda: os.path.isdir(os.path.join(root, "done")), message="the folders")
+    wait_for(lambda: all(os.path.isdir(os.path.join(root, folder)) for folder in
+                         ("done", "failed")), message="the folders")
     for folder, name in (("done", "taken.conf"), ("failed", "bad.conf")):
         with open(os.path.join(root, folder, name), "w") as handle:
             handle.write("a person's own file\n")
@@ -932,7 +982,7 @@ def test_neighbours_entries_in_a_shared_jobqueue(lab, users, sharing):
     dispatcher = lab.dispatcher(root, user=owner)
     worker = lab.worker(root, user=owner)
     lab.submit(root, "good.conf", lab.marking(), owner=owner)
-    wait_for(lambda: where(root, "good.conf"), message="good.conf done")
+    wait_for(lambda: where(root, "good.conf"), timeout=20, message="good.conf done")
 
     def handled(daemon):
         """Each entry of theirs is rejected or warned about (their file first settles: no
@@ -1065,11 +1115,12 @@ class VanishingRoot:
         self.lab.mount("--bind", self.keep, self.mnt)
 
 
-def long_job(lab, root, name, seconds=4):
-    """A job that marks its start, sleeps, and leaves NAME.ended when not killed."""
+def long_job(lab, root, name, seconds=4, go=None):
+    """A job that marks its start, sleeps (or, given go, waits for lab.go(go)), and leaves
+    NAME.ended when not killed."""
     ended = os.path.join(lab.marks, name + ".ended")
-    lab.submit(root, name, lab.marking(then="time.sleep(%s); open(%r, 'w').close()"
-                                       % (seconds, ended)))
+    wait = lab.waiting_for(go) if go else "time.sleep(%s)" % seconds
+    lab.submit(root, name, lab.marking(then="%s; open(%r, 'w').close()" % (wait, ended)))
     wait_for(lambda: lab.runs(name), message="%s to start" % name)
     return ended
 
@@ -1084,10 +1135,13 @@ def test_root_on_tmpfs_unmounted_and_back(lab):
     worker = lab.worker(mnt)
     lab.submit(mnt, "warm.conf", lab.marking())  # the worker's journal is open from now on
     wait_for(lambda: where(mnt, "warm.conf"), message="warm.conf done")
-    ended = long_job(lab, mnt, "long.conf")
+    ended = long_job(lab, mnt, "long.conf", go="long.go")
     root.vanish()
     try:
-        assert_stays_empty(mnt, 6)  # the job ends meanwhile
+        assert_stays_empty(mnt, 1)  # while the job runs
+        lab.go("long.go")  # the job ends, with no root to file it in
+        wait_for(lambda: os.path.exists(ended), message="the job to end")
+        assert_stays_empty(mnt, 2)  # the worker tries to file it meanwhile
         assert os.path.exists(ended), "the job was killed"
         assert_healthy(lab)
         for daemon in (dispatcher, worker):
@@ -1212,7 +1266,8 @@ def test_job_printing_more_than_the_disk_holds(lab):
     root = small_root(lab)
     lab.dispatcher(root)
     lab.worker(root)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
     filler = os.path.join(root, ".filler")
     with open(filler, "wb") as handle:
         handle.write(b"\0" * (1536 * 1024))
@@ -1284,14 +1339,15 @@ def test_journal_append_fails_while_a_job_runs(lab):
     root = small_root(lab)
     lab.dispatcher(root)
     lab.worker(root)
-    wait_for(lambda: listing(root, "workerqueue"), message="the worker to announce itself")
+    wait_for(lambda: listing(root, "workerqueue"), timeout=20,
+             message="the worker to announce itself")
     lab.submit(root, "slow.conf", lab.marking(then="time.sleep(1.5)"))
     wait_for(lambda: lab.runs("slow.conf"), message="slow.conf to start")
     filler = os.path.join(root, ".filler")
     fill(filler)
     blocked = wait_for(lambda: blocked_beats(root), timeout=10, message="blocked heartbeat")
     assert "No space left" in list(blocked.values())[0]["blocked"]
-    time.sleep(2)
+    time.sleep(REPEATS_WINDOW)  # retries meanwhile: none runs the job again
     assert where(root, "slow.conf") == [] and lab.runs("slow.conf") == ["1"]
     os.unlink(filler)
     wait_for(lambda: where(root, "slow.conf"), timeout=10, message="slow.conf filed")

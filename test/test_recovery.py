@@ -57,13 +57,15 @@ def test_killed_worker_job_is_requeued_within_10s_by_default(queue):
 
 
 def test_dead_idle_worker_gets_nothing_or_it_comes_back(queue):
-    queue.dispatcher(*FAST)
+    dispatcher = queue.dispatcher(*FAST)
     idle = queue.worker()
     wait_for(lambda: queue.names("workerqueue"), message="worker announced")
     idle.kill()  # leaves its announcement and inbox behind
     for i in range(3):
         queue.job("after%d.conf" % i, "true")
-    time.sleep(3.5)
+    # until the dead worker is buried (3 s without a beat): its jobs, if any, come back
+    wait_for(lambda: "presumed dead" in dispatcher.log(), timeout=15,
+             message="the dead worker buried")
     queue.worker()
     queue.wait_finished(3, timeout=15)
     assert queue.done() == ["after0.conf", "after1.conf", "after2.conf"]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, REPO, fjd_cli, wait_for
+from conftest import PYTHON, REPO, fjd_cli, fjd_in_process, wait_for
 
 import fjd
 from fjd.job_template import fill, split_values
@@ -130,7 +130,9 @@ def test_job_files_are_copied_under_sortable_names(tmp_path):
 ])
 def test_bad_input_is_explained_and_nothing_is_queued(tmp_path, args, message):
     (tmp_path / "bad.conf").write_text("[params]\nx: 1\n")
-    result = fjd_cli(tmp_path, "submit", *args)
+    # the first case in a process of its own, the others in this one (conftest.fjd_in_process)
+    run = fjd_cli if args == [] else fjd_in_process
+    result = run(tmp_path, "submit", *args)
     assert result.returncode == 2, (result.out, result.err)
     assert message in result.err
     assert not os.path.isdir(tmp_path / "jobqueue") or listing(tmp_path) == []

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import conftest
-from conftest import PYTHON, fjd_env, kill_leftovers, py, wait_for
+from conftest import PYTHON, fjd_env, fjd_in_process, kill_leftovers, py, wait_for
 
 # starting and stopping workers can take longer than conftest's default minute
 fjd_cli = functools.partial(conftest.fjd_cli, timeout=90)
@@ -110,23 +110,22 @@ def test_stop_by_host_and_a_busy_worker_hands_its_job_back(root):
 
 
 def test_start_errors(root):
-    assert fjd_cli(root, "workers", "start", "0").returncode == 2
-    bad = fjd_cli(root, "workers", "start", "1", "--nodes", "2")
+    assert fjd_cli(root, "workers", "start", "0").returncode == 2  # in a process of its own
+    start = functools.partial(fjd_in_process, root, "workers", "start")  # the rest: in this one
+    bad = start("1", "--nodes", "2")
     assert bad.returncode == 2 and "--nodes only goes with --slurm" in bad.err
-    both = fjd_cli(root, "workers", "start", "--hosts", "x", "--slurm")
+    both = start("--hosts", "x", "--slurm")
     assert both.returncode == 2
     hosts = root / "hosts.conf"
     hosts.write_text("[a]\nworkers: 2\n")
-    missing_name = fjd_cli(root, "workers", "start", "--hosts", str(hosts))
+    missing_name = start("--hosts", str(hosts))
     assert missing_name.returncode == 2 and "has no 'name'" in missing_name.err
     hosts.write_text("not an ini file\n")
-    assert "not a valid INI hosts file" in fjd_cli(root, "workers", "start", "--hosts",
-                                                   str(hosts)).err
-    assert "cannot read" in fjd_cli(root, "workers", "start", "--hosts",
-                                    str(root / "nope.conf")).err
-    bad_time = fjd_cli(root, "workers", "start", "2", "--slurm", "--time", "soon")
+    assert "not a valid INI hosts file" in start("--hosts", str(hosts)).err
+    assert "cannot read" in start("--hosts", str(root / "nope.conf")).err
+    bad_time = start("2", "--slurm", "--time", "soon")
     assert bad_time.returncode == 2 and "not a Slurm time" in bad_time.err
-    tight = fjd_cli(root, "workers", "start", "2", "--slurm", "--time", "1", "--margin", "60")
+    tight = start("2", "--slurm", "--time", "1", "--margin", "60")
     assert tight.returncode == 2 and "leaves no time" in tight.err
     assert os.listdir(root / "jobpod") == [] if (root / "jobpod").exists() else True
 
