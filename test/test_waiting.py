@@ -1,6 +1,5 @@
 """Dependencies with real daemons: waiting/, release, the failure cascade, unknown names and
 cycles (dispatcher/waiting.py)."""
-import os
 import time
 
 import pytest
