@@ -204,6 +204,16 @@ def task_name(array, index):
     return "%s#%d" % (array, index)
 
 
+def plain_name(name):
+    """How people name what a queue name stands for: the job's own name, or ``ARRAY#5`` and
+    ``ARRAY#5-6`` for a range of an array's tasks (never the suffix fjd adds)."""
+    queue_name = parse(name)
+    if not queue_name.is_tasks:
+        return queue_name.original
+    first, last = queue_name.first, queue_name.last
+    return task_name(queue_name.original, first) + ("" if first == last else "-%d" % last)
+
+
 def parse_task_name(text):
     """(array name, task index) of ``NAME#17``, or None for a plain job name."""
     array, sep, index = text.rpartition("#")

@@ -1,6 +1,7 @@
 """fjd retry and fjd cancel: never overwrite, keep history, stop running jobs."""
 import json
 import os
+import re
 
 from conftest import fjd_cli, py, wait_for
 
@@ -121,3 +122,22 @@ def test_cancel_stops_a_running_job_and_the_worker_goes_on(queue):
     wait_for(lambda: queue.done() == ["next.conf"], 15, message="the next job")
     assert worker.alive()
     assert queue.failed() == []
+
+
+def test_cancel_speaks_of_tasks_by_their_plain_names(queue):
+    """`fjd cancel --all` of an array whose ranges are queued and running: ARRAY#S-E, never
+    the suffix fjd adds, and the tasks counted as tasks."""
+    queue.dispatcher()
+    queue.worker()
+    submit = fjd_cli(queue.root, "submit", "-q", "--no-jobfile", "--name", "sweep", "--exe",
+                     py("import time; time.sleep(60)"), "--param", "i=1..6")
+    assert submit.returncode == 0, submit.err
+    wait_for(lambda: any("@t" in n for n in queue.in_inboxes()), message="a range handed out")
+    result = fjd_cli(queue.root, "cancel", "--all")
+    assert result.returncode == 0, result.err
+    assert "@" not in result.out and "~" not in result.out, result.out
+    assert "-sweep.conf#1" in result.out, result.out
+    summary = result.err.strip().splitlines()[-1]
+    counts = re.match(r"fjd cancel: (\d+) tasks? cancelled, (\d+) tasks? more had been "
+                      r"handed to a worker", summary)
+    assert counts and sum(int(n) for n in counts.groups()) == 6, summary

@@ -157,3 +157,12 @@ def test_task_name_round_trip():
 def test_parse_task_name_superscript_digit_is_a_plain_name():
     """A job named run#² is a plain job name, not a crash."""
     assert names.parse_task_name("run#\u00b2") is None
+
+
+def test_plain_names_say_what_people_call_it():
+    assert names.plain_name("job0.conf") == "job0.conf"
+    assert names.plain_name(names.compose("job0.conf", attempts=2, tag="d1")) == "job0.conf"
+    assert names.plain_name(names.compose("s.conf", first=5, last=6, uid="ab12cd34",
+                                          tag="r3a5")) == "s.conf#5-6"
+    assert names.plain_name(names.compose("s.conf", first=7, last=7, uid="ab12cd34",
+                                          flags="C")) == "s.conf#7"

@@ -9,7 +9,7 @@ from ..control import (Cancel, ControlError, Retry, inbox_matches, job_name,
 from ..layout import JOBQUEUE, WAITING
 from ..layout import display
 from ..fsops import list_names
-from .common import CommandError, add_command, add_common, ensure_queue, open_queue
+from .common import CommandError, add_command, add_common, ensure_queue, open_queue, plural
 
 
 
@@ -140,7 +140,7 @@ def cmd_cancel(args):
 def cancel_selected(layout, cancel, args):
     wanted = None if args.all else {job_name(n) for n in args.names}
     hits = set()
-    cancelled = requested = 0
+    cancelled, requested = Tally(), Tally()
     asked = []
     for _ in range(defaults.CANCEL_PASSES):
         progress = False
@@ -149,10 +149,11 @@ def cancel_selected(layout, cancel, args):
             final = cancel.queued(name, folder)
             if final:
                 progress = True
-                cancelled += 1
+                cancelled.add(name)
                 hits.update((name, names.parse(name).original))
                 print("cancelled %s (was %s) -> %s" % (
-                    display(name), "queued" if folder == JOBQUEUE else folder, display(final)))
+                    display(names.plain_name(name)), "queued" if folder == JOBQUEUE else folder,
+                    display(shown_final(final))))
         if not args.queued_only:
             for worker_id, name in inbox_matches(layout, wanted):
                 if (worker_id, name) in asked:
@@ -160,11 +161,11 @@ def cancel_selected(layout, cancel, args):
                 host = cancel.request(worker_id, name)
                 if host:
                     progress = True
-                    requested += 1
+                    requested.add(name)
                     asked.append((worker_id, name))
                     hits.update((name, names.parse(name).original))
                     print("cancelling %s (with worker %s%s)"
-                          % (display(name), display(worker_id),
+                          % (display(names.plain_name(name)), display(worker_id),
                              " on " + display(host) if isinstance(host, str) else ""))
         if not progress:
             break
@@ -175,17 +176,48 @@ def cancel_selected(layout, cancel, args):
         for worker_id, name in waiting:
             sys.stderr.write("fjd cancel: worker %s has not cancelled %s yet; it will when it "
                              "next looks (or the dispatcher will, if it is dead)\n"
-                             % (display(worker_id), display(name)))
+                             % (display(worker_id), display(names.plain_name(name))))
     status = 0
     if wanted is not None:
         for name in sorted(wanted - hits):
             sys.stderr.write("fjd cancel: no queued%s job or array called %s\n"
                              % ("" if args.queued_only else " or running", display(name)))
             status = 1
-    note = " (their workers stop them)" if requested else ""
-    sys.stderr.write("fjd cancel: %d job%s cancelled, %d more had been handed to a worker%s\n"
-                     % (cancelled, "" if cancelled == 1 else "s", requested, note))
+    note = " (their workers stop them)" if requested.count else ""
+    sys.stderr.write("fjd cancel: %s cancelled, %s more had been handed to a worker%s\n"
+                     % (cancelled, requested, note))
     return status
+
+
+class Tally:
+    """Jobs and an array's tasks, counted apart: `2 jobs and 14 tasks`."""
+
+    def __init__(self):
+        self.jobs = self.tasks = 0
+
+    @property
+    def count(self):
+        return self.jobs + self.tasks
+
+    def add(self, name):
+        queue_name = names.parse(name)
+        if queue_name.is_tasks:
+            self.tasks += queue_name.size
+        else:
+            self.jobs += 1
+
+    def __str__(self):
+        if not self.tasks:
+            return plural(self.jobs, "job")
+        tasks = plural(self.tasks, "task")
+        return "%s and %s" % (plural(self.jobs, "job"), tasks) if self.jobs else tasks
+
+
+def shown_final(final):
+    """Where a cancel put it: a job's folder and final name, or arrays/ for a range (its
+    tasks are part of the array's record from there)."""
+    folder, _, name = final.rpartition("/")
+    return folder + "/" if "@" in name and names.parse(name).is_tasks else final
 
 
 def wait_for_workers(layout, asked, timeout=defaults.CANCEL_WAIT):
