@@ -129,26 +129,33 @@ class RunReader:
 
 
 def checked_records(path, chunk=1 << 22):
-    """(offset, record) of each whole line whose checksum matches: journal.unframe's test,
-    inlined, and the JSON scanner called without json.loads' wrapping (a million lines)."""
+    """(offset, record) of each whole line of a journal whose checksum matches."""
+    for base, body in journal.whole_line_blocks(path, chunk):
+        for found in checked_lines(body, base):
+            yield found
+
+
+def checked_lines(body, base):
+    """(offset, record) of each line of a block of whole lines whose checksum matches:
+    journal.unframe's test, inlined, and the JSON scanner called without json.loads'
+    wrapping (this runs a million times)."""
     scan = _SCANNER.scan_once
     crc32 = zlib.crc32
-    for base, body in journal.whole_line_blocks(path, chunk):
-        start = 0
-        for line in body.split(b"\n")[:-1]:
-            here = base + start
-            start += len(line) + 1
-            payload, tab, check = line.rpartition(b"\t")
-            if len(check) != 8 or not tab:
+    start = 0
+    for line in body.split(b"\n")[:-1]:
+        here = base + start
+        start += len(line) + 1
+        payload, tab, check = line.rpartition(b"\t")
+        if len(check) != 8 or not tab:
+            continue
+        try:
+            if int(check, 16) != crc32(payload):
                 continue
-            try:
-                if int(check, 16) != crc32(payload):
-                    continue
-                record, end = scan(payload.decode("utf-8", "surrogateescape"), 0)
-            except (ValueError, StopIteration):
-                continue
-            if end == len(payload) and isinstance(record, dict):
-                yield here, record
+            record, end = scan(payload.decode("utf-8", "surrogateescape"), 0)
+        except (ValueError, StopIteration):
+            continue
+        if end == len(payload) and isinstance(record, dict):
+            yield here, record
 
 
 def base_run(record, info, offset):
