@@ -49,8 +49,8 @@ def make_sweep(tmp):
     env = fjd_env()
     daemons = []
 
-    def start(role, argv_prefix=None):
-        argv = [PYTHON, os.path.join(REPO, role + ".py"), "--root", root]
+    def start(role, options=(), argv_prefix=None):
+        argv = [PYTHON, os.path.join(REPO, role + ".py"), "--root", root] + list(options)
         argv = (argv_prefix(argv) if argv_prefix else None) or argv
         daemon = Daemon(argv, os.path.join(logs, "%s-%d.log" % (role, len(daemons))), root,
                         env)
@@ -58,7 +58,7 @@ def make_sweep(tmp):
         return daemon
 
     try:
-        start("dispatcher")
+        start("dispatcher", ["--worker-timeout", "4"])
         victim = start("worker")
         marker = os.path.join(tmp, "slow-started")
         write(root, "slow.conf", "[control]\nexecutable: %s\n" % py(
@@ -67,7 +67,7 @@ def make_sweep(tmp):
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait()
         start("worker")
-        start("worker", other_host_argv)
+        start("worker", argv_prefix=other_host_argv)
         write(root, ARRAY, "[control]\nexecutable: %s $i $s\ntasks: product\ntimeout: 1\n"
               "jobfile: none\n\n[params]\ni: 1..6\ns: x,y\n" % py(TASK_CODE, ).rstrip())
         write(root, "bad.conf", "[control]\nexecutable: %s\n" % py("import sys; sys.exit(7)"))
