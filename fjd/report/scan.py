@@ -12,11 +12,11 @@ import json
 import re
 
 from .. import record_kinds
-from ..journal import whole_line_blocks
+from ..journal import unframe, whole_line_blocks
 from ..runs import JOB, TASK, TASKS, checked_lines, size_of
 from .picture import OUTCOMES
 
-_STRING = rb'"(?:[^"\\\n]|\\.)*"'
+_STRING = rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
 _NUMBER = rb'-?[0-9][0-9.eE+-]*'
 _VALUE = rb'(?:%s|%s|null)' % (_STRING, _NUMBER)
 
@@ -58,7 +58,7 @@ class Scanner:
         for info in self.reader.journals:
             lane = self.picture.lane(info.writer, info.host) if info.is_worker else None
             for base, body in self.blocks(info):
-                if self.fast and self.scan_fast(body, lane):
+                if self.fast and self.scan_fast(body, base, info, lane):
                     continue
                 for offset, record in checked_lines(body, base):
                     self.add_record(record, info, offset)
@@ -66,7 +66,7 @@ class Scanner:
     def blocks(self, info):
         return whole_line_blocks(info.path, 1 << 22)
 
-    def scan_fast(self, body, lane):
+    def scan_fast(self, body, base, info, lane):
         """Add the block's task lines (False, nothing added, if any is not of the usual
         shape); other lines are read the checked way."""
         tasks = body.count(b"\n" + TASK_PREFIX) + body.startswith(TASK_PREFIX)
@@ -75,19 +75,21 @@ class Scanner:
         found = TASK_LINE.findall(body)
         if len(found) != tasks:
             return False
-        add, loads = self.picture.add, json.loads
+        loads = json.loads
+        runs = []
         for array, uid, index, attempt, start, state, status, signal, reason, end in found:
-            state = state.decode()
-            text = loads(reason) if reason != b"null" else None
-            outcome = OUTCOME.get(state, 1)
-            if outcome == 1 and text and text.startswith(TIMEOUT_REASON):
-                outcome = 2
-            detail = (array, uid, index, attempt, status, signal, reason)
-            add("task", lane, float(start), float(end), outcome, 1, detail, text)
+            outcome = OUTCOME.get(state.decode(), 1)
+            text = None
+            if reason != b"null":
+                text = loads(reason)
+                if outcome == 1 and text.startswith(TIMEOUT_REASON):
+                    outcome = 2
+            runs.append((float(start), float(end), outcome,
+                         (array, uid, index, attempt, status, signal, reason), text))
+        self.picture.add_tasks(lane, runs)
         if body.count(b"\n") != tasks:
-            for offset, record in checked_lines(body, 0):
-                if record.get("k") != TASK:
-                    self.add_record(record, None, offset)
+            for offset, record in other_lines(body, base):
+                self.add_record(record, info, offset)
         return True
 
     def add_record(self, record, info, offset):
@@ -103,8 +105,22 @@ class Scanner:
         outcome = outcome_of(record.get("state"), reason)
         size = size_of({"kind": kind, "first": record.get("first"),
                         "last": record.get("last")})
+        if kind == JOB:
+            record = dict(record, name=self.reader.job_name(record, info, offset))
         self.picture.add("job" if kind == JOB else "task", lane, start, end, outcome, size,
                          record, reason if isinstance(reason, str) else None)
+
+
+def other_lines(body, base):
+    """(offset, record) of the whole lines of a block that are not task lines."""
+    start = 0
+    for line in body.split(b"\n")[:-1]:
+        here = base + start
+        start += len(line) + 1
+        if not line.startswith(TASK_PREFIX):
+            record = unframe(line)
+            if record is not None:
+                yield here, record
 
 
 def number(value):
