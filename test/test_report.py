@@ -19,6 +19,11 @@ from report_sweep import sweep  # noqa: F401  (the fixture)
 from test_records import journal_runs
 
 
+def journal_paths(root):
+    return [os.path.join(root, "records", n) for n in sorted(os.listdir(
+        os.path.join(root, "records"))) if n.endswith(".journal")]
+
+
 class Page(HTMLParser):
     """What a test looks at in the page: lanes, bars and bins, tables, every attribute."""
 
@@ -226,3 +231,18 @@ def test_chromium_draws_the_timeline_where_the_records_say(sweep, tmp_path):  # 
         assert counter[GREEN] + counter[RED] + counter[ORANGE] > 100, counter.most_common(5)
         for cls, colour in (("o0", GREEN), ("o1", RED), ("o2", ORANGE)):
             assert (counter[colour] > 10) == (cls in classes), (cls, counter.most_common(5))
+
+
+def test_a_torn_last_line_is_skipped_and_nothing_is_written(sweep, tmp_path):  # noqa: F811
+    root = str(tmp_path / "copy")
+    shutil.copytree(sweep["root"], root)
+    _, before = report(root, tmp_path)
+    for path in journal_paths(root):  # every writer in the middle of a line
+        with open(path, "ab") as handle:
+            handle.write(b'{"k":"task","array":"sweep.conf","u":"x","i":99,"run":1,"attem')
+    snapshot = {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+                for d, _, files in os.walk(root) for f in files}
+    _, after = report(root, tmp_path)
+    assert after.bars == before.bars and after.tables == before.tables
+    assert {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+            for d, _, files in os.walk(root) for f in files} == snapshot
