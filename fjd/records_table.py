@@ -8,6 +8,7 @@ tasks that ended together without running (a `tasks` record: cancelled, or an un
 array file) is a row per task. Rows are written as they are read: constant memory.
 """
 import csv
+import io
 import json
 
 from . import record_search
@@ -62,18 +63,22 @@ class RowMaker:
     def rows(self):
         """Lists of values (None for nothing), one per task for a range record."""
         for info, offset, record in self.reader.records():
-            kind = record.get("k")
-            if kind == TASK:
-                index = record.get("i")
-                yield self.row(record, info, "%s#%s" % (record.get("array"), index), index)
-            elif kind == JOB:
-                yield self.row(record, info, self.reader.job_name(record, info, offset), None)
-            else:
-                first, last = record.get("first"), record.get("last")
-                if isinstance(first, int) and isinstance(last, int):
-                    for index in range(first, last + 1):
-                        yield self.row(record, info, "%s#%d" % (record.get("array"), index),
-                                       index)
+            for row in self.rows_of(info, offset, record):
+                yield row
+
+    def rows_of(self, info, offset, record):
+        """The rows of one record: one, or one per task of a range."""
+        kind = record.get("k")
+        if kind == TASK:
+            index = record.get("i")
+            return [self.row(record, info, "%s#%s" % (record.get("array"), index), index)]
+        if kind == JOB:
+            return [self.row(record, info, self.reader.job_name(record, info, offset), None)]
+        first, last = record.get("first"), record.get("last")
+        if not isinstance(first, int) or not isinstance(last, int):
+            return []
+        return (self.row(record, info, "%s#%d" % (record.get("array"), index), index)
+                for index in range(first, last + 1))
 
     def row(self, record, info, name, index):
         get = record.get
@@ -111,9 +116,17 @@ def tsv_line(row, tabs):
 
 
 def write_rows(out, maker, form):
-    """Write the header (not for jsonl) and every row to the text stream out; returns the
-    number of rows."""
-    columns = maker.columns()
+    """Write the header (not for jsonl) and every row to the binary stream out, through
+    the JSON path (records_fast.FastTsv is the quick way to TSV)."""
+    text = io.TextIOWrapper(out, encoding="utf-8", errors="surrogateescape", newline="\n")
+    try:
+        return write_text_rows(text, maker, form, maker.columns())
+    finally:
+        text.flush()
+        text.detach()
+
+
+def write_text_rows(out, maker, form, columns):
     count = 0
     if form == "jsonl":
         dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -151,10 +151,11 @@ def checked_lines(body, base):
         try:
             if int(check, 16) != crc32(payload):
                 continue
-            record, end = scan(payload.decode("utf-8", "surrogateescape"), 0)
+            text = payload.decode("utf-8", "surrogateescape")
+            record, end = scan(text, 0)
         except (ValueError, StopIteration):
             continue
-        if end == len(payload) and isinstance(record, dict):
+        if end == len(text) and isinstance(record, dict):
             yield here, record
 
 

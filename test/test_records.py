@@ -132,3 +132,25 @@ def test_a_torn_last_line_is_skipped_and_nothing_is_written(sweep, tmp_path):  #
     assert rows(root, "jsonl") == before
     assert {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
             for d, _, files in os.walk(root) for f in files} == snapshot
+
+
+def test_the_quick_tsv_path_agrees_with_the_json_path_on_odd_values(sweep, tmp_path):  # noqa: F811,E501
+    root = str(tmp_path / "copy")
+    shutil.copytree(sweep["root"], root)
+    writer = journal.JournalWriter(os.path.join(root, "records"), "odd-1-abcdef",
+                                   {"role": "worker", "host": "odd", "pid": 1, "started": 1.0})
+    base = {"k": "task", "array": ARRAY, "u": None, "run": 1, "attempt": None,
+            "start": 5.5, "state": "failed", "exit_status": None, "signal": 9}
+    for index, reason in enumerate(['a "quoted"\treason\nover lines', "plain", "über ✓"], 1):
+        writer.append(dict(base, i=index, reason=reason, end=7.25 + index,
+                           stdout=["odd-1-abcdef.out", 0, None], stderr=None))
+    writer.append(dict(base, i=4, start=1, reason=None, end=2, stdout=None, stderr=None,
+                       timed_out=True))
+    writer.close()
+    tsv, as_json = rows(root, "tsv"), rows(root, "jsonl")
+    clean = str.maketrans("\t\n\r", "   ")
+    assert tsv == [{k: "" if v is None else str(v).translate(clean) for k, v in r.items()}
+                   for r in as_json]
+    odd = [r for r in tsv if r["worker"] == "odd-1-abcdef"]
+    assert [r["reason"] for r in odd] == ['a "quoted" reason over lines', "plain", "über ✓", ""]
+    assert odd[0]["stdout"] == "records/odd-1-abcdef.out:0+?" and odd[0]["signal"] == "9"

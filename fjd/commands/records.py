@@ -3,6 +3,7 @@ import io
 import sys
 
 from .. import record_kinds
+from ..records_fast import FastTsv
 from ..records_table import COLUMNS, FORMATS, RowMaker, write_rows
 from ..runs import RunReader, Selection, parse_time
 from .common import CommandError, add_command, add_common, open_queue
@@ -32,13 +33,15 @@ def cmd_records(args):
     reader = RunReader(layout, Selection(args.array, args.state, since))
     try:
         maker = RowMaker(reader, iso=args.iso)
-        out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="surrogateescape",
-                               newline="\n", write_through=False)
+        out = io.BufferedWriter(sys.stdout.buffer.raw, 1 << 20) \
+            if hasattr(sys.stdout.buffer, "raw") else sys.stdout.buffer
         try:
-            write_rows(out, maker, args.format)
+            if args.format == "tsv" and not args.iso:
+                FastTsv(maker, out).write()
+            else:
+                write_rows(out, maker, args.format)
         finally:
             out.flush()
-            out.detach()
     finally:
         reader.close()
     return 0

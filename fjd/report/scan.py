@@ -52,13 +52,12 @@ class Scanner:
         self.reader = reader
         self.picture = picture
         self.selection = reader.selection
-        self.fast = reader.selection.everything()
+        self.fast = reader.selection.state is None  # (the fast path cannot tell states)
 
     def run(self):
         for info in self.reader.journals:
-            lane = self.picture.lane(info.writer, info.host) if info.is_worker else None
             for base, body in self.blocks(info):
-                if self.fast and self.scan_fast(body, base, info, lane):
+                if self.fast and info.is_worker and self.scan_fast(body, base, info):
                     continue
                 for offset, record in checked_lines(body, base):
                     self.add_record(record, info, offset)
@@ -66,15 +65,16 @@ class Scanner:
     def blocks(self, info):
         return whole_line_blocks(info.path, 1 << 22)
 
-    def scan_fast(self, body, base, info, lane):
+    def scan_fast(self, body, base, info):
         """Add the block's task lines (False, nothing added, if any is not of the usual
         shape); other lines are read the checked way."""
         tasks = body.count(b"\n" + TASK_PREFIX) + body.startswith(TASK_PREFIX)
-        if not tasks or lane is None:
+        if not tasks:
             return False
         found = TASK_LINE.findall(body)
         if len(found) != tasks:
             return False
+        found = self.selected(found)
         loads = json.loads
         runs = []
         for array, uid, index, attempt, start, state, status, signal, reason, end in found:
@@ -86,11 +86,23 @@ class Scanner:
                     outcome = 2
             runs.append((float(start), float(end), outcome,
                          (array, uid, index, attempt, status, signal, reason), text))
-        self.picture.add_tasks(lane, runs)
+        if runs:
+            self.picture.add_tasks(self.picture.lane(info.writer, info.host), runs)
         if body.count(b"\n") != tasks:
             for offset, record in other_lines(body, base):
                 self.add_record(record, info, offset)
         return True
+
+    def selected(self, found):
+        """The fast path's task lines that the selection wants (array, since)."""
+        selection = self.selection
+        if selection.array is not None:
+            names = {record_kinds.encode(selection.array)}
+            uids = {record_kinds.encode(uid) for uid in selection.uids}
+            found = [f for f in found if f[0] in names or f[1] in uids]
+        if selection.since is not None:
+            found = [f for f in found if float(f[9]) >= selection.since]
+        return found
 
     def add_record(self, record, info, offset):
         kind = record.get("k")
