@@ -144,7 +144,8 @@ class Picture:
             else:
                 self.spread(busy, start, end, None)
             if self.binned:
-                self.ensure_cells(lane)
+                if lane.cells is None:
+                    self.ensure_cells(lane)
                 if low == spot and 0 <= spot <= top:
                     lane.cells[spot][outcome] += seconds
                 else:

@@ -26,15 +26,18 @@ def _key(name):
 
 
 TASK_PREFIX = b"{" + record_kinds.pattern("k", TASK) + b","
+# groups: the task's identity ("array" to "attempt", parsed only for the bars drawn one by
+# one and the failures shown), start, state, "exit_status" and "signal", reason, end
 TASK_LINE = re.compile(
-    rb"^" + re.escape(TASK_PREFIX) + _key("array") + b"(" + _STRING + b")," +
-    _key("u") + b"(" + _VALUE + b")," + _key("i") + b"([0-9]+)," +
-    _key("run") + _VALUE + b"," + _key("attempt") + b"(" + _VALUE + b")," +
-    _key("start") + b"(" + _NUMBER + b")," + _key("state") + b'"([a-z]+)",' +
-    _key("exit_status") + b"(" + _VALUE + b")," + _key("signal") + b"(" + _VALUE + b")," +
+    rb"^" + re.escape(TASK_PREFIX) + b"(" + _key("array") + _STRING + b"," +
+    _key("u") + _VALUE + b"," + _key("i") + b"[0-9]+," +
+    _key("run") + _VALUE + b"," + _key("attempt") + _VALUE + b")," +
+    _key("start") + b"(" + _NUMBER + b")," + _key("state") + b'"([a-z]+)",(' +
+    _key("exit_status") + _VALUE + b"," + _key("signal") + _VALUE + b")," +
     _key("reason") + b"(" + _VALUE + b")," + _key("end") + b"(" + _NUMBER + b"),"
     rb"[^\n\t]*\t[0-9a-f]{8}$", re.M)
 OUTCOME = {"done": 0, "failed": 1, "cancelled": 3}
+OUTCOME_BYTES = {key.encode(): value for key, value in OUTCOME.items()}
 TIMEOUT_REASON = "timed out"
 
 
@@ -75,17 +78,16 @@ class Scanner:
         if len(found) != tasks:
             return False
         found = self.selected(found)
-        loads = json.loads
+        loads, outcomes = json.loads, OUTCOME_BYTES
         runs = []
-        for array, uid, index, attempt, start, state, status, signal, reason, end in found:
-            outcome = OUTCOME.get(state.decode(), 1)
+        for line in found:  # (the line's groups are its detail, see describe)
+            outcome = outcomes.get(line[2], 1)
             text = None
-            if reason != b"null":
-                text = loads(reason)
+            if line[4] != b"null":
+                text = loads(line[4])
                 if outcome == 1 and text.startswith(TIMEOUT_REASON):
                     outcome = 2
-            runs.append((float(start), float(end), outcome,
-                         (array, uid, index, attempt, status, signal, reason), text))
+            runs.append((float(line[1]), float(line[5]), outcome, line, text))
         if runs:
             self.picture.add_tasks(self.picture.lane(info.writer, info.host), runs)
         if body.count(b"\n") != tasks:
@@ -97,11 +99,11 @@ class Scanner:
         """The fast path's task lines that the selection wants (array, since)."""
         selection = self.selection
         if selection.array is not None:
-            names = {record_kinds.encode(selection.array)}
-            uids = {record_kinds.encode(uid) for uid in selection.uids}
-            found = [f for f in found if f[0] in names or f[1] in uids]
+            wanted = [record_kinds.pattern("array", selection.array) + b","] + [
+                record_kinds.pattern("u", uid) + b"," for uid in selection.uids]
+            found = [f for f in found if any(w in f[0] for w in wanted)]
         if selection.since is not None:
-            found = [f for f in found if float(f[9]) >= selection.since]
+            found = [f for f in found if float(f[5]) >= selection.since]
         return found
 
     def add_record(self, record, info, offset):
@@ -135,18 +137,6 @@ def other_lines(body, base):
                 yield here, record
 
 
-def json_value(raw):
-    """A JSON value as the fast path found it (bytes): plain strings and whole numbers
-    without json.loads, which costs more than the rest of a bar's tooltip."""
-    if not raw or raw == b"null":
-        return None
-    if raw[:1] == b'"' and b"\\" not in raw:
-        return raw[1:-1].decode("utf-8", "surrogateescape")
-    if raw.isdigit():
-        return int(raw)
-    return json.loads(raw)
-
-
 def number(value):
     return float(value) if isinstance(value, (int, float)) and \
         not isinstance(value, bool) else None
@@ -156,10 +146,9 @@ def describe(detail, params):
     """A run's detail (a record, or the fast path's tuple of raw JSON bytes) as a dict:
     name, array, uid, task, attempt, exit_status, signal, params {name: value}."""
     if isinstance(detail, tuple):
-        array, uid, index, attempt, status, signal, reason = (
-            json_value(value) for value in detail)
-        record = {"k": TASK, "array": array, "u": uid, "i": index, "attempt": attempt,
-                  "exit_status": status, "signal": signal, "reason": reason}
+        head, _, _, status, reason, _ = detail
+        record = json.loads(b"{" + head + b"," + status + b',"reason":' + reason + b"}")
+        record["k"] = TASK
     else:
         record = detail or {}
     kind = record.get("k")
