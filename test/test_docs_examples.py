@@ -203,7 +203,8 @@ def test_links_between_pages_lead_somewhere():
 
 # == options =================================================================================
 
-COMMANDS = [[], ["submit"], ["run"], ["status"], ["show"], ["retry"], ["cancel"],
+COMMANDS = [[], ["submit"], ["run"], ["status"], ["show"], ["records"], ["report"],
+            ["retry"], ["cancel"],
             ["dispatcher"], ["worker"], ["workers"], ["workers", "start"],
             ["workers", "list"], ["workers", "stop"]]
 # options in the pages that are not fjd's: the stand-in program's, sbatch's

@@ -12,7 +12,7 @@ EPILOG = """One row per run: a job or task that ran twice (retried, or run again
 worker died) has two rows, each with its attempt. Columns: %s, with
 each parameter of an array in a column of its own after "task". start and end are
 seconds since the epoch (--iso: local time); stdout and stderr say where the output is,
-as FILE:OFFSET+LENGTH from the queue root (`fjd show NAME --stdout` prints it).
+as FILE:OFFSET+LENGTH from the queue root (`fjd show NAME` prints it too).
 
 Reads the journals in records/ only, while the queue runs too; writes nothing there.
 
