@@ -46,8 +46,8 @@ def timeline(picture, describe_bar):
     height = TOP + lane_h * len(lanes) + 4
     scale = WIDTH / (picture.t1 - picture.t0)
     parts = ['<svg class="timeline" width="%d" '
-             'height="%d" viewBox="0 0 %d %d">' % (LABEL + WIDTH + 10, height,
-                                                   LABEL + WIDTH + 10, height)]
+             'height="%d" viewBox="0 0 %d %d">' % (LABEL + WIDTH + 40, height,
+                                                   LABEL + WIDTH + 40, height)]
     parts += axis(picture, height)
     row = {}
     host = object()
@@ -124,7 +124,7 @@ def over_time(picture):
     top_busy = max(busy) or 1
     cell = WIDTH / BINS
     parts = ['<svg class="overtime" width="%d" '
-             'height="%d">' % (LABEL + WIDTH + 10, height)]
+             'height="%d">' % (LABEL + WIDTH + 40, height)]
     parts += axis(picture, TOP + plot)
     bars = []
     for spot, count in enumerate(picture.finished):

@@ -84,7 +84,8 @@ def summary(picture):
     facts = [("wall time", clock(wall)),
              ("from", stamp(first)), ("to", stamp(last)),
              ("throughput", "%.1f runs/s" % (finished / wall) if wall else "?"),
-             ("workers", "%d on %d hosts" % (len(picture.lanes), len(picture.hosts()))),
+             ("workers", "%d on %s" % (len(picture.lanes), plural(len(picture.hosts()),
+                                                                  "host"))),
              ("time the workers spent running jobs",
               "%.0f%% (%s of %s)" % (100 * busy / there, clock(busy), clock(there))
               if there else "?")]
@@ -94,6 +95,10 @@ def summary(picture):
             '</table>' % ("".join(rows), "".join(
                 '<tr><th class="l">%s</th><td class="l">%s</td></tr>' % (escape(k), escape(v))
                 for k, v in facts)))
+
+
+def plural(count, word):
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
 
 
 def stamp(seconds):
