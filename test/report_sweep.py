@@ -18,7 +18,7 @@ OTHER_HOST = "reporthost2"
 ARRAY = "sweep.conf"
 TASK_CODE = ("import sys, time; i = int(sys.argv[1]); print('task', i, sys.argv[2]); "
              "time.sleep(0.05 * (i % 3)); "
-             "time.sleep(5) if i == 5 else None; sys.exit(3 if i == 3 else 0)")
+             "time.sleep(30) if i == 5 else None; sys.exit(3 if i == 3 else 0)")
 
 
 def other_host_argv(argv):
@@ -58,7 +58,7 @@ def make_sweep(tmp):
         return daemon
 
     try:
-        start("dispatcher", ["--worker-timeout", "4"])
+        start("dispatcher", ["--worker-timeout", "5"])
         victim = start("worker")
         marker = os.path.join(tmp, "slow-started")
         write(root, "slow.conf", "[control]\nexecutable: %s\n" % py(
@@ -68,7 +68,7 @@ def make_sweep(tmp):
         victim.proc.wait()
         start("worker")
         start("worker", argv_prefix=other_host_argv)
-        write(root, ARRAY, "[control]\nexecutable: %s $i $s\ntasks: product\ntimeout: 1\n"
+        write(root, ARRAY, "[control]\nexecutable: %s $i $s\ntasks: product\ntimeout: 3\n"
               "jobfile: none\n\n[params]\ni: 1..6\ns: x,y\n" % py(TASK_CODE, ).rstrip())
         write(root, "bad.conf", "[control]\nexecutable: %s\n" % py("import sys; sys.exit(7)"))
         wait_for(lambda: finished(root) >= 3, 60, message="3 finished files")

@@ -4,7 +4,7 @@ import time
 from html import escape
 
 from .charts import clock, histogram, over_time, timeline
-from .picture import BAR_LIMIT, BINS, OUTCOMES
+from .picture import BAR_LIMIT, OUTCOMES
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222;background:#fff}
@@ -150,5 +150,3 @@ def hosts(picture):
             '<th>busy</th><th>mean run</th><th>busy share</th></tr>%s</table>'
             % ("".join("<th>%s</th>" % o for o in OUTCOMES), "".join(rows)))
 
-
-__all__ = ["render", "BINS"]

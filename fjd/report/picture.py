@@ -1,8 +1,9 @@
 """What a report shows, added up one run at a time (memory bounded, whatever the runs).
 
-A run arrives as ``add(lane, start, end, outcome, size, detail)``: its worker's lane, its
-times, its outcome (OUTCOMES), how many tasks it stands for, and a `detail` tuple that is
-only looked into for the runs that are drawn one by one or shown as examples. Up to
+A run arrives as ``add(kind, lane, start, end, outcome, size, detail, reason)`` (or many
+task runs of one lane at once, ``add_tasks``): job or task, its worker's lane, its times,
+its outcome (OUTCOMES), how many tasks it stands for, a `detail` that is only looked into
+for the runs drawn one by one or shown as examples (scan.describe), and its reason. Up to
 BAR_LIMIT runs are kept as bars; past that, every lane's occupancy is added up in BINS
 time bins instead (the bars kept so far are added to them and forgotten).
 """
@@ -11,7 +12,6 @@ import math
 OUTCOMES = ("done", "failed", "timeout", "cancelled")
 BAR_LIMIT = 20000
 BINS = 600  # time bins across the run, for throughput, busy workers and big timelines
-MAX_LANE_CELLS = 60000  # lanes x bins drawn at most (the file's size)
 HIST_BINS = 48  # durations, log scale, from HIST_LOW seconds up by a factor of 2 ** 0.5
 HIST_LOW = 0.001
 EXAMPLES = 3

@@ -14,7 +14,6 @@ import re
 from .. import record_kinds
 from ..journal import unframe, whole_line_blocks
 from ..runs import JOB, TASK, TASKS, checked_lines, size_of
-from .picture import OUTCOMES
 
 _STRING = rb'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
 _NUMBER = rb'-?[0-9][0-9.eE+-]*'
