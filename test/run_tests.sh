@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 
-# Debian packages for the multi-host, SSH, firewall and Slurm tests (they skip themselves
-# without).
+# Debian packages for the multi-host, SSH, firewall, Slurm and browser tests (they skip
+# themselves without).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
@@ -21,6 +21,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v unshare >/dev/null || need+=(util-linux)
   # the hints-blocked test drops fjd's UDP hints with real firewall rules
   command -v iptables >/dev/null || [ -x /usr/sbin/iptables ] || need+=(iptables)
+  # test_report.py loads `fjd report`'s page in a real headless browser
+  command -v chromium >/dev/null || need+=(chromium)
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -205,7 +205,7 @@ def test_root_before_the_subcommand(tmp_path):
 # == 3. every option a help text names is an option of that command ==========================
 
 COMMANDS = [(), ("dispatcher",), ("worker",), ("submit",), ("run",), ("status",), ("show",),
-            ("retry",), ("cancel",), ("workers",), ("workers", "start"), ("workers", "list"),
+            ("records",), ("report",), ("retry",), ("cancel",), ("workers",), ("workers", "start"), ("workers", "list"),
             ("workers", "stop")]
 OPTION = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
 # options of other programs that a help text names as such

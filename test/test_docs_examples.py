@@ -104,6 +104,8 @@ def check_jobs_and_arrays(work, outputs):
 
 def check_records(work, outputs):
     empty_queue(work)
+    assert (work / "runs.csv").read_text().count("\n") == 3  # a header and two tasks
+    assert "<svg" in (work / "report.html").read_text()
     assert names(work, "done") == [] and len(names(work, "failed")) == 1
     assert "#2 failed exited with status 1" in outputs[-1]
     assert "#1 done None" in outputs[-1]
@@ -206,7 +208,8 @@ def test_links_between_pages_lead_somewhere():
 
 # == options =================================================================================
 
-COMMANDS = [[], ["submit"], ["run"], ["status"], ["show"], ["retry"], ["cancel"],
+COMMANDS = [[], ["submit"], ["run"], ["status"], ["show"], ["records"], ["report"],
+            ["retry"], ["cancel"],
             ["dispatcher"], ["worker"], ["workers"], ["workers", "start"],
             ["workers", "list"], ["workers", "stop"]]
 # options in the pages that are not fjd's: the stand-in program's, sbatch's
