@@ -272,3 +272,9 @@ def test_a_hand_made_file_with_the_plain_mark_is_still_run_right(queue):
     # (the array's file reaches done/ at the dispatcher's next look at arrays/, up to 30 s)
     wait_for(lambda: len(queue.names("arrays")) == 1, message="the tasks to run")
     assert [queue.task_record(fake, n)["exit_status"] for n in range(1, 6)] == [0] * 5
+
+
+def test_quiet_prints_nothing(tmp_path):
+    result = fjd_cli(tmp_path, "submit", "-q", "--exe", "true", "--param", "i=1..3")
+    assert result.returncode == 0 and result.out == "" and result.err == ""
+    assert len(os.listdir(str(tmp_path / "jobqueue"))) == 1

@@ -137,7 +137,7 @@ def queue_from_args(args, command, layout, echo, announce=True):
 def cmd_submit(args):
     template_from_args(args)  # bad options are reported before the root is looked at
     layout = open_queue(args.root, "submit", existing_folder=True)
-    queue_from_args(args, "submit", layout, echo=not args.quiet)
+    queue_from_args(args, "submit", layout, echo=not args.quiet, announce=not args.quiet)
     return 0
 
 
@@ -151,5 +151,6 @@ def register(subparsers):
         epilog=EXAMPLES)
     add_job_options(parser, "job files (INI with a [control] section) to queue copies of")
     parser.add_argument("--quiet", "-q", action="store_true",
-                        help="do not print the job names")
+                        help="print nothing: neither the job names nor what was queued "
+                             "(errors are still reported)")
     add_common(parser)
