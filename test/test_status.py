@@ -142,3 +142,10 @@ def test_rate_of():
     ends = [0.0, 100.0, 200.0] + [200.0 + i * 0.5 for i in range(1, 5)]
     assert rate_of(ends, sample=5) == 2.0  # only the newest five count
     assert rate_of(ends) == pytest.approx(6 / 202.0)
+
+
+def test_frames_without_watch_is_refused(tmp_path):
+    (tmp_path / "jobqueue").mkdir()
+    result = fjd_cli(tmp_path, "status", "--frames", "3")
+    assert result.returncode == 2
+    assert "--frames counts the redraws of --watch: give --watch too" in result.err

@@ -25,6 +25,8 @@ examples:
 def cmd_status(args):
     if args.watch is not None and not args.watch >= 0.1:
         raise CommandError("--watch needs at least 0.1 seconds between redraws", 2)
+    if args.frames and args.watch is None:
+        raise CommandError("--frames counts the redraws of --watch: give --watch too", 2)
     layout = open_queue(args.root, "status")
     limit = args.failed
     if limit is None:
