@@ -115,7 +115,9 @@ def test_cancel_stops_a_running_job_and_the_worker_goes_on(queue):
     assert result.returncode == 0, result.err
     assert "with worker" in result.out
     assert queue.names("cancelled") == ["long.conf"]
-    assert queue.record("long.conf")["cancelled_from"].startswith("jobpod/")
+    record = queue.record("long.conf")
+    assert record["cancelled_from"].startswith("jobpod/")
+    assert record["attempt"] == 1  # it was cancelled while on its first run
     wait_for(lambda: not pid_alive(pid), 10, message="the cancelled job's process to die")
     # the worker is still there and takes the next job
     queue.job("next.conf", py("pass"))

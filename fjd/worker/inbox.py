@@ -71,8 +71,9 @@ class Inbox:
                                os.path.join(self.layout.arrays, finished)),
             "move %s to arrays/" % display(name))
 
-    def file_cancelled(self, name):
-        """File a job (or the rest of a range) cancelled with `fjd cancel`, as asked."""
+    def file_cancelled(self, name, ran=False):
+        """File a job (or the rest of a range) cancelled with `fjd cancel`, as asked (ran:
+        while it ran, so its record counts the attempt it was on)."""
         queue_name = names.parse(name)
         request = os.path.join(self.path, cancel_request(name))
         try:
@@ -88,7 +89,7 @@ class Inbox:
             presence = self.presence
             record = record_kinds.job_cancelled_in_inbox(
                 name, queue_name.original, presence.worker_id, presence.host, presence.pid,
-                queue_name.attempts, reason, now, "jobpod/%s" % presence.worker_id)
+                queue_name.attempts + ran, reason, now, "jobpod/%s" % presence.worker_id)
             filing = records.Filing(self.layout, self.journals.records,
                                     os.path.join(self.path, name), queue_name.original,
                                     record_kinds.CANCELLED, record)

@@ -100,7 +100,7 @@ class SingleJobs:
             return None
         except Cancelled:
             self.launcher.discard_output_files()
-            return self.inbox.file_cancelled(name)
+            return self.inbox.file_cancelled(name, ran=True)
         except Withdrawn as why:
             self.launcher.discard_output_files()
             log.warning("%s: %s; its process group was killed", display(original), why)
