@@ -12,7 +12,7 @@ from .arrays import MAX_HEADER, declared_kind
 from .errors import SubmitError
 from .jobfile import JOBFILE_PLACEHOLDER, JobError, Settings, load, unknown_control_key
 from .layout import display
-from .placeholders import CommandTemplate, fill_text, unknown_placeholders
+from .placeholders import CommandTemplate, fill_text, unknown_placeholders, used_parameters
 from .values import parse_values, split_commas, values_text
 
 CONTROL_KEYS_WITH_OPTIONS = ("logfile", "timeout", "retries", "workdir")
@@ -249,6 +249,20 @@ class JobTemplate:
         except OSError as error:
             raise SubmitError("%s: %s" % (display(path), error.strerror))
         return os.path.basename(path), data
+
+    def unused_params(self):
+        """The parameters no placeholder of the executable, logfile or workdir names: they
+        reach the program only through the job file's [params] and $FJD_PARAM_<name> (often
+        a shell that replaced "$alpha" in double quotes before fjd saw it)."""
+        if self.command is None:
+            return []
+        used = {part[0] for parts in self.command.words for part in parts
+                if isinstance(part, tuple) and part[0] is not None}
+        names = [p.name for p in self.params]
+        for key, value in self.control:
+            if key in ("logfile", "workdir"):
+                used |= used_parameters(value, names)
+        return [name for i, name in enumerate(names) if i not in used]
 
     @property
     def is_array(self):

@@ -94,6 +94,19 @@ def unknown_placeholders(text, names):
     return unknown
 
 
+def used_parameters(text, names):
+    """The positions in names of the parameters that text's placeholders name."""
+    index_of = {name.lower(): i for i, name in enumerate(names)}
+    used = set()
+    for match in _PLACEHOLDER.finditer(text):
+        key = match.group(1) or match.group(2) or match.group(3)
+        if key is not None and key.lower() in index_of:
+            used.add(index_of[key.lower()])
+        elif key is not None and key.isdigit() and 1 <= int(key) <= len(names):
+            used.add(int(key) - 1)
+    return used
+
+
 def fill_text(text, names, values):
     """A [control] value (logfile, workdir) with the parameters filled in, unquoted."""
     index_of = {name.lower(): i for i, name in enumerate(names)}

@@ -275,6 +275,21 @@ def test_a_hand_made_file_with_the_plain_mark_is_still_run_right(queue):
 
 
 def test_quiet_prints_nothing(tmp_path):
-    result = fjd_cli(tmp_path, "submit", "-q", "--exe", "true", "--param", "i=1..3")
+    result = fjd_cli(tmp_path, "submit", "-q", "--exe", "echo $i", "--param", "i=1..3")
     assert result.returncode == 0 and result.out == "" and result.err == ""
     assert len(os.listdir(str(tmp_path / "jobqueue"))) == 1
+
+
+def test_a_param_no_placeholder_uses_is_warned_about(tmp_path):
+    """`--exe "sim --alpha $alpha"` in double quotes reaches fjd as `sim --alpha `: the
+    program would get alpha only from the job file and the environment. Queued, with a
+    warning that says why it may be wrong."""
+    result = fjd_cli(tmp_path, "submit", "-q", "--exe", "sim --alpha ", "--param", "alpha=1,2",
+                     "--param", "seed=1..2", "--logfile", "out-{seed}.txt")
+    assert result.returncode == 0
+    assert result.err.count("warning") == 1, result.err  # seed is used, by the logfile
+    assert "no placeholder in the command uses --param alpha" in result.err
+    assert "use single quotes" in result.err
+    quiet = fjd_cli(tmp_path, "submit", "-q", "--no-jobfile", "--exe", "sim $seed",
+                    "--param", "alpha=1,2", "--param", "seed=1..2")
+    assert "gets it only from $FJD_PARAM_alpha" in quiet.err

@@ -94,12 +94,25 @@ def template_from_args(args):
                        control=control, split=args.split)
 
 
+def warn_unused_params(template, command, no_jobfile):
+    """A --param that no placeholder names reaches the program only through the job file's
+    [params] and $FJD_PARAM_<name>: say so (most often a shell replaced "$alpha")."""
+    for name in template.unused_params():
+        where = "$FJD_PARAM_%s" % name if no_jobfile else \
+            "the job file's [params] and $FJD_PARAM_%s" % name
+        sys.stderr.write("fjd %s: warning: no placeholder in the command uses --param %s, so "
+                         "the program gets it only from %s (in double quotes, your shell "
+                         "replaces $%s before fjd sees it: use single quotes)\n"
+                         % (command, name, where, name))
+
+
 def queue_from_args(args, command, layout, echo, announce=True):
     """Build and write the jobs of a submit/run command line; returns their names.
 
     The template is checked before anything is written (bad options queue nothing). When
     writing fails part-way, CommandError says how many jobs were queued."""
     template = template_from_args(args)
+    warn_unused_params(template, command, args.no_jobfile)
     out = sys.stdout
     on_name = (lambda n: out.write(n + "\n")) if echo else None
     started = time.monotonic()
