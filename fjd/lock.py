@@ -49,6 +49,24 @@ def boot_id():
         return ""
 
 
+def holder_process_gone(holder):
+    """On this host, in this PID namespace, a holder whose pid does not exist is gone.
+    (Containers share host names and boot ids; pids mean nothing across namespaces.)"""
+    if holder.get("host") != hostname() or holder.get("boot") != boot_id() or \
+            holder.get("pidns") != pid_namespace():
+        return False
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class LockRefused(Exception):
     """Another live dispatcher holds the queue root; the message says which."""
 
@@ -121,7 +139,7 @@ class DispatcherLock:
         if first is None:
             return  # it just went away: try again
         holder = decode_beat(first)
-        if self._holder_process_gone(holder):
+        if holder_process_gone(holder):
             log.warning("the previous dispatcher (pid %s on this host) is gone; taking over",
                         holder.get("pid"))
             self._steal(first)
@@ -147,23 +165,6 @@ class DispatcherLock:
                     "over once the file stops changing for %g s."
                     % (holder_text(holder), display(self.path), self.dead_after))
 
-    @staticmethod
-    def _holder_process_gone(holder):
-        """On this host, in this PID namespace, a holder whose pid does not exist is gone.
-        (Containers share host names and boot ids; pids mean nothing across namespaces.)"""
-        if holder.get("host") != hostname() or holder.get("boot") != boot_id() or \
-                holder.get("pidns") != pid_namespace():
-            return False
-        pid = holder.get("pid")
-        if not isinstance(pid, int) or pid == os.getpid():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
 
     def _steal(self, stale_content):
         """Move the dead holder's lock aside, making sure it was the stale one we watched."""

@@ -15,7 +15,7 @@ differs, they are approximate.
 import os
 import time
 
-from . import arrays, defaults, journal, names, record_kinds, record_search
+from . import arrays, defaults, journal, names, record_kinds, record_search, serving
 from .dependency_state import waiting_summary
 from .layout import display
 from .fsops import list_names
@@ -244,6 +244,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
         "counts": counts,
         "tasks": {"done": totals[3], "failed": max(0, totals[4]), "cancelled": totals[5]},
         "workers": {"inboxes": len(inboxes), "idle": len(idle)},
+        "serving": serving.state(layout, inboxes),
         "blocked": [{"worker": r["worker"], "host": r["host"], "why": r["blocked"]}
                     for r in running if r["blocked"]],
         "running": running,
@@ -317,6 +318,7 @@ def render(state, failed_total=None):
     source = (" (observed)" if state["throughput"] and
               state["throughput"]["source"] == "observed" else "")
     lines.append("  throughput %s%s, ETA %s" % (rate_text(rate), source, eta))
+    lines += ["  ! " + problem for problem in serving.problems(state.get("serving"), remaining)]
     if state["running"]:
         lines.append("")
         lines.append("running:")

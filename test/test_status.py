@@ -149,3 +149,27 @@ def test_frames_without_watch_is_refused(tmp_path):
     result = fjd_cli(tmp_path, "status", "--frames", "3")
     assert result.returncode == 2
     assert "--frames counts the redraws of --watch: give --watch too" in result.err
+
+
+def test_status_says_when_nothing_can_make_progress(queue):
+    """Jobs queued with no dispatcher, then workers that died: `fjd status` says so in a
+    sentence, and --json has the facts (issue: `queued 2`, `ETA unknown` forever)."""
+    queue.job("a.conf", "true")
+    result = fjd_cli(queue.root, "status")
+    assert "! no dispatcher serves this root" in result.out, result.out
+    worker = queue.worker()
+    wait_for(lambda: queue.names("workerqueue"), message="the worker announced")
+    worker.proc.kill()
+    worker.proc.wait()
+    result = fjd_cli(queue.root, "status")
+    assert "! no worker is alive: the 1 worker of this host in jobpod/ is gone" in result.out
+    state = json.loads(fjd_cli(queue.root, "status", "--json").out)
+    assert state["serving"]["dispatcher"]["state"] == "none"
+    assert state["serving"]["workers"] == {"alive_here": 0, "gone_here": 1, "elsewhere": 0}
+    queue.dispatcher()
+    queue.worker()
+    wait_for(lambda: queue.done() == ["a.conf"], message="the job done")
+    result = fjd_cli(queue.root, "status")
+    assert "!" not in result.out, result.out  # nothing left to do: nothing to warn about
+    state = json.loads(fjd_cli(queue.root, "status", "--json").out)
+    assert state["serving"]["dispatcher"]["state"] == "here"
