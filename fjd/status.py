@@ -319,6 +319,9 @@ def render(state, failed_total=None):
               state["throughput"]["source"] == "observed" else "")
     lines.append("  throughput %s%s, ETA %s" % (rate_text(rate), source, eta))
     lines += ["  ! " + problem for problem in serving.problems(state.get("serving"), remaining)]
+    lines += ["  ! worker %s on %s cannot go on: %s" % (display(b["worker"]), display(b["host"]),
+                                                      display(b["why"]))
+              for b in state.get("blocked") or ()]
     if state["running"]:
         lines.append("")
         lines.append("running:")

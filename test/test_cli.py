@@ -553,6 +553,9 @@ def test_run_progress_text_shows_the_rate_it_is_given():
     assert progress_text(counts, 20, 2.0) == \
         "[fjd] 6/20 finished: 5 done, 1 failed, 2 running, 12 queued | 2.0 jobs/s, ETA 0:00:07"
     assert progress_text(counts, 20, 0.0).endswith("| 0.0 jobs/s, ETA -")
+    counts["blocked"] = "cannot file job7.conf in done/: No space left on device"
+    assert progress_text(counts, 20, 0.0).endswith(
+        "ETA - | blocked: cannot file job7.conf in done/: No space left on device")
 
 
 @pytest.mark.slow

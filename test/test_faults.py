@@ -644,6 +644,8 @@ def test_unfileable_result_is_held_and_filed_later(lab, users, condition):
                            message="a heartbeat saying blocked")
         why = list(blocked.values())[0]["blocked"]
         assert "held.conf" in why and condition.strerror in why, why
+        shown = fjd_cli(root, "status").out  # and says why in words, not only in --json
+        assert "cannot go on: " in shown and condition.strerror in shown, shown
         time.sleep(REPEATS_WINDOW)  # retries meanwhile: none runs the job or takes the next
         assert lab.runs("held.conf") == ["1"]
         assert lab.runs("next.conf") == [], "the blocked worker took another job"

@@ -96,6 +96,7 @@ class Counter:
         counts["queued"] = queued_count(self.layout) + sum(r["tasks"] for r in running) - \
             counts["running"]
         self.workers_seen.update(r["worker"] for r in running)
+        counts["blocked"] = next((r["blocked"] for r in running if r["blocked"]), None)
         self.cost = time.monotonic() - started
         return counts
 
@@ -125,9 +126,12 @@ def progress_text(counts, total, rate):
     finished = counts["done"] + counts["failed"] + counts["cancelled"]
     left = counts["queued"] + counts["running"]
     eta = duration(left / rate) if rate > 0 and left else "-"
-    return ("[fjd] %d/%d finished: %d done, %d failed, %d running, %d queued | %.1f jobs/s, "
+    text = ("[fjd] %d/%d finished: %d done, %d failed, %d running, %d queued | %.1f jobs/s, "
             "ETA %s" % (finished, max(total, finished + left), counts["done"], counts["failed"],
                         counts["running"], counts["queued"], rate, eta))
+    if counts.get("blocked"):  # (a full disk, say: the run cannot go on until it is fixed)
+        text += " | blocked: %s" % display(counts["blocked"])
+    return text
 
 
 class Run:
