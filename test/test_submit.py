@@ -293,3 +293,9 @@ def test_a_param_no_placeholder_uses_is_warned_about(tmp_path):
     quiet = fjd_cli(tmp_path, "submit", "-q", "--no-jobfile", "--exe", "sim $seed",
                     "--param", "alpha=1,2", "--param", "seed=1..2")
     assert "gets it only from $FJD_PARAM_alpha" in quiet.err
+
+
+def test_submit_says_when_no_dispatcher_serves_the_root(tmp_path):
+    result = fjd_cli(tmp_path, "submit", "--exe", "true")
+    assert result.returncode == 0
+    assert "fjd submit: note: no dispatcher serves this root" in result.err

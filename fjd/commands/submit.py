@@ -3,7 +3,7 @@ import argparse
 import sys
 import time
 
-from .. import dependencies
+from .. import dependencies, serving
 from ..layout import display
 from ..job_template import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param
 from ..submit import write_jobs
@@ -151,6 +151,10 @@ def cmd_submit(args):
     template_from_args(args)  # bad options are reported before the root is looked at
     layout = open_queue(args.root, "submit", existing_folder=True)
     queue_from_args(args, "submit", layout, echo=not args.quiet, announce=not args.quiet)
+    if not args.quiet:
+        for problem in serving.problems({"dispatcher": serving.dispatcher_state(layout),
+                                         "workers": {"gone_here": 0}}, True):
+            sys.stderr.write("fjd submit: note: %s\n" % problem)
     return 0
 
 
