@@ -1,13 +1,16 @@
 """Who serves a queue root, for `fjd status` (and `fjd run`): whether a dispatcher holds its
-lock, and which workers are alive. Decided at once for this host's processes, from the
+lock, which workers are alive, and what their inboxes hold. Decided at once for this host's processes, from the
 process table (a lock or heartbeat of this host whose process is gone is a dead one), and
 left open for other hosts' (telling those would take waiting a beat: `fjd workers list`)."""
 import os
+import time
 
+from . import names, record_kinds
+from .fsops import list_names
 from .layout import display, hostname
 from .liveness import decode_beat, read_beat, read_heartbeat
 from .lock import LOCK_NAME, holder_process_gone
-from .recruit.roster import running_here
+from .recruit.roster import host_from_id, running_here
 
 
 def dispatcher_state(layout):
@@ -62,6 +65,51 @@ def problems(serving, work_left):
                      "(start some: fjd workers start N)"
                      % (workers["gone_here"], "" if workers["gone_here"] == 1 else "s",
                         "is" if workers["gone_here"] == 1 else "are"))
+    return found
+
+
+def running_jobs(layout, journals, now=None):
+    """One dict per job or range in an inbox: job, original, worker, host, pid, state
+    (running, assigned, blocked, or gone: its worker, of this host, is), elapsed, and tasks
+    (how many of a range are left)."""
+    now = time.time() if now is None else now
+    found = []
+    for worker_id in sorted(list_names(layout.jobpod)):
+        inbox = layout.inbox(worker_id)
+        jobs = layout.inbox_jobs(worker_id)
+        if not jobs:
+            continue
+        beat = read_heartbeat(inbox)
+        host = beat.host if beat else host_from_id(worker_id)
+        current = beat.job if beat else None
+        if current not in jobs:
+            current = jobs[0]  # between two jobs, or the heartbeat names its batch's first
+        blocked = beat.info.get("blocked") if beat else None
+        gone = beat is not None and beat.host == hostname() and not running_here(beat)
+        for name in jobs:
+            try:
+                ctime = os.lstat(os.path.join(inbox, name)).st_ctime
+            except OSError:
+                continue  # finished or cancelled meanwhile
+            queue_name = names.parse(name)
+            tasks = queue_name.size
+            if queue_name.is_tasks and name == current:
+                last = journals.last.get(worker_id) or {}
+                if last.get("run") == beat.info.get("run") and \
+                        last.get("k") == record_kinds.TASK:
+                    tasks = max(0, queue_name.last - last.get("i", queue_name.first - 1))
+            state = "running" if name == current else "assigned"
+            if blocked and name == current:
+                state = "blocked"
+            if gone:
+                state = "gone"  # its worker is: the dispatcher takes the inbox back
+            found.append({
+                "job": name, "original": queue_name.original,
+                "attempts": queue_name.attempts, "worker": worker_id, "host": host,
+                "pid": beat.pid if beat else None, "state": state, "tasks": tasks,
+                "blocked": blocked if name == current else None,
+                "elapsed": round(max(0.0, now - ctime), 1),
+            })
     return found
 
 

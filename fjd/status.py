@@ -17,10 +17,9 @@ import time
 
 from . import arrays, defaults, journal, names, record_kinds, record_search, serving
 from .dependency_state import waiting_summary
+from .serving import running_jobs  # noqa: F401 (fjd run reads it here too)
 from .layout import display
 from .fsops import list_names
-from .liveness import read_heartbeat
-from .recruit.roster import host_from_id
 
 RETRY_PREFIX = "retry-"  # journals of `fjd retry`, which say which failures were retried
 
@@ -142,47 +141,6 @@ def queued_count(layout):
     return count
 
 
-def running_jobs(layout, journals, now=None):
-    """One dict per job or range in an inbox: job, original, worker, host, pid, state
-    (running, assigned or blocked), elapsed, and tasks (how many of a range are left)."""
-    now = time.time() if now is None else now
-    found = []
-    for worker_id in sorted(list_names(layout.jobpod)):
-        inbox = layout.inbox(worker_id)
-        jobs = layout.inbox_jobs(worker_id)
-        if not jobs:
-            continue
-        beat = read_heartbeat(inbox)
-        host = beat.host if beat else host_from_id(worker_id)
-        current = beat.job if beat else None
-        if current not in jobs:
-            current = jobs[0]  # between two jobs, or the heartbeat names its batch's first
-        blocked = beat.info.get("blocked") if beat else None
-        for name in jobs:
-            try:
-                ctime = os.lstat(os.path.join(inbox, name)).st_ctime
-            except OSError:
-                continue  # finished or cancelled meanwhile
-            queue_name = names.parse(name)
-            tasks = queue_name.size
-            if queue_name.is_tasks and name == current:
-                last = journals.last.get(worker_id) or {}
-                if last.get("run") == beat.info.get("run") and \
-                        last.get("k") == record_kinds.TASK:
-                    tasks = max(0, queue_name.last - last.get("i", queue_name.first - 1))
-            state = "running" if name == current else "assigned"
-            if blocked and name == current:
-                state = "blocked"
-            found.append({
-                "job": name, "original": queue_name.original,
-                "attempts": queue_name.attempts, "worker": worker_id, "host": host,
-                "pid": beat.pid if beat else None, "state": state, "tasks": tasks,
-                "blocked": blocked if name == current else None,
-                "elapsed": round(max(0.0, now - ctime), 1),
-            })
-    return found
-
-
 def failure_entry(record):
     if record.get("k") in (record_kinds.TASK, record_kinds.TASKS):
         if record.get("k") == record_kinds.TASK:
@@ -232,8 +190,8 @@ def snapshot(layout, failed_limit=10, with_rate=True):
     counts = {
         "queued": queued,
         "waiting": waiting["tasks"],
-        "running": sum(1 for r in running if r["state"] != "assigned"),
-        "assigned": in_flight - sum(1 for r in running if r["state"] != "assigned"),
+        "running": sum(1 for r in running if r["state"] in ("running", "blocked")),
+        "assigned": in_flight - sum(1 for r in running if r["state"] in ("running", "blocked")),
         "done": totals[0] + totals[3] + legacy_counts["done"],
         "failed": max(0, totals[1] + totals[4]) + legacy_counts["failed"],
         "cancelled": totals[2] + totals[5] + legacy_counts["cancelled"],

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, wait_for
+from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, py, wait_for
 
 from fjd.layout import Layout
 from fjd.status import rate_of
@@ -168,8 +168,25 @@ def test_status_says_when_nothing_can_make_progress(queue):
     assert state["serving"]["workers"] == {"alive_here": 0, "gone_here": 1, "elsewhere": 0}
     queue.dispatcher()
     queue.worker()
-    wait_for(lambda: queue.done() == ["a.conf"], message="the job done")
+    # (the dead worker's announcement may take it first: it comes back after the burial)
+    wait_for(lambda: queue.done() == ["a.conf"], 30, message="the job done")
     result = fjd_cli(queue.root, "status")
     assert "!" not in result.out, result.out  # nothing left to do: nothing to warn about
     state = json.loads(fjd_cli(queue.root, "status", "--json").out)
     assert state["serving"]["dispatcher"]["state"] == "here"
+
+
+def test_a_job_held_by_a_worker_that_is_gone_shows_as_such(queue):
+    """A worker SIGKILLed mid-job: until the dispatcher takes its inbox back, `fjd status`
+    shows the job as held by a worker that is gone, not as running."""
+    queue.dispatcher("--worker-timeout", "60")
+    worker = queue.worker()
+    queue.job("long.conf", py("import time; time.sleep(60)"))
+    wait_for(lambda: queue.in_inboxes() == ["long.conf"], message="the job handed out")
+    worker.proc.kill()
+    worker.proc.wait()
+    state = json.loads(fjd_cli(queue.root, "status", "--json").out)
+    assert [r["state"] for r in state["running"]] == ["gone"]
+    assert state["counts"]["running"] == 0
+    text = fjd_cli(queue.root, "status").out
+    assert " gone " in text and "no worker is alive" in text, text

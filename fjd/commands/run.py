@@ -92,7 +92,7 @@ class Counter:
         finished = self.finished(journals, legacy)
         counts = {key: max(0, finished[key] - self.before[key]) for key in finished}
         running = running_jobs(self.layout, journals)
-        counts["running"] = sum(1 for r in running if r["state"] != "assigned")
+        counts["running"] = sum(1 for r in running if r["state"] in ("running", "blocked"))
         counts["queued"] = queued_count(self.layout) + sum(r["tasks"] for r in running) - \
             counts["running"]
         self.workers_seen.update(r["worker"] for r in running)
