@@ -33,12 +33,15 @@ class Page(HTMLParser):
         self.tags = collections.Counter()
         self.stack, self.cells, self.table, self.tables = [], [], None, {}
         self.text = []
+        self.in_bar = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         self.tags[tag] += 1
         self.attributes += list(attrs.items())
         classes = (attrs.get("class") or "").split()
+        if tag == "rect":
+            self.in_bar = "bar" in classes  # (other rects have titles of their own)
         if tag == "g" and "lane" in classes:
             self.lanes.append(attrs["data-worker"])
         elif tag == "rect" and "bar" in classes:
@@ -53,12 +56,14 @@ class Page(HTMLParser):
         self.stack.append(tag)
 
     def handle_endtag(self, tag):
+        if tag == "rect":
+            self.in_bar = False
         while self.stack and self.stack.pop() != tag:
             pass
 
     def handle_data(self, data):
         self.text.append(data)
-        if self.stack[-1:] == ["title"] and "rect" in self.stack and self.bars:
+        if self.stack[-1:] == ["title"] and self.in_bar and self.bars:
             self.bars[-1]["title"] += data
         elif self.stack and self.stack[-1] in ("td", "th") and self.table and \
                 self.tables[self.table]:

@@ -131,3 +131,51 @@ def test_run_json_status_after(tmp_path):
         "exited with status 1"
     assert state["running"] == [] and state["workers"]["inboxes"] == 0
     time.sleep(0)
+
+
+def test_running_the_same_sweep_again_picks_up_where_it_stopped(tmp_path):
+    """Ctrl-C in the middle of a sweep, then the same `fjd run` again: what was left runs,
+    nothing that finished runs twice, no second copy is queued, and it says so; once more:
+    nothing runs; --again runs the sweep anew."""
+    root, marks, hold = tmp_path / "root", tmp_path / "marks", tmp_path / "hold"
+    marks.mkdir()
+    hold.touch()
+    task = tmp_path / "task.py"
+    task.write_text("import os, sys, time\ni = sys.argv[3]\n"
+                    "open(os.path.join(sys.argv[1], '%s.%d' % (i, os.getpid())), 'w').close()\n"
+                    "while i == '3' and os.path.exists(sys.argv[2]):\n    time.sleep(0.05)\n")
+    argv = [PYTHON, "-m", "fjd", "run", "--root", str(root), "--no-jobfile", "--workers", "1",
+            "--exe", " ".join([PYTHON, str(task), str(marks), str(hold), "{i}"]),
+            "--param", "i=1..5"]
+
+    def fjd_run(*extra):
+        return subprocess.run(argv + list(extra), cwd=str(tmp_path), env=fjd_env(),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=60)
+
+    def runs():
+        return sorted(name.split(".")[0] for name in os.listdir(str(marks)))
+    proc = subprocess.Popen(argv, cwd=str(tmp_path), env=fjd_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: "3" in runs(), 30, message="task 3 to start")
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert runs() == ["1", "2", "3"]
+    hold.unlink()
+    resumed = fjd_run()
+    assert resumed.returncode == 0, resumed.stderr
+    assert b"this sweep is in the queue already" in resumed.stderr, resumed.stderr
+    assert runs() == ["1", "2", "3", "3", "4", "5"]  # (3 was cut short: it runs again)
+    done = os.listdir(str(root / "done"))
+    assert len(done) == 1 and os.listdir(str(root / "jobqueue")) == []
+    once_more = fjd_run()
+    assert b"this sweep ran to its end before" in once_more.stderr, once_more.stderr
+    assert runs() == ["1", "2", "3", "3", "4", "5"]
+    anew = fjd_run("--again")
+    assert anew.returncode == 0, anew.stderr
+    assert runs() == ["1", "1", "2", "2", "3", "3", "3", "4", "4", "5", "5"]

@@ -19,7 +19,7 @@ from ..fsops import list_names
 from ..progress import RecentRate
 from ..recruit.local import (child_env, cpu_count, fjd_argv, stamp,
                              start_logged_process, tail, worker_argv)
-from .. import names
+from .. import names, reruns
 from ..dependency_state import waiting_summary
 from ..status import (Journals, duration, failure_entry, legacy_summary, queued_count,
                       running_jobs)
@@ -144,6 +144,24 @@ class Run:
         self.log_dir = None
         self.external = False  # another dispatcher serves the queue
 
+    def resume(self):
+        """The same sweep is in the queue already: say so, and queue no second copy (True).
+        Its finished tasks are not run again; what is left runs now."""
+        template = template_from_args(self.args)
+        if template.file_count() != 1:
+            return False
+        label, data = next(template.contents())
+        unfinished, finished = reruns.same_sweep(self.layout, label, data)
+        if unfinished:
+            sys.stderr.write("fjd run: this sweep is in the queue already (%s): running what "
+                             "is left of it, not a second copy (--again queues one)\n"
+                             % display(names.plain_name(os.path.basename(unfinished[0]))))
+        elif finished:
+            sys.stderr.write("fjd run: this sweep ran to its end before (%s): nothing is run "
+                             "again (--again runs it anew; fjd retry puts its failures back)\n"
+                             % display(finished[0]))
+        return bool(unfinished or finished)
+
     def on_signal(self, signum, frame):
         self.stop_signal = signum
 
@@ -183,7 +201,7 @@ class Run:
 
     def run(self):
         args = self.args
-        if has_job_options(args):
+        if has_job_options(args) and (args.again or not self.resume()):
             queue_from_args(args, "run", self.layout, echo=False, announce=not args.quiet)
         counter = Counter(self.layout)
         total = pending_tasks(self.layout)
@@ -342,5 +360,9 @@ def register(subparsers):
     parser.add_argument("--callback", metavar="CMD",
                         help="command to run when all jobs are finished")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    parser.add_argument("--again", action="store_true",
+                        help="queue the sweep even when the same one (the same command and "
+                             "values) is in this queue already; without it, fjd run runs "
+                             "what is left of that one")
     add_worker_options(parser, forwarded=True)
     add_common(parser)
