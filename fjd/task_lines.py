@@ -28,6 +28,7 @@ class TaskDetails:
         self.layout = layout
         self.params = TaskParams(layout)
         self.searched = False
+        self.appends = {}  # uid -> whether the task's job file path ends its command
 
     def search(self):
         """Where each array's file went, from the dispatchers' `array` records (once)."""
@@ -51,23 +52,26 @@ class TaskDetails:
         if values is None:
             return {"params": None, "command": command}
         spec = self.params.spec(uid)
-        return {"params": dict(zip(spec.names, values)),
-                "command": command if command is not None else task_command(spec, values)}
+        if command is None:
+            if uid not in self.appends:
+                self.appends[uid] = appends_jobfile(spec)
+            command = spec.command.argv(values, JOBFILE_PLACEHOLDER)
+            if self.appends[uid]:
+                command.append(JOBFILE_PLACEHOLDER)
+        return {"params": dict(zip(spec.names, values)), "command": command}
 
     def close(self):
         self.params.close()
 
 
-def task_command(spec, values):
-    """The argv a worker runs for a task with these values (worker/tasks.py run_task)."""
+def appends_jobfile(spec):
+    """Whether a worker appends the task's job file to its command (worker/tasks.py
+    run_task: [control] jobfile: last, the default, and no {jobfile} in the command)."""
     try:
         jobfile = Settings(spec.control).jobfile
     except JobError:
         jobfile = "last"
-    argv = spec.command.argv(values, JOBFILE_PLACEHOLDER)
-    if jobfile == "last" and not spec.command.uses_jobfile:
-        argv.append(JOBFILE_PLACEHOLDER)
-    return argv
+    return jobfile == "last" and not spec.command.uses_jobfile
 
 
 def add_details(layout, records, entries):
