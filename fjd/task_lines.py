@@ -1,4 +1,4 @@
-"""A task's parameters and command, and an array's output task by task (issue 26).
+"""A task's parameters and the command it ran (issue 26).
 
 For `fjd show`, `fjd status` and `fjd run`: a failed task is traced to the values it ran
 with and to the command line its worker ran, so that it can be run again by hand. Task
@@ -10,9 +10,8 @@ worker built it (worker/tasks.py), the per-task job file written as {jobfile}.
 import os
 import shlex
 
-from . import journal, names, record_kinds
+from . import journal, record_kinds
 from .jobfile import JOBFILE_PLACEHOLDER, JobError, Settings
-from .runs import RunReader, Selection
 from .task_params import TaskParams
 
 KIND_ARRAY = record_kinds.pattern("k", record_kinds.ARRAY)
@@ -108,87 +107,3 @@ def detail_lines(entry, indent="    "):
 
 def printable(text):
     return text if text.isprintable() else repr(text)[1:-1]
-
-
-# -- fjd show ARRAY --stdout ------------------------------------------------------------------
-
-def array_runs(layout, array, every=False):
-    """The runs of the array's tasks in task order: [(index, record)], the newest run of
-    each task (every run, oldest first, with every). One pass over the journals."""
-    reader = RunReader(layout, Selection(array=array))
-    found = {}
-    try:
-        for _, _, record in reader.records():
-            index = record.get("i")
-            if record.get("k") != record_kinds.TASK or not isinstance(index, int):
-                continue
-            found.setdefault(index, []).append(record)
-    finally:
-        reader.close()
-    runs = []
-    for index in sorted(found):
-        chosen = sorted(found[index], key=lambda r: r.get("end") or 0)
-        runs += [(index, record) for record in (chosen if every else chosen[-1:])]
-    return runs
-
-
-def header(array, index, record):
-    """== ARRAY#N (done, exit 0) ==: which task the output that follows is of."""
-    parts = [record.get("state") or "unknown"]
-    if record.get("exit_status") is not None:
-        parts.append("exit %s" % record["exit_status"])
-    elif record.get("signal") is not None:
-        parts.append("signal %s" % record["signal"])
-    if record.get("timed_out"):
-        parts.append("timed out")
-    return "== %s (%s) ==" % (printable(names.task_name(array, index)), ", ".join(parts))
-
-
-class OutputFiles:
-    """Spans [file, offset, length] of output journals read with one open per file."""
-
-    def __init__(self, layout):
-        self.layout = layout
-        self.fds = {}
-
-    def read(self, span):
-        if not span:
-            return b""
-        if isinstance(span, str):  # fjd 0.2: a file of its own
-            span = [span, 0, None]
-        name, offset, length = span[0], span[1], span[2]
-        path = name if os.sep in name else os.path.join(self.layout.records, name)
-        if not os.path.isabs(path):
-            path = os.path.join(self.layout.root, path)
-        if path not in self.fds:
-            try:
-                self.fds[path] = os.open(path, os.O_RDONLY)
-            except OSError:
-                self.fds[path] = None
-        fd = self.fds[path]
-        if fd is None:
-            return b""
-        if length is None:
-            length = max(0, os.fstat(fd).st_size - offset)
-        return os.pread(fd, length, offset)
-
-    def close(self):
-        for fd in self.fds.values():
-            if fd is not None:
-                os.close(fd)
-        self.fds = {}
-
-
-def write_array_output(layout, array, kind, out, every=False):
-    """Each task's stdout (kind "stdout") or stderr, in task order, each after a header
-    line; returns how many tasks were shown."""
-    runs = array_runs(layout, array, every)
-    files = OutputFiles(layout)
-    try:
-        for index, record in runs:
-            out.write(header(array, index, record).encode("utf-8", "backslashreplace") + b"\n")
-            data = files.read(record.get(kind))
-            out.write(data if not data or data.endswith(b"\n") else data + b"\n")
-    finally:
-        files.close()
-    return len(runs)

@@ -5,7 +5,8 @@ import sys
 
 from .. import dependency_state, names, record_kinds, record_search
 from ..layout import display
-from ..task_lines import TaskDetails, command_text, params_text, write_array_output
+from ..array_output import write_array_output
+from ..task_lines import TaskDetails, command_text, params_text
 from .common import CommandError, add_command, add_common, open_queue
 
 EPILOG = """NAME is a job's name (in done/, failed/ or cancelled/, or its original name),
