@@ -20,6 +20,7 @@ from .dependency_state import waiting_summary
 from .serving import running_jobs  # noqa: F401 (fjd run reads it here too)
 from .layout import display
 from .fsops import list_names
+from .task_lines import add_details, detail_lines
 
 RETRY_PREFIX = "retry-"  # journals of `fjd retry`, which say which failures were retried
 
@@ -178,8 +179,9 @@ def snapshot(layout, failed_limit=10, with_rate=True):
     inboxes = list_names(layout.jobpod)
     idle = list_names(layout.workerqueue)
     limit = None if failed_limit is None or failed_limit < 0 else failed_limit
-    failed = [failure_entry(r) for r in journals.failures(limit)]
-    failed += [failure_entry(dict(r, k=record_kinds.JOB)) for r in legacy_failures]
+    found = journals.failures(limit) + [dict(r, k=record_kinds.JOB) for r in legacy_failures]
+    failed = [failure_entry(r) for r in found]
+    add_details(layout, found, failed)  # each failure's params and command
     failed.sort(key=lambda r: (r["end_ts"] or 0, r["name"] or ""), reverse=True)
     if limit is not None:
         failed = failed[:limit]
@@ -304,6 +306,7 @@ def failed_lines(failed, total):
                                    if shown < total else total)]
     for job in failed:
         lines.append("  %s: %s" % (display(job["name"]), display(job["reason"])))
+        lines += detail_lines(job)
     lines.append("  (fjd retry NAME... or fjd retry --all puts them back in the queue)")
     return lines
 

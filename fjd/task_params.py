@@ -175,7 +175,12 @@ class TaskParams:
             values = ProductValues(spec) if spec.kind == "product" else TableValues(spec, fd)
         except (OSError, JobError):
             return None
-        return spec.names, values
+        return spec.names, values, spec
+
+    def spec(self, uid):
+        """The array's ArraySpec (its command, [control] and names), or None."""
+        reader = self.reader(uid)
+        return reader[2] if reader else None
 
     def names(self, uid):
         reader = self.reader(uid)

@@ -73,7 +73,9 @@ def test_a_sweep_runs_as_one_array_with_its_records_in_journals(tmp_path):
             assert shown.returncode == 0, shown.err
             return shown.out
         read = {k: v for k, v in task_record(root, array, i).items() if not k.startswith("_")}
-        assert json.loads(show("--json")) == json.loads(json.dumps(read))
+        shown = json.loads(show("--json"))
+        assert shown.pop("params") == {"i": str(i)} and shown.pop("command")[-1] == str(i)
+        assert shown == json.loads(json.dumps(read))
         assert show("--stdout") == "out %d\n" % i
         assert show("--stderr") == "err %d\n" % i
     text = fjd_cli(root, "show", "%s#7" % array).out

@@ -23,6 +23,7 @@ from .. import names, reruns
 from ..dependency_state import waiting_summary
 from ..status import (Journals, duration, failure_entry, legacy_summary, queued_count,
                       running_jobs)
+from ..task_lines import add_details, detail_lines
 from .common import (add_command, add_common, add_worker_options, open_queue, plural,
                      positive_int, worker_option_argv)
 from .submit import add_job_options, has_job_options, queue_from_args, template_from_args
@@ -102,8 +103,11 @@ class Counter:
 
     def new_failures(self):
         """Failure entries of this run (ended after it started), newest first."""
-        found = Journals(self.layout).failures()
-        return [failure_entry(r) for r in found if (r.get("end") or 0) >= self.started]
+        found = [r for r in Journals(self.layout).failures()
+                 if (r.get("end") or 0) >= self.started]
+        entries = [failure_entry(r) for r in found]
+        add_details(self.layout, found, entries)  # each failure's params and command
+        return entries
 
 
 def pending_jobs(layout):
@@ -300,6 +304,8 @@ class Run:
                   % (left, "" if left == 1 else "s", display(self.layout.jobqueue)))
         for failure in failures[:20]:
             print("  failed: %s: %s" % (display(failure["name"]), display(failure["reason"])))
+            for line in detail_lines(failure):
+                print(line)
         if len(failures) > 20:
             print("  ... and %d more (fjd status --failed %d)" % (len(failures) - 20,
                                                                   len(failures)))

@@ -5,22 +5,28 @@ import sys
 
 from .. import dependency_state, names, record_kinds, record_search
 from ..layout import display
+from ..array_output import write_array_output
+from ..task_lines import TaskDetails, command_text, params_text
 from .common import CommandError, add_command, add_common, open_queue
 
 EPILOG = """NAME is a job's name (in done/, failed/ or cancelled/, or its original name),
 a task of an array as ARRAY#N (the N-th task, counting from 1), or an array's name
-for a summary of its tasks. The newest record is shown; --all shows every run.
+for a summary of its tasks (with --stdout or --stderr: what each task printed, in
+task order, each after a line `== ARRAY#N (done, exit 0) ==`). A task's record says
+the values of its parameters and the command it ran. The newest record is shown; --all
+shows every run.
 
 examples:
   fjd show 20261124-171800.123456-3f9c2a-000001-job.conf
   fjd show sweep.conf#17 --stderr
   fjd show sweep.conf
+  fjd show sweep.conf --stdout
   fjd show job0.conf --json
 
 Exit status: 0 shown, 1 no such job or task (or the queue root is missing), 2 bad usage."""
 
 FIELDS = ("name", "state", "reason", "exit_status", "signal", "attempt", "worker", "host",
-          "start", "end", "duration", "command", "cwd", "stdout", "stderr", "note")
+          "start", "end", "duration", "params", "command", "cwd", "stdout", "stderr", "note")
 
 
 def cmd_show(args):
@@ -37,6 +43,11 @@ def cmd_show(args):
         what = "job %s" % display(name)
         if not found:
             summary = record_search.array_summary(layout, name)
+            if summary and (args.stdout or args.stderr):
+                write_array_output(layout, name, "stdout" if args.stdout else "stderr",
+                                   sys.stdout.buffer, args.all)
+                sys.stdout.buffer.flush()
+                return 0
             if summary:
                 return show_array(summary, args)
     folder, waits_for = dependency_state.where_and_what(
@@ -48,6 +59,8 @@ def cmd_show(args):
                            "still queued or running has no record yet)"
                            % (what, display(layout.root)))
     chosen = found if args.all else found[-1:]
+    if task is not None:
+        chosen = with_details(layout, chosen, task[1])
     if args.stdout or args.stderr:
         kind = "stdout" if args.stdout else "stderr"
         out = sys.stdout.buffer
@@ -59,7 +72,8 @@ def cmd_show(args):
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in chosen]
         if waits_for:
             clean = [dict(r, waits_for=waits_for) for r in clean]
-        print(json.dumps(clean if args.all else clean[0], indent=1, sort_keys=True))
+        clean = [{key: r[key] for key in sorted(r)} for r in clean]  # params in their order
+        print(json.dumps(clean if args.all else clean[0], indent=1))
         return 0
     for number, record in enumerate(chosen):
         if number:
@@ -71,6 +85,17 @@ def cmd_show(args):
         print("(%d earlier record%s: --all shows them)" % (len(found) - 1,
                                                         "" if len(found) == 2 else "s"))
     return 0
+
+
+def with_details(layout, records, index):
+    """The records of task index with its params and command (a range record too)."""
+    details = TaskDetails(layout)
+    try:
+        return [dict(record, **details.of({"k": record_kinds.TASK, "u": record.get("u"),
+                                           "i": index, "command": record.get("command")}))
+                for record in records]
+    finally:
+        details.close()
 
 
 def output_span(value):
@@ -97,8 +122,10 @@ def render(record, task):
             span = output_span(value)
             value = "%s bytes (fjd show --%s)" % (span[2] if span[2] is not None else "?",
                                                   key) if span else "nothing"
-        elif key == "command" and isinstance(value, list):
-            value = " ".join(value)
+        elif key == "command":
+            value = command_text(value)
+        elif key == "params":
+            value = params_text(value)
         lines.append("%s: %s" % (key, display(str(value))))
     if task is None and record.get("k") == record_kinds.TASKS:
         lines.append("tasks: %s to %s" % (record.get("first"), record.get("last")))
