@@ -9,6 +9,7 @@ from ..control import (Cancel, ControlError, Retry, inbox_matches, job_name,
 from ..hints import hint_dispatcher
 from ..hints import hint_cancelled
 from ..layout import JOBQUEUE, WAITING
+from ..retry_each import EachRestore
 from ..layout import display
 from ..fsops import list_names
 from .common import CommandError, add_command, add_common, ensure_queue, open_queue, plural
@@ -126,7 +127,33 @@ def retry_tasks(retry, args, arrays_wanted):
                                                      "" if count == 1 else "s"))
         for dependency in [array] + [names.task_name(array, i) for i in chosen]:
             tasks += restore_waiters(retry, dependency)
+        tasks += restore_followers(retry, array, chosen)
     return tasks, status
+
+
+def restore_followers(retry, array, chosen):
+    """The tasks after_each cancelled because the chosen tasks failed go back to waiting/
+    (and what followed them); how many tasks and jobs."""
+    restore = EachRestore(retry)
+    count = 0
+    for follower, runs, _ in restore.restore(array, set(chosen)):
+        size = sum(last - first + 1 for first, last in runs)
+        count += size
+        print("%s: %d task%s cancelled by after_each -> waiting/ (%s)"
+              % (display(follower), size, "" if size == 1 else "s",
+                 ", ".join(span(first, last) for first, last in runs)))
+    for name in restore.jobs:
+        print("%s -> waiting/%s (what it waits for is back)"
+              % (display(names.parse(name).original), display(name)))
+    for follower, (first, last) in restore.left:
+        sys.stderr.write("fjd retry: %s#%s stays cancelled: %s is still running and those "
+                         "tasks were filed together with others\n"
+                         % (display(follower), span(first, last), display(follower)))
+    return count + len(restore.jobs)
+
+
+def span(first, last):
+    return str(first) if first == last else "%d-%d" % (first, last)
 
 
 def cmd_cancel(args):

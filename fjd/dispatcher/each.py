@@ -217,7 +217,7 @@ class AfterEach:
         for first, last, state in runs:
             if state not in (None, DONE):
                 self.record_cancelled(each, queue_name, first, last, state)
-        parts = [moves.Piece(dict(first=first, last=last, attempts=0, tag=None,
+        parts = [moves.Piece(dict(first=first, last=last, attempts=0, tag=queue_name.tag,
                                   offset=queue_name.offset if first == queue_name.first
                                   else None), None)
                  for first, last, _ in runs]
@@ -241,7 +241,7 @@ class AfterEach:
             each.original, each.uid, first, last, dependencies.CANCELLED,
             dependencies.cancel_reason(tasks, state), time.time(),
             cancelled_from=record_kinds.WAITING_FROM,
-            key=record_kinds.dependency_key("%s#%d-%d" % (each.uid, first, last))),
+            key=record_kinds.dependency_key(piece_key(each.uid, first, last, queue_name))),
             dependency=tasks)
         self.journal.append(record, size=last - first + 1)
 
@@ -268,6 +268,14 @@ class AfterEach:
                     "%s)", display(queue_name.original), queue_name.first, queue_name.last,
                     "failed" if state == dependencies.FAILED else "were cancelled")
         return False
+
+
+def piece_key(uid, first, last, queue_name):
+    """What a cancellation of tasks first..last is keyed by: the tag of a range `fjd retry`
+    put back (kept by its pieces) tells a second cancellation of the same tasks from the
+    first, which a dispatcher's keys would take for a record already written."""
+    key = "%s#%d-%d" % (uid, first, last)
+    return key + "." + queue_name.tag if queue_name.tag else key
 
 
 def folders_listing(path):

@@ -1,0 +1,70 @@
+"""`fjd retry` of an array's failed tasks puts back what after_each cancelled because of
+them, transitively, with real daemons (fjd/retry_each.py)."""
+import pytest
+
+from conftest import fjd_cli, py, wait_for
+
+# task i of "a" fails while the flag file is missing for i == 2; every run leaves a mark
+MARK = ("import os, sys; label = sys.argv[2] + sys.argv[3]; "
+        "open(sys.argv[1], 'a').write(label + chr(10)); "
+        "sys.exit(1 if label == 'a2' and not os.path.exists(sys.argv[4]) else 0)")
+
+
+def marks(queue):
+    try:
+        with open(queue.path("marks.txt")) as handle:
+            return handle.read().split()
+    except FileNotFoundError:
+        return []
+
+
+def pipeline(queue):
+    """a (task 2 fails), b after_each a, c after_each b, and a job after b."""
+    import fjd
+    flag, out = queue.path("flag"), queue.path("marks.txt")
+    made = {}
+    made["a"] = fjd.submit(py(MARK, out, "a", "$i", flag), params={"i": "1..4"},
+                           root=queue.root, name="a")[0]
+    made["b"] = fjd.submit(py(MARK, out, "b", "$i", flag), params={"i": "1..4"},
+                           root=queue.root, name="b", after_each=[made["a"]])[0]
+    made["c"] = fjd.submit(py(MARK, out, "c", "$i", flag), params={"i": "1..4"},
+                           root=queue.root, name="c", after_each=[made["b"]])[0]
+    made["j"] = fjd.submit(py(MARK, out, "j", "", flag), root=queue.root, name="j",
+                           after=[made["b"]])[0]
+    return made
+
+
+def test_retry_puts_back_tasks_after_each_cancelled_when_all_were_filed(queue):
+    queue.dispatcher()
+    queue.worker()
+    made = pipeline(queue)
+    wait_for(lambda: {made["b"], made["c"], made["j"]} <= set(queue.names("cancelled")),
+             30, message="b, c and j filed as cancelled")
+    assert made["a"] in queue.failed()
+    assert queue.task_record(made["b"], 2)["reason"] == \
+        "dependency %s#2 failed" % made["a"]
+    assert queue.task_record(made["c"], 2)["reason"] == \
+        "dependency %s#2 was cancelled" % made["b"]
+    assert sorted(marks(queue)) == sorted(["a1", "a2", "a3", "a4", "b1", "b3", "b4", "c1",
+                                           "c3", "c4"])
+    open(queue.path("flag"), "w").close()
+    result = fjd_cli(queue.root, "retry", made["a"])
+    assert result.returncode == 0, result.err
+    assert "1 task cancelled by after_each -> waiting/ (2)" in result.out, result.out
+    assert result.out.count("cancelled by after_each") == 2, result.out
+    assert "(what it waits for is back)" in result.out, result.out
+    wait_for(lambda: set(made.values()) <= set(queue.done()), 30,
+             message="all four done after the retry")
+    got = marks(queue)
+    assert sorted(got) == sorted(["a1", "a2", "a3", "a4", "b1", "b3", "b4", "c1", "c3",
+                                  "c4", "a2", "b2", "c2", "j"]), got
+    tail = got[10:]
+    assert tail.index("a2") < tail.index("b2") < tail.index("c2"), got
+    assert tail.index("b2") < tail.index("j"), got
+    assert queue.names("cancelled") == [] and queue.names("waiting") == []
+    assert queue.names("arrays") == []
+    status = fjd_cli(queue.root, "status", "--json")
+    assert status.returncode == 0, status.err
+    import json
+    counts = json.loads(status.out)["counts"]
+    assert (counts["done"], counts["cancelled"], counts["failed"]) == (13, 0, 0), counts
