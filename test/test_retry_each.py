@@ -18,6 +18,12 @@ def marks(queue):
         return []
 
 
+def cancelled_task(queue, array, index):
+    from fjd import record_search
+    return any(record.get("state") == "cancelled" for record in
+               record_search.find_task_records(queue.layout(), array, index))
+
+
 def pipeline(queue):
     """a (task 2 fails), b after_each a, c after_each b, and a job after b."""
     import fjd
@@ -68,3 +74,42 @@ def test_retry_puts_back_tasks_after_each_cancelled_when_all_were_filed(queue):
     import json
     counts = json.loads(status.out)["counts"]
     assert (counts["done"], counts["cancelled"], counts["failed"]) == (13, 0, 0), counts
+
+
+SLOW_B4 = ("import os, sys, time; label = sys.argv[2] + sys.argv[3]; "
+           "open(sys.argv[1], 'a').write(label + chr(10)); "
+           "time.sleep(8 if label == 'b4' else 0); "
+           "sys.exit(1 if label == 'a2' and not os.path.exists(sys.argv[4]) else 0)")
+
+
+def test_retry_puts_back_a_cancelled_range_while_its_array_still_runs(queue):
+    """b4 still runs when a is retried: b's cancelled task 2 is a range of its own in
+    arrays/, and one rename takes it back to waiting/ (c's task 2 too, transitively)."""
+    import fjd
+    queue.dispatcher()
+    queue.worker()
+    queue.worker()
+    flag, out = queue.path("flag"), queue.path("marks.txt")
+    first = fjd.submit(py(SLOW_B4, out, "a", "$i", flag), params={"i": "1..4"},
+                       root=queue.root, name="a")[0]
+    second = fjd.submit(py(SLOW_B4, out, "b", "$i", flag), params={"i": "1..4"},
+                        root=queue.root, name="b", after_each=[first])[0]
+    third = fjd.submit(py(SLOW_B4, out, "c", "$i", flag), params={"i": "1..4"},
+                       root=queue.root, name="c", after_each=[second])[0]
+    wait_for(lambda: first in queue.failed() and "b4" in marks(queue) and
+             cancelled_task(queue, third, 2), 30, message="a filed, b4 running, c2 cancelled")
+    assert second not in queue.names("cancelled") and second not in queue.done()
+    open(flag, "w").close()
+    result = fjd_cli(queue.root, "retry", first)
+    assert result.returncode == 0, result.err
+    assert result.out.count("1 task cancelled by after_each -> waiting/ (2)") == 2, \
+        result.out
+    wait_for(lambda: {first, second, third} <= set(queue.done()), 40,
+             message="all three done after the retry")
+    got = marks(queue)
+    assert sorted(got) == sorted(["a%d" % i for i in (1, 2, 2, 3, 4)] +
+                                 ["b%d" % i for i in (1, 2, 3, 4)] +
+                                 ["c%d" % i for i in (1, 2, 3, 4)]), got
+    assert got.index("b2") > len(got) - 1 - got[::-1].index("a2"), got
+    assert got.index("c2") > got.index("b2"), got
+    assert queue.names("cancelled") == [] and queue.names("waiting") == []
