@@ -113,3 +113,35 @@ def test_retry_puts_back_a_cancelled_range_while_its_array_still_runs(queue):
     assert got.index("b2") > len(got) - 1 - got[::-1].index("a2"), got
     assert got.index("c2") > got.index("b2"), got
     assert queue.names("cancelled") == [] and queue.names("waiting") == []
+
+
+TWO_FAIL = ("import os, sys; label = sys.argv[2] + sys.argv[3]; "
+            "open(sys.argv[1], 'a').write(label + chr(10)); "
+            "sys.exit(1 if label == 'a3' or label == 'a2' and not os.path.exists(sys.argv[4])"
+            " else 0)")
+
+
+def test_retry_of_one_task_puts_back_only_the_task_that_follows_it(queue):
+    """a2 and a3 fail, b2-3 are cancelled together; `fjd retry a#2` puts back b2 alone (b's
+    filed file is split), and b2 runs although a is filed as failed again (a3)."""
+    import fjd
+    queue.dispatcher()
+    queue.worker()
+    flag, out = queue.path("flag"), queue.path("marks.txt")
+    first = fjd.submit(py(TWO_FAIL, out, "a", "$i", flag), params={"i": "1..4"},
+                       root=queue.root, name="a")[0]
+    second = fjd.submit(py(TWO_FAIL, out, "b", "$i", flag), params={"i": "1..4"},
+                        root=queue.root, name="b", after_each=[first])[0]
+    wait_for(lambda: second in queue.names("cancelled"), 30, message="b filed")
+    open(flag, "w").close()
+    result = fjd_cli(queue.root, "retry", first + "#2")
+    assert result.returncode == 0, result.err
+    assert "1 task cancelled by after_each -> waiting/ (2)" in result.out, result.out
+    wait_for(lambda: "b2" in marks(queue) and second in queue.names("cancelled") and
+             first in queue.failed(), 30, message="b2 run, b and a filed again")
+    assert sorted(marks(queue)) == sorted(["a1", "a2", "a2", "a3", "a4", "b1", "b2", "b4"])
+    assert queue.task_record(second, 3)["state"] == "cancelled"
+    assert queue.names("waiting") == [] and queue.names("arrays") == []
+    import json
+    counts = json.loads(fjd_cli(queue.root, "status", "--json").out)["counts"]
+    assert (counts["done"], counts["cancelled"], counts["failed"]) == (6, 1, 1), counts
