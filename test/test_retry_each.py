@@ -1,5 +1,7 @@
 """`fjd retry` of an array's failed tasks puts back what after_each cancelled because of
 them, transitively, with real daemons (fjd/retry_each.py)."""
+import time
+
 import pytest
 
 from conftest import fjd_cli, py, wait_for
@@ -145,3 +147,109 @@ def test_retry_of_one_task_puts_back_only_the_task_that_follows_it(queue):
     import json
     counts = json.loads(fjd_cli(queue.root, "status", "--json").out)["counts"]
     assert (counts["done"], counts["cancelled"], counts["failed"]) == (6, 1, 1), counts
+
+
+CHAOS_MARK = ("import os, sys, time; label = sys.argv[2] + sys.argv[3]; "
+              "open(sys.argv[1], 'a').write(label + chr(10)); time.sleep(0.2); "
+              "sys.exit(1 if label in ('a2', 'a5', 'a6') and not os.path.exists(sys.argv[4])"
+              " else 0)")
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_dispatcher_while_tasks_put_back_resolve(queue):
+    """After `fjd retry a`, the dispatcher is SIGKILLed again and again while the tasks of
+    b and c that came back wait, are released and run: each runs once, after its task of
+    the array it follows."""
+    import random
+    import fjd
+    options = ("--worker-timeout", "3")
+    dispatcher = queue.dispatcher(*options)
+    workers = [queue.worker() for _ in range(2)]
+    flag, out = queue.path("flag"), queue.path("marks.txt")
+    made = {}
+    for label, after_each in (("a", None), ("b", "a"), ("c", "b")):
+        made[label] = fjd.submit(py(CHAOS_MARK, out, label, "$i", flag),
+                                 params={"i": "1..8"}, root=queue.root, name=label,
+                                 after_each=[made[after_each]] if after_each else None)[0]
+    made["j"] = fjd.submit(py(CHAOS_MARK, out, "j", "", flag), root=queue.root, name="j",
+                           after=[made["b"]])[0]
+    wait_for(lambda: {made["b"], made["c"], made["j"]} <= set(queue.names("cancelled")), 60,
+             message="b, c and j filed as cancelled")
+    before = len(marks(queue))
+    open(flag, "w").close()
+    result = fjd_cli(queue.root, "retry", made["a"])
+    assert result.returncode == 0, result.err
+    rng = random.Random(2323)
+    kills = 0
+    while kills < 12 and not set(made.values()) <= set(queue.done()):
+        time.sleep(rng.uniform(0.1, 0.4))
+        dispatcher.kill()
+        dispatcher = queue.dispatcher(*options)
+        kills += 1
+    wait_for(lambda: set(made.values()) <= set(queue.done()), 90,
+             message="all four done after the retry")
+    after = marks(queue)[before:]
+    expected = [x + str(i) for x in "abc" for i in (2, 5, 6)] + ["j"]
+    assert sorted(after) == sorted(expected), after
+    for i in (2, 5, 6):
+        assert after.index("a%d" % i) < after.index("b%d" % i) < after.index("c%d" % i)
+    assert all(after.index("b%d" % i) < after.index("j") for i in (2, 5, 6)), after
+    assert queue.names("cancelled") == [] and queue.names("waiting") == []
+    assert kills >= 3
+    for daemon in [dispatcher] + workers:
+        assert daemon.alive()
+
+
+PIPE_MARK = ("import os, sys, time; label = sys.argv[2] + sys.argv[3]; "
+             "open(sys.argv[1], 'a').write(label + chr(10)); time.sleep(0.2); "
+             "sys.exit(1 if label[0] == 'a' and sys.argv[3] in ('2', '5', '6') and "
+             "not os.path.exists(sys.argv[4]) else 0)")
+
+
+@pytest.mark.slow
+def test_sigkill_of_fjd_retry_at_any_instant_runs_nothing_early_or_twice(queue):
+    """Three pipelines a -> b -> c (after_each), each `fjd retry` SIGKILLed at another
+    instant: whatever it had put back runs once, after what it follows; the rest stays
+    where it was (DESIGN.md, "Dependencies": the crash windows of `fjd retry`)."""
+    import subprocess
+    import sys
+    import fjd
+    from conftest import REPO
+    queue.dispatcher()
+    workers = [queue.worker() for _ in range(2)]
+    flag, out = queue.path("flag"), queue.path("marks.txt")
+    arrays = []
+    for k in range(3):
+        made = {}
+        for label, follows in (("a", None), ("b", "a"), ("c", "b")):
+            made[label] = fjd.submit(py(PIPE_MARK, out, "%s%d-" % (label, k), "$i", flag),
+                                     params={"i": "1..8"}, root=queue.root,
+                                     name="%s%d" % (label, k),
+                                     after_each=[made[follows]] if follows else None)[0]
+        arrays.append(made)
+    wait_for(lambda: all(m["c"] in queue.names("cancelled") for m in arrays), 60,
+             message="every c filed as cancelled")
+    before = len(marks(queue))
+    open(flag, "w").close()
+    for made, delay in zip(arrays, (0.2, 0.35, 0.6)):
+        proc = subprocess.Popen([sys.executable, "-m", "fjd", "retry", "--root", queue.root,
+                                 made["a"]], cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+    time.sleep(1)
+    wait_for(lambda: not queue.names("waiting") and not queue.queued() and
+             not queue.in_inboxes(), 60, message="nothing left to run")
+    time.sleep(1)
+    after = marks(queue)[before:]
+    assert len(after) == len(set(after)), after  # nothing twice
+    for k in range(3):
+        for i in (2, 5, 6):
+            got = [x for x in ("a%d-%d" % (k, i), "b%d-%d" % (k, i), "c%d-%d" % (k, i))
+                   if x in after]
+            assert got == ["a%d-%d" % (k, i), "b%d-%d" % (k, i), "c%d-%d" % (k, i)][
+                :len(got)], after  # b only after a, c only after b
+            assert [after.index(x) for x in got] == sorted(after.index(x) for x in got)
+    for daemon in workers:
+        assert daemon.alive()
