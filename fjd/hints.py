@@ -66,7 +66,7 @@ class HintListener:
         self.last_heard = None  # monotonic time of the last hint for our queue
         self.named = set()  # worker ids that said "idle <id>" since take_named()
         self.news = set()  # what the hints since take_news() said (b"jobs", b"idle", ...)
-        self.cancelled = set()  # names `fjd cancel` took from jobqueue/ ("cancelled <name>")
+        self.cancelled = set()  # jobs `fjd cancel` took ("cancelled <name>")
 
     def heard_within(self, seconds, now):
         """Whether a hint for our queue arrived in the last seconds: hints get through,
@@ -113,7 +113,7 @@ class HintListener:
         return named
 
     def take_cancelled(self):
-        """The names `fjd cancel` said it took from jobqueue/ since the last call (their
+        """The jobs `fjd cancel` said it took (queued or waiting) since the last call (their
         waiters look at them now; the files stay the truth)."""
         cancelled, self.cancelled = self.cancelled, set()
         return cancelled
@@ -166,9 +166,10 @@ def hint_dispatcher(layout, queue_id, what=b"jobs"):
 
 
 def hint_cancelled(layout, queue_id, originals, most=64):
-    """Tell the dispatcher which queued jobs `fjd cancel` took, so that what waits for them
-    is cancelled now rather than at the dispatcher's slow look round (DESIGN.md,
-    "Dependencies"). A name that cannot travel in one word is left to that look."""
+    """Tell the dispatcher which jobs `fjd cancel` took (queued or waiting), so that what
+    waits for them is cancelled now rather than at the dispatcher's slow look round
+    (DESIGN.md, "Dependencies"). A name that cannot travel in one word is left to that
+    look."""
     holder = decode_beat(read_beat(os.path.join(layout.root, "dispatcher.lock")))
     addresses = holder.get("hints")
     if not addresses:

@@ -6,7 +6,6 @@ import time
 from .. import defaults, names
 from ..control import (Cancel, ControlError, Retry, inbox_matches, job_name,
                        queued_matches, waiting_matches)
-from ..hints import hint_dispatcher
 from ..hints import hint_cancelled
 from ..layout import JOBQUEUE, WAITING
 from ..retry_each import EachRestore
@@ -170,7 +169,7 @@ def cancel_selected(layout, cancel, args):
     wanted = None if args.all else {job_name(n) for n in args.names}
     hits = set()
     cancelled, requested = Tally(), Tally()
-    asked, taken = [], []  # taken: originals of queued jobs cancelled here
+    asked, taken = [], []  # taken: originals of queued and waiting jobs cancelled here
     for _ in range(defaults.CANCEL_PASSES):
         progress = False
         for folder, name in [(WAITING, n) for n in waiting_matches(layout, wanted)] + \
@@ -180,8 +179,7 @@ def cancel_selected(layout, cancel, args):
                 progress = True
                 cancelled.add(name)
                 hits.update((name, names.parse(name).original))
-                if folder == JOBQUEUE:
-                    taken.append(names.parse(name).original)
+                taken.append(names.parse(name).original)
                 print("cancelled %s (was %s) -> %s" % (
                     display(names.plain_name(name)), "queued" if folder == JOBQUEUE else folder,
                     display(shown_final(final))))
@@ -202,10 +200,6 @@ def cancel_selected(layout, cancel, args):
             break
         if wanted is not None and wanted <= hits:
             break
-    if cancelled.count and layout.shared:
-        # waiters of what was queued hear of it at the dispatcher's next listing, made
-        # within a second of a hint (DESIGN.md, "Dependencies")
-        hint_dispatcher(layout, layout.identity(), b"cancelled")
     if taken and layout.shared:  # (on a local disk the dispatcher sees cancelled/ change)
         hint_cancelled(layout, layout.identity(), taken)
     if asked:

@@ -104,6 +104,8 @@ class Waiting:
         """`fjd cancel` took queued jobs: those waited for are looked at now, not at the
         slow look round. The news costs no request: inotify events name the claims in
         cancelled/ (local disks), a hint names the job (shared mounts)."""
+        if not (self.waiters or self.each.by_target):
+            return  # (what it heard meanwhile is read, and dropped, once something waits)
         heard = self.cancels.take_names() if self.cancels is not None else []
         if self.hints is not None:
             heard += self.hints.take_cancelled()
