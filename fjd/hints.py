@@ -7,8 +7,10 @@ one extra look. Firewalled compute nodes that drop them still work, at polling s
 
 Who hints whom: the dispatcher hints a worker it has just given jobs (the address is in the
 worker's heartbeat); a worker hints the dispatcher when it announces itself idle, and
-`fjd submit` when it has queued jobs (the address is in dispatcher.lock). A hint is
-``fjd1 <queue id> <what>``: a hint for another queue is ignored.
+`fjd submit` when it has queued jobs, `fjd cancel` with the name of each queued or waiting
+job it took (``cancelled <name>``: what waits for it is cancelled now; the address is in
+dispatcher.lock). A hint is ``fjd1 <queue id> <what>``: a hint for another queue is
+ignored.
 """
 import errno
 import logging
