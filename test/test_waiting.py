@@ -341,3 +341,18 @@ def test_a_cancelled_queued_dependency_cancels_its_waiters_at_once(queue):
     assert time.monotonic() - started < 3
     assert queue.reason(waiters[137]) == "dependency %s was cancelled" % target
     assert len(queue.names("waiting")) == 199
+
+
+def test_the_dispatcher_hears_of_cancels_by_claim_name_and_by_hint(queue):
+    """What `fjd cancel` took, named by an inotify event of its claim in cancelled/ (local
+    disks) or by a hint (shared mounts), is looked at now if something waits for it."""
+    import types
+    from fjd import moves
+    from fjd.dispatcher.waiting import Waiting
+    waiting = Waiting(queue.layout(), None)
+    waiting.waiters = {"x.conf": {"w1"}, "y.conf": {"w2"}}
+    waiting.cancels = types.SimpleNamespace(
+        take_names=lambda: [moves.claim_name("x.conf", "abcd"), "other.conf"])
+    waiting.hints = types.SimpleNamespace(take_cancelled=lambda: {"y.conf", "z.conf"})
+    waiting.hear_cancels()
+    assert waiting.due == {"x.conf", "y.conf"}
