@@ -30,13 +30,14 @@ from .names import nonce
 class Cancellation:
     """One record of tasks after_each cancelled, and which of them were put back since."""
 
-    __slots__ = ("ref", "array", "uid", "tasks")
+    __slots__ = ("ref", "array", "uid", "first", "last", "tasks")
 
     def __init__(self, ref, record, restored):
         self.ref = ref  # [writer, offset]
         self.array = record.get("array")
         self.uid = record.get("u")
-        self.tasks = set(range(record["first"], record["last"] + 1)) - restored
+        self.first, self.last = record["first"], record["last"]
+        self.tasks = set(range(self.first, self.last + 1)) - restored
 
 
 def restored_tasks(layout):
@@ -108,6 +109,7 @@ class EachRestore:
         self.failed = None  # {uid: (array, failed tasks)}, read when first needed
         self.left = []  # (array, (first, last)) that stay cancelled, and why
         self.jobs = []  # names of jobs put back to waiting/ (their dependency came back)
+        self.errors = []  # (array, why its tasks could not come back)
 
     def restore(self, array, tasks):
         """Tasks of array (a set) come back: their followers too, transitively. Returns
@@ -142,8 +144,12 @@ class EachRestore:
         except ControlError:
             path = None
         filed = path is not None
-        runs = self.split_filed(uid, array, path, group, wanted) if filed else \
-            self.from_arrays(uid, array, group, wanted)
+        try:
+            runs = self.split_filed(uid, array, path, group, wanted) if filed else \
+                self.from_arrays(uid, array, group, wanted)
+        except ControlError as error:
+            self.errors.append((array, str(error)))
+            return [], filed
         came = {t for first, last in runs for t in range(first, last + 1)}
         for cancellation in group:  # (a later call in this run sees them put back)
             self.restored.setdefault(tuple(cancellation.ref), set()).update(came)
@@ -168,23 +174,27 @@ class EachRestore:
         ranges = {}
         for name in list_names(self.layout.arrays):
             queue_name = names.parse(name)
-            if queue_name.uid == uid and queue_name.finished:
-                ranges[(queue_name.first, queue_name.last)] = (name, queue_name)
+            if queue_name.uid == uid and queue_name.finished and \
+                    queue_name.flags == moves.CANCELLED_FLAG:
+                ranges[(queue_name.first, queue_name.last)] = name
         moved = []
-        for first, last in runs_of(wanted):
-            found = ranges.get((first, last))
-            if found is None or found[1].flags != moves.CANCELLED_FLAG:
-                self.left.append((array, (first, last)))
+        for cancellation in sorted(group, key=lambda c: c.first):
+            span = (cancellation.first, cancellation.last)
+            tasks = cancellation.tasks & wanted
+            if not tasks:
                 continue
-            entry, count = self.record(uid, array, [(first, last)], group)
-            target = names.compose(array, first=first, last=last, uid=uid,
+            if tasks != set(range(span[0], span[1] + 1)) or span not in ranges:
+                self.left += [(array, run) for run in runs_of(tasks)]
+                continue
+            entry, count = self.record(uid, array, [span], [cancellation])
+            target = names.compose(array, first=span[0], last=span[1], uid=uid,
                                    tag=moves.retry_tag(nonce()))
-            if try_rename(os.path.join(self.layout.arrays, found[0]),
+            if try_rename(os.path.join(self.layout.arrays, ranges[span]),
                           os.path.join(self.layout.waiting, target)):
-                moved.append((first, last))
+                moved.append(span)
             else:  # merged meanwhile by the dispatcher
                 self.take_back(entry, count)
-                self.left.append((array, (first, last)))
+                self.left.append((array, span))
         return moved
 
     def split_filed(self, uid, array, path, group, wanted):
@@ -203,13 +213,16 @@ class EachRestore:
         runs = [(names.parse(n).first, names.parse(n).last) for n, f in pieces
                 if f == WAITING]
         entry, restored = self.record(uid, array, runs, group)
-        last = next(i for i, (_, f) in enumerate(pieces) if f == WAITING)
+        renamed = next(i for i, (_, f) in enumerate(pieces) if f == WAITING)
         order = [p for p in pieces if p[1] == ARRAYS] + \
-            [p for i, p in enumerate(pieces) if p[1] == WAITING and i != last]
+            [p for i, p in enumerate(pieces) if p[1] == WAITING and i != renamed]
         try:
             for new, folder in order:
-                os.link(path, os.path.join(self.layout.folder(folder), new))
-            os.rename(path, os.path.join(self.layout.waiting, pieces[last][0]))
+                try:
+                    os.link(path, os.path.join(self.layout.folder(folder), new))
+                except FileExistsError:
+                    pass  # (made by a retry killed before its rename)
+            os.rename(path, os.path.join(self.layout.waiting, pieces[renamed][0]))
         except FileNotFoundError:  # moved meanwhile (another retry)
             self.take_back(entry, restored)
             return []

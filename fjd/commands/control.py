@@ -126,13 +126,15 @@ def retry_tasks(retry, args, arrays_wanted):
                                                      "" if count == 1 else "s"))
         for dependency in [array] + [names.task_name(array, i) for i in chosen]:
             tasks += restore_waiters(retry, dependency)
-        tasks += restore_followers(retry, array, chosen)
+        count, trouble = restore_followers(retry, array, chosen)
+        tasks += count
+        status = status or trouble
     return tasks, status
 
 
 def restore_followers(retry, array, chosen):
     """The tasks after_each cancelled because the chosen tasks failed go back to waiting/
-    (and what followed them); how many tasks and jobs."""
+    (and what followed them); (how many tasks and jobs, exit status)."""
     restore = EachRestore(retry)
     count = 0
     for follower, runs, _ in restore.restore(array, set(chosen)):
@@ -148,7 +150,9 @@ def restore_followers(retry, array, chosen):
         sys.stderr.write("fjd retry: %s#%s stays cancelled: %s is still running and those "
                          "tasks were filed together with others\n"
                          % (display(follower), span(first, last), display(follower)))
-    return count + len(restore.jobs)
+    for follower, error in restore.errors:
+        sys.stderr.write("fjd retry: %s: %s\n" % (display(follower), error))
+    return count + len(restore.jobs), 1 if restore.errors else 0
 
 
 def span(first, last):
