@@ -7,8 +7,10 @@ one extra look. Firewalled compute nodes that drop them still work, at polling s
 
 Who hints whom: the dispatcher hints a worker it has just given jobs (the address is in the
 worker's heartbeat); a worker hints the dispatcher when it announces itself idle, and
-`fjd submit` when it has queued jobs (the address is in dispatcher.lock). A hint is
-``fjd1 <queue id> <what>``: a hint for another queue is ignored.
+`fjd submit` when it has queued jobs, `fjd cancel` with the name of each queued or waiting
+job it took (``cancelled <name>``: what waits for it is cancelled now; the address is in
+dispatcher.lock). A hint is ``fjd1 <queue id> <what>``: a hint for another queue is
+ignored.
 """
 import errno
 import logging
@@ -24,6 +26,7 @@ log = logging.getLogger("fjd")
 
 MAGIC = b"fjd1"
 WORKER_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}\Z")  # a name in workerqueue/
+CANCELLED = b"cancelled"  # `fjd cancel` took a queued job: "cancelled <name>"
 PROBE_ADDRESS = ("192.0.2.1", 9)  # TEST-NET-1: only used to ask which interface routes out
 
 
@@ -65,6 +68,7 @@ class HintListener:
         self.last_heard = None  # monotonic time of the last hint for our queue
         self.named = set()  # worker ids that said "idle <id>" since take_named()
         self.news = set()  # what the hints since take_news() said (b"jobs", b"idle", ...)
+        self.cancelled = set()  # jobs `fjd cancel` took ("cancelled <name>")
 
     def heard_within(self, seconds, now):
         """Whether a hint for our queue arrived in the last seconds: hints get through,
@@ -92,6 +96,9 @@ class HintListener:
                     worker_id = words[3].decode("ascii", "replace")
                     if WORKER_ID.match(worker_id):
                         self.named.add(worker_id)
+                elif len(words) == 4 and words[2] == CANCELLED and \
+                        len(self.cancelled) < defaults.HINTS_NAMED_KEPT:
+                    self.cancelled.add(os.fsdecode(words[3]))
         if seen:
             self.last_heard = time.monotonic()
         return seen
@@ -106,6 +113,12 @@ class HintListener:
         lookup each: the files stay the truth)."""
         named, self.named = self.named, set()
         return named
+
+    def take_cancelled(self):
+        """The jobs `fjd cancel` said it took (queued or waiting) since the last call (their
+        waiters look at them now; the files stay the truth)."""
+        cancelled, self.cancelled = self.cancelled, set()
+        return cancelled
 
     def close(self):
         if self.sock is not None:
@@ -152,3 +165,20 @@ def hint_dispatcher(layout, queue_id, what=b"jobs"):
         sender = HintSender(queue_id)
         sender.send(addresses, what)
         sender.close()
+
+
+def hint_cancelled(layout, queue_id, originals, most=64):
+    """Tell the dispatcher which jobs `fjd cancel` took (queued or waiting), so that what
+    waits for them is cancelled now rather than at the dispatcher's slow look round
+    (DESIGN.md, "Dependencies"). A name that cannot travel in one word is left to that
+    look."""
+    holder = decode_beat(read_beat(os.path.join(layout.root, "dispatcher.lock")))
+    addresses = holder.get("hints")
+    if not addresses:
+        return
+    sender = HintSender(queue_id)
+    for original in list(originals)[:most]:
+        word = os.fsencode(original)
+        if word and len(word) <= 400 and len(word.split()) == 1:
+            sender.send(addresses, CANCELLED + b" " + word)
+    sender.close()

@@ -51,6 +51,18 @@ def any_news(data):
     return False
 
 
+def event_names(data):
+    """The names inotify events carry (str, as os.listdir gives them)."""
+    found, offset = [], 0
+    while offset + _EVENT.size <= len(data):
+        _wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
+        name = data[offset + _EVENT.size:offset + _EVENT.size + length].rstrip(b"\0")
+        if name:
+            found.append(os.fsdecode(name))
+        offset += _EVENT.size + length
+    return found
+
+
 class DirWatcher:
     """An inotify descriptor watching some folders; readable when something arrived.
 
@@ -98,6 +110,23 @@ class DirWatcher:
             if error.errno not in (errno.EAGAIN, errno.EINTR):
                 raise
         return seen
+
+    def take_names(self):
+        """The names of the pending events (each read once), for a watcher that is not
+        drained by the Waker."""
+        found = []
+        if self.fd is None:
+            return found
+        try:
+            while True:
+                data = os.read(self.fd, 65536)
+                if not data:
+                    break
+                found += event_names(data)
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EINTR):
+                raise
+        return found
 
     def close(self):
         if self.fd is not None:

@@ -62,3 +62,25 @@ def test_noise_does_not_end_a_sleep_and_a_hint_does():
         other.close()
         listener.close()
         sender.close()
+
+
+def test_fjd_cancel_names_the_queued_jobs_it_took(tmp_path):
+    """`fjd cancel` on a shared mount: "cancelled <name>" hints, one per job, which the
+    dispatcher's listener keeps by name (dispatcher/waiting.py looks at them at once)."""
+    import types
+    from fjd.hints import hint_cancelled
+    from fjd.liveness import write_beat
+    listener = HintListener("queue-a")
+    try:
+        write_beat(str(tmp_path / "dispatcher.lock"),
+                   {"hints": [["127.0.0.1", listener.port]]})
+        layout = types.SimpleNamespace(root=str(tmp_path))
+        hint_cancelled(layout, "queue-a", ["job1.conf", "has space.conf", "job2.conf"])
+        assert wait_drained(listener)
+        time.sleep(0.1)
+        listener.drain()
+        assert listener.take_cancelled() == {"job1.conf", "job2.conf"}
+        assert listener.take_cancelled() == set()
+        assert b"cancelled" in listener.take_news()
+    finally:
+        listener.close()

@@ -320,3 +320,39 @@ def test_a_job_after_one_task_of_an_array(queue):
     wait_for(lambda: after_one in queue.names("cancelled"), 10,
              message="the job after the failed task 1 cancelled")
     assert queue.reason(after_one) == "dependency %s#1 failed" % sweep
+
+
+def test_a_cancelled_queued_dependency_cancels_its_waiters_at_once(queue):
+    """With 200 names waited for the backstop sweep takes over 10 s to come round; the
+    dispatcher hears of `fjd cancel` from its own listing of jobqueue/ instead."""
+    import fjd
+    queue.dispatcher()  # no worker: the dependencies stay queued
+    firsts = [fjd.submit("true", root=queue.root, name="q%d" % n)[0] for n in range(200)]
+    waiters = [fjd.submit("true", root=queue.root, name="w%d" % n, after=[first])[0]
+               for n, first in enumerate(firsts)]
+    wait_for(lambda: len(queue.names("waiting")) == 200, 20, message="all waiting")
+    time.sleep(1.5)  # the dispatcher has taken them in (and made its first sweep)
+    target = firsts[137]
+    result = fjd_cli(queue.root, "cancel", target)
+    assert result.returncode == 0, result.err
+    started = time.monotonic()
+    wait_for(lambda: waiters[137] in queue.names("cancelled"), 10,
+             message="the waiter of the cancelled job cancelled")
+    assert time.monotonic() - started < 3
+    assert queue.reason(waiters[137]) == "dependency %s was cancelled" % target
+    assert len(queue.names("waiting")) == 199
+
+
+def test_the_dispatcher_hears_of_cancels_by_claim_name_and_by_hint(queue):
+    """What `fjd cancel` took, named by an inotify event of its claim in cancelled/ (local
+    disks) or by a hint (shared mounts), is looked at now if something waits for it."""
+    import types
+    from fjd import moves
+    from fjd.dispatcher.waiting import Waiting
+    waiting = Waiting(queue.layout(), None)
+    waiting.waiters = {"x.conf": {"w1"}, "y.conf": {"w2"}}
+    waiting.cancels = types.SimpleNamespace(
+        take_names=lambda: [moves.claim_name("x.conf", "abcd"), "other.conf"])
+    waiting.hints = types.SimpleNamespace(take_cancelled=lambda: {"y.conf", "z.conf"})
+    waiting.hear_cancels()
+    assert waiting.due == {"x.conf", "y.conf"}

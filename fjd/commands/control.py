@@ -6,7 +6,9 @@ import time
 from .. import defaults, names
 from ..control import (Cancel, ControlError, Retry, inbox_matches, job_name,
                        queued_matches, waiting_matches)
+from ..hints import hint_cancelled
 from ..layout import JOBQUEUE, WAITING
+from ..retry_each import EachRestore
 from ..layout import display
 from ..fsops import list_names
 from .common import CommandError, add_command, add_common, ensure_queue, open_queue, plural
@@ -124,7 +126,37 @@ def retry_tasks(retry, args, arrays_wanted):
                                                      "" if count == 1 else "s"))
         for dependency in [array] + [names.task_name(array, i) for i in chosen]:
             tasks += restore_waiters(retry, dependency)
+        count, trouble = restore_followers(retry, array, chosen)
+        tasks += count
+        status = status or trouble
     return tasks, status
+
+
+def restore_followers(retry, array, chosen):
+    """The tasks after_each cancelled because the chosen tasks failed go back to waiting/
+    (and what followed them); (how many tasks and jobs, exit status)."""
+    restore = EachRestore(retry)
+    count = 0
+    for follower, runs, _ in restore.restore(array, set(chosen)):
+        size = sum(last - first + 1 for first, last in runs)
+        count += size
+        print("%s: %d task%s cancelled by after_each -> waiting/ (%s)"
+              % (display(follower), size, "" if size == 1 else "s",
+                 ", ".join(span(first, last) for first, last in runs)))
+    for name in restore.jobs:
+        print("%s -> waiting/%s (what it waits for is back)"
+              % (display(names.parse(name).original), display(name)))
+    for follower, (first, last) in restore.left:
+        sys.stderr.write("fjd retry: %s#%s stays cancelled: %s is still running and those "
+                         "tasks were filed together with others\n"
+                         % (display(follower), span(first, last), display(follower)))
+    for follower, error in restore.errors:
+        sys.stderr.write("fjd retry: %s: %s\n" % (display(follower), error))
+    return count + len(restore.jobs), 1 if restore.errors else 0
+
+
+def span(first, last):
+    return str(first) if first == last else "%d-%d" % (first, last)
 
 
 def cmd_cancel(args):
@@ -141,7 +173,7 @@ def cancel_selected(layout, cancel, args):
     wanted = None if args.all else {job_name(n) for n in args.names}
     hits = set()
     cancelled, requested = Tally(), Tally()
-    asked = []
+    asked, taken = [], []  # taken: originals of queued and waiting jobs cancelled here
     for _ in range(defaults.CANCEL_PASSES):
         progress = False
         for folder, name in [(WAITING, n) for n in waiting_matches(layout, wanted)] + \
@@ -151,6 +183,7 @@ def cancel_selected(layout, cancel, args):
                 progress = True
                 cancelled.add(name)
                 hits.update((name, names.parse(name).original))
+                taken.append(names.parse(name).original)
                 print("cancelled %s (was %s) -> %s" % (
                     display(names.plain_name(name)), "queued" if folder == JOBQUEUE else folder,
                     display(shown_final(final))))
@@ -171,6 +204,8 @@ def cancel_selected(layout, cancel, args):
             break
         if wanted is not None and wanted <= hits:
             break
+    if taken and layout.shared:  # (on a local disk the dispatcher sees cancelled/ change)
+        hint_cancelled(layout, layout.identity(), taken)
     if asked:
         waiting = wait_for_workers(layout, asked)
         for worker_id, name in waiting:

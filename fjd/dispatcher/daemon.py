@@ -125,6 +125,7 @@ class Dispatcher:
         self.progress = DispatcherProgressLine(self.layout)
         if self.idle.hints is not None:
             self.waker.watchers.append(self.idle.hints)
+            self.waiting.hints = self.idle.hints
         watchers = self.watch_folders()
         try:
             return self.loop()
@@ -144,6 +145,7 @@ class Dispatcher:
             watcher.watch(self.layout.workerqueue, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
             watcher.watch(self.layout.jobqueue, IN_MOVED_TO | IN_CLOSE_WRITE)
             watcher.watch(self.layout.waiting, IN_MOVED_TO | IN_CLOSE_WRITE)
+            watcher.watch(self.layout.cancelled, IN_MOVED_TO)  # `fjd cancel`: dependencies
             self.waker.watchers.append(watcher)
         arrivals = DirWatcher()
         if not self.layout.shared and arrivals.watch(self.layout.jobqueue,
@@ -153,7 +155,10 @@ class Dispatcher:
         if not self.layout.shared and waiting.watch(self.layout.waiting,
                                                     IN_MOVED_TO | IN_CLOSE_WRITE):
             self.waiting.folder.arrivals = waiting
-        return watcher, arrivals, waiting
+        cancels = DirWatcher()
+        if not self.layout.shared and cancels.watch(self.layout.cancelled, IN_MOVED_TO):
+            self.waiting.cancels = cancels
+        return watcher, arrivals, waiting, cancels
 
     def warn_about_timings(self):
         """Workers read --worker-timeout from the lock and beat BEATS_PER_TIMEOUT times

@@ -95,34 +95,65 @@ def merge_runs(runs):
 
 
 def ended_badly(layout, array):
-    """{task: state} of the array's tasks whose records say failed or cancelled: one pass
-    over the journals, parsing only the array's task lines that are not done and range
-    records."""
+    """{task: state} of the array's tasks whose last record says failed or cancelled and
+    that no later `fjd retry` put back: one pass over the journals, parsing only the
+    array's task lines that are not done, range records and retries."""
     prefix = record_kinds.task_line_prefix(array)
-    found = {}
+    found, retries = {}, []
     for path in journal.journal_paths(layout.records):
         for _, body in journal.whole_line_blocks(path, 1 << 24):
             for line in body.split(b"\n"):
                 if line.startswith(prefix):
                     if record_kinds.STATE_DONE in line:
                         continue
-                elif record_kinds.KIND_TASKS not in line:
+                elif record_kinds.KIND_TASKS not in line and \
+                        not line.startswith(RETRY_LINES):
                     continue
                 record = journal.unframe(line)
-                if record is not None and record.get("array") == array:
+                if record is None or record.get("array") != array:
+                    continue
+                if record.get("k") in (record_kinds.RETRIED, record_kinds.RETRY_UNDONE):
+                    retries.append(record)
+                else:
                     note_bad(found, record)
-    return found
+    return not_retried(found, retries)
+
+
+RETRY_LINES = tuple(b"{" + record_kinds.pattern("k", kind)
+                    for kind in (record_kinds.RETRIED, record_kinds.RETRY_UNDONE))
 
 
 def note_bad(found, record):
     state = record.get("state")
     if state not in (dependencies.FAILED, dependencies.CANCELLED):
         return
+    end = record.get("end") or 0
     if record.get("k") == record_kinds.TASK:
-        found[record.get("i")] = state
+        tasks = [record.get("i")]
     elif record.get("k") == record_kinds.TASKS:
-        for task in range(record.get("first", 1), record.get("last", 0) + 1):
-            found[task] = state
+        tasks = range(record.get("first", 1), record.get("last", 0) + 1)
+    else:
+        return
+    for task in tasks:
+        if task not in found or found[task][0] <= end:
+            found[task] = (end, state)
+
+
+def not_retried(found, retries):
+    """{task: state} of found {task: (end, state)} but for the tasks a `fjd retry` (not
+    taken back) put back after they ended: they run again, or ran."""
+    undone = {(r.get("at"), r.get("u")) for r in retries
+              if r.get("k") == record_kinds.RETRY_UNDONE}
+    retried = {}
+    for record in retries:
+        if record.get("k") != record_kinds.RETRIED or \
+                (record.get("at"), record.get("u")) in undone:
+            continue
+        for _, first, last in record.get("tasks") or []:
+            for task in range(first, last + 1):
+                retried[task] = max(retried.get(task, 0), record.get("at") or 0)
+    return {task: state for task, (end, state) in found.items()
+            if task not in retried or end > retried[task]}
 
 
 class AfterEach:
@@ -217,7 +248,7 @@ class AfterEach:
         for first, last, state in runs:
             if state not in (None, DONE):
                 self.record_cancelled(each, queue_name, first, last, state)
-        parts = [moves.Piece(dict(first=first, last=last, attempts=0, tag=None,
+        parts = [moves.Piece(dict(first=first, last=last, attempts=0, tag=queue_name.tag,
                                   offset=queue_name.offset if first == queue_name.first
                                   else None), None)
                  for first, last, _ in runs]
@@ -241,7 +272,7 @@ class AfterEach:
             each.original, each.uid, first, last, dependencies.CANCELLED,
             dependencies.cancel_reason(tasks, state), time.time(),
             cancelled_from=record_kinds.WAITING_FROM,
-            key=record_kinds.dependency_key("%s#%d-%d" % (each.uid, first, last))),
+            key=record_kinds.dependency_key(piece_key(each.uid, first, last, queue_name))),
             dependency=tasks)
         self.journal.append(record, size=last - first + 1)
 
@@ -268,6 +299,14 @@ class AfterEach:
                     "%s)", display(queue_name.original), queue_name.first, queue_name.last,
                     "failed" if state == dependencies.FAILED else "were cancelled")
         return False
+
+
+def piece_key(uid, first, last, queue_name):
+    """What a cancellation of tasks first..last is keyed by: the tag of a range `fjd retry`
+    put back (kept by its pieces) tells a second cancellation of the same tasks from the
+    first, which a dispatcher's keys would take for a record already written."""
+    key = "%s#%d-%d" % (uid, first, last)
+    return key + "." + queue_name.tag if queue_name.tag else key
 
 
 def folders_listing(path):

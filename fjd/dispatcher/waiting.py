@@ -64,6 +64,8 @@ class Waiting:
         self.own_change = self.folder.own_change
         self.sweep_order = collections.deque()
         self.released = self.cancelled = 0
+        self.cancels = None  # a DirWatcher on cancelled/ (local disks): `fjd cancel` news
+        self.hints = None  # the HintListener (shared mounts): "cancelled <name>" news
         self.each = AfterEach(layout, journal, self.own_change,
                               listing.arrived if listing is not None else None)
 
@@ -98,6 +100,21 @@ class Waiting:
         return original in self.waiters or original in self.tasks_of or \
             self.each.watches(original)
 
+    def hear_cancels(self):
+        """`fjd cancel` took queued jobs: those waited for are looked at now, not at the
+        slow look round. The news costs no request: inotify events name the claims in
+        cancelled/ (local disks), a hint names the job (shared mounts)."""
+        if not (self.waiters or self.each.by_target):
+            return  # (what it heard meanwhile is read, and dropped, once something waits)
+        heard = self.cancels.take_names() if self.cancels is not None else []
+        if self.hints is not None:
+            heard += self.hints.take_cancelled()
+        for name in heard:
+            original = moves.claimed_original(name) if moves.is_claim(name) else \
+                names.parse(name).original
+            if self.waited_for(original):
+                self.due.add(original)
+
     def array_filed(self, original):
         """completion.py filed an array: its waiters may go."""
         if original in self.waiters or original in self.tasks_of or \
@@ -107,6 +124,7 @@ class Waiting:
     def cycle(self):
         """Look at what may have changed; True when jobs were released."""
         before = self.released
+        self.hear_cancels()
         self.refresh()
         if self.last_sweep is None and (self.waiters or self.each.by_target):
             self.holders.in_inboxes(self.waited_for)
