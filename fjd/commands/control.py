@@ -207,11 +207,7 @@ def cancel_selected(layout, cancel, args):
     if taken and layout.shared:  # (on a local disk the dispatcher sees cancelled/ change)
         hint_cancelled(layout, layout.identity(), taken)
     if asked:
-        waiting = wait_for_workers(layout, asked)
-        for worker_id, name in waiting:
-            sys.stderr.write("fjd cancel: worker %s has not cancelled %s yet; it will when it "
-                             "next looks (or the dispatcher will, if it is dead)\n"
-                             % (display(worker_id), display(names.plain_name(name))))
+        report_unanswered(layout, asked)
     status = 0
     if wanted is not None:
         for name in sorted(wanted - hits):
@@ -222,6 +218,14 @@ def cancel_selected(layout, cancel, args):
     sys.stderr.write("fjd cancel: %s cancelled, %s more had been handed to a worker%s\n"
                      % (cancelled, requested, note))
     return status
+
+
+def report_unanswered(layout, asked):
+    """Wait for the workers asked to cancel; say which have not done it yet."""
+    for worker_id, name in wait_for_workers(layout, asked):
+        sys.stderr.write("fjd cancel: worker %s has not cancelled %s yet; it will when it "
+                         "next looks (or the dispatcher will, if it is dead)\n"
+                         % (display(worker_id), display(names.plain_name(name))))
 
 
 class Tally:

@@ -62,19 +62,9 @@ def cmd_show(args):
     if task is not None:
         chosen = with_details(layout, chosen, task[1])
     if args.stdout or args.stderr:
-        kind = "stdout" if args.stdout else "stderr"
-        out = sys.stdout.buffer
-        for record in chosen:
-            out.write(record_search.read_output(layout, output_span(record.get(kind))))
-        out.flush()
-        return 0
+        return print_output(layout, chosen, "stdout" if args.stdout else "stderr")
     if args.json:
-        clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in chosen]
-        if waits_for:
-            clean = [dict(r, waits_for=waits_for) for r in clean]
-        clean = [{key: r[key] for key in sorted(r)} for r in clean]  # params in their order
-        print(json.dumps(clean if args.all else clean[0], indent=1))
-        return 0
+        return print_json(chosen, waits_for, args.all)
     for number, record in enumerate(chosen):
         if number:
             print()
@@ -84,6 +74,24 @@ def cmd_show(args):
     if len(found) > len(chosen):
         print("(%d earlier record%s: --all shows them)" % (len(found) - 1,
                                                         "" if len(found) == 2 else "s"))
+    return 0
+
+
+def print_output(layout, chosen, kind):
+    """What the chosen runs wrote to kind (stdout or stderr), as it was."""
+    out = sys.stdout.buffer
+    for record in chosen:
+        out.write(record_search.read_output(layout, output_span(record.get(kind))))
+    out.flush()
+    return 0
+
+
+def print_json(chosen, waits_for, every):
+    clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in chosen]
+    if waits_for:
+        clean = [dict(r, waits_for=waits_for) for r in clean]
+    clean = [{key: r[key] for key in sorted(r)} for r in clean]  # params in their order
+    print(json.dumps(clean if every else clean[0], indent=1))
     return 0
 
 
