@@ -3,6 +3,8 @@ three workers (one of them on a host of its own name when `unshare -u` works), a
 with a failing and a timed-out task, a single job that fails and is retried with `fjd
 retry`, and a single job whose worker is SIGKILLed while it runs (run again elsewhere,
 attempt 2). Made once per test module; what it made is returned as a dict."""
+import fcntl
+import json
 import os
 import shutil
 import signal
@@ -103,8 +105,22 @@ def in_inboxes(root):
 
 @pytest.fixture(scope="session")
 def sweep(tmp_path_factory):
-    """The sweep, made once per test session (process)."""
-    return make_sweep(str(tmp_path_factory.mktemp("report-sweep")))
+    """The sweep, made once per test run: under pytest-xdist the first process to need it
+    makes it in the folder they all share, the others wait for it (a lock) and read it (the
+    tests only read it; one that changes it copies it first)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    made = os.path.join(str(shared), "report-sweep.json")
+    with open(os.path.join(str(shared), "report-sweep.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(made):
+            folder = os.path.join(str(shared), "report-sweep")
+            os.makedirs(folder, exist_ok=True)
+            with open(made + ".tmp", "w") as handle:
+                json.dump(make_sweep(folder), handle)
+            os.rename(made + ".tmp", made)
+        with open(made) as handle:
+            return json.load(handle)
 
 
 if __name__ == "__main__":
