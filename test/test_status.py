@@ -166,7 +166,7 @@ def test_status_says_when_nothing_can_make_progress(queue):
     state = json.loads(fjd_cli(queue.root, "status", "--json").out)
     assert state["serving"]["dispatcher"]["state"] == "none"
     assert state["serving"]["workers"] == {"alive_here": 0, "gone_here": 1, "elsewhere": 0}
-    queue.dispatcher()
+    queue.dispatcher("--worker-timeout", "2")
     queue.worker()
     # (the dead worker's announcement may take it first: it comes back after the burial)
     wait_for(lambda: queue.done() == ["a.conf"], 30, message="the job done")
