@@ -17,6 +17,7 @@ import time
 
 from . import arrays, defaults, journal, names, record_kinds, record_search, serving
 from .dependency_state import waiting_summary
+from .recruit.roster import host_from_id
 from .serving import running_jobs  # noqa: F401 (fjd run reads it here too)
 from .layout import display
 from .fsops import list_names
@@ -150,14 +151,24 @@ def failure_entry(record):
             name = "%s#%s-%s" % (record.get("array"), record.get("first"), record.get("last"))
     else:
         name = record.get("name") or record.get("queue")
+    worker = record.get("worker") or worker_of_journal(record.get("_journal"))
     return {"name": name, "original": record.get("original", record.get("array")),
             "reason": record.get("reason") or "(no reason recorded)",
             "exit_status": record.get("exit_status"), "signal": record.get("signal"),
-            "host": record.get("host"), "worker": record.get("worker"),
+            "host": record.get("host") or (worker and host_from_id(worker)), "worker": worker,
             "end": record_search.iso(record.get("end")) if isinstance(record.get("end"), (
                 int, float)) else record.get("end"),
             "end_ts": record.get("end") if isinstance(record.get("end"), (int, float))
             else record.get("end_ts")}
+
+
+def worker_of_journal(writer):
+    """The worker whose journal a record came from (a task's record names no worker: the
+    journal's writer is it), or None for the journals of dispatchers and commands."""
+    if not writer or writer.startswith(("dispatcher-", "retry-", "cancel-")) or \
+            host_from_id(writer) is None:
+        return None
+    return writer
 
 
 def rate_of(ends, sample=defaults.STATUS_RATE_SAMPLE):

@@ -86,6 +86,9 @@ def test_a_sweep_runs_as_one_array_with_its_records_in_journals(tmp_path):
     assert status["counts"]["done"] == 11 and status["counts"]["failed"] == 1
     assert status["tasks"] == {"done": 11, "failed": 1, "cancelled": 0}
     assert [f["name"] for f in status["failed"]] == ["%s#7" % array]
+    worker = status["failed"][0]["worker"]  # the journal's writer (a task record names none)
+    assert worker and "%s.journal" % worker in os.listdir(root / "records")
+    assert status["failed"][0]["host"] and worker.startswith(status["failed"][0]["host"])
     # no file per task: the array file, and per worker a journal and two output journals
     record_files = os.listdir(root / "records")
     assert all(n.endswith((".journal", ".out", ".err")) for n in record_files)
