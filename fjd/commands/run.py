@@ -240,8 +240,8 @@ class Run:
         self.summary(counts, failures, elapsed, interrupted)
         if interrupted:
             return 130
-        if failures:
-            status = 1
+        if failures or counts["failed"]:  # (what the summary says failed, whatever the
+            status = 1                      # records' times: a recovery files old runs)
         if args.callback:
             callback_status = self.callback(counts, failures)
             if callback_status:
