@@ -1,5 +1,5 @@
-"""The report as one self-contained HTML page: CSS, SVG and text inline, nothing fetched
-from anywhere (no fonts, scripts or images), so it reads offline and as an attachment."""
+"""The report as one self-contained HTML page: CSS, SVG and text inline, and nothing
+fetched (no fonts, scripts or images), so it reads offline and as an attachment."""
 import time
 from html import escape
 
