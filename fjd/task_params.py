@@ -15,7 +15,6 @@ from . import arrays, names, record_kinds
 from .fsops import list_names
 from .jobfile import JobError
 from .tables import is_row
-from .values import format_number
 
 MAX_SPEC_BYTES = 1 << 30
 MEMO_LIMIT = 4096  # values remembered per parameter
@@ -82,26 +81,11 @@ def value_getter(values):
     def remembered(digit):
         value = memo.get(digit)
         if value is None:
-            value = value_of(values, digit)
+            value = values[digit]
             if len(memo) < MEMO_LIMIT:  # (a long range is computed each time)
                 memo[digit] = value
         return value
     return remembered
-
-
-def value_of(values, digit):
-    """values[digit], whole-number ranges without Decimal arithmetic."""
-    for segment in values.segments:
-        size = len(segment) if isinstance(segment, list) else segment[2]
-        if digit < size:
-            if isinstance(segment, list):
-                return segment[digit]
-            start, step, _, places = segment
-            if places == 0:
-                return str(int(start) + int(step) * digit)
-            return format_number(start + step * digit, places)
-        digit -= size
-    return None
 
 
 class TableValues:

@@ -33,6 +33,8 @@ class ValueList:
                 if isinstance(segment, list):
                     return segment[index]
                 start, step, _, places = segment
+                if places == 0:  # whole numbers: the same digits without Decimal arithmetic
+                    return str(int(start) + int(step) * index)
                 return format_number(start + step * index, places)
             index -= size
         raise IndexError(index)
