@@ -152,6 +152,18 @@ def check_placeholders(unknown, what, names):
 
 # -- job content ------------------------------------------------------------------------------
 
+def where_to_run(submitted_from, workdir):
+    """The workdir of an --exe job: the directory it was submitted from, or --workdir
+    relative to it, as Slurm and HyperQueue do (hand-written job files keep the 2012 rule:
+    relative to the worker's). The directory's own $, { and } are doubled so that they are
+    not read as placeholders."""
+    if workdir is not None and os.path.isabs(str(workdir)):
+        return workdir
+    base = str(submitted_from)
+    base = base.replace("$", "$$").replace("{", "{{").replace("}", "}}")
+    return base if workdir is None else os.path.join(base, str(workdir))
+
+
 class JobTemplate:
     """What to queue: an executable with control options and parameters, or job files.
 
@@ -163,7 +175,7 @@ class JobTemplate:
 
     def __init__(self, executable=None, files=(), repeat=1, params=None, name=None,
                  logfile=None, timeout=None, retries=None, workdir=None, control=None,
-                 split=False):
+                 split=False, submitted_from=None):
         self.executable = executable
         self.files = list(files or ())
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
@@ -175,6 +187,8 @@ class JobTemplate:
         self._check_sources()
         self.control = []
         self.command = None
+        if executable is not None and submitted_from is not None:
+            workdir = where_to_run(submitted_from, workdir)
         options = {"logfile": logfile, "timeout": timeout, "retries": retries,
                    "workdir": workdir}
         if executable is not None:

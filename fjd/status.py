@@ -23,6 +23,7 @@ from .layout import display
 from .fsops import list_names
 from .task_lines import add_details, detail_lines
 
+RUNNING_NAME_WIDTH = 64  # the running table's job names are cut to this from the left
 RETRY_PREFIX = "retry-"  # journals of `fjd retry`, which say which failures were retried
 
 
@@ -258,6 +259,12 @@ def shorten(text, width):
     return text if len(text) <= width else text[: width - 1] + "~"
 
 
+def keep_the_end(text, width):
+    """A job's name cut to width from the left: its end (label, task numbers) tells jobs
+    apart, its start (the date) seldom does."""
+    return text if len(text) <= width else "~" + text[len(text) - width + 1:]
+
+
 def render(state, failed_total=None):
     counts = state["counts"]
     workers = state["workers"]
@@ -296,12 +303,15 @@ def render(state, failed_total=None):
     if state["running"]:
         lines.append("")
         lines.append("running:")
-        lines.append("  %-46s %-8s %-28s %-16s %9s" % ("JOB", "STATE", "WORKER", "HOST",
-                                                      "ELAPSED"))
-        for job in state["running"]:
-            lines.append("  %-46s %-8s %-28s %-16s %9s"
-                         % (shorten(job["job"], 46), job["state"], shorten(job["worker"], 28),
-                            shorten(job["host"], 16), duration(job["elapsed"])))
+        shown = [display(names.plain_name(job["job"])) for job in state["running"]]
+        width = max(3, min(RUNNING_NAME_WIDTH, max(len(text) for text in shown)))
+        lines.append("  %-*s %-8s %-28s %-16s %9s" % (width, "JOB", "STATE", "WORKER", "HOST",
+                                                       "ELAPSED"))
+        for job, text in zip(state["running"], shown):
+            lines.append("  %-*s %-8s %-28s %-16s %9s"
+                         % (width, keep_the_end(text, width), job["state"],
+                            shorten(job["worker"], 28), shorten(job["host"], 16),
+                            duration(job["elapsed"])))
     lines += waiting_lines(state.get("waiting"))
     lines += failed_lines(state["failed"], counts["failed"] if failed_total is None
                           else failed_total)

@@ -189,7 +189,9 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
     name        a label for the job names (default: "job", or the job file's name).
     logfile, timeout, retries, workdir, control
                 ``[control]`` keys of each job (control: {key: value} for any other key);
-                placeholders work in logfile and workdir too (not quoted).
+                placeholders work in logfile and workdir too (not quoted). A job with an
+                executable runs in the directory this call was made from, or in workdir
+                taken from there (job files keep theirs: relative to the worker's).
     root        the queue root (default: $FJD_ROOT, else the current directory).
     after, after_finished, after_each
                 names (a list, or a string with blanks or commas between them) of jobs or
@@ -202,7 +204,8 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
     """
     template = JobTemplate(executable=executable, files=files, repeat=repeat, params=params,
                            name=name, logfile=logfile, timeout=timeout, retries=retries,
-                           workdir=workdir, control=control, split=split)
+                           workdir=workdir, control=control, split=split,
+                           submitted_from=os.getcwd())
     layout = Layout(root)
     if not os.path.isdir(layout.root):
         raise QueueError("the queue root %s does not exist" % display(layout.root))

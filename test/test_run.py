@@ -179,3 +179,26 @@ def test_running_the_same_sweep_again_picks_up_where_it_stopped(tmp_path):
     anew = fjd_run("--again")
     assert anew.returncode == 0, anew.stderr
     assert runs() == ["1", "1", "2", "2", "3", "3", "3", "4", "4", "5", "5"]
+
+
+def test_an_exe_job_runs_where_it_was_submitted(tmp_path):
+    """Submitted from proj/ (whose name holds placeholder characters), run by workers
+    started in its parent: the job finds proj/sim.py and runs in proj/ (or in --workdir
+    taken from there); a hand-written job file keeps the 2012 rule (the worker's)."""
+    proj = tmp_path / "p$x{y}"
+    (proj / "sub").mkdir(parents=True)
+    (proj / "sim.py").write_text("import os\nopen('where', 'w').write(os.getcwd())\n")
+    root = tmp_path / "root"
+    root.mkdir()
+    for script, extra in (("sim.py", []), ("../sim.py", ["--workdir", "sub"])):
+        submitted = fjd_cli(root, "submit", "-q", "--no-jobfile", "--exe", "python3 %s "
+                            "$$HOME" % script, *extra, cwd=proj)  # $$: a literal $
+        assert submitted.returncode == 0, submitted.err
+    (tmp_path / "hand.py").write_text("import os\nopen('where', 'w').write(os.getcwd())\n")
+    (root / "jobqueue" / "hand.conf").write_text(
+        "[control]\nexecutable: %s hand.py\njobfile: none\n" % PYTHON)
+    result = fjd_cli(root, "run", "--workers", "1", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, (result.out, result.err)
+    assert (proj / "where").read_text() == str(proj)
+    assert (proj / "sub" / "where").read_text() == str(proj / "sub")
+    assert (tmp_path / "where").read_text() == str(tmp_path)

@@ -91,3 +91,12 @@ def test_show_array_stdout_prints_each_task_in_order(sweep):
                       "== %s#2 (failed, exit 1) ==\nbad a b\n" % (table, table))
     # without --stdout, an array's name still gives its summary
     assert "done: 4" in fjd_in_process(root, "show", array).out
+
+
+def test_show_array_says_where_in_words_and_refuses_a_task_past_its_end(sweep):
+    root, _, array, _ = sweep
+    text = fjd_in_process(root, "show", array).out
+    assert "\nwhere: failed/%s\ntasks: 6\n" % array in text
+    past = fjd_cli(root, "show", "%s#7" % array)
+    assert past.returncode == 1 and past.out == ""
+    assert "array %s has 6 tasks (#1 to #6): there is no task #7" % array in past.err

@@ -12,7 +12,8 @@ import pytest
 from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, py, wait_for
 
 from fjd.layout import Layout
-from fjd.status import rate_of
+from fjd.names import compose
+from fjd.status import RUNNING_NAME_WIDTH, keep_the_end, rate_of, render
 
 
 def put(path, text):
@@ -190,3 +191,18 @@ def test_a_job_held_by_a_worker_that_is_gone_shows_as_such(queue):
     assert state["counts"]["running"] == 0
     text = fjd_cli(queue.root, "status").out
     assert " gone " in text and "no worker is alive" in text, text
+
+
+def test_running_table_names_tasks_plainly_and_keeps_the_end_of_long_names():
+    array = "20261207-231937.747074-019665-000001-a-long-sweep-name-that-goes-on.conf"
+    queue_name = compose(array, first=5, last=6, uid="056dd497")
+    state = {"root": "/q", "counts": dict.fromkeys(
+        ("queued", "running", "assigned", "done", "failed", "cancelled"), 0),
+        "workers": {"inboxes": 1, "idle": 0}, "throughput": None, "eta_seconds": None,
+        "running": [{"job": queue_name, "state": "running", "worker": "w1", "host": "h",
+                     "elapsed": 3.0}], "failed": []}
+    text = render(state)
+    row = [line for line in text.splitlines() if " w1 " in line][0]
+    assert "@t5-6" not in text and row.split()[0].endswith("goes-on.conf#5-6")
+    assert len(row.split()[0]) == RUNNING_NAME_WIDTH
+    assert keep_the_end("abcdef", 4) == "~def" and keep_the_end("abc", 4) == "abc"

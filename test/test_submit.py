@@ -218,7 +218,8 @@ def test_hundred_thousand_jobs_in_under_ten_seconds(tmp_path):
 def test_a_sweep_is_one_array_file_whatever_its_size(tmp_path):
     started = time.monotonic()
     result = fjd_cli(tmp_path, "submit", "--exe", "python3 sim.py --alpha $alpha {seed}",
-                     "--param", "alpha=0.1,0.2,-1", "--param", "seed=1..1000000")
+                     "--param", "alpha=0.1,0.2,-1", "--param", "seed=1..1000000",
+                     cwd=tmp_path)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.err
     [name] = result.out.split()
@@ -227,8 +228,8 @@ def test_a_sweep_is_one_array_file_whatever_its_size(tmp_path):
     assert elapsed < 5  # the target is 1 s for the command itself (bench/ measures it)
     with open(tmp_path / "jobqueue" / name) as handle:
         assert handle.read() == ("[control]\nexecutable: python3 sim.py --alpha $alpha {seed}\n"
-                                 "tasks: product\n\n[params]\nalpha: 0.1,0.2,-1\n"
-                                 "seed: 1..1000000\n")
+                                 "tasks: product\nworkdir: %s\n\n[params]\nalpha: 0.1,0.2,-1\n"
+                                 "seed: 1..1000000\n" % tmp_path)
 
 
 # -- the mark of a plain single job ---------------------------------------------------------

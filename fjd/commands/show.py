@@ -54,6 +54,8 @@ def cmd_show(args):
         layout, task[0] if task is not None else names.parse(name).original)
     if not found and folder == "waiting":
         return show_waiting(name, waits_for, args)
+    if not found and task is not None:
+        check_task_number(layout, task)
     if not found:
         raise CommandError("no record of a %s in %s (fjd status lists failed jobs; a job "
                            "still queued or running has no record yet)"
@@ -140,6 +142,16 @@ def render(record, task):
     return "\n".join(lines)
 
 
+def check_task_number(layout, task):
+    """ARRAY#N past the array's last task (or before its first) is a typo, not a task that has
+    no record yet: say how many tasks the array has."""
+    array, number = task
+    size = dependency_state.array_size(layout, array)
+    if size is not None and not 1 <= number <= size:
+        raise CommandError("array %s has %d task%s (#1 to #%d): there is no task #%d"
+                           % (display(array), size, "" if size == 1 else "s", size, number))
+
+
 def waits_for_lines(waits_for):
     return ["waits for: %s %s (%s)" % (dep["key"], display(dep["name"]),
                                        dep["state"] or "not finished") for dep in waits_for]
@@ -164,7 +176,9 @@ def show_array(summary, args):
         print(json.dumps(summary, indent=1, sort_keys=True))
         return 0
     print("array: %s" % display(summary["array"]))
-    for key in ("where", "tasks", "done", "failed", "cancelled", "not_finished"):
+    if summary.get("where"):
+        print("where: %s" % ", ".join(display(place) for place in summary["where"]))
+    for key in ("tasks", "done", "failed", "cancelled", "not_finished"):
         if summary.get(key) is not None:
             print("%s: %s" % (key.replace("_", " "), summary[key]))
     for failure in summary.get("failures", [])[:10]:

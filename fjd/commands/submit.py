@@ -1,5 +1,6 @@
 """``fjd submit``: put jobs in the queue. The job options are shared with ``fjd run``."""
 import argparse
+import os
 import sys
 import time
 
@@ -36,7 +37,8 @@ def add_job_options(parser, files_help):
     group.add_argument("--exe", "-e", metavar="CMD",
                        help="queue jobs that run CMD (no shell: it is split into words like "
                             "a shell would; the job file's path is added as last argument "
-                            "unless CMD holds {jobfile} or --no-jobfile is given)")
+                            "unless CMD holds {jobfile} or --no-jobfile is given); it runs in "
+                            "this directory unless --workdir says otherwise")
     group.add_argument("--repeat", "-n", type=positive_int, default=1, metavar="N",
                        help="queue each job (or parameter combination) N times (default: 1)")
     group.add_argument("--param", "-p", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -54,8 +56,9 @@ def add_job_options(parser, files_help):
                        help="[control] timeout: kill a run after this long")
     group.add_argument("--retries", metavar="N", help="[control] retries after a failed run")
     group.add_argument("--workdir", metavar="DIR",
-                       help="[control] workdir: the job's working directory, relative to the "
-                            "worker's")
+                       help="[control] workdir: the job's working directory (default: the "
+                            "directory this command runs in; a relative DIR is taken from "
+                            "there; placeholders allowed)")
     group.add_argument("--no-jobfile", action="store_true",
                        help="do not add the job file's path to the command ([control] "
                             "jobfile: none), for programs that take no job file")
@@ -91,7 +94,7 @@ def template_from_args(args):
     return JobTemplate(executable=args.exe, files=args.files, repeat=args.repeat,
                        params=params, name=args.name, logfile=args.logfile,
                        timeout=args.timeout, retries=args.retries, workdir=args.workdir,
-                       control=control, split=args.split)
+                       control=control, split=args.split, submitted_from=os.getcwd())
 
 
 def warn_unused_params(template, command, no_jobfile):
