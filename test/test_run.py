@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 import conftest
 from conftest import PYTHON, assert_no_traceback, fjd_env, py, wait_for
 
@@ -202,3 +204,43 @@ def test_an_exe_job_runs_where_it_was_submitted(tmp_path):
     assert (proj / "where").read_text() == str(proj)
     assert (proj / "sub" / "where").read_text() == str(proj / "sub")
     assert (tmp_path / "where").read_text() == str(tmp_path)
+
+
+@pytest.mark.slow
+def test_run_after_its_daemons_were_sigkilled_reports_old_failures_and_exits_1(tmp_path):
+    """fjd run and its daemons SIGKILLed mid-sweep, after a task failed: the same fjd run
+    again finishes the sweep (the recovery puts the cut-short task back) and, since its
+    summary counts the failure of the first run, exits 1 and names it."""
+    root, hold = tmp_path / "root", tmp_path / "hold"
+    hold.touch()
+    task = tmp_path / "task.py"
+    task.write_text("import os, sys, time\ni = sys.argv[2]\n"
+                    "while i == '4' and os.path.exists(sys.argv[1]):\n    time.sleep(0.05)\n"
+                    "sys.exit(3 if i == '2' else 0)\n")
+    argv = [PYTHON, "-m", "fjd", "run", "--root", str(root), "--no-jobfile", "--workers", "1",
+            "--exe", " ".join([PYTHON, str(task), str(hold), "{i}"]), "--param", "i=1..5"]
+    proc = subprocess.Popen(argv, cwd=str(tmp_path), env=fjd_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def failed():
+            records = root / "records"
+            return records.is_dir() and any(b'"exit_status":3' in (records / n).read_bytes()
+                                            for n in os.listdir(str(records))
+                                            if n.endswith(".journal"))
+        wait_for(failed, 30, message="task 2 to fail")
+        for pid in daemons_of(root) + [proc.pid]:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    wait_for(lambda: daemons_of(root) == [], 10, message="the daemons to die")
+    hold.unlink()
+    again = subprocess.run(argv, cwd=str(tmp_path), env=fjd_env(), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=90)
+    out = again.stdout.decode()
+    assert again.returncode == 1, (out, again.stderr)
+    assert "1 task of this sweep failed in an earlier run" in out
+    assert "#2: exited with status 3" in out and "    params: i=2" in out
+    once_more = subprocess.run(argv, cwd=str(tmp_path), env=fjd_env(), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=90)
+    assert once_more.returncode == 1 and b"#2: exited with status 3" in once_more.stdout

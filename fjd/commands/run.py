@@ -101,10 +101,12 @@ class Counter:
         self.cost = time.monotonic() - started
         return counts
 
-    def new_failures(self):
-        """Failure entries of this run (ended after it started), newest first."""
+    def new_failures(self, resumed=None):
+        """Failure entries of this run (ended after it started), newest first, and those of
+        the sweep it resumed (the array called resumed), whenever they ended."""
         found = [r for r in Journals(self.layout).failures()
-                 if (r.get("end") or 0) >= self.started]
+                 if (r.get("end") or 0) >= self.started or
+                 (resumed is not None and r.get("array") == resumed)]
         entries = [failure_entry(r) for r in found]
         add_details(self.layout, found, entries)  # each failure's params and command
         return entries
@@ -143,6 +145,7 @@ class Run:
         self.args = args
         self.layout = layout
         self.stop_signal = None
+        self.resumed = None  # the array of the sweep this run resumed (reruns.py)
         self.dispatcher = None
         self.workers = []
         self.log_dir = None
@@ -156,6 +159,8 @@ class Run:
             return False
         label, data = next(template.contents())
         unfinished, finished = reruns.same_sweep(self.layout, label, data)
+        if unfinished or finished:
+            self.resumed = names.parse(os.path.basename((unfinished or finished)[0])).original
         if unfinished:
             sys.stderr.write("fjd run: this sweep is in the queue already (%s): running what "
                              "is left of it, not a second copy (--again queues one)\n"
@@ -236,7 +241,7 @@ class Run:
                 signal.signal(sig, handler)
         elapsed = time.monotonic() - started
         counts = counter.now()
-        failures = counter.new_failures()
+        failures = counter.new_failures(self.resumed)
         self.summary(counts, failures, elapsed, interrupted)
         if interrupted:
             return 130
@@ -302,6 +307,10 @@ class Run:
             left = counts["queued"] + counts["running"]
             print("fjd run: interrupted; %d job%s left in %s (run `fjd run` again to go on)"
                   % (left, "" if left == 1 else "s", display(self.layout.jobqueue)))
+        earlier = len(failures) - counts["failed"]
+        if self.resumed is not None and earlier > 0:
+            print("fjd run: %s of this sweep failed in an earlier run"
+                  % plural(earlier, "task"))
         for failure in failures[:20]:
             print("  failed: %s: %s" % (display(failure["name"]), display(failure["reason"])))
             for line in detail_lines(failure):
