@@ -11,7 +11,9 @@ import pytest
 
 from conftest import PYTHON, REPO, assert_no_traceback, fjd_cli, py, wait_for
 
-from fjd.layout import Layout
+from fjd.layout import HEARTBEAT_FILE, Layout
+from fjd.liveness import write_beat
+from fjd.lock import LOCK_NAME
 from fjd.names import compose
 from fjd.status import RUNNING_NAME_WIDTH, keep_the_end, rate_of, render
 
@@ -163,10 +165,12 @@ def test_status_says_when_nothing_can_make_progress(queue):
     worker.proc.kill()
     worker.proc.wait()
     result = fjd_cli(queue.root, "status")
-    assert "! no worker is alive: the 1 worker of this host in jobpod/ is gone" in result.out
+    assert "! no worker is alive: the 1 worker in jobpod/ is gone (1 of this host, whose " \
+        "process is gone;" in result.out, result.out
     state = json.loads(fjd_cli(queue.root, "status", "--json").out)
     assert state["serving"]["dispatcher"]["state"] == "none"
-    assert state["serving"]["workers"] == {"alive_here": 0, "gone_here": 1, "elsewhere": 0}
+    assert state["serving"]["workers"] == {"alive_here": 0, "gone_here": 1, "elsewhere": 0,
+                                           "silent_elsewhere": 0}
     queue.dispatcher("--worker-timeout", "2")
     queue.worker()
     # (the dead worker's announcement may take it first: it comes back after the burial)
@@ -206,3 +210,28 @@ def test_running_table_names_tasks_plainly_and_keeps_the_end_of_long_names():
     assert "@t5-6" not in text and row.split()[0].endswith("goes-on.conf#5-6")
     assert len(row.split()[0]) == RUNNING_NAME_WIDTH
     assert keep_the_end("abcdef", 4) == "~def" and keep_the_end("abc", 4) == "abc"
+
+
+def test_status_judges_other_hosts_by_the_age_of_their_beats_on_the_servers_clock(queue):
+    """A lock and a worker's heartbeat written by another host, last renewed long ago (on the
+    file server's clock: their mtimes against a file made just now): status says that the
+    dispatcher is probably gone and that no worker is alive; beats of other hosts renewed
+    just now are left alone."""
+    queue.job("a.conf", "true")
+    lock = os.path.join(queue.root, LOCK_NAME)
+    write_beat(lock, {"host": "elsewhere", "pid": 4321, "token": "t", "beat": 7})
+    inbox = os.path.join(queue.root, "jobpod", "elsewhere-4322-abcdef")
+    os.makedirs(inbox)
+    heartbeat = os.path.join(inbox, HEARTBEAT_FILE)
+    write_beat(heartbeat, {"host": "elsewhere", "pid": 4322, "beat": 3})
+    fresh = json.loads(fjd_cli(queue.root, "status", "--json").out)["serving"]
+    assert fresh["dispatcher"]["state"] == "elsewhere"
+    assert fresh["workers"]["elsewhere"] == 1 and fresh["workers"]["silent_elsewhere"] == 0
+    old = time.time() - 600
+    for path in (lock, heartbeat):
+        os.utime(path, (old, old))
+    text = fjd_cli(queue.root, "status").out
+    assert "! the dispatcher on elsewhere (pid 4321) has not renewed its lock for 6" in text
+    assert "! no worker is alive: the 1 worker in jobpod/ is gone (1 of other hosts, " \
+        "silent for more than a worker timeout;" in text, text
+    assert [n for n in os.listdir(queue.root) if n.startswith(".clock-")] == []
