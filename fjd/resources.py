@@ -233,6 +233,12 @@ class Resources:
         self.memory = memory
         self.shape = Shape(self.cpus, len(self.gpu_ids), memory)
 
+    def as_json(self):
+        found = dict(self.shape.as_json(), gpu_ids=list(self.gpu_ids))
+        if self.cores:
+            found["cores"] = list(self.cores)
+        return found
+
     def pin(self):
         """Pin this process (and so every job it starts) to its cores."""
         if self.cores:
@@ -252,6 +258,32 @@ class Resources:
             env["CUDA_VISIBLE_DEVICES"] = gpus
         env["FJD_GPUS"] = gpus
         return env
+
+
+def with_resources(record, request, owned):
+    """A job's record with what it asked for and what its worker owns, when either is not
+    the default (records of jobs without resources stay as they were)."""
+    if request == DEFAULT and not owned.given:
+        return record
+    record = dict(record, request=request.as_json(), resources=owned.as_json())
+    return record
+
+
+def describe_json(value):
+    """A person's words for a request or resources as a record keeps them."""
+    if not isinstance(value, dict):
+        return str(value)
+    try:
+        text = Shape(int(value.get("cpus") or 1), int(value.get("gpus") or 0),
+                     value.get("memory")).describe()
+    except (TypeError, ValueError):
+        return str(value)
+    extra = []
+    if value.get("gpu_ids"):
+        extra.append("GPU ids " + ",".join(str(g) for g in value["gpu_ids"]))
+    if value.get("cores"):
+        extra.append("pinned to cores " + cores_text(value["cores"]))
+    return text + ("" if not extra else " (%s)" % "; ".join(extra))
 
 
 def parse_gpu_ids(text):

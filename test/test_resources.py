@@ -243,3 +243,29 @@ def test_killed_gpu_worker_job_runs_again_on_a_worker_that_fits(queue):
                     message="the job run again")
     assert runs[0]["FJD_WORKER_ID"].endswith("_g1")
     assert all(r["FJD_WORKER_ID"].endswith("_g1") for r in outputs(queue))
+
+
+HOG = "import time; block = bytearray(300 * 2 ** 20); block[::4096] = b'x' * len(block[::4096]); " \
+      "time.sleep(30)"
+
+
+@pytest.mark.slow
+def test_memory_hog_is_stopped_with_its_reason_and_the_worker_goes_on(queue):
+    queue.dispatcher()
+    queue.worker("--cpus", "1", "--gpus", "7", *WORKER_OPTS)
+    hog = "%s -c %s" % (sys.executable, json.dumps(HOG))
+    submit(queue, "--memory", "100M", "--name", "hog", "--exe", hog)
+    submit(queue, "--name", "after", "--exe", printer(queue, 0))
+    queue.wait_finished(2, timeout=40)
+    failed = queue.failed()
+    assert len(failed) == 1 and "_m100M-hog" in failed[0]
+    reason = queue.reason(failed[0])
+    assert reason.startswith("used ") and \
+        "of memory, more than the 100 MB it asked for" in reason, reason
+    assert len(queue.done()) == 1
+    shown = fjd_cli(queue.root, "show", failed[0])
+    assert "request: 1 core, 100 MB" in shown.out or "request: 100 MB" in shown.out, shown.out
+    assert "resources: 1 GPU (GPU ids 7)" in shown.out, shown.out
+    record = queue.record(failed[0])
+    assert record["request"]["memory"] == 100 * 2 ** 20
+    assert record["resources"]["gpu_ids"] == ["7"]
