@@ -239,6 +239,9 @@ class Resources:
             found["cores"] = list(self.cores)
         return found
 
+    def describe(self):
+        return describe_json(self.as_json())
+
     def pin(self):
         """Pin this process (and so every job it starts) to its cores."""
         if self.cores:

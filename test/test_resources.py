@@ -269,3 +269,111 @@ def test_memory_hog_is_stopped_with_its_reason_and_the_worker_goes_on(queue):
     record = queue.record(failed[0])
     assert record["request"]["memory"] == 100 * 2 ** 20
     assert record["resources"]["gpu_ids"] == ["7"]
+
+
+def cores_of(text):
+    return resources.parse_cores(text)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_workers_start_pins_two_core_workers_and_sets_thread_variables(queue):
+    usable = sorted(os.sched_getaffinity(0))
+    queue.dispatcher()
+    started = fjd_cli(queue.root, "workers", "start", "1", "--cpus", "2")
+    assert started.returncode == 0, started.err
+    assert "_c2 " in started.out
+    try:
+        submit(queue, "--cpus", "2", "-n", "2", "--exe", printer(queue, 0))
+        for run in wait_printed(queue, 2):
+            assert run["FJD_CPUS"] == run["OMP_NUM_THREADS"] == run["MKL_NUM_THREADS"] == \
+                run["OPENBLAS_NUM_THREADS"] == "2"
+            assert cores_of(run["allowed"]) == usable[:2] == run["affinity"]
+    finally:
+        fjd_cli(queue.root, "workers", "stop")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_workers_start_gives_each_worker_its_own_core_and_gpus(queue):
+    usable = sorted(os.sched_getaffinity(0))
+    queue.dispatcher()
+    started = fjd_cli(queue.root, "workers", "start", "2", "--cpus", "1", "--gpus", "0,1,2,3",
+                      "--gpus-per-worker", "2")
+    assert started.returncode == 0, started.err
+    try:
+        submit(queue, "--gpus", "2", "-n", "6", "--split", "--exe", printer(queue, 0.2))
+        seen = wait_printed(queue, 6)
+        by_gpus = {}
+        for run in seen:
+            by_gpus.setdefault(run["CUDA_VISIBLE_DEVICES"], set()).add(run["allowed"])
+        assert set(by_gpus) <= {"0,1", "2,3"}
+        cores = [c for allowed in by_gpus.values() for c in allowed]
+        assert all(len(allowed) == 1 for allowed in by_gpus.values())  # one core each
+        assert sorted(cores_of(c)[0] for c in cores) == sorted(usable[:len(cores)])
+    finally:
+        fjd_cli(queue.root, "workers", "stop")
+
+
+def test_plan_and_auto_gpus(monkeypatch):
+    from fjd.errors import RecruitError
+    from fjd.recruit import shapes
+    count, each = shapes.plan(2, cpus=1, cores=[4, 5])
+    assert count == 2 and each == [["--cpus", "1", "--pin", "4"], ["--cpus", "1", "--pin", "5"]]
+    count, each = shapes.plan(2, cpus=2, cores=[0, 1])  # 2 x 2 does not fit: not pinned
+    assert each == [["--cpus", "2"], ["--cpus", "2"]]
+    count, each = shapes.plan(None, gpus="0,1,2,3", gpus_per_worker=2, memory=2 ** 30,
+                              cores=[0])
+    assert count == 2 and each[1] == ["--gpus", "2,3", "--memory", "1G"]
+    with pytest.raises(RecruitError):
+        shapes.plan(3, gpus="0,1")
+    assert shapes.granted_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}) == ["2", "3"]
+    assert shapes.granted_gpus({"SLURM_JOB_GPUS": "0,1"}) == ["0", "1"]
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert shapes.granted_gpus({}) == []  # no nvidia-smi: none
+
+
+def test_slurm_allocation():
+    from fjd.recruit.slurm import allocation
+    assert allocation(1, 0, None) == ["--cpus-per-task=1"]
+    assert allocation(4, 2, 8 * 2 ** 30) == ["--cpus-per-task=4", "--gpus-per-task=2",
+                                             "--mem-per-cpu=2048M"]
+
+
+def test_slurm_and_hosts_get_the_resource_options(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    seen = tmp_path / "sbatch-seen"
+    fake = bin_dir / "sbatch"
+    fake.write_text("#!/bin/sh\necho \"$@\" > %s\ncat >> %s\necho 4242\n" % (seen, seen))
+    fake.chmod(0o755)
+    root = tmp_path / "root"
+    root.mkdir()
+    env = dict(os.environ, PATH="%s:%s" % (bin_dir, os.environ["PATH"]))
+    from conftest import fjd_env
+    result = fjd_cli(root, "workers", "start", "2", "--slurm", "--cpus", "4", "--gpus",
+                     "auto", "--memory", "8G", env=fjd_env(env))
+    assert result.returncode == 0, result.err
+    text = seen.read_text()
+    assert "--cpus-per-task=4 --gpus-per-task=1 --mem-per-cpu=2048M" in text
+    assert '"--cpus", "4", "--gpus", "auto", "--memory", "8192M"' in text
+    import argparse
+    from fjd.recruit.shapes import forwarded
+    args = argparse.Namespace(cpus=2, gpus="auto", gpus_per_worker=2, memory=2 ** 30)
+    assert forwarded(args) == ["--cpus", "2", "--gpus", "auto", "--gpus-per-worker", "2",
+                               "--memory", "1G"]
+
+
+@pytest.mark.slow
+def test_fjd_run_starts_workers_that_fit_or_refuses(queue):
+    from conftest import fjd_env
+    env = fjd_env({"CUDA_VISIBLE_DEVICES": "5"})
+    env.pop("SLURM_JOB_GPUS", None)
+    ran = fjd_cli(queue.root, "run", "--gpus", "1", "-n", "2", "--no-jobfile", "--exe",
+                  printer(queue, 0), env=env)
+    assert ran.returncode == 0, ran.err
+    assert [run["CUDA_VISIBLE_DEVICES"] for run in outputs(queue)] == ["5", "5"]
+    refused = fjd_cli(queue.root, "run", "--gpus", "2", "--no-jobfile", "--exe", "true",
+                      env=env)
+    assert refused.returncode != 0
+    assert "the jobs ask for 2 GPUs; this host has 1" in refused.err, refused.err

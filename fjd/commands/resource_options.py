@@ -3,6 +3,8 @@
 import argparse
 
 from .. import resources
+from ..recruit.shapes import AUTO, granted_gpus, plan, usable_cores
+from .common import CommandError
 
 
 def cpus(text):
@@ -18,6 +20,8 @@ def gpu_count(text):
 
 
 def gpu_ids(text):
+    if text.strip().lower() == AUTO:
+        return AUTO
     try:
         return resources.parse_gpu_ids(text)
     except ValueError as error:
@@ -48,7 +52,9 @@ def add_worker_resources(parser):
                             "OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS and "
                             "FJD_CPUS set to N")
     group.add_argument("--gpus", type=gpu_ids, metavar="IDS",
-                       help="GPU ids this worker owns, e.g. 0,1 (default: none); a job that "
+                       help="GPU ids this worker owns, e.g. 0,1, or auto (those "
+                            "CUDA_VISIBLE_DEVICES or Slurm grants, else nvidia-smi -L lists; "
+                            "default: none); a job that "
                             "asks for GPUs gets CUDA_VISIBLE_DEVICES and FJD_GPUS set to them, "
                             "one that asks for none gets CUDA_VISIBLE_DEVICES empty")
     group.add_argument("--memory", type=memory, metavar="SIZE",
@@ -65,8 +71,32 @@ def worker_resources(args):
     given = [getattr(args, key, None) for key in ("cpus", "gpus", "memory", "pin")]
     if all(value is None for value in given):
         return None
-    return resources.Resources(cpus=args.cpus, gpus=args.gpus, memory=args.memory,
-                               cores=args.pin)
+    gpus = granted_gpus() if args.gpus == AUTO else args.gpus
+    return resources.Resources(cpus=args.cpus, gpus=gpus, memory=args.memory, cores=args.pin)
+
+
+# -- the workers `fjd workers start` makes ----------------------------------------------------
+
+def add_start_resources(parser):
+    group = parser.add_argument_group("resources (each worker's; a job goes only to a worker "
+                                      "that has what it asks for)")
+    group.add_argument("--cpus", type=cpus, metavar="C",
+                       help="cores per worker: each is pinned to C cores of its own when "
+                            "N x C fit in the cores this process may use")
+    group.add_argument("--gpus", metavar="IDS|auto",
+                       help="GPU ids to share out (0,1,2,3), or auto: those "
+                            "CUDA_VISIBLE_DEVICES or Slurm grants, else nvidia-smi -L lists; "
+                            "one worker per --gpus-per-worker of them")
+    group.add_argument("--gpus-per-worker", type=cpus, metavar="K",
+                       help="GPUs per worker (default: 1)")
+    group.add_argument("--memory", type=memory, metavar="SIZE",
+                       help="memory each worker offers (jobs asking for more never go there)")
+    return group
+
+
+def start_resources_given(args):
+    return any(getattr(args, key, None) is not None
+               for key in ("cpus", "gpus", "gpus_per_worker", "memory"))
 
 
 # -- a job's ------------------------------------------------------------------------------------
@@ -99,3 +129,33 @@ def request_control(args):
 
 def request_of_args(args):
     return resources.request_of_control(dict(request_control(args)))
+
+
+# -- the workers `fjd run` starts ---------------------------------------------------------------
+
+def run_workers(args, count, explicit=False):
+    """(count, each worker's options) for `fjd run`'s own workers, shaped to run what its
+    jobs ask for (--cpus, --gpus); CommandError when this host cannot. explicit: count is
+    --workers (else it is cut to what fits)."""
+    request = request_of_args(args)
+    if request == resources.DEFAULT:
+        return count, None
+    cores = usable_cores()
+    if request.cpus > len(cores):
+        raise CommandError("the jobs ask for %d cores; this process may use %d here"
+                           % (request.cpus, len(cores)))
+    fits = len(cores) // request.cpus
+    gpus = None
+    if request.gpus:
+        found = granted_gpus()
+        if len(found) < request.gpus:
+            raise CommandError("the jobs ask for %s; %s (CUDA_VISIBLE_DEVICES, Slurm, "
+                               "nvidia-smi -L)" % (resources.plural(request.gpus, "GPU"),
+                                                   "this host has %d" % len(found) if found
+                                                   else "none was found here"))
+        gpus = ",".join(found)
+        fits = min(fits, len(found) // request.gpus)
+    if not explicit:
+        count = max(1, min(count, fits))
+    return plan(count, request.cpus if request.cpus > 1 else None, gpus,
+                request.gpus or None, None, cores)

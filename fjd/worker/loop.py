@@ -76,6 +76,8 @@ class Worker:
                 return 0
             log.info("worker %s on %s serving %s (pid %d)", self.presence.worker_id,
                      self.presence.host, display(self.layout.root), self.presence.pid)
+            if self.resources.given:
+                log.info("it owns %s", self.resources.describe())
             self.watch_and_serve()
         finally:
             self.shut_down()
