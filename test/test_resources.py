@@ -377,3 +377,19 @@ def test_fjd_run_starts_workers_that_fit_or_refuses(queue):
                       env=env)
     assert refused.returncode != 0
     assert "the jobs ask for 2 GPUs; this host has 1" in refused.err, refused.err
+
+
+@pytest.mark.slow
+def test_bench_resources_smoke(tmp_path):
+    import subprocess
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, os.path.join(repo, "bench", "resources.py"),
+                           "--workers", "6", "--jobs", "300", "--fake-processes", "1",
+                           "--tmp", str(tmp_path), "--json"], cwd=repo,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=180)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    result = json.loads(proc.stdout)
+    assert [run["label"] for run in result["runs"]] == ["one", "mixed", "stuck"]
+    assert result["runs"][2]["left_queued"] == 30  # the jobs nobody could run, still queued
+    assert result["mixed_over_one"] > 0

@@ -17,6 +17,7 @@ import os
 
 from .. import names
 from ..job_request import request_of_bytes
+from ..names import REQUEST_MARK
 from ..resources import DEFAULT, parse_text, waiting_reason, worker_shape
 from .listing import read_head
 from .timers import due
@@ -39,6 +40,7 @@ class Fitting:
         self.arrays = {}  # array id -> request, for ranges whose names cannot say
         self.covering = {}  # worker shape -> the held requests it covers, largest first
         self.reported_at = None
+        self.texts = {}  # request text in names -> its Shape
 
     # -- the idle workers -------------------------------------------------------------------
 
@@ -66,8 +68,13 @@ class Fitting:
         if not self.active:
             return
         keep = []
+        requests, arrays = self.listing.requests, self.arrays
         for name in pending:
-            request = self.request_by_name(name) or self.listing.requests.get(name)
+            if REQUEST_MARK not in name and not (arrays and "@" in name) and \
+                    not (requests and name in requests):
+                keep.append(name)  # (most names: no request, nothing to parse)
+                continue
+            request = self.request_by_name(name) or requests.get(name)
             if request is None or request == DEFAULT:
                 keep.append(name)
             else:
@@ -76,13 +83,19 @@ class Fitting:
             pending.clear()  # (the same deque: the listing keeps it)
             pending.extend(keep)
 
-    def request_by_name(self, name):
-        """The request a queued name says (None: only its file can say)."""
+    def request_by_name(self, name, queue_name=None):
+        """The request a queued name says (None: only its file can say). queue_name: its
+        parse, when the caller has it."""
         submitted, text = names.submitted_request(name)
         if submitted:
-            return DEFAULT if text is None else (parse_text(text) or DEFAULT)
+            if text is None:
+                return DEFAULT
+            request = self.texts.get(text)
+            if request is None:
+                request = self.texts[text] = parse_text(text) or DEFAULT
+            return request
         if "@" in name:
-            queue_name = names.parse(name)
+            queue_name = queue_name or names.parse(name)
             if queue_name.is_tasks:
                 return self.arrays.get(queue_name.uid)
         return None
@@ -90,7 +103,7 @@ class Fitting:
     def request_of(self, name, queue_name, head):
         """A ready job's request: from its name, else from the head read for readiness,
         else from the listing's reading of its head (hand-written jobs)."""
-        request = self.request_by_name(name)
+        request = self.request_by_name(name, queue_name)
         if request is not None:
             return request
         if queue_name is not None and queue_name.is_tasks:
@@ -105,8 +118,12 @@ class Fitting:
     def admits(self, shape, name, queue_name, head):
         """Whether a worker of shape may take this ready job; if not, it is held for a
         bigger one."""
+        if head is None and REQUEST_MARK not in name and "@" not in name:
+            requests = self.listing.requests
+            if not requests or name not in requests:
+                return True  # a plain submitted job of the default request: the hot path
         request = self.request_of(name, queue_name, head)
-        if request == DEFAULT or shape.covers(request):
+        if request is DEFAULT or shape.covers(request):
             return True
         self.active = True
         self.hold(name, request)

@@ -44,12 +44,8 @@ class Handout:
         200 idle workers renewing their announcements must not cost 200 names each time."""
         now = time.monotonic()
         listing = self.listing
-        held = self.fitting.held_total
         if self.layout.shared or not listing.pending:
-            if not (held and not listing.pending and not listing.relist_due(now)):
-                listing.refresh_if_due(now)
-                self.rejects.reject_odd(listing.take_odd())
-            self.fitting.sync()
+            self.refresh(now)
             if not listing.pending and not self.fitting.held_total:
                 return False
         idle = [w for w in sorted(self.idle.find(now)) if self.live.looks_alive(w)]
@@ -57,12 +53,20 @@ class Handout:
         if not idle and not listing.odd:
             return False
         if not self.layout.shared:
-            listing.refresh_if_due(now)
-            self.rejects.reject_odd(listing.take_odd())
+            self.refresh(now)
         if not idle:
             return False
-        self.fitting.sync()
         return self.serve(self.fitting.order(idle), now) > 0
+
+    def refresh(self, now):
+        """List the queue again if due. Names held for bigger workers (fitting.py) are
+        names of the last listing still to hand out, as those left in it are."""
+        listing = self.listing
+        if not (self.fitting.held_total and not listing.pending and
+                not listing.relist_due(now)):
+            listing.refresh_if_due(now)
+            self.rejects.reject_odd(listing.take_odd())
+        self.fitting.sync()
 
     def serve(self, idle, now):
         """Give each idle worker its batch; the number of jobs and tasks given."""
