@@ -129,6 +129,11 @@ class Fitting:
         self.hold(name, request)
         return False
 
+    def could_run(self, worker_id, name):
+        """Whether the worker could run a range handed out before (for sharing it)."""
+        request = self.request_by_name(name)
+        return request is None or worker_shape(worker_id).covers(request)
+
     def started_array(self, range_name, head):
         """A hand-written array was given its id: its ranges ask what its head asks."""
         queue_name = names.parse(range_name)

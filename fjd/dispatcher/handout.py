@@ -36,6 +36,7 @@ class Handout:
         self.waiting_for_workers = False  # the last cycle had jobs but no idle worker
         self.waiting = None  # waiting.Waiting: jobs with dependencies go there
         self.fitting = Fitting(layout, listing)  # workers' resources, jobs' requests
+        sharing.fits = self.fitting.could_run
 
     def cycle(self):
         """One pass; True when there may be more to do right away. The queue is looked at
