@@ -202,6 +202,8 @@ def waiting_reason(count, request, shapes):
             continue
         if wanted > most:
             amount = plural(wanted, word) if word else format_size(wanted) + " of memory"
+            if not most:
+                return "%s %s; no live worker has any" % (jobs, amount)
             return "%s %s; no live worker has more than %s" % (jobs, amount, show(most))
     return "%s %s; no live worker has all of it" % (jobs, request.describe())
 

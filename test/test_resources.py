@@ -393,3 +393,26 @@ def test_bench_resources_smoke(tmp_path):
     assert [run["label"] for run in result["runs"]] == ["one", "mixed", "stuck"]
     assert result["runs"][2]["left_queued"] == 30  # the jobs nobody could run, still queued
     assert result["mixed_over_one"] > 0
+
+
+@pytest.mark.slow
+def test_hand_written_job_and_array_ask_in_their_heads(queue):
+    queue.dispatcher()
+    queue.worker(*WORKER_OPTS)
+    queue.job("gpu.conf", printer(queue, 0), gpus=1)
+    queue.write("sweep.conf", "[control]\nexecutable: %s\ntasks: product\ngpus: 1\n\n"
+                "[params]\nx: 1..3\n" % printer(queue, 0))
+    queue.job("plain.conf", printer(queue, 0))
+    wait_for(lambda: queue.done() == ["plain.conf"], message="the plain job done")
+    time.sleep(0.5)
+    assert sorted(queue.queued())[0] == "gpu.conf" and len(queue.queued()) == 2
+    status = fjd_cli(queue.root, "status")
+    assert "need 1 GPU; no live worker has any" in status.out, status.out
+    queue.worker("--gpus", "3", *WORKER_OPTS)
+    queue.wait_finished(3)
+    runs = wait_printed(queue, 5)
+    assert sorted(r["FJD_GPUS"] or "" for r in runs) == ["", "3", "3", "3", "3"]
+    record = queue.task_record("sweep.conf", 2)
+    assert record["request"]["gpus"] == 1 and record["resources"]["gpu_ids"] == ["3"]
+    shown = fjd_cli(queue.root, "show", "sweep.conf#2")
+    assert "request: 1 GPU" in shown.out and "resources: 1 GPU (GPU ids 3)" in shown.out
