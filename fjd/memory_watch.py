@@ -10,14 +10,41 @@ CHECK_EVERY = 0.5  # seconds between looks at a job's memory
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+def descendants(pid):
+    """pid and the processes it started, and theirs (/proc/PID/task/TID/children), or None
+    where the kernel does not say (then every process is looked at)."""
+    found, todo = [], [str(pid)]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            tasks = os.listdir("/proc/%s/task" % current)
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open("/proc/%s/task/%s/children" % (current, task), "rb") as handle:
+                    todo.extend(child.decode() for child in handle.read().split())
+            except FileNotFoundError:
+                if current == str(pid):
+                    return None  # no children files in this kernel
+            except OSError:
+                continue
+    return found
+
+
 def group_rss(pgid):
-    """Bytes resident in the processes of process group pgid (0 when none is found). A
-    process's own stat line says its group (field 5) and its resident pages (field 24)."""
+    """Bytes resident in the processes of process group pgid (0 when none is found): the
+    group leader's descendants that are still in the group (a process that left it left
+    the job too). A process's own stat line says its group (field 5) and its resident
+    pages (field 24)."""
     total = 0
-    try:
-        pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
-    except OSError:
-        return 0
+    pids = descendants(pgid)
+    if pids is None:
+        try:
+            pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+        except OSError:
+            return 0
     for pid in pids:
         try:
             with open("/proc/%s/stat" % pid, "rb") as handle:

@@ -416,3 +416,20 @@ def test_hand_written_job_and_array_ask_in_their_heads(queue):
     assert record["request"]["gpus"] == 1 and record["resources"]["gpu_ids"] == ["3"]
     shown = fjd_cli(queue.root, "show", "sweep.conf#2")
     assert "request: 1 GPU" in shown.out and "resources: 1 GPU (GPU ids 3)" in shown.out
+
+
+def test_group_rss_counts_the_children_of_the_group(tmp_path):
+    import subprocess
+    from fjd.memory_watch import group_rss
+    hog = tmp_path / "hog.py"
+    hog.write_text("import sys, time\nblock = bytearray(120 * 2 ** 20)\n"
+                   "block[::4096] = b'x' * len(block[::4096])\nprint('ready', flush=True)\n"
+                   "time.sleep(30)\n")
+    proc = subprocess.Popen(["sh", "-c", "%s %s; true" % (sys.executable, hog)],
+                            start_new_session=True, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        assert group_rss(proc.pid) > 120 * 2 ** 20  # the grandchild's memory counts
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
