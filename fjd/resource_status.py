@@ -7,7 +7,7 @@ import os
 
 from . import defaults, names
 from .job_request import request_of_bytes
-from .resources import DEFAULT, parse_text, stuck, worker_shape
+from .resources import DEFAULT, Shape, parse_text, stuck, worker_shape
 
 
 def read_head(path):
@@ -62,3 +62,15 @@ def summary(layout, queued_names, worker_ids):
             1 for w in worker_ids if worker_shape(w) == s)}
             for s in sorted(shapes, key=lambda s: s.size_key)],
     }
+
+
+def lines(state):
+    """The lines `fjd status` adds: what the workers own (when any owns more than the
+    default), and why jobs wait that no live worker can run."""
+    found = []
+    shapes = state.get("worker_shapes") or []
+    if any(Shape(**s["shape"]) != DEFAULT for s in shapes):
+        found.append("  resources  " + "; ".join(
+            "%d x %s" % (s["count"], Shape(**s["shape"]).describe()) for s in shapes))
+    found += ["  ! " + s["reason"] for s in state.get("waiting_for_resources") or ()]
+    return found

@@ -299,7 +299,7 @@ def render(state, failed_total=None):
     lines += ["  ! worker %s on %s cannot go on: %s" % (display(b["worker"]), display(b["host"]),
                                                       display(b["why"]))
               for b in state.get("blocked") or ()]
-    lines += ["  ! " + s["reason"] for s in state.get("waiting_for_resources") or ()]
+    lines += resource_status.lines(state)
     if state["running"]:
         lines.append("")
         lines.append("running:")

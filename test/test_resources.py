@@ -199,6 +199,7 @@ def test_three_gpu_job_waits_is_reported_and_blocks_nobody(queue):
     assert len(queue.queued()) == 1 and "_g3-big" in queue.queued()[0]
     status = fjd_cli(queue.root, "status")
     assert "1 job needs 3 GPUs; no live worker has more than 1" in status.out, status.out
+    assert "resources  2 x 1 GPU" in status.out, status.out
     data = json.loads(fjd_cli(queue.root, "status", "--json").out)
     assert data["waiting_for_resources"][0]["count"] == 1
     assert data["waiting_for_resources"][0]["request"]["gpus"] == 3
