@@ -129,6 +129,14 @@ class Fitting:
         self.hold(name, request)
         return False
 
+    def runnable(self, live_ids):
+        """Whether a live worker could run a held job."""
+        if not self.held_total:
+            return False
+        shapes = {worker_shape(worker_id) for worker_id in live_ids}
+        return any(queue and any(shape.covers(request) for shape in shapes)
+                   for request, queue in self.held.items())
+
     def could_run(self, worker_id, name):
         """Whether the worker could run a range handed out before (for sharing it)."""
         request = self.request_by_name(name)

@@ -47,8 +47,8 @@ class Handout:
         listing = self.listing
         if self.layout.shared or not listing.pending:
             self.refresh(now)
-            if not listing.pending and not self.fitting.held_total:
-                return False
+            if not listing.pending and not self.fitting.runnable(self.live.observer.keys()):
+                return False  # (held jobs nobody live can run cost no look for workers)
         idle = [w for w in sorted(self.idle.find(now)) if self.live.looks_alive(w)]
         self.waiting_for_workers = not idle and bool(listing.pending)
         if not idle and not listing.odd:
