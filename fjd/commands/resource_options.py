@@ -3,6 +3,7 @@
 import argparse
 
 from .. import resources
+from ..job_request import request_of_bytes
 from ..recruit.shapes import AUTO, granted_gpus, plan, usable_cores
 from .common import CommandError
 
@@ -127,6 +128,21 @@ def request_control(args):
     return found
 
 
+def request_of_file(path):
+    try:
+        with open(path, "rb") as handle:
+            return request_of_bytes(handle.read())
+    except OSError:
+        return resources.DEFAULT  # (fjd submit says why)
+
+
+def largest(one, other):
+    """A request that covers both."""
+    memories = [m for m in (one.memory, other.memory) if m is not None]
+    return resources.Shape(max(one.cpus, other.cpus), max(one.gpus, other.gpus),
+                           max(memories) if memories else None)
+
+
 def request_of_args(args):
     return resources.request_of_control(dict(request_control(args)))
 
@@ -138,6 +154,8 @@ def run_workers(args, count, explicit=False):
     jobs ask for (--cpus, --gpus); CommandError when this host cannot. explicit: count is
     --workers (else it is cut to what fits)."""
     request = request_of_args(args)
+    for path in getattr(args, "files", None) or ():  # job files ask in their [control]
+        request = largest(request, request_of_file(path))
     if request == resources.DEFAULT:
         return count, None
     cores = usable_cores()
