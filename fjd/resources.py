@@ -19,6 +19,8 @@ import math
 import os
 import re
 
+from .errors import QueueError
+
 KIB = 1024
 UNITS = {"": KIB ** 2, "K": KIB, "M": KIB ** 2, "G": KIB ** 3, "T": KIB ** 4}
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([KMGT]?)(?:I?B)?\s*\Z", re.I)
@@ -245,9 +247,15 @@ class Resources:
         return describe_json(self.as_json())
 
     def pin(self):
-        """Pin this process (and so every job it starts) to its cores."""
+        """Pin this process (and so every job it starts) to its cores; QueueError when
+        they are not cores it may use."""
         if self.cores:
-            os.sched_setaffinity(0, self.cores)
+            try:
+                os.sched_setaffinity(0, self.cores)
+            except (OSError, ValueError) as error:
+                raise QueueError("cannot pin this worker to cores %s: %s (it may use %s)"
+                                 % (cores_text(self.cores), getattr(error, "strerror", None)
+                                    or error, cores_text(os.sched_getaffinity(0))), 2)
 
     def environment(self, env, request):
         """env with the variables that tell a job what it got: the whole worker, as a

@@ -434,3 +434,15 @@ def test_group_rss_counts_the_children_of_the_group(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_environment_and_pinning_errors():
+    from fjd.errors import QueueError
+    owned = resources.Resources(cpus=4, gpus=["0", "1"])
+    env = owned.environment({"CUDA_VISIBLE_DEVICES": "0,1,2,3"}, Shape(1, 1, None))
+    assert env["CUDA_VISIBLE_DEVICES"] == env["FJD_GPUS"] == "0,1"
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["FJD_CPUS"] == "4"
+    assert owned.environment({}, DEFAULT)["CUDA_VISIBLE_DEVICES"] == ""  # asked for none
+    assert resources.Resources().environment({"A": "1"}, DEFAULT) == {"A": "1"}
+    with pytest.raises(QueueError, match="cannot pin this worker to cores 100000"):
+        resources.Resources(cores=[100000]).pin()
