@@ -126,27 +126,31 @@ def cpu_seconds(pid):
         return None
 
 
+def start_fakes(root, ids, processes, stop_file, env):
+    """The fake workers, in processes; returns once all announced themselves."""
+    fakes = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--fake", root,
+                               stop_file] + ids[part::processes], env=env)
+             for part in range(processes)]
+    deadline = time.monotonic() + 60
+    while len(os.listdir(os.path.join(root, "workerqueue"))) < len(ids):
+        if time.monotonic() > deadline:
+            raise SystemExit("the fake workers did not announce themselves")
+        time.sleep(0.05)
+    return fakes
+
+
 def one_run(label, workers, jobs, shapes, requests, stuck, fake_processes, tmp):
     root = tempfile.mkdtemp(prefix="fjd-resources-%s-" % label, dir=tmp)
     for folder in ("jobqueue", "workerqueue", "jobpod", "done", "failed", "records",
                    "cancelled", "arrays", "waiting"):
         os.makedirs(os.path.join(root, folder))
-    names = job_names(jobs, requests, stuck)
     queue = os.path.join(root, "jobqueue")
-    for name in names:
+    for name in job_names(jobs, requests, stuck):
         with open(os.path.join(queue, name), "wb") as handle:
             handle.write(b"[control]\nexecutable: true\n")
-    ids = worker_ids(workers, shapes)
     stop_file = os.path.join(root, ".stop-fakes")
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    fakes = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--fake", root,
-                               stop_file] + ids[part::fake_processes], env=env)
-             for part in range(fake_processes)]
-    deadline = time.monotonic() + 60
-    while len(os.listdir(os.path.join(root, "workerqueue"))) < workers:
-        if time.monotonic() > deadline:
-            raise SystemExit("the fake workers did not announce themselves")
-        time.sleep(0.05)
+    fakes = start_fakes(root, worker_ids(workers, shapes), fake_processes, stop_file, env)
     started = time.monotonic()
     profile = ["-m", "cProfile", "-o", os.path.join(PROFILE, label + ".prof")] \
         if PROFILE else []

@@ -224,12 +224,9 @@ class Runner:
                         "reason": "timed out after %g s ([control] timeout); its process "
                                   "group was killed" % timeout}
             if next_look is not None and now >= next_look:
-                next_look = now + memory_watch.CHECK_EVERY
-                used = memory_watch.group_rss(proc.pid)
-                if used > memory:
-                    self.kill_group(proc)
-                    return {"exit_status": None, "signal": None, "over_memory": used,
-                            "reason": memory_watch.over_limit_reason(used, memory)}
+                next_look, over = now + memory_watch.CHECK_EVERY, self.over_memory(proc, memory)
+                if over:
+                    return over
             if now >= next_tick:
                 next_tick = now + self.tick_every
                 why = self.tick()
@@ -239,8 +236,7 @@ class Runner:
             wait = next_tick - now
             if deadline is not None:
                 wait = min(wait, deadline - now)
-            if next_look is not None:
-                wait = min(wait, next_look - now)
+            wait = min(wait, next_look - now) if next_look is not None else wait
             self.waker.sleep(max(wait, 0.001))
         outcome = {"pid": proc.pid, "lingering": group_alive(proc.pid)}
         if code == 0:
@@ -252,6 +248,16 @@ class Runner:
             outcome.update(exit_status=code, signal=None,
                            reason="exited with status %d" % code)
         return outcome
+
+    def over_memory(self, proc, memory):
+        """The outcome of a job whose process group uses more memory than it asked for
+        (its group killed), else None (memory_watch.py)."""
+        used = memory_watch.group_rss(proc.pid)
+        if used <= memory:
+            return None
+        self.kill_group(proc)
+        return {"exit_status": None, "signal": None, "over_memory": used,
+                "reason": memory_watch.over_limit_reason(used, memory)}
 
     def kill_group(self, proc):
         """SIGTERM to the command's process group, SIGKILL after the grace time."""
