@@ -220,7 +220,8 @@ COMMANDS = [[], ["submit"], ["run"], ["status"], ["show"], ["records"], ["report
             ["dispatcher"], ["worker"], ["workers"], ["workers", "start"],
             ["workers", "list"], ["workers", "stop"]]
 # options in the pages that are not fjd's: the stand-in program's, sbatch's
-FOREIGN = {"--alpha", "--seed", "--partition", "--account", "--ntasks", "--x"}
+FOREIGN = {"--alpha", "--seed", "--partition", "--account", "--ntasks", "--x", "--cpus-per-task",
+           "--gpus-per-task", "--mem-per-cpu"}
 
 
 def help_text(command):
