@@ -5,7 +5,7 @@ requests of submitted jobs) and the inboxes' names (the workers' shapes); the he
 hand-written jobs."""
 import os
 
-from . import defaults, names
+from . import arrays, defaults, names
 from .job_request import request_of_bytes
 from .resources import DEFAULT, Shape, parse_text, stuck, worker_shape
 
@@ -34,13 +34,23 @@ def request_of_name(layout, name, reads):
             if queue_name.finished:
                 return None, 0
             tasks = queue_name.size
+    path = os.path.join(layout.jobqueue, name)
     submitted, text = names.submitted_request(name)
     if submitted:
-        return (parse_text(text) or DEFAULT) if text else DEFAULT, tasks
+        request = (parse_text(text) or DEFAULT) if text else DEFAULT
+        if request != DEFAULT and queue_name is None and not names.plain_submitted(name) \
+                and reads[0] > 0:
+            reads[0] -= 1
+            tasks = arrays.task_count(path)  # a new array asks for each of its tasks
+        return request, tasks
     if reads[0] <= 0:
         return DEFAULT, tasks
     reads[0] -= 1
-    return request_of_bytes(read_head(os.path.join(layout.jobqueue, name))), tasks
+    head = read_head(path)
+    request = request_of_bytes(head)
+    if request != DEFAULT and queue_name is None and arrays.declared_kind(head):
+        tasks = arrays.task_count(path)
+    return request, tasks
 
 
 def summary(layout, queued_names, worker_ids):

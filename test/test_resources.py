@@ -408,7 +408,7 @@ def test_hand_written_job_and_array_ask_in_their_heads(queue):
     time.sleep(0.5)
     assert sorted(queue.queued())[0] == "gpu.conf" and len(queue.queued()) == 2
     status = fjd_cli(queue.root, "status")
-    assert "need 1 GPU; no live worker has any" in status.out, status.out
+    assert "4 jobs need 1 GPU; no live worker has any" in status.out, status.out
     queue.worker("--gpus", "3", *WORKER_OPTS)
     queue.wait_finished(3)
     runs = wait_printed(queue, 5)
