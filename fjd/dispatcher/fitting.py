@@ -111,7 +111,7 @@ class Fitting:
             request = request_of_bytes(read_head(os.path.join(self.layout.jobqueue, name)))
             self.arrays[queue_name.uid] = request
             return request
-        if head is not None:
+        if isinstance(head, bytes):
             return request_of_bytes(head)
         return self.listing.requests.get(name, DEFAULT)
 
@@ -145,7 +145,7 @@ class Fitting:
     def started_array(self, range_name, head):
         """A hand-written array was given its id: its ranges ask what its head asks."""
         queue_name = names.parse(range_name)
-        if queue_name.is_tasks and head is not None:
+        if queue_name.is_tasks and isinstance(head, bytes):
             self.arrays[queue_name.uid] = request_of_bytes(head)
 
     def hold(self, name, request):
