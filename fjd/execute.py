@@ -16,7 +16,7 @@ import os
 import signal
 import time
 
-from . import spawn
+from . import memory_watch, spawn
 from .folders import close_quietly
 from .layout import display
 from .ready import F_SETLEASE
@@ -185,9 +185,9 @@ class Runner:
         self.tick_every = tick_every
         self.current_pid = None  # the running command's pid (its process group's id)
 
-    def run(self, argv, cwd, env, same_cwd, timeout, stdout_fd, stderr_fd):
-        """Run once; a dict with exit_status, signal and reason (and cannot_start or
-        timed_out)."""
+    def run(self, argv, cwd, env, same_cwd, timeout, stdout_fd, stderr_fd, memory=None):
+        """Run once; a dict with exit_status, signal and reason (and cannot_start,
+        timed_out or over_memory). memory: bytes the job asked for, or None."""
         try:
             proc = spawn.start(argv, cwd, env, stdout_fd, stderr_fd, same_cwd,
                                self.waker.unblocked())
@@ -196,13 +196,14 @@ class Runner:
                     "reason": start_failure(argv[0], error, cwd)}
         self.current_pid = proc.pid
         try:
-            return self._wait(proc, timeout)
+            return self._wait(proc, timeout, memory)
         finally:
             self.current_pid = None
 
-    def _wait(self, proc, timeout):
+    def _wait(self, proc, timeout, memory=None):
         deadline = time.monotonic() + timeout if timeout else None
         next_tick = time.monotonic() + self.tick_every
+        next_look = time.monotonic() + memory_watch.CHECK_EVERY if memory else None
         while True:
             code = proc.poll()
             if code is not None:
@@ -222,6 +223,10 @@ class Runner:
                 return {"exit_status": None, "signal": None, "timed_out": True,
                         "reason": "timed out after %g s ([control] timeout); its process "
                                   "group was killed" % timeout}
+            if next_look is not None and now >= next_look:
+                next_look, over = now + memory_watch.CHECK_EVERY, self.over_memory(proc, memory)
+                if over:
+                    return over
             if now >= next_tick:
                 next_tick = now + self.tick_every
                 why = self.tick()
@@ -231,6 +236,7 @@ class Runner:
             wait = next_tick - now
             if deadline is not None:
                 wait = min(wait, deadline - now)
+            wait = min(wait, next_look - now) if next_look is not None else wait
             self.waker.sleep(max(wait, 0.001))
         outcome = {"pid": proc.pid, "lingering": group_alive(proc.pid)}
         if code == 0:
@@ -242,6 +248,16 @@ class Runner:
             outcome.update(exit_status=code, signal=None,
                            reason="exited with status %d" % code)
         return outcome
+
+    def over_memory(self, proc, memory):
+        """The outcome of a job whose process group uses more memory than it asked for
+        (its group killed), else None (memory_watch.py)."""
+        used = memory_watch.group_rss(proc.pid)
+        if used <= memory:
+            return None
+        self.kill_group(proc)
+        return {"exit_status": None, "signal": None, "over_memory": used,
+                "reason": memory_watch.over_limit_reason(used, memory)}
 
     def kill_group(self, proc):
         """SIGTERM to the command's process group, SIGKILL after the grace time."""

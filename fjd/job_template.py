@@ -196,8 +196,9 @@ class JobTemplate:
             self.control = self._control_keys(options, control)
             self._check_numbers()
         elif any(v is not None for v in options.values()) or control:
-            raise SubmitError("--logfile, --timeout, --retries, --workdir and --control go "
-                              "with --exe; edit the [control] section of a job file instead")
+            raise SubmitError("--logfile, --timeout, --retries, --workdir, --cpus, --gpus, "
+                              "--memory and --control go with --exe; edit the [control] "
+                              "section of a job file instead")
         self._file_data = [self._read_job_file(path) for path in self.files]
 
     def _check_sources(self):

@@ -21,6 +21,7 @@ import os
 
 from . import names
 from .layout import ARRAYS, JOBQUEUE, RECORDS
+from .resources import bare_worker_id
 
 FAILED_FLAG = "F"  # in a finished range's s<FLAGS>: some of its tasks failed
 CANCELLED_FLAG = "C"  # ... some were cancelled
@@ -41,7 +42,7 @@ class Piece(collections.namedtuple("Piece", "fields folder")):
 def worker_tag(worker_id, handbacks, signalled=False):
     """The tag of a name a worker hands back: the random end of its id, how many it has
     handed back so far, and -sig when the job sent the worker a stop signal."""
-    return "%s%s-%d%s" % (WORKER_TAG, worker_id.rsplit("-", 1)[-1], handbacks,
+    return "%s%s-%d%s" % (WORKER_TAG, bare_worker_id(worker_id).rsplit("-", 1)[-1], handbacks,
                           SIGNAL_MARK if signalled else "")
 
 

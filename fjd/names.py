@@ -45,7 +45,9 @@ _RANGE = re.compile(r"t([0-9]{1,12})-([0-9]{1,12})\Z")
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
 RELEASED_FIELD = "e"  # the job's dependencies were met (the dispatcher released it)
 PLAIN_MARK = "s"  # ends the sequence number of a submitted single job of default priority
-_SUBMITTED = re.compile(r"[0-9]{8}-[0-9]{6}\.[0-9]{6}-[0-9a-f]{6}-[0-9]{6,}(%s?)-" % PLAIN_MARK)
+REQUEST_MARK = "_"  # after the sequence number: the job's request (resources.py), e.g. _g1
+_SUBMITTED = re.compile(r"[0-9]{8}-[0-9]{6}\.[0-9]{6}-[0-9a-f]{6}-[0-9]{6,}(%s?)"
+                        r"(?:%s([0-9A-Za-z]+))?-" % (PLAIN_MARK, REQUEST_MARK))
 
 
 class QueueName(collections.namedtuple(
@@ -78,6 +80,14 @@ def plain_submitted(name):
     is still run right: its worker finds out and runs the tasks itself.)"""
     match = _SUBMITTED.match(name)
     return match is not None and match.group(1) == PLAIN_MARK
+
+
+def submitted_request(name):
+    """(True, the request text after the sequence number or None) of a name `fjd submit`
+    gave (the request lives in the original name, so it goes wherever the job goes);
+    (False, None) for other names, whose request only their file says."""
+    match = _SUBMITTED.match(name)
+    return (False, None) if match is None else (True, match.group(2))
 
 
 def nonce(size=4):

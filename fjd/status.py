@@ -15,7 +15,8 @@ differs, they are approximate.
 import os
 import time
 
-from . import arrays, defaults, journal, names, record_kinds, record_search, serving
+from . import (arrays, defaults, journal, names, record_kinds, record_search, resource_status,
+               serving)
 from .dependency_state import waiting_summary
 from .recruit.roster import host_from_id
 from .serving import running_jobs  # noqa: F401 (fjd run reads it here too)
@@ -127,12 +128,12 @@ def legacy_summary(layout):
     return counts, failures, ends
 
 
-def queued_count(layout):
+def queued_count(layout, queued_names=None):
     """Jobs and tasks waiting in jobqueue/: a range counts its tasks, a new array file the
     tasks it declares (for the first STATUS_HEAD_READS new files; the rest count one each)."""
     count = 0
     reads = 0
-    for name in list_names(layout.jobqueue):
+    for name in list_names(layout.jobqueue) if queued_names is None else queued_names:
         queue_name = names.parse(name) if "@" in name else None
         if queue_name is not None and queue_name.is_tasks:
             count += 0 if queue_name.finished else queue_name.size
@@ -186,9 +187,11 @@ def snapshot(layout, failed_limit=10, with_rate=True):
     legacy_counts, legacy_failures, legacy_ends = legacy_summary(layout)
     totals = journals.totals
     running = running_jobs(layout, journals, now)
-    queued = queued_count(layout)
+    queued_names = list_names(layout.jobqueue)
+    queued = queued_count(layout, queued_names)
     waiting = waiting_summary(layout)
     inboxes = list_names(layout.jobpod)
+    resources = resource_status.summary(layout, queued_names, inboxes)
     idle = list_names(layout.workerqueue)
     limit = None if failed_limit is None or failed_limit < 0 else failed_limit
     found = journals.failures(limit) + [dict(r, k=record_kinds.JOB) for r in legacy_failures]
@@ -225,6 +228,9 @@ def snapshot(layout, failed_limit=10, with_rate=True):
         "throughput": None if rate is None else {"jobs_per_second": round(rate, 4),
                                                  "source": "records"},
         "eta_seconds": eta,
+        "requests": resources["requests"],  # queued jobs asking for more than the default
+        "waiting_for_resources": resources["stuck"],  # ... that no live worker can run
+        "worker_shapes": resources["workers"],
     }
 
 
@@ -300,6 +306,7 @@ def render(state, failed_total=None):
     lines += ["  ! worker %s on %s cannot go on: %s" % (display(b["worker"]), display(b["host"]),
                                                       display(b["why"]))
               for b in state.get("blocked") or ()]
+    lines += resource_status.lines(state)
     if state["running"]:
         lines.append("")
         lines.append("running:")

@@ -35,9 +35,10 @@ from .errors import QueueError, SubmitError
 from .fsops import write_all
 from .hints import hint_dispatcher
 from .jobfile import priority_of
+from .job_request import request_of_bytes
 from .job_template import JobTemplate
 from .layout import Layout, display
-from .names import PLAIN_MARK
+from .names import PLAIN_MARK, REQUEST_MARK
 
 __all__ = ["submit", "SubmitError"]
 
@@ -61,6 +62,22 @@ def is_plain(data):
     """A single job of default priority (names.plain_submitted): read as the dispatcher
     would read it."""
     return not declared_kind(data[:MAX_HEADER]) and not priority_of(data)
+
+
+def request_mark(data):
+    """What goes after the sequence number for a job's request (resources.py): "" for
+    the default, so that every job that asks for nothing keeps its name."""
+    text = request_of_bytes(data).text
+    return REQUEST_MARK + text if text else ""
+
+
+def request_marks(template):
+    """data -> request_mark(data); the jobs of an --exe template share their [control],
+    read once."""
+    if template.files:
+        return request_mark
+    shared = request_mark(template.control_head())
+    return lambda data: shared
 
 
 def waits_for_others(template, after):
@@ -97,6 +114,7 @@ def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
     layout.ensure()
     check_dependencies(layout, template, after)
     with_dependencies = waits_for_others(template, after)
+    mark_of = request_marks(template)
     width = max(6, len(str(template.file_count())))
     prefix = batch_prefix()
     nonce = prefix.rsplit("-", 1)[1]
@@ -109,8 +127,9 @@ def write_jobs(layout, template, on_name=None, after=dependencies.NONE):
         for seq, (label, data) in enumerate(template.contents(), 1):
             number = "%0*d" % (width, seq)
             data, waits = with_dependencies(data)
-            final = "%s-%s%s-%s" % (prefix, number,
-                                    PLAIN_MARK if is_plain(data) and not waits else "", label)
+            final = "%s-%s%s%s-%s" % (prefix, number,
+                                      PLAIN_MARK if is_plain(data) and not waits else "",
+                                      mark_of(data), label)
             tmp = ".%s-%s.tmp" % (nonce, number)
             write_new(dir_fd, tmp, data, flags)
             os.rename(tmp, final, src_dir_fd=dir_fd,
@@ -170,7 +189,8 @@ def check_dependencies(layout, template, after):
 
 def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=None,
            timeout=None, retries=None, workdir=None, control=None, root=None, split=False,
-           after=None, after_finished=None, after_each=None):
+           after=None, after_finished=None, after_each=None, cpus=None, gpus=None,
+           memory=None):
     """Queue jobs; returns the names of the files written to jobqueue/, in order.
 
     executable  the command line, as ``[control] executable`` (split like a shell would,
@@ -198,10 +218,19 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
                 arrays in the queue that these wait for: every one done; every one finished
                 whatever the outcome; task N of an array after task N of another
                 (DESIGN.md, "Dependencies"). Such jobs wait in waiting/.
+    cpus, gpus, memory
+                what each job (or task) asks for: cores, GPUs, memory ("512M", "4G"); it
+                goes only to a worker that has them (``[control] cpus``, ``gpus``,
+                ``memory``).
 
     Raises SubmitError for bad options (nothing is queued then) and OSError when the queue
     cannot be written.
     """
+    requests = [(key, value) for key, value in (("cpus", cpus), ("gpus", gpus),
+                                                ("memory", memory)) if value is not None]
+    if requests:
+        control = (list(control.items()) if hasattr(control, "items")
+                   else list(control or ())) + requests
     template = JobTemplate(executable=executable, files=files, repeat=repeat, params=params,
                            name=name, logfile=logfile, timeout=timeout, retries=retries,
                            workdir=workdir, control=control, split=split,

@@ -111,8 +111,15 @@ def check_records(work, outputs):
     assert "#1 done None" in outputs[-1]
 
 
+def check_resources(work, outputs):
+    empty_queue(work)
+    assert len(names(work, "done")) == 1 and names(work, "failed") == []
+    assert outputs[-1].strip().splitlines()[-1] in ("seed 1 on GPU 0", "seed 1 on GPU 1")
+
+
 CHECKS = {
     "README.md": check_readme,
+    "docs/resources.md": check_resources,
     "docs/commands.md": check_commands,
     "docs/jobs-and-arrays.md": check_jobs_and_arrays,
     "docs/records.md": check_records,
@@ -213,7 +220,8 @@ COMMANDS = [[], ["submit"], ["run"], ["status"], ["show"], ["records"], ["report
             ["dispatcher"], ["worker"], ["workers"], ["workers", "start"],
             ["workers", "list"], ["workers", "stop"]]
 # options in the pages that are not fjd's: the stand-in program's, sbatch's
-FOREIGN = {"--alpha", "--seed", "--partition", "--account", "--ntasks", "--x"}
+FOREIGN = {"--alpha", "--seed", "--partition", "--account", "--ntasks", "--x", "--cpus-per-task",
+           "--gpus-per-task", "--mem-per-cpu"}
 
 
 def help_text(command):

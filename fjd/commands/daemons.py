@@ -2,6 +2,7 @@
 from .. import defaults
 from .common import (add_command, add_common, add_worker_options, nonnegative, open_queue,
                      positive_int)
+from .resource_options import add_worker_resources, worker_resources
 
 FOLDERS = """The queue root is --root, else $FJD_ROOT, else the current directory (created
 when missing). Folders in it: jobqueue/ (waiting), workerqueue/ (idle workers),
@@ -22,7 +23,8 @@ def run_worker(args):
     layout = open_queue(args.root, "worker", create=True)
     return Worker(root=layout.root, interval=args.interval, grace=args.grace,
                   max_job_bytes=args.max_job_size, allow_users=args.allow_user,
-                  worker_id=args.worker_id, lifetime=args.lifetime).run()
+                  worker_id=args.worker_id, lifetime=args.lifetime,
+                  resources=worker_resources(args)).run()
 
 
 def register(subparsers):
@@ -85,4 +87,5 @@ def register_worker(subparsers):
     worker.add_argument("--id", dest="worker_id", metavar="ID",
                         help="worker id (default: host-pid-random)")
     add_worker_options(worker)
+    add_worker_resources(worker)
     add_common(worker)

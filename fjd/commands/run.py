@@ -26,6 +26,7 @@ from ..status import (Journals, duration, failure_entry, legacy_summary, queued_
 from ..task_lines import add_details, detail_lines
 from .common import (add_command, add_common, add_worker_options, open_queue, plural,
                      positive_int, worker_option_argv)
+from .resource_options import run_workers
 from .submit import add_job_options, has_job_options, queue_from_args, template_from_args
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -174,7 +175,7 @@ class Run:
     def on_signal(self, signum, frame):
         self.stop_signal = signum
 
-    def start_daemons(self, count):
+    def start_daemons(self, count, each=None):
         self.log_dir = os.path.join(self.layout.root, "logs",
                                     "run-%s-%s" % (stamp(), names.nonce(3)))
         os.makedirs(self.log_dir, exist_ok=True)
@@ -187,7 +188,8 @@ class Run:
                              worker_option_argv(self.args))
         for number in range(1, count + 1):
             log_path = os.path.join(self.log_dir, "worker-%d.log" % number)
-            self.workers.append((start_logged_process(worker, log_path, os.getcwd(),
+            own = list(each[number - 1]) if each else []
+            self.workers.append((start_logged_process(worker + own, log_path, os.getcwd(),
                                                       detached=False, env=env), log_path))
 
     def stop_daemons(self, timeout=30.0):
@@ -227,7 +229,8 @@ class Run:
                 # one per core by default, but no more than there are jobs; as many as
                 # asked for when --workers is given
                 count = args.workers or min(cpu_count(), total)
-                self.start_daemons(count)
+                count, each = run_workers(args, count, explicit=bool(args.workers))
+                self.start_daemons(count, each)
                 if not args.quiet:
                     sys.stderr.write("fjd run: %s, %s; logs in %s\n"
                                      % (plural(total, "job"), plural(count, "worker"),
@@ -348,6 +351,7 @@ class Run:
 def cmd_run(args):
     if has_job_options(args):
         template_from_args(args)  # bad options are reported before anything is made
+        run_workers(args, 1)  # ... and jobs our workers could never run
     layout = open_queue(args.root, "run", create=True)
     return Run(args, layout).run()
 

@@ -6,6 +6,7 @@ import sys
 from .. import dependency_state, names, record_kinds, record_search
 from ..layout import display
 from ..array_output import write_array_output
+from ..resources import describe_json
 from ..task_lines import TaskDetails, command_text, params_text
 from .common import CommandError, add_command, add_common, open_queue
 
@@ -26,7 +27,8 @@ examples:
 Exit status: 0 shown, 1 no such job or task (or the queue root is missing), 2 bad usage."""
 
 FIELDS = ("name", "state", "reason", "exit_status", "signal", "attempt", "worker", "host",
-          "start", "end", "duration", "params", "command", "cwd", "stdout", "stderr", "note")
+          "start", "end", "duration", "params", "command", "cwd", "stdout", "stderr", "note",
+          "request", "resources")
 
 
 def cmd_show(args):
@@ -136,6 +138,8 @@ def render(record, task):
             value = command_text(value)
         elif key == "params":
             value = params_text(value)
+        elif key in ("request", "resources"):
+            value = describe_json(value)
         lines.append("%s: %s" % (key, display(str(value))))
     if task is None and record.get("k") == record_kinds.TASKS:
         lines.append("tasks: %s to %s" % (record.get("first"), record.get("last")))

@@ -9,6 +9,7 @@ from ..layout import display
 from ..job_template import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param
 from ..submit import write_jobs
 from .common import CommandError, add_command, add_common, open_queue, positive_int
+from .resource_options import add_job_requests, request_control
 
 EXAMPLES = """examples:
   fjd submit job0.conf job1.conf          queue copies of job files
@@ -76,19 +77,21 @@ def add_job_options(parser, files_help):
     group.add_argument("--after-each", action="append", default=[], metavar="ARRAY",
                        help="(an array) task N starts once task N of ARRAY is done; it is "
                             "cancelled if that one fails ([control] after_each)")
+    add_job_requests(parser)
 
 
 def has_job_options(args):
     return bool(args.files or args.exe is not None or args.param or args.control or
                 args.repeat != 1 or args.name or args.no_jobfile or args.split or
                 args.after or args.after_finished or args.after_each or
+                bool(request_control(args)) or
                 any(getattr(args, k) is not None for k in CONTROL_KEYS_WITH_OPTIONS))
 
 
 def template_from_args(args):
     """The JobTemplate of a command line; SubmitError (exit status 2) for bad options."""
     params = [parse_param(text, position) for position, text in enumerate(args.param, 1)]
-    control = list(args.control)
+    control = list(args.control) + request_control(args)
     if args.no_jobfile:
         control.append(("jobfile", "none"))
     return JobTemplate(executable=args.exe, files=args.files, repeat=args.repeat,

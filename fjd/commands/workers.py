@@ -8,9 +8,11 @@ from ..layout import display, hostname
 from ..recruit.local import cpu_count, start_local, worker_argv
 from ..recruit.roster import request_stop, select_workers, survey, wait_until_stopped
 from ..recruit.slurm import start_slurm
+from ..recruit.shapes import forwarded, plan
 from ..recruit.ssh import read_hosts, start_over_ssh
 from .common import (CommandError, add_command, add_common, add_worker_options,
                      nonnegative, open_queue, positive_int, worker_option_argv)
+from .resource_options import add_start_resources, start_resources_given
 
 SLURM_ONLY = ("--nodes", "nodes"), ("--cores-per-node", "cores_per_node"), \
     ("--time", "time"), ("--margin", "margin"), ("--sbatch-option", "sbatch_option")
@@ -28,21 +30,26 @@ def cmd_start(args):
     layout = open_queue(args.root, "workers start", existing_folder=True)
     options = worker_option_argv(args)
     if args.slurm:
-        worker = worker_argv(layout.root, args.log_level, options, args.python)
+        worker = worker_argv(layout.root, args.log_level, options + slurm_worker_options(args),
+                             args.python)
         job_id, margin, log = start_slurm(
             layout, worker, count=args.count, nodes=args.nodes,
             cores_per_node=args.cores_per_node, time_limit=args.time, margin=args.margin,
             sbatch_options=args.sbatch_option, python=args.python, log_dir=args.log_dir,
-            cwd=args.cwd, job_name=args.job_name)
+            cwd=args.cwd, job_name=args.job_name, shape=slurm_shape(args))
         total = args.count or "%s x %s" % (args.nodes or 1, args.cores_per_node)
         print("submitted Slurm batch job %s: %s workers; they stop %g s before the time limit"
               % (job_id, total, margin))
         print("logs: %s" % log)
         return 0
     if args.hosts:
-        return start_on_hosts(layout, args, options)
-    started = start_local(layout, args.count or cpu_count(), args.log_level, options,
-                          log_dir=args.log_dir, cwd=args.cwd)
+        return start_on_hosts(layout, args, options + forwarded(args))
+    count, each = args.count or cpu_count(), None
+    if start_resources_given(args):
+        count, each = plan(args.count, args.cpus, args.gpus, args.gpus_per_worker,
+                           args.memory)
+    started = start_local(layout, count, args.log_level, options, log_dir=args.log_dir,
+                          cwd=args.cwd, each=each)
     for worker_id, pid, log_path in started.workers:
         print("started worker %s (pid %d on %s), log %s"
               % (worker_id, pid, hostname(), display(log_path)))
@@ -50,6 +57,25 @@ def cmd_start(args):
     for problem in started.problems:
         sys.stderr.write("fjd workers start: %s\n" % problem)
     return 1 if started.problems else 0
+
+
+def slurm_worker_options(args):
+    """Each Slurm task's worker owns what its task was given: C cores, the GPUs Slurm bound
+    to it (auto), the memory."""
+    argv = []
+    if args.cpus is not None:
+        argv += ["--cpus", str(args.cpus)]
+    if args.gpus is not None or args.gpus_per_worker is not None:
+        argv += ["--gpus", "auto"]
+    if args.memory is not None:
+        argv += ["--memory", "%dM" % max(1, args.memory // 2 ** 20)]
+    return argv
+
+
+def slurm_shape(args):
+    """What each Slurm task is allocated: (cores, GPUs, memory in bytes or None)."""
+    gpus = args.gpus_per_worker or (1 if args.gpus is not None else 0)
+    return args.cpus or 1, gpus, args.memory
 
 
 def start_on_hosts(layout, args, options):
@@ -188,6 +214,7 @@ def register_start(actions):
     start.add_argument("--hosts", metavar="FILE", help="start workers on these hosts over ssh")
     add_slurm_options(start.add_argument_group("Slurm"))
     add_worker_options(start, forwarded=True)
+    add_start_resources(start)
     add_common(start)
 
 

@@ -9,7 +9,9 @@ from .. import arrays, folders, names
 from ..layout import display
 from ..fsops import try_rename
 from ..ready import GONE, NOT_REGULAR, READY
+from ..resources import DEFAULT, worker_shape
 from .batching import fair_share, piece_size
+from .fitting import Fitting
 from .listing import complete_on_arrival, head_info, read_head
 
 log = logging.getLogger("fjd.dispatcher")
@@ -33,6 +35,8 @@ class Handout:
         self.range_given_at = None  # when a range of tasks was last handed out
         self.waiting_for_workers = False  # the last cycle had jobs but no idle worker
         self.waiting = None  # waiting.Waiting: jobs with dependencies go there
+        self.fitting = Fitting(layout, listing)  # workers' resources, jobs' requests
+        sharing.fits = self.fitting.could_run
 
     def cycle(self):
         """One pass; True when there may be more to do right away. The queue is looked at
@@ -42,27 +46,35 @@ class Handout:
         now = time.monotonic()
         listing = self.listing
         if self.layout.shared or not listing.pending:
-            listing.refresh_if_due(now)
-            self.rejects.reject_odd(listing.take_odd())
-            if not listing.pending:
-                return False
+            self.refresh(now)
+            if not listing.pending and not self.fitting.runnable(self.live.observer.keys()):
+                return False  # (held jobs nobody live can run cost no look for workers)
         idle = [w for w in sorted(self.idle.find(now)) if self.live.looks_alive(w)]
         self.waiting_for_workers = not idle and bool(listing.pending)
         if not idle and not listing.odd:
             return False
         if not self.layout.shared:
-            listing.refresh_if_due(now)
-            self.rejects.reject_odd(listing.take_odd())
+            self.refresh(now)
         if not idle:
             return False
-        return self.serve(idle, now) > 0
+        return self.serve(self.fitting.order(idle), now) > 0
+
+    def refresh(self, now):
+        """List the queue again if due. Names held for bigger workers (fitting.py) are
+        names of the last listing still to hand out, as those left in it are."""
+        listing = self.listing
+        if not (self.fitting.held_total and not listing.pending and
+                not listing.relist_due(now)):
+            listing.refresh_if_due(now)
+            self.rejects.reject_odd(listing.take_odd())
+        self.fitting.sync()
 
     def serve(self, idle, now):
         """Give each idle worker its batch; the number of jobs and tasks given."""
         # never more than a fair share of what is left, counting the busy workers too (they
         # come back soon): the last batches shrink, and all workers finish at about one time
         workers = max(len(idle), self.live.count, 1)
-        share = fair_share(len(self.listing.pending), workers)
+        share = fair_share(len(self.listing.pending) + self.fitting.held_total, workers)
         deferred = []
         handed = 0
         spare = self.idle.remember_spare(now, idle)
@@ -72,9 +84,10 @@ class Handout:
             if given:
                 self.handed(worker_id, given, count, now)
                 handed += count
-            if not self.listing.pending:
+            if not self.listing.pending and not self.fitting.held_total:
                 break
         self.listing.pending.extendleft(reversed(deferred))
+        self.fitting.report(now, self.live.observer.keys())
         return handed
 
     def handed(self, worker_id, given, count, now):
@@ -100,11 +113,12 @@ class Handout:
         want = self.batches.next_size(worker_id, now)
         floor = self.batches.floor_of(worker_id)
         share = max(share, min(want, floor))
+        shape = worker_shape(worker_id)
         given, count = [], 0
         while count < min(want, share):
             if given and not self.listing.same_priority(given[0]):
                 break  # a worker runs its inbox in name order: one priority per batch
-            name = self.next_ready_job(deferred)
+            name = self.next_ready_job(deferred, shape)
             if name is None:
                 break
             queue_name = names.parse(name)
@@ -131,26 +145,35 @@ class Handout:
                 deferred.append(name)
         return given, count
 
-    def next_ready_job(self, deferred):
-        """The next queued name that may go to a worker now: a complete single job, or a
-        range of an array's tasks (a new array file is given its id first)."""
-        pending = self.listing.pending
-        while pending:
-            name = pending.popleft()
+    def next_ready_job(self, deferred, shape=DEFAULT):
+        """The next queued name that may go to a worker of shape now: a complete single
+        job, or a range of an array's tasks (a new array file is given its id first); the
+        jobs held for a worker of its size first (fitting.py)."""
+        pending, fitting = self.listing.pending, self.fitting
+        while pending or fitting.held_total:
+            name = fitting.take(shape) if fitting.held_total else None
+            if name is None:
+                if not pending:
+                    return None
+                name = pending.popleft()
             queue_name = names.parse(name) if "@" in name else None
             if queue_name is not None and queue_name.is_tasks:
                 if queue_name.finished:
                     self.ranges.move_finished(name)
-                elif not self.rejects.fail_if_exhausted(name, queue_name):
+                elif not self.rejects.fail_if_exhausted(name, queue_name) and \
+                        fitting.admits(shape, name, queue_name, None):
                     return name
                 continue
             state, kind, detail = self.readiness_of(name)
             if state == READY:
                 if self.waiting is not None and self.waiting.diverts(name, queue_name, detail):
                     continue  # it waits for other jobs (dependencies.py)
+                if not fitting.admits(shape, name, queue_name, detail):
+                    continue  # held for a bigger worker
                 if kind:
                     name = self.ranges.start(name)
                     if name is not None:
+                        fitting.started_array(name, detail)
                         return name
                 elif not self.rejects.fail_if_exhausted(name, queue_name):
                     return name

@@ -9,6 +9,8 @@ from .. import arrays, defaults, folders, names, tickets
 from ..changes import BACKSTOP_DUE, CONFIRM, SKIP, ChangeGate, folder_signature
 from ..dependencies import may_declare
 from ..jobfile import priority_of
+from ..job_request import request_of_bytes
+from ..resources import may_ask
 from ..layout import display
 from ..fsops import refresh_listing
 from ..names import is_ignored
@@ -75,6 +77,7 @@ class JobListing:
         self.last_fresh = None
         self.kinds = {}  # name -> array kind (None: a single job), read with the priority
         self.dependent = set()  # names in kinds whose head may declare after keys
+        self.requests = {}  # names in kinds whose head asks for resources -> the request
         # on a shared mount an idle poll asks one stat before it lists (changes.py)
         self.gate = ChangeGate(lambda: folder_signature(path, folders.stat_folder)) \
             if shared else None
@@ -125,12 +128,15 @@ class JobListing:
         it is an array."""
         window = queued[:defaults.PRIORITY_WINDOW]
         known, kinds, dependent = self.priorities, self.kinds, self.dependent
-        self.priorities, self.kinds, self.dependent = {}, {}, set()
+        requests = self.requests
+        self.priorities, self.kinds, self.dependent, self.requests = {}, {}, set(), {}
         for name in window:
             if name in known and name in kinds:
                 self.priorities[name], self.kinds[name] = known[name], kinds[name]
                 if name in dependent:
                     self.dependent.add(name)
+                if name in requests:
+                    self.requests[name] = requests[name]
             elif names.plain_submitted(name):
                 self.priorities[name], self.kinds[name] = 0, None  # no need to read it
             else:
@@ -138,6 +144,8 @@ class JobListing:
                 self.priorities[name], self.kinds[name] = head_info(head)
                 if may_declare(head):
                     self.dependent.add(name)
+                if may_ask(head):
+                    self.requests[name] = request_of_bytes(head)
         if not any(self.priorities.values()):
             return queued
         window.sort(key=lambda name: -self.priorities[name])  # stable: name order within

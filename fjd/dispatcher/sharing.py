@@ -25,6 +25,7 @@ class RangeSharing:
         self.last_look = None
         self.base = defaults.SHARED_SHARE_CHECK if layout.shared else defaults.SHARE_CHECK
         self.every = self.base  # grows while no worker idles (each look lists workerqueue/)
+        self.fits = None  # (worker id, range name) -> whether it could run it (fitting.py)
 
     def handed(self, worker_id, name, now):
         """A batch went to worker_id: remember it when it is a range of several tasks."""
@@ -52,6 +53,9 @@ class RangeSharing:
         if not idle:
             self.every = min(2 * self.every, 8 * self.base)
             return 0
+        if self.fits is not None:  # only for an idle worker that could run the rest
+            held = [(at, w) for at, w in held if w in self.out and
+                    any(self.fits(i, self.out[w][0]) for i in idle)]
         asked = 0
         for _, worker_id in held[:len(idle)]:
             if worker_id in self.out:

@@ -97,8 +97,10 @@ class Started:
         self.problems = []
 
 
-def start_local(layout, count, log_level, options=(), log_dir=None, cwd=None, timeout=15.0):
-    """Start count detached workers here and wait until each has registered."""
+def start_local(layout, count, log_level, options=(), log_dir=None, cwd=None, timeout=15.0,
+                each=None):
+    """Start count detached workers here and wait until each has registered. each: the
+    options of each worker of its own (its cores and GPUs, recruit/shapes.py), or None."""
     log_dir = log_dir_for(layout, log_dir)
     cwd = os.path.abspath(cwd) if cwd else os.getcwd()
     if not os.path.isdir(cwd):
@@ -110,7 +112,9 @@ def start_local(layout, count, log_level, options=(), log_dir=None, cwd=None, ti
     started = []
     for number in range(1, count + 1):
         log_path = os.path.join(log_dir, "%s-%d.log" % (base, number))
-        started.append((start_logged_process(argv, log_path, cwd, detached=True), log_path))
+        own = list(each[number - 1]) if each else []
+        started.append((start_logged_process(argv + own, log_path, cwd, detached=True),
+                        log_path))
     pids = {proc.pid for proc, _ in started}
     deadline = time.monotonic() + timeout
     while True:

@@ -96,7 +96,7 @@ def main():
         argv += ["--lifetime", "%%g" %% lifetime]
         print("fjd: %%s s left in this allocation; workers stop after %%g s"
               %% (left, lifetime), flush=True)
-    srun = ["srun", "--kill-on-bad-exit=0", "--cpus-per-task=1",
+    srun = ["srun", "--kill-on-bad-exit=0"] + CONFIG["per_task"] + [
             "--output", CONFIG["task_log"], "--error", CONFIG["task_log"]] + argv
     print("fjd: running %%s" %% " ".join(srun), flush=True)
     os.execvp(srun[0], srun)
@@ -106,11 +106,23 @@ main()
 '''
 
 
+def allocation(cpus, gpus, memory):
+    """The per-task options of sbatch and srun for workers of this shape."""
+    options = ["--cpus-per-task=%d" % cpus]
+    if gpus:
+        options.append("--gpus-per-task=%d" % gpus)
+    if memory:
+        options.append("--mem-per-cpu=%dM" % max(1, -(-memory // (cpus * 2 ** 20))))
+    return options
+
+
 def start_slurm(layout, worker, count=None, nodes=None, cores_per_node=None, time_limit=None,
                 margin=None, sbatch_options=(), python=None, log_dir=None, cwd=None,
-                job_name="fjd-workers"):
+                job_name="fjd-workers", shape=(1, 0, None)):
     """Submit the workers; returns (job id, margin in seconds). worker: the `fjd worker`
-    command line each task runs. RecruitError (status 2 for bad options) otherwise."""
+    command line each task runs; shape: (cores, GPUs, memory in bytes or None) of each
+    task (`--cpus-per-task`, `--gpus-per-task`, `--mem-per-cpu`). RecruitError (status 2
+    for bad options) otherwise."""
     limit = slurm_seconds(time_limit) if time_limit else None
     if time_limit and limit is None:
         raise RecruitError("--time %s is not a Slurm time (MINUTES, HH:MM:SS or D-HH:MM:SS)"
@@ -125,11 +137,12 @@ def start_slurm(layout, worker, count=None, nodes=None, cores_per_node=None, tim
     layout.ensure()
     log_dir = log_dir_for(layout, log_dir)
     cwd = os.path.abspath(cwd) if cwd else os.getcwd()
+    per_task = allocation(*shape)
     config = {"worker": list(worker), "limit": limit, "margin": margin,
-              "task_log": os.path.join(log_dir, "slurm-%j-worker-%t.log")}
+              "task_log": os.path.join(log_dir, "slurm-%j-worker-%t.log"),
+              "per_task": per_task}
     sbatch = ["sbatch", "--parsable", "--job-name", job_name,
-              "--output", os.path.join(log_dir, "slurm-%j.out"), "--chdir", cwd,
-              "--cpus-per-task", "1"]
+              "--output", os.path.join(log_dir, "slurm-%j.out"), "--chdir", cwd] + per_task
     if nodes:
         sbatch += ["--nodes", str(nodes)]
     if count:

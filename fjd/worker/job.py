@@ -9,6 +9,7 @@ from .. import arrays, folders, record_kinds, records
 from ..execute import Cancelled, Interrupted, JobSignalled, Withdrawn
 from ..jobfile import JobError, command_line, load
 from ..layout import display
+from ..resources import with_resources
 from ..fsops import write_file_atomic
 
 log = logging.getLogger("fjd.worker")
@@ -82,6 +83,7 @@ class SingleJobs:
         env = self.launcher.job_env(original, record["attempt"], path, spec.params)
         record = record_kinds.job_command(record, argv, workdir, settings.timeout,
                                           settings.retries)
+        record = with_resources(record, settings.request, self.launcher.resources)
         files = settings.output == "files"
         self.presence.start_job(name)
         if self.presence.waker.stopping:  # asked to stop before it started: it did not run

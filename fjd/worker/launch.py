@@ -10,6 +10,7 @@ from .. import folders, placeholders, record_search
 from ..jobfile import JobError
 from ..layout import display, user_name
 from ..errors import QueueError
+from ..resources import Resources
 from .outcomes import RunResult, with_runs
 
 log = logging.getLogger("fjd.worker")
@@ -56,6 +57,7 @@ class Launcher:
         self.cwd = os.getcwd()
         self.base_env = dict(os.environ)
         self.runner = None  # an execute.Runner, made when the worker starts
+        self.resources = Resources()  # what the worker owns (the worker sets it)
 
     def check_owner(self, uid):
         if uid not in self.allowed_uids:
@@ -96,8 +98,10 @@ class Launcher:
         the last RunResult, with the summaries of all runs when there were several. name:
         the job's, to log each retry."""
         results = []
+        env = self.resources.environment(env, settings.request)
         for number in range(1, settings.retries + 2):
-            result = self.execute(argv, workdir, env, settings.timeout, files)
+            result = self.execute(argv, workdir, env, settings.timeout, files,
+                                  settings.request.memory)
             results.append(result)
             if result.final:
                 break
@@ -106,7 +110,7 @@ class Launcher:
                          settings.retries)
         return with_runs(results)
 
-    def execute(self, argv, workdir, env, timeout, files):
+    def execute(self, argv, workdir, env, timeout, files, memory=None):
         """Run argv once, its output in the output journals (or, files: in .stdout and
         .stderr in the inbox); a RunResult."""
         if files:
@@ -117,7 +121,7 @@ class Launcher:
                                   os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 outcome = self.runner.run(argv, workdir, env, workdir == self.cwd, timeout,
-                                          out, err)
+                                          out, err, memory)
             finally:
                 os.close(out)
                 os.close(err)
@@ -126,7 +130,7 @@ class Launcher:
         out_fd, err_fd = out.fileno(), err.fileno()
         out_start, err_start = out.size, err.size
         outcome = self.runner.run(argv, workdir, env, workdir == self.cwd, timeout, out_fd,
-                                  err_fd)
+                                  err_fd, memory)
         spans = {"stdout": out.span(out_start), "stderr": err.span(err_start)}
         if outcome.get("lingering"):
             # a process of the job lives on and may still write: its output is everything

@@ -10,6 +10,7 @@ from .. import defaults, faults, folders, names, spawn
 from ..execute import Runner
 from ..layout import Layout, display
 from ..notify import IN_MOVED_TO, DirWatcher
+from ..resources import Resources
 from ..waker import Waker
 from .holding import ResultHolder
 from .inbox import Inbox
@@ -30,7 +31,7 @@ class Worker:
 
     def __init__(self, root=None, interval=defaults.WORKER_INTERVAL, heartbeat=None,
                  grace=defaults.GRACE, max_job_bytes=defaults.MAX_JOB_BYTES, allow_users=(),
-                 worker_id=None, lifetime=None):
+                 worker_id=None, lifetime=None, resources=None):
         self.layout = Layout(root)
         self.timings = defaults.timings(self.layout.shared)
         self.grace = grace
@@ -42,6 +43,9 @@ class Worker:
         self.journals = Journals(self.layout)
         self.holder = ResultHolder(self.presence, self.journals)
         self.launcher = Launcher(self.layout, self.presence, self.journals, allow_users)
+        self.resources = resources or Resources()  # cores, GPUs, memory (resources.py)
+        self.presence.shape = self.resources.shape
+        self.launcher.resources = self.resources
         self.inbox = Inbox(self.layout, self.presence, self.holder, self.journals,
                            self.timings)
         self.ranges = Ranges(self.layout, self.presence, self.holder, self.journals,
@@ -61,6 +65,7 @@ class Worker:
 
     def run(self):
         spawn.close_inherited_descriptors()
+        self.resources.pin()  # (its jobs inherit the affinity)
         self.waker = Waker(watch_children=True, classify=self.launcher.sender_is_our_job)
         runner = Runner(self.waker, self.grace, self.presence.tick,
                         min(self.timings.job_check, self.following.interval))
@@ -71,6 +76,8 @@ class Worker:
                 return 0
             log.info("worker %s on %s serving %s (pid %d)", self.presence.worker_id,
                      self.presence.host, display(self.layout.root), self.presence.pid)
+            if self.resources.given:
+                log.info("it owns %s", self.resources.describe())
             self.watch_and_serve()
         finally:
             self.shut_down()

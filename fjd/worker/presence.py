@@ -17,6 +17,7 @@ from ..layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, cancel_req
 from ..errors import QueueError
 from ..fsops import write_file_atomic
 from ..liveness import write_beat, write_beat_fd
+from ..resources import DEFAULT, worker_id_with_shape
 from .outcomes import Heartbeat
 
 log = logging.getLogger("fjd.worker")
@@ -82,6 +83,7 @@ class Presence:
         self.lifetime = lifetime
         self.started = time.monotonic()
         self.requested_id = requested_id
+        self.shape = DEFAULT  # what the worker owns: said in its id (resources.py)
         self.worker_id = self.inbox = self.root_id = None
         self.root_state = {}
         self.host = hostname()
@@ -113,7 +115,8 @@ class Presence:
     def register(self):
         """Make our inbox under a new id (the asked one, or a fresh one) and beat in it."""
         while True:
-            self.worker_id = self.requested_id or new_worker_id()
+            self.worker_id = worker_id_with_shape(self.requested_id or new_worker_id(),
+                                                  self.shape)
             self.inbox = self.layout.inbox(self.worker_id)
             try:
                 os.mkdir(self.inbox, 0o755)

@@ -16,6 +16,7 @@ from ..execute import Cancelled, Interrupted, JobSignalled, Withdrawn
 from ..jobfile import JobError, Settings
 from ..layout import SHARE_FILE, cancel_request, display
 from ..fsops import try_rename
+from ..resources import with_resources
 from ..statx import cached_stat
 
 log = logging.getLogger("fjd.worker")
@@ -297,9 +298,9 @@ class TaskRange:
         ended = time.time()
         reason = launcher.with_path_hint(result.reason, settings, spec.command.uses_jobfile,
                                          ranges.view_path, result.spans.get("stderr"))
-        return record_kinds.task_ran(record, result.exit_status, result.signal, reason, ended,
-                                     result.spans, runs=result.runs,
-                                     timed_out=result.timed_out)
+        return with_resources(record_kinds.task_ran(
+            record, result.exit_status, result.signal, reason, ended, result.spans,
+            runs=result.runs, timed_out=result.timed_out), settings.request, launcher.resources)
 
     def give_back_rest(self, task, row_offset, interrupted, signalled=False):
         """Stopping in the middle of a range: the finished tasks go to arrays/, the one cut
