@@ -1,3 +1,3 @@
 """The subcommands of ``fjd``, one module each, in the order ``fjd --help`` lists them."""
-COMMANDS = ["daemons", "submit", "run", "status", "show", "records", "report", "control",
-            "workers"]
+COMMANDS = ["daemons", "submit", "state", "run", "status", "show", "records", "report",
+            "control", "workers"]
