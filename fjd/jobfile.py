@@ -58,9 +58,8 @@ class Settings:
         self.retries = _number(control, "retries", int, 0) or 0
         self.logfile = control.get("logfile", "").strip() or None
         self.workdir = control.get("workdir", "").strip() or None
-        self.jobfile = _choice(control, "jobfile", ("last", "none"))
-        if ARGV_KEY in control:  # the words as given: nothing added, nothing filled in
-            self.jobfile = EXACT
+        self.jobfile = EXACT if ARGV_KEY in control else \
+            _choice(control, "jobfile", ("last", "none"))  # (EXACT: [control] argv, as given)
         self.output = _choice(control, "output", ("journal", "files"))
 
 
@@ -248,8 +247,9 @@ def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES, keep_open=False, splice=False):
 # asked for (`timout: 5` runs with no timeout), so it fails the job instead
 CONTROL_KEYS = ("executable", "logfile", "workdir", "timeout", "retries", "jobfile", "output",
                 "priority", "tasks", "repeat",
-                "after", "after_finished", "after_each",  # (the dispatcher's: dependencies.py)
-                ARGV_KEY)
+                "after", "after_finished", "after_each")  # (the dispatcher's: dependencies.py)
+
+CONTROL_KEYS += (ARGV_KEY,)  # the exact words of `fjd submit -- COMMAND` (command_job.py)
 
 
 def unknown_control_key(keys):

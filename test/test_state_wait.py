@@ -17,7 +17,8 @@ from fjd.layout import Layout
 NASTY = ["a b", "it's", 'say "hi"', "$HOME", "${x}", "$1", "{seed}", "{jobfile}", "~",
          "~/x", "*", "a;b|c&&d", "back\\slash", "", " lead", "trail ", "tab\there",
          "line\nbreak", "cr\rlf", "é ü 日本", "--", "-n", "#not-a-comment", "%(x)s", "[control]"]
-SAVE_ARGS = "import json, os, sys; json.dump([os.getcwd()] + sys.argv[1:], open('args.json', 'w'))"
+SAVE_ARGS = ("import json, os, sys; "
+             "json.dump([os.getcwd()] + sys.argv[1:], open('args.json', 'w'))")
 
 
 def fjd(root, *args, cwd=None, timeout=60):

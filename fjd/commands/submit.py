@@ -4,11 +4,11 @@ import sys
 import time
 
 from .. import dependencies, serving
+from .submit_command import submit_command, take_command_after_dashes
 from ..layout import display
 from ..job_template import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param
 from ..submit import write_jobs
 from .common import CommandError, add_command, add_common, open_queue, positive_int
-from .submit_command import submit_command, take_command_after_dashes
 
 EXAMPLES = """examples:
   fjd submit job0.conf job1.conf          queue copies of job files
