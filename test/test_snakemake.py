@@ -144,7 +144,7 @@ def test_ctrl_c_cancels_everything_snakemake_submitted(queue, tmp_path, whom):
     result = subprocess.run([PYTHON, "-m", "fjd", "--root", queue.root, "wait", "--all",
                              "--timeout", "60"], env=fjd_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    assert result.returncode == 1, result.stderr  # (everything finished: cancelled)
+    assert result.returncode in (0, 1), result.stderr  # (nothing left: all cancelled)
     cancelled = queue.names("cancelled")
     assert len(cancelled) >= 3 and queue.done() == [] and queue.failed() == [], out
     ran = started.read_text().split()
