@@ -13,7 +13,7 @@ between two looks: a name found nowhere is looked for once more before it is ``u
 """
 import os
 
-from . import dependency_state, names
+from . import folders, names
 
 QUEUED, WAITING, RUNNING = "queued", "waiting", "running"
 DONE, FAILED, CANCELLED, UNKNOWN = "done", "failed", "cancelled", "unknown"
@@ -75,39 +75,51 @@ def valid(name):
 
 def finished_word(layout, name):
     """done, failed or cancelled when a job or array called name is filed there, else
-    None: one lookup per folder, never a listing."""
+    None: one lookup per folder, never a listing (as dependency_state.finished_state)."""
     final = next(names.final_names(name))
-    return dependency_state.finished_state(layout, final)
+    for word in FINISHED:
+        if folders.lexists(os.path.join(layout.folder(word), final)):
+            return word
+    return None
 
 
-def look_up(layout, target, snapshot):
+def look_up(layout, target, snapshot, task_state=None):
     """The word for one name (``NAME`` or ``NAME#N``) in this snapshot, None when it is
-    found nowhere."""
+    found nowhere. task_state: dependency_state.task_state, for the tasks of arrays (its
+    records are read only then; a task name without it is unknown)."""
     if not valid(target):
         return UNKNOWN
     task = names.parse_task_name(target)
     if task is None:
         return snapshot.word(target) or finished_word(layout, target)
+    if task_state is None:
+        return UNKNOWN
     array, index = task
     word = snapshot.word(array, index)
     if word is not None:
         return word
-    finished = dependency_state.task_state(layout, array, index, snapshot.arrays_listing)
+    finished = task_state(layout, array, index, snapshot.arrays_listing)
     if finished is None and array in snapshot:
         return RUNNING  # (no range of it covers the task just now: it is on its way)
     return finished
 
 
-def states(layout, targets):
-    """The word for each of targets, in order (see the module's docstring)."""
+def states(layout, targets, task_state=None):
+    """The word for each of targets, in order (see the module's docstring); task_state:
+    see look_up."""
     snapshot = Snapshot(layout)
-    found = [look_up(layout, target, snapshot) for target in targets]
+    found = [look_up(layout, target, snapshot, task_state) for target in targets]
     missed = [number for number, word in enumerate(found) if word is None]
     if missed:
         snapshot = Snapshot(layout)
         for number in missed:
-            found[number] = look_up(layout, targets[number], snapshot) or UNKNOWN
+            found[number] = look_up(layout, targets[number], snapshot, task_state) or UNKNOWN
     return found
+
+
+def has_tasks(targets):
+    """Whether any of targets names a task of an array (``NAME#N``)."""
+    return any("#" in target and names.parse_task_name(target) for target in targets)
 
 
 def unfinished(layout):

@@ -34,16 +34,12 @@ RECORD, CLOSED = "submitted", "closed"
 ROOT_LINE = re.compile(r"^#\s*fjd-root:\s*(\S.*?)\s*$", re.MULTILINE)
 CHUNK = 500  # names per fjd cancel or fjd state call
 
-try:
-    from fjd import cli, job_states
-    from fjd.jobfile import CONTROL_KEYS
-    from fjd.layout import Layout
+try:  # (only the command line here: the status command runs once per job and check)
+    from fjd import cli
 except ImportError:  # run from a checkout that is not installed: fjd is two folders up
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.realpath(__file__)))))
-    from fjd import cli, job_states
-    from fjd.jobfile import CONTROL_KEYS
-    from fjd.layout import Layout
+    from fjd import cli
 
 
 def fail(message):
@@ -98,6 +94,7 @@ def job_properties(jobscript):
 def request_options(properties):
     """--control options for what the job asks for, where this fjd knows the key (the
     resources of issue 24): threads -> cpus, resources gpu or gpus -> gpus."""
+    from fjd.jobfile import CONTROL_KEYS
     options = []
     resources = properties.get("resources") or {}
     wanted = [("cpus", properties.get("threads")),
@@ -146,10 +143,13 @@ def add_to_record(record, name):
 
 def cancel_unfinished(root, names):
     """fjd cancel every name of names that has not finished."""
+    from fjd import job_states
+    from fjd.dependency_state import task_state
+    from fjd.layout import Layout
     layout = Layout(root)
     for start in range(0, len(names), CHUNK):
         chunk = names[start:start + CHUNK]
-        words = job_states.states(layout, chunk)
+        words = job_states.states(layout, chunk, task_state)
         left = [name for name, word in zip(chunk, words) if word not in job_states.FINISHED
                 and word != job_states.UNKNOWN]
         if left:

@@ -27,9 +27,19 @@ examples:
 """
 
 
+def task_lookup(targets):
+    """dependency_state.task_state when one of targets is a task of an array, else None:
+    what it imports (the records' readers) would cost every call of a workflow manager,
+    which names jobs only."""
+    if not job_states.has_tasks(targets):
+        return None
+    from ..dependency_state import task_state  # (lazily: see the docstring)
+    return task_state
+
+
 def cmd_state(args):
     layout = open_queue(args.root, "state")
-    words = job_states.states(layout, args.names)
+    words = job_states.states(layout, args.names, task_lookup(args.names))
     if args.format == "snakemake":
         words = [job_states.SNAKEMAKE[word] for word in words]
     sys.stdout.write("".join(word + "\n" for word in words))
@@ -52,7 +62,7 @@ def wait_for(layout, targets, watch_all, timeout):
     while True:
         if watch_all:
             pending = sorted(set(pending) | job_states.unfinished(layout))
-        words = job_states.states(layout, pending) if pending else []
+        words = job_states.states(layout, pending, task_lookup(pending)) if pending else []
         for name, word in zip(pending, words):
             if word in job_states.FINISHED or word == job_states.UNKNOWN:
                 outcome[name] = word
