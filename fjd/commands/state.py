@@ -46,11 +46,17 @@ def cmd_state(args):
     return 0
 
 
+SHARED_SLOWEST = 5.0  # seconds between looks on a shared mount after 50 s of waiting
+
+
 def poll_pause(layout, waited):
-    """Seconds until the next look: quick at first, then no faster than an idle
-    dispatcher polls on this kind of mount (a look lists the queue's short folders)."""
-    slowest = (SHARED if layout.shared else LOCAL).queue_poll
-    return min(slowest, max(DISPATCHER_INTERVAL, waited / 10.0))
+    """Seconds until the next look, a tenth of the time waited so far: on a local disk
+    from the dispatcher's pace while there is work (0.05 s) up to its idle pace (2 s); on
+    a shared mount, where a look lists the queue's short folders (a few requests to the
+    file server each), never faster than an idle dispatcher looks there (0.6 s)."""
+    if layout.shared:
+        return min(SHARED_SLOWEST, max(SHARED.queue_poll, waited / 10.0))
+    return min(LOCAL.queue_poll, max(DISPATCHER_INTERVAL, waited / 10.0))
 
 
 def wait_for(layout, targets, watch_all, timeout):
