@@ -181,10 +181,10 @@ def test_a_thousand_names_in_under_a_second_without_listing_done(queue, monkeypa
 
 def test_wait_looks_no_faster_than_the_dispatcher_on_that_mount():
     from types import SimpleNamespace
-    from fjd.commands.state import poll_pause
+    from fjd.commands.wait import poll_pause
     from fjd.defaults import DISPATCHER_INTERVAL, LOCAL, SHARED
     local, shared = SimpleNamespace(shared=False), SimpleNamespace(shared=True)
     assert poll_pause(local, 0) == DISPATCHER_INTERVAL
-    assert poll_pause(local, 3600) == LOCAL.queue_poll
+    assert poll_pause(local, 3600) == LOCAL.queue_poll == poll_pause(local, 0, True)
     assert poll_pause(shared, 0) == SHARED.queue_poll
     assert SHARED.queue_poll < poll_pause(shared, 3600) <= 5.0

@@ -1,11 +1,11 @@
 """The subcommands of ``fjd``, one module each, in the order ``fjd --help`` lists them."""
-COMMANDS = ["daemons", "submit", "state", "run", "status", "show", "records", "report",
+COMMANDS = ["daemons", "submit", "state", "wait", "run", "status", "show", "records", "report",
             "control", "workers"]
 
 # Commands that scripts and workflow managers run once per job or check (`fjd submit --`,
 # `fjd state`, `fjd cancel`): `fjd` imports only their module, not all of the above, so
 # that each starts in a few tens of milliseconds. Command name -> module.
-QUICK = {"submit": "submit", "state": "state", "wait": "state", "cancel": "control"}
+QUICK = {"submit": "submit", "state": "state", "wait": "wait", "cancel": "control"}
 _VALUED = ("--root", "--log-level")  # the top-level options that take a value
 
 
