@@ -20,12 +20,12 @@ after appending cancels its own job: no job escapes either way.
 The queue root: $FJD_ROOT, unless config.yaml beside this script has a line
 ``# fjd-root: DIR`` (a comment to Snakemake, which knows no such key).
 """
+import io
 import json
 import os
 import re
 import signal
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(sys.argv[0]))  # (the profile's folder: not resolved)
@@ -109,15 +109,13 @@ def submit(jobscript):
     """Queue the job script, record the name, print it (Snakemake's job id)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C now: queued and recorded
     record = sidecar_vars().get("record")
-    out = sys.stdout
-    captured = tempfile.TemporaryFile("w+")
+    out, captured = sys.stdout, io.StringIO()
     sys.stdout = captured
     try:
         status = fjd("submit", *request_options(job_properties(jobscript)) + ["--", jobscript])
     finally:
         sys.stdout = out
-    captured.seek(0)
-    name = captured.read().strip()
+    name = captured.getvalue().strip()
     if status != 0 or not name:
         return status or 1
     if record and not add_to_record(record, name):
@@ -158,6 +156,7 @@ def cancel_unfinished(root, names):
 
 def sidecar():
     """Hand Snakemake the record's folder, then wait for the end; cancel what is left."""
+    import tempfile  # (here: the status command, run once per job and check, needs none)
     stop = []
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda number, frame: stop.append(number))
