@@ -14,7 +14,7 @@ from .common import CommandError, open_queue
 
 DASHES = "--"
 NOT_WITH_COMMAND = (("files", "job files"), ("exe", "--exe"), ("param", "--param"),
-                    ("split", "--split"), ("no_jobfile", "--no-jobfile"))
+                    ("split", "--split"))  # (--no-jobfile is taken: it is so anyway)
 
 
 def take_command_after_dashes(parser):
