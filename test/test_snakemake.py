@@ -1,7 +1,7 @@
 """Snakemake on fjd through contrib/snakemake (issue 31): a real workflow with fan-out and
 fan-in, a failing rule, a rerun that finishes the rest, and Ctrl-C cancelling what
-Snakemake submitted. Skipped where Snakemake or its generic cluster executor is missing
-(test/run_tests.sh installs both)."""
+Snakemake submitted (skipped where Snakemake or its generic cluster executor is missing:
+test/run_tests.sh installs both); the profile's sidecar and submit scripts on their own."""
 import importlib.util
 import os
 import shutil
@@ -13,11 +13,11 @@ import pytest
 
 from conftest import PYTHON, REPO, fjd_env, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+needs_snakemake = pytest.mark.skipif(
     importlib.util.find_spec("snakemake") is None or
     importlib.util.find_spec("snakemake_executor_plugin_cluster_generic") is None,
     reason="snakemake and snakemake-executor-plugin-cluster-generic are not installed "
-           "(test/run_tests.sh installs them)")]
+           "(test/run_tests.sh installs them)")
 
 CHUNKS = 10
 WORKFLOW = """
@@ -87,6 +87,8 @@ def finish(process, timeout=400):
     return process.returncode, out
 
 
+@pytest.mark.slow
+@needs_snakemake
 def test_a_workflow_with_a_failing_rule_then_a_rerun(queue, tmp_path):
     queue.dispatcher()
     queue.worker()
@@ -114,6 +116,8 @@ def test_a_workflow_with_a_failing_rule_then_a_rerun(queue, tmp_path):
     assert queue.names("cancelled") == [] and queue.queued() == []
 
 
+@pytest.mark.slow
+@needs_snakemake
 @pytest.mark.parametrize("whom", ["group", "snakemake"])
 def test_ctrl_c_cancels_everything_snakemake_submitted(queue, tmp_path, whom):
     """whom: a terminal's Ctrl-C (SIGINT to Snakemake's whole process group, helpers
@@ -154,3 +158,37 @@ def test_ctrl_c_cancels_everything_snakemake_submitted(queue, tmp_path, whom):
     assert started.read_text().split() == ran
     assert queue.queued() == [] and queue.in_inboxes() == []
     assert not list((work / "slow").glob("*.txt")) if (work / "slow").exists() else True
+
+
+def test_the_sidecar_cancels_what_was_recorded_and_a_late_submit_cancels_itself(queue,
+                                                                                tmp_path):
+    """The profile's scripts without Snakemake: a job submitted through the sidecar's record
+    is cancelled when the sidecar stops; one submitted after that cancels itself."""
+    profile = profile_copy(tmp_path, queue.root)
+    script = tmp_path / "snakejob.step.1.sh"
+    script.write_text('#!/bin/sh\n# properties = {"threads": 1, "resources": {}}\ntrue\n')
+    script.chmod(0o755)
+    sidecar = subprocess.Popen([str(profile / "fjd-snakemake-sidecar")], env=fjd_env(),
+                               stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        variables = sidecar.stdout.readline().decode().strip()
+        env = fjd_env({"SNAKEMAKE_CLUSTER_SIDECAR_VARS": variables})
+
+        def run(role, *args):
+            return subprocess.run([str(profile / ("fjd-snakemake-" + role))] + list(args),
+                                  env=env, cwd=str(tmp_path), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        submitted = run("submit", str(script))
+        name = submitted.stdout.decode().strip()
+        assert submitted.returncode == 0 and name.endswith("-snakejob.step.1.sh"), submitted
+        assert run("status", name).stdout == b"running\n"
+        sidecar.send_signal(signal.SIGTERM)
+        assert sidecar.wait(30) == 0
+    finally:
+        if sidecar.poll() is None:
+            sidecar.kill()
+    assert queue.names("cancelled") == [name]
+    assert run("status", name).stdout == b"failed\n"
+    late = run("submit", str(script))
+    assert late.returncode == 1 and b"cancelled" in late.stderr and late.stdout == b""
+    assert len(queue.names("cancelled")) == 2 and queue.queued() == []

@@ -119,6 +119,7 @@ def submit(jobscript):
     if status != 0 or not name:
         return status or 1
     if record and not add_to_record(record, name):
+        sys.stdout = sys.stderr  # (stdout is the job id's, for Snakemake)
         fjd("cancel", name)
         fail("snakemake is stopping (its fjd sidecar has gone): cancelled %s" % name)
     out.write(name + "\n")
