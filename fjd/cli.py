@@ -13,7 +13,7 @@ import re
 import sys
 
 from . import __version__
-from .commands import COMMANDS
+from .commands import COMMANDS, module_of
 from .commands.common import ROOT_HELP
 from .errors import FjdError
 from .layout import display
@@ -37,9 +37,10 @@ class FjdParser(argparse.ArgumentParser):
         super().error(message)
 
 
-def build_parser(script=None):
+def build_parser(script=None, argv=None):
     """The parser; script: the 2012 entry point it is run as (`python dispatcher.py`), whose
-    command's usage line then names the script."""
+    command's usage line then names the script. argv: the command line, when only the
+    module of its command is to be imported (commands.module_of)."""
     parser = FjdParser(
         prog="fjd", description="fjd: file-based job distribution over a shared folder.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,7 +50,8 @@ def build_parser(script=None):
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="how much the daemons log to stderr (default: INFO)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    only = module_of(argv) if script is None and argv is not None else None
+    for name in [only] if only else COMMANDS:
         importlib.import_module("fjd.commands." + name).register(commands)
     if script is not None:
         name, path = script
@@ -71,7 +73,8 @@ def describe_os_error(error):
 
 def main(argv=None, script=None):
     """script: (command, path) when run as a 2012 entry point (dispatcher.py, worker.py)."""
-    parser = build_parser(script)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(script, argv)
     args, unknown = parser.parse_known_args(argv)
     if args.command is None:
         if unknown:

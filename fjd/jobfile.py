@@ -7,6 +7,7 @@ are passed through to the command unchanged.
 import configparser
 import difflib
 import errno
+import json
 import os
 import shlex
 import stat
@@ -18,6 +19,8 @@ from .statx import cached_stat
 
 
 JOBFILE_PLACEHOLDER = "{jobfile}"
+ARGV_KEY = "argv"  # [control] argv: a JSON list, the exact words to run (command_job.py)
+EXACT = "exact"  # Settings.jobfile of such a job
 
 
 class JobError(Exception):
@@ -55,7 +58,8 @@ class Settings:
         self.retries = _number(control, "retries", int, 0) or 0
         self.logfile = control.get("logfile", "").strip() or None
         self.workdir = control.get("workdir", "").strip() or None
-        self.jobfile = _choice(control, "jobfile", ("last", "none"))
+        self.jobfile = EXACT if ARGV_KEY in control else \
+            _choice(control, "jobfile", ("last", "none"))  # (EXACT: [control] argv, as given)
         self.output = _choice(control, "output", ("journal", "files"))
         try:  # cpus, gpus, memory (resources.py): the dispatcher matched it to this worker
             self.request = resources.request_of_control(control)
@@ -250,6 +254,8 @@ CONTROL_KEYS = ("executable", "logfile", "workdir", "timeout", "retries", "jobfi
                 "after", "after_finished", "after_each",  # (the dispatcher's: dependencies.py)
                 "cpus", "gpus", "memory")  # (resources.py)
 
+CONTROL_KEYS += (ARGV_KEY,)  # the exact words of `fjd submit -- COMMAND` (command_job.py)
+
 
 def unknown_control_key(keys):
     """A one-line reason for the first key that is no [control] key fjd knows, or None."""
@@ -293,7 +299,7 @@ def parse_job(data, owner=None, inode=None):
     if not executable.strip():
         raise JobError("[control] executable is empty, so there is nothing to run")
     try:
-        argv = split_command(executable)
+        argv = exact_words(control) or split_command(executable)
     except ValueError as error:
         raise JobError("[control] executable cannot be split into words (%s): %s"
                        % (str(error).lower(), executable.strip()))
@@ -305,9 +311,25 @@ def parse_job(data, owner=None, inode=None):
                    owner_uid=owner, inode=inode, data=data, params=params)
 
 
+def exact_words(control):
+    """The words of [control] argv (a JSON list of strings), None without one; ValueError
+    for anything else."""
+    text = control.get(ARGV_KEY)
+    if text is None:
+        return None
+    words = json.loads(text)
+    if not isinstance(words, list) or not words or \
+            not all(isinstance(word, str) for word in words):
+        raise ValueError("argv must be a JSON list of strings")
+    return words
+
+
 def command_line(argv, path, mode):
     """The argument list of a single job: {jobfile} in a word is the job file's path; else
-    the path is the last argument (the 2012 rule) unless [control] jobfile is none."""
+    the path is the last argument (the 2012 rule) unless [control] jobfile is none. A job
+    with [control] argv runs its words exactly (mode EXACT)."""
+    if mode == EXACT:
+        return list(argv)
     if any(JOBFILE_PLACEHOLDER in word for word in argv):
         return [word.replace(JOBFILE_PLACEHOLDER, path) for word in argv]
     return argv + [path] if mode == "last" else list(argv)

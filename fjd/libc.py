@@ -1,6 +1,5 @@
 """Functions of the C library that Python's os module lacks (renameat2, statx), by ctypes."""
 import ctypes
-import ctypes.util
 
 _functions = {}
 
@@ -10,8 +9,10 @@ def libc_function(name, argtypes=None):
     library or the function is missing; looked up once per process."""
     if name not in _functions:
         try:
-            library = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
-                                  use_errno=True)
+            # the process's own symbols, the C library's among them: no search for the
+            # library (ctypes.util.find_library runs ldconfig, and importing it subprocess,
+            # in every command that files or stats a job)
+            library = ctypes.CDLL(None, use_errno=True)
             function = getattr(library, name)
             if argtypes is not None:
                 function.argtypes = argtypes

@@ -34,6 +34,15 @@ fi
 "$PYTHON" -m pip install -q --disable-pip-version-check pytest pytest-timeout pytest-xdist \
   2>&1 | grep -v -i "running pip as the 'root' user" || true
 
+# Snakemake and its generic cluster executor, for test_snakemake.py only (fjd itself needs
+# neither); skipped when present already, and on Pythons older than Snakemake 8 wants
+if "$PYTHON" -c "import sys; sys.exit(sys.version_info < (3, 11))" && \
+    ! "$PYTHON" -c "import snakemake, snakemake_executor_plugin_cluster_generic" 2>/dev/null; then
+  "$PYTHON" -m pip install -q --disable-pip-version-check snakemake \
+    snakemake-executor-plugin-cluster-generic 2>&1 | \
+    grep -v -i -e "running pip as the 'root' user" -e "^WARNING: Location" || true
+fi
+
 processes="${FJD_TEST_PROCESSES:-6}"
 parallel=()
 if [ "$processes" != 0 ] && "$PYTHON" -c "import xdist" 2>/dev/null; then

@@ -117,12 +117,21 @@ def check_resources(work, outputs):
     assert outputs[-1].strip().splitlines()[-1] in ("seed 1 on GPU 0", "seed 1 on GPU 1")
 
 
+def check_workflows(work, outputs):
+    # fjd submit --, state, wait: two jobs done, the greeting as written
+    empty_queue(work)
+    assert len(names(work, "done")) == 2 and names(work, "failed") == []
+    assert (work / "greeting.txt").read_text() == "hello, $USER's world\n"
+    assert "queued\nwaiting\n" in "".join(outputs) and "done\ndone\n" in "".join(outputs)
+
+
 CHECKS = {
     "README.md": check_readme,
     "docs/resources.md": check_resources,
     "docs/commands.md": check_commands,
     "docs/jobs-and-arrays.md": check_jobs_and_arrays,
     "docs/records.md": check_records,
+    "docs/workflows.md": check_workflows,
 }
 
 

@@ -5,6 +5,7 @@ import sys
 import time
 
 from .. import dependencies, serving
+from .submit_command import submit_command, take_command_after_dashes
 from ..layout import display
 from ..job_template import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param
 from ..submit import write_jobs
@@ -17,6 +18,7 @@ EXAMPLES = """examples:
   fjd submit --exe 'python3 sim.py --alpha $alpha --seed {seed}' \\
              --param alpha=0.1,0.2 --param seed=1..5     ten jobs, one per combination
   (single quotes keep your shell from expanding $alpha itself)
+  fjd submit --timeout 600 -- ./step.sh "a b" '$x'   one job running that command exactly
 
 Job names sort in submission order: <UTC time>.<usec>-<nonce>-<number>-<label>. They are
 printed one per line (the count goes to stderr). The queue root must exist (fjd run and the
@@ -154,6 +156,8 @@ def queue_from_args(args, command, layout, echo, announce=True):
 
 
 def cmd_submit(args):
+    if args.command_words is not None:  # fjd submit [options] -- COMMAND [ARG ...]
+        return submit_command(args, template_from_args)
     template_from_args(args)  # bad options are reported before the root is looked at
     layout = open_queue(args.root, "submit", existing_folder=True)
     queue_from_args(args, "submit", layout, echo=not args.quiet, announce=not args.quiet)
@@ -177,3 +181,4 @@ def register(subparsers):
                         help="print nothing: neither the job names nor what was queued "
                              "(errors are still reported)")
     add_common(parser)
+    take_command_after_dashes(parser)
