@@ -47,7 +47,7 @@ class JobSpec:
 class Settings:
     """The [control] keys that say how a job (or each task of an array) runs."""
 
-    __slots__ = ("logfile", "workdir", "timeout", "retries", "jobfile", "output")
+    __slots__ = ("logfile", "workdir", "timeout", "retries", "jobfile", "output", "python")
 
     def __init__(self, control):
         """control: a mapping of [control] keys (lower case) to their raw text."""
@@ -57,6 +57,7 @@ class Settings:
         self.workdir = control.get("workdir", "").strip() or None
         self.jobfile = _choice(control, "jobfile", ("last", "none"))
         self.output = _choice(control, "output", ("journal", "files"))
+        self.python = control.get("python", "").strip().lower() == "calls"
 
 
 def _choice(control, key, allowed):
@@ -243,7 +244,8 @@ def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES, keep_open=False, splice=False):
 # asked for (`timout: 5` runs with no timeout), so it fails the job instead
 CONTROL_KEYS = ("executable", "logfile", "workdir", "timeout", "retries", "jobfile", "output",
                 "priority", "tasks", "repeat",
-                "after", "after_finished", "after_each")  # (the dispatcher's: dependencies.py)
+                "after", "after_finished", "after_each",  # (the dispatcher's: dependencies.py)
+                "python")  # (python: calls, fjd.Executor's jobs: worker/calls.py)
 
 
 def unknown_control_key(keys):

@@ -1,0 +1,190 @@
+"""Python calls for the worker (DESIGN.md, "Python calls"): a job or array whose [control]
+says ``python: calls`` is run by a long-lived call runner (fjd/executor/serve.py) instead of
+a new process per task. The runner is started on the first call, with the worker's
+environment and its output journals as stdout and stderr, and kept; a timeout, a stop, a
+cancel or the runner's death kill it (its process group), and the next call starts a new
+one. The task is recorded as for a command: done, or failed with the exception's line."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from ..execute import Interrupted, JobSignalled, signal_name
+from ..executor import frames
+from ..executor.payload import CallFailed, pack_outcome
+from ..executor.serve import RESULTS_PREFIX, key_of
+
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Replies:
+    """The runner's reply pipe, as a Waker watcher: readable ends the worker's sleep."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buffer = b""
+        self.ended = False
+
+    def fileno(self):
+        return None if self.ended else self.fd
+
+    def drain(self):
+        try:
+            data = os.read(self.fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return False
+        if not data:
+            self.ended = True
+            return True
+        self.buffer += data
+        return b"\n" in self.buffer
+
+    def take(self):
+        """The next reply, or None."""
+        if b"\n" not in self.buffer:
+            return None
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+class CallHost:
+    """The worker's end of its call runner."""
+
+    def __init__(self, launcher):
+        self.launcher = launcher
+        self.proc = None
+        self.replies = None
+        self.journal_fds = None
+
+    def run(self, argv, env, timeout, final):
+        words = argv[3:]
+        request = {"words": words, "final": final,
+                   "env": {k: env[k] for k in ("FJD_JOB_NAME", "FJD_ATTEMPT", "FJD_ARRAY",
+                                               "FJD_TASK", "FJD_TASKS") if k in env}}
+        self.ensure_runner()
+        try:
+            os.write(self.proc.stdin.fileno(), (json.dumps(request) + "\n").encode())
+        except OSError:
+            pass  # (dead: the wait finds out)
+        outcome = self.wait(timeout)
+        if outcome.get("exit_status") != 0 and outcome.get("written") is False and final:
+            self.write_failure(words, outcome["reason"])
+        return outcome
+
+    def ensure_runner(self):
+        launcher = self.launcher
+        fds = (launcher.journals.out.fileno(), launcher.journals.err.fileno())
+        if self.proc is not None and self.proc.poll() is None and fds == self.journal_fds:
+            return
+        self.stop()
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        env = dict(launcher.base_env)
+        path = env.get("PYTHONPATH", "")
+        if PACKAGE_PARENT not in path.split(os.pathsep):
+            env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + path if path else "")
+        uids = ",".join(str(u) for u in sorted(launcher.allowed_uids))
+        argv = [sys.executable or "python3", "-m", "fjd.executor.serve", "--runner",
+                launcher.layout.root, launcher.presence.worker_id, uids, str(write)]
+        try:
+            with launcher.presence.waker.unblocked():
+                self.proc = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE, stdout=fds[0], stderr=fds[1],
+                    cwd=launcher.cwd, env=env, start_new_session=True, pass_fds=(write,))
+        finally:
+            os.close(write)
+        self.replies = Replies(read)
+        self.journal_fds = fds
+
+    def wait(self, timeout):
+        """The runner's reply as an outcome dict; kills the runner on a timeout, a stop,
+        a signal from the job, a withdrawal (tick), or when it died."""
+        runner = self.launcher.runner
+        waker = self.launcher.presence.waker
+        deadline = time.monotonic() + timeout if timeout else None
+        next_tick = time.monotonic() + runner.tick_every
+        waker.watchers.append(self.replies)
+        try:
+            while True:
+                reply = self.replies.take()
+                if reply is not None:
+                    return {"exit_status": 0 if reply["ok"] else 1, "signal": None,
+                            "reason": reply["reason"], "written": None}
+                if self.replies.ended:
+                    return self.died()
+                if waker.stopping:
+                    self.stop()
+                    raise Interrupted()
+                if waker.job_signals:
+                    signum, pid, who = waker.job_signals.pop(0)
+                    del waker.job_signals[:]
+                    self.stop()
+                    raise JobSignalled("it sent %s to its own worker (from %s); its call "
+                                       "runner was killed" % (signal_name(signum), who))
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    self.stop()
+                    return {"exit_status": None, "signal": None, "timed_out": True,
+                            "written": False,
+                            "reason": "timed out after %g s ([control] timeout); its call "
+                                      "runner was killed" % timeout}
+                if now >= next_tick:
+                    next_tick = now + runner.tick_every
+                    why = runner.tick()
+                    if why is not None:
+                        self.stop()
+                        raise why
+                wait = next_tick - now
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                if b"\n" not in self.replies.buffer and not self.replies.ended:
+                    waker.sleep(max(wait, 0.001))
+        finally:
+            if self.replies in waker.watchers:
+                waker.watchers.remove(self.replies)
+
+    def died(self):
+        code = self.proc.wait()
+        self.stop()
+        how = "killed by %s" % signal_name(-code) if code and code < 0 else \
+            "exited with status %s" % code
+        return {"exit_status": None, "signal": signal_name(-code) if code and code < 0
+                else None, "reason": "its call runner died (%s)" % how, "written": False}
+
+    def write_failure(self, words, reason):
+        """The outcome of a call whose runner could not write one (killed, died): a
+        CallFailed with the reason, written by the worker while no runner runs."""
+        key = key_of(words)
+        if key is None:
+            return
+        path = os.path.join(self.launcher.layout.root, words[0],
+                            RESULTS_PREFIX + self.launcher.presence.worker_id)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW |
+                         os.O_CLOEXEC, 0o644)
+        except OSError:
+            return
+        try:
+            frames.append_frame(fd, key, pack_outcome(False, None, CallFailed(reason), ""))
+        finally:
+            os.close(fd)
+
+    def stop(self):
+        """Kill the runner's process group (its calls' children too) and forget it."""
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            self.proc.wait()
+            self.proc = None
+        if self.replies is not None:
+            os.close(self.replies.fd)
+            self.replies = None
+
