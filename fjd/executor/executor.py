@@ -47,7 +47,10 @@ class CallFuture(concurrent.futures.Future):
             return super().cancel()
         if self.queue_name is None or not self.executor.cancel_call(self):
             return False
-        return super().cancel()
+        cancelled = super().cancel()
+        if cancelled:
+            self.set_running_or_notify_cancel()  # (wait() and as_completed count it done)
+        return cancelled
 
 
 def checked_control(control):
@@ -105,7 +108,7 @@ class Executor(concurrent.futures.Executor):
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         end_time = None if timeout is None else timeout + time.monotonic()
-        header = pack(fn, "the function %s" % label_of(fn))
+        header = pack(fn, "the function %s" % label_of(fn), main=True)
         with self.lock:
             if self.closed:
                 raise RuntimeError("cannot schedule new futures after shutdown")

@@ -63,20 +63,26 @@ def main_module():
     return None
 
 
-def context():
-    """The caller's context, in plain types (read before the call is unpickled)."""
+def context(main):
+    """The caller's context, in plain types (read before the call is unpickled). main:
+    whether the runner must load the caller's __main__ (the pickles name it)."""
     return {"path": [os.path.abspath(p) if p else os.getcwd() for p in sys.path],
-            "cwd": os.getcwd(), "main": main_module()}
+            "cwd": os.getcwd(), "main": main_module() if main else None}
 
 
-def pack(thing, where):
+def pack(thing, where, main=False):
     """pickle of (context, pickle of thing); TypeError or PicklingError raised here, at
-    submit, with what could not be pickled."""
+    submit, with what could not be pickled. main: the caller's __main__ goes along even
+    when thing does not name it (a map's items may)."""
     try:
         inner = pickle.dumps(thing, PROTOCOL)
     except Exception as error:
-        raise type(error)("%s cannot be pickled: %s" % (where, error)) from error
-    return pickle.dumps((context(), inner), PROTOCOL)
+        try:
+            again = type(error)("%s cannot be pickled: %s" % (where, error))
+        except Exception:
+            raise error
+        raise again from error
+    return pickle.dumps((context(main or b"__main__" in inner), inner), PROTOCOL)
 
 
 def pack_outcome(ok, value, error=None, tb=""):

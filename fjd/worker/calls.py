@@ -105,14 +105,15 @@ class CallHost:
         waker = self.launcher.presence.waker
         deadline = time.monotonic() + timeout if timeout else None
         next_tick = time.monotonic() + runner.tick_every
-        waker.watchers.append(self.replies)
+        replies = self.replies  # (stop() forgets it)
+        waker.watchers.append(replies)
         try:
             while True:
-                reply = self.replies.take()
+                reply = replies.take()
                 if reply is not None:
                     return {"exit_status": 0 if reply["ok"] else 1, "signal": None,
                             "reason": reply["reason"], "written": None}
-                if self.replies.ended:
+                if replies.ended:
                     return self.died()
                 if waker.stopping:
                     self.stop()
@@ -139,11 +140,10 @@ class CallHost:
                 wait = next_tick - now
                 if deadline is not None:
                     wait = min(wait, deadline - now)
-                if b"\n" not in self.replies.buffer and not self.replies.ended:
+                if b"\n" not in replies.buffer and not replies.ended:
                     waker.sleep(max(wait, 0.001))
         finally:
-            if self.replies in waker.watchers:
-                waker.watchers.remove(self.replies)
+            waker.watchers.remove(replies)
 
     def died(self):
         code = self.proc.wait()
