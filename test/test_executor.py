@@ -178,3 +178,18 @@ def test_workers_started_and_stopped(tmp_path):
         daemons = ex.daemons
         procs = daemons.workers + [daemons.dispatcher]
     assert all(p.poll() is not None for p in procs)
+
+
+@pytest.mark.slow
+def test_a_call_cancelled_from_outside_fails(queue):
+    with fjd.Executor(root=queue.root) as ex:  # (no workers: it stays queued)
+        future = ex.submit(funcs.square, 2)
+        fjd_cli(queue.root, "cancel", future.queue_name)
+        with pytest.raises(CallFailed, match="cancelled"):
+            future.result(timeout=20)
+        results = ex.map(funcs.square, range(5))
+        wait_for(lambda: queue.queued(), message="the map's array")
+        fjd_cli(queue.root, "cancel", queue.queued()[0])
+        queue.dispatcher()
+        with pytest.raises(CallFailed, match="cancelled"):
+            list(results)

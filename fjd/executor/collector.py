@@ -64,6 +64,7 @@ class Collector(threading.Thread):
         self.refused = set()
         self.stopped = False
         self.wake_read, self.wake_write = os.pipe()
+        self.lost = None  # a lost.LostCalls, looked at while calls are outstanding
         self.watcher = None
         if not shared:
             self.watcher = DirWatcher()
@@ -89,7 +90,7 @@ class Collector(threading.Thread):
             self.watcher.close()
 
     def run(self):
-        listed = 0.0
+        listed = checked = time.monotonic()
         while not self.stopped:
             now = time.monotonic()
             if now - listed >= BACKSTOP or not self.files:
@@ -98,9 +99,22 @@ class Collector(threading.Thread):
             try:
                 if self.read_all():
                     continue
+                if self.lost is not None and now - checked >= self.lost.every:
+                    checked = now
+                    if self.busy():
+                        self.check_lost()
             except Exception:  # (a bug here must not leave the caller waiting silently)
                 log.exception("reading the results of %s", self.path)
             self.sleep()
+
+    def check_lost(self):
+        """Calls whose jobs finished without an outcome fail (lost.py), once the results
+        files were read after their jobs were seen finished."""
+        calls, arrays = self.lost.finished_calls(), self.lost.finished_arrays()
+        if calls or arrays:
+            self.open_new()
+            self.read_all()
+            self.lost.fail(calls, arrays)
 
     def sleep(self):
         fds = [self.wake_read]

@@ -20,6 +20,7 @@ from ..jobfile import CONTROL_KEYS
 from . import frames
 from .collector import Collector
 from .daemons import Daemons
+from .lost import LostCalls
 from .mapping import MapRun
 from .payload import CallFailed, RemoteTraceback, UnsafeFile, pack, unpack_outcome
 from .queueing import Folder, label_of
@@ -41,6 +42,7 @@ class CallFuture(concurrent.futures.Future):
         super().__init__()
         self.executor = executor
         self.queue_name = None
+        self.queue_offset = None  # (its payload's offset: its key among the pending)
 
     def cancel(self):
         if self.done():
@@ -80,6 +82,7 @@ class Executor(concurrent.futures.Executor):
         self.daemons = None
         self.collector = Collector(self.folder.path, self.layout.shared, self.folder.uids,
                                    self.deliver, self.on_problem, self.busy)
+        self.collector.lost = LostCalls(self)
         self.collector.start()
         if workers:
             try:
@@ -97,6 +100,7 @@ class Executor(concurrent.futures.Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             offset, length = self.folder.add_call(data)
             future = CallFuture(self)
+            future.queue_offset = offset
             self.pending[offset] = future
             future.queue_name = self.folder.queue_call(label_of(fn), offset, length)
         if self.layout.shared:

@@ -13,7 +13,7 @@ import threading
 import time
 
 from . import frames
-from .payload import PROTOCOL, unpack_outcome
+from .payload import PROTOCOL, pack_outcome, unpack_outcome
 from .queueing import Items
 
 FIRST_BLOCK = 1000  # tasks of the first array of a map
@@ -46,6 +46,7 @@ class MapRun:
         self.error = None  # what stopped the feeder (an item that cannot be pickled, ...)
         self.closed = False
         self.arrays = []  # queue names of its arrays
+        self.blocks = []  # (queue name, first task, last task) of each array
         self.items = Items(executor.folder, number, header)
         self.feeder = threading.Thread(target=self.feed, args=(iterables, chunksize),
                                        name="fjd-executor-map-%d" % number, daemon=True)
@@ -86,6 +87,7 @@ class MapRun:
         name = self.executor.folder.queue_array(self.label, self.number, first, last)
         with self.cond:
             self.arrays.append(name)
+            self.blocks.append((name, first, last))
             self.queued = last
             self.cond.notify_all()
 
@@ -98,6 +100,24 @@ class MapRun:
             self.arrived[index] = (fd, offset, length, body)
             if index == self.next:
                 self.cond.notify_all()
+
+    def block_of(self, index):
+        """(array name, first, last) of the array that holds task index, or None."""
+        with self.cond:
+            for block in self.blocks:
+                if block[1] <= index <= block[2]:
+                    return block
+        return None
+
+    def missing(self, first, last):
+        """The tasks of first..last still awaited whose results have not arrived."""
+        with self.cond:
+            return [i for i in range(max(first, self.next), last + 1)
+                    if i not in self.arrived]
+
+    def fail(self, index, error):
+        """A task that ended without a result (lost.py) fails with error."""
+        self.deliver(index, None, 0, 0, pack_outcome(False, None, error, ""))
 
     def outstanding(self):
         """Whether results are still to come."""
