@@ -162,10 +162,11 @@ def test_foreign_results_file_refused(queue):
         pytest.skip("needs root to give a file to another user")
     with fjd.Executor(root=queue.root) as ex:
         future = ex.submit(funcs.square, 2)  # (no worker: it stays queued)
-        path = os.path.join(ex.folder.path, "results-intruder")
+        path = os.path.join(ex.folder.path, ".intruder")
         with open(path, "wb") as handle:
             handle.write(frames.frame("c0", pickle.dumps((True, 5, None, ""))))
         os.chown(path, 12345, 12345)
+        os.rename(path, os.path.join(ex.folder.path, "results-intruder"))
         with pytest.raises(UnsafeFile, match="belongs to uid 12345"):
             future.result(timeout=10)
 
