@@ -111,7 +111,13 @@ def check_records(work, outputs):
     assert "#1 done None" in outputs[-1]
 
 
+def check_python(work, outputs):
+    assert "1024" in outputs[0] and "raised remotely: division by zero" in outputs[0]
+    assert "ZeroDivisionError: division by zero" in outputs[0]  # (fjd status's line)
+
+
 CHECKS = {
+    "docs/python.md": check_python,
     "README.md": check_readme,
     "docs/commands.md": check_commands,
     "docs/jobs-and-arrays.md": check_jobs_and_arrays,
