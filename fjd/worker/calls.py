@@ -4,6 +4,7 @@ a new process per task. The runner is started on the first call, with the worker
 environment and its output journals as stdout and stderr, and kept; a timeout, a stop, a
 cancel or the runner's death kill it (its process group), and the next call starts a new
 one. The task is recorded as for a command: done, or failed with the exception's line."""
+import collections
 import json
 import os
 import signal
@@ -11,11 +12,13 @@ import subprocess
 import sys
 import time
 
+from .. import names
 from ..execute import Interrupted, JobSignalled, signal_name
 from ..executor import frames
 from ..executor.payload import CallFailed, pack_outcome
 from ..executor.serve import RESULTS_PREFIX, key_of
 
+AHEAD = 8  # requests of a range's next tasks kept with the runner
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -57,21 +60,58 @@ class CallHost:
         self.proc = None
         self.replies = None
         self.journal_fds = None
+        self.sent = collections.deque()  # requests whose replies are still to come
+        self.range_name = self.range_end = None
 
-    def run(self, argv, env, timeout, final):
-        words = argv[3:]
-        request = {"words": words, "final": final,
-                   "env": {k: env[k] for k in ("FJD_JOB_NAME", "FJD_ATTEMPT", "FJD_ARRAY",
-                                               "FJD_TASK", "FJD_TASKS") if k in env}}
+    def run(self, argv, env, timeout, final, ahead=False):
+        """Run one call; its outcome dict. ahead: a map's next tasks of the range may be
+        sent before they are asked for (no retries), so that the runner never waits for
+        the worker's recording of a task (a task given back or shared after it was sent
+        may then run twice; its first outcome wins at the caller)."""
+        words = tuple(argv[3:])
         self.ensure_runner()
-        try:
-            os.write(self.proc.stdin.fileno(), (json.dumps(request) + "\n").encode())
-        except OSError:
-            pass  # (dead: the wait finds out)
+        if self.sent and self.sent[0] != words:
+            self.stop()  # (sent ahead for tasks given away since)
+            self.ensure_runner()
+        if not self.sent:
+            self.send(words, env, final)
+        if ahead:
+            self.send_ahead(words, env, final)
         outcome = self.wait(timeout)
         if outcome.get("exit_status") != 0 and outcome.get("written") is False and final:
             self.write_failure(words, outcome["reason"])
         return outcome
+
+    def send(self, words, env, final):
+        request = {"words": words, "final": final,
+                   "env": {k: env[k] for k in ("FJD_JOB_NAME", "FJD_ATTEMPT", "FJD_ARRAY",
+                                               "FJD_TASK", "FJD_TASKS") if k in env}}
+        try:
+            os.write(self.proc.stdin.fileno(), (json.dumps(request) + "\n").encode())
+        except OSError:
+            pass  # (dead: the wait finds out)
+        self.sent.append(words)
+
+    def send_ahead(self, words, env, final):
+        """Keep up to AHEAD requests of the range's next tasks with the runner."""
+        if words[1] != "map" or "FJD_TASK" not in env or len(self.sent) >= AHEAD:
+            return
+        last = self.current_range_end()
+        task, index = int(env["FJD_TASK"]), int(words[3])
+        following = task + len(self.sent)
+        while len(self.sent) < AHEAD and last is not None and following <= last:
+            name = "%s#%d" % (env.get("FJD_ARRAY"), following)
+            self.send(words[:3] + (str(index + following - task),),
+                      dict(env, FJD_TASK=str(following), FJD_JOB_NAME=name, FJD_ATTEMPT="1"),
+                      final)
+            following += 1
+
+    def current_range_end(self):
+        """The last task of the range being run (it shrinks when shared)."""
+        job = self.launcher.presence.job
+        if job != self.range_name:
+            self.range_name, self.range_end = job, names.parse(job).last if job else None
+        return self.range_end
 
     def ensure_runner(self):
         launcher = self.launcher
@@ -111,6 +151,7 @@ class CallHost:
             while True:
                 reply = replies.take()
                 if reply is not None:
+                    self.sent.popleft()
                     return {"exit_status": 0 if reply["ok"] else 1, "signal": None,
                             "reason": reply["reason"], "written": None}
                 if replies.ended:
@@ -184,6 +225,7 @@ class CallHost:
                 pass
             self.proc.wait()
             self.proc = None
+        self.sent.clear()
         if self.replies is not None:
             os.close(self.replies.fd)
             self.replies = None

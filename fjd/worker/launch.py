@@ -117,7 +117,8 @@ class Launcher:
         results = []
         for number in range(1, settings.retries + 2):
             out_start, err_start = out.size, err.size
-            outcome = self.calls.run(argv, env, settings.timeout, number > settings.retries)
+            outcome = self.calls.run(argv, env, settings.timeout, number > settings.retries,
+                                     ahead=not settings.retries)
             results.append(RunResult.of(outcome, {"stdout": out.span(out_start),
                                                   "stderr": err.span(err_start)}))
             if outcome["exit_status"] == 0:
