@@ -9,6 +9,7 @@ Each submitted call is one job, each map one items file and a few arrays; the wo
 them in a long-lived call runner and append the outcomes to one results file each in the
 executor's folder, which the collector thread reads back by offset.
 """
+import atexit
 import concurrent.futures
 import logging
 import os
@@ -90,6 +91,7 @@ class Executor(concurrent.futures.Executor):
             except BaseException:
                 self.collector.stop()
                 raise
+        atexit.register(self.shutdown)  # (daemons never outlive a program that forgot it)
 
     # -- submitting -----------------------------------------------------------------------
 
@@ -225,3 +227,4 @@ class Executor(concurrent.futures.Executor):
                 self.canceller.close()
                 self.canceller = None
         self.folder.close()
+        atexit.unregister(self.shutdown)

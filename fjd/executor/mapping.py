@@ -3,7 +3,7 @@ in order as they arrive (DESIGN.md, "Python calls").
 
 A feeder thread consumes the iterables, pickles each task's items (chunksize of them) into
 the items file, and queues them as product arrays of FIRST_BLOCK tasks first (so work
-starts at once), then of BLOCK tasks. The collector hands each result frame to the map; the
+starts at once), then of BLOCK tasks (sooner when the workers would idle: feed_blocks). The collector hands each result frame to the map; the
 generator waits for the next one in order. Memory holds only the results that arrived ahead
 of the one awaited (and small bodies only: big ones are read again by offset)."""
 import concurrent.futures
@@ -18,7 +18,8 @@ from .queueing import Items
 
 FIRST_BLOCK = 1000  # tasks of the first array of a map
 BLOCK = 100000  # tasks of each later array
-BLOCK_AFTER = 0.2  # seconds: a block waits no longer for more items before it is queued
+BLOCK_AFTER = 0.2  # seconds a block waits for more items before it is queued, if starving
+STARVING = 64  # queued tasks without a result, below which the workers are about to idle
 
 
 def chunks(iterables, chunksize):
@@ -69,6 +70,10 @@ class MapRun:
             self.cond.notify_all()
 
     def feed_blocks(self, tasks):
+        """Queue an array when BLOCK tasks are written, when the iterable ends, or when
+        the workers are about to run out of queued tasks (the first array: at once) and
+        BLOCK_AFTER has passed: a fast iterable makes a few big arrays, a slow one is
+        not kept from the workers."""
         index = 0
         first, size, started = 1, FIRST_BLOCK, time.monotonic()
         for chunk in tasks:
@@ -76,11 +81,17 @@ class MapRun:
                 return
             self.items.add(pickle.dumps(chunk, PROTOCOL))
             index += 1
-            if index - first + 1 >= size or time.monotonic() - started >= BLOCK_AFTER:
+            if index - first + 1 >= size or (time.monotonic() - started >= BLOCK_AFTER and
+                                             self.starving()):
                 self.queue_block(first, index)
                 first, size, started = index + 1, BLOCK, time.monotonic()
         if index >= first:
             self.queue_block(first, index)
+
+    def starving(self):
+        """Whether fewer than STARVING queued tasks are still without a result."""
+        with self.cond:
+            return self.queued - (self.next - 1 + len(self.arrived)) < STARVING
 
     def queue_block(self, first, last):
         self.items.flush()
