@@ -50,3 +50,8 @@ def unpicklable_result():
 
 class Custom(Exception):
     """An exception of the caller's own module."""
+
+
+def big(size):
+    """A result larger than the collector keeps with its frame (read back by offset)."""
+    return b"x" * size

@@ -38,6 +38,8 @@ def test_submit_results_and_exceptions(served):
     assert ex.submit(pow, 2, 10).result(timeout=20) == 1024
     assert ex.submit(funcs.add, 1, y=2).result(timeout=20) == 3
     assert ex.submit(funcs.nested, 3).result(timeout=20) == funcs.nested(3)
+    assert ex.submit(funcs.big, 1 << 20).result(timeout=20) == b"x" * (1 << 20)
+    assert [len(b) for b in ex.map(funcs.big, [1 << 17] * 3)] == [1 << 17] * 3
     failing = ex.submit(funcs.divide, 1, 0)
     with pytest.raises(ZeroDivisionError) as raised:
         failing.result(timeout=20)

@@ -49,7 +49,8 @@ class ResultsFile:
 
 
 class Collector(threading.Thread):
-    """deliver(key, fd, offset, length, body) for every frame; on_problem(exception) when
+    """deliver(key, path, offset, length, body) for every frame (body None: a big one,
+    read from path when needed); on_problem(exception) when
     a results file must be refused; busy() says whether calls are outstanding."""
 
     def __init__(self, path, shared, uids, deliver, on_problem, busy):
@@ -94,6 +95,8 @@ class Collector(threading.Thread):
         while not self.stopped:
             now = time.monotonic()
             if now - listed >= BACKSTOP or not self.files:
+                if self.shared:
+                    self.reopen()
                 self.open_new()
                 listed = now
             try:
@@ -157,11 +160,24 @@ class Collector(threading.Thread):
                 continue
             self.files[name] = ResultsFile(fd)
 
+    def reopen(self):
+        """On a shared mount, open the results files again once a second: a descriptor
+        kept open may go on seeing the size a file had (the attribute cache), an open asks
+        the server."""
+        for name, results in self.files.items():
+            try:
+                fd = os.open(os.path.join(self.path, name), os.O_RDONLY | os.O_NOFOLLOW |
+                             os.O_CLOEXEC)
+            except OSError:
+                continue
+            os.close(results.fd)
+            results.fd = fd
+
     def read_all(self):
         """Read every file's new frames and deliver them; whether there were any."""
         any_new = False
-        for results in list(self.files.values()):
+        for name, results in list(self.files.items()):
             for key, offset, length, body in results.read_new():
                 any_new = True
-                self.deliver(key, results.fd, offset, length, body)
+                self.deliver(key, os.path.join(self.path, name), offset, length, body)
         return any_new

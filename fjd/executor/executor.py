@@ -126,7 +126,7 @@ class Executor(concurrent.futures.Executor):
 
     # -- results --------------------------------------------------------------------------
 
-    def deliver(self, key, fd, offset, length, body):
+    def deliver(self, key, path, offset, length, body):
         """A result frame from the collector (the first one of a call wins)."""
         parsed = frames.parse_key(key)
         if parsed is None:
@@ -135,7 +135,7 @@ class Executor(concurrent.futures.Executor):
         if kind == "m":
             run = self.maps.get(where[0])
             if run is not None:
-                run.deliver(where[1], fd, offset, length, body)
+                run.deliver(where[1], path, offset, length, body)
             return
         with self.lock:
             future = self.pending.pop(where, None)
@@ -143,7 +143,7 @@ class Executor(concurrent.futures.Executor):
             return
         try:
             ok, value, error = unpack_outcome(
-                body if body is not None else frames.read_at(fd, offset, length))
+                body if body is not None else frames.read_body(path, offset, length))
         except Exception as problem:
             ok, error = False, problem
         if ok:
@@ -159,6 +159,8 @@ class Executor(concurrent.futures.Executor):
         for future in waiting:
             if not future.done():
                 future.set_exception(error)
+        for run in list(self.maps.values()):
+            run.refuse(error)
 
     def busy(self):
         return bool(self.pending) or any(run.outstanding() for run in list(self.maps.values()))

@@ -79,6 +79,15 @@ def read_at(fd, offset, length):
     return data
 
 
+def read_body(path, offset, length):
+    """A frame's body from its results file (a big one: not kept in memory)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        return read_at(fd, offset, length)
+    finally:
+        os.close(fd)
+
+
 # -- keys -----------------------------------------------------------------------------------
 
 def call_key(offset):

@@ -40,12 +40,13 @@ class MapRun:
         self.number = number
         self.label = label
         self.cond = threading.Condition()
-        self.arrived = {}  # task index -> (fd, offset, length, body or None)
+        self.arrived = {}  # task index -> (results path, offset, length, body or None)
         self.next = 1  # the task whose results come next
         self.queued = 0  # tasks queued so far
         self.total = None  # known once the iterables are exhausted
         self.error = None  # what stopped the feeder (an item that cannot be pickled, ...)
         self.closed = False
+        self.refused = None  # the error of a results file refused
         self.arrays = []  # queue names of its arrays
         self.blocks = []  # (queue name, first task, last task) of each array
         self.items = Items(executor.folder, number, header)
@@ -104,11 +105,11 @@ class MapRun:
 
     # -- results ------------------------------------------------------------------------------
 
-    def deliver(self, index, fd, offset, length, body):
+    def deliver(self, index, path, offset, length, body):
         with self.cond:
             if index < self.next or index in self.arrived or self.closed:
                 return  # (a second result of a task run again: the first one won)
-            self.arrived[index] = (fd, offset, length, body)
+            self.arrived[index] = (path, offset, length, body)
             if index == self.next:
                 self.cond.notify_all()
 
@@ -147,7 +148,7 @@ class MapRun:
         return True
 
     def outstanding_locked(self):
-        if self.closed or (self.error is not None and self.next > self.queued):
+        if self.closed or self.refused is not None or (self.error is not None and self.next > self.queued):
             return False
         return self.total is None or len(self.arrived) < self.total - self.next + 1
 
@@ -158,9 +159,9 @@ class MapRun:
                 entry = self.take_next(end_time)
                 if entry is None:
                     return
-                fd, offset, length, body = entry
+                path, offset, length, body = entry
                 ok, value, error = unpack_outcome(
-                    body if body is not None else frames.read_at(fd, offset, length))
+                    body if body is not None else frames.read_body(path, offset, length))
                 for result in value or ():
                     yield result
                 if not ok:
@@ -171,6 +172,8 @@ class MapRun:
     def take_next(self, end_time):
         with self.cond:
             while self.next not in self.arrived:
+                if self.refused is not None:
+                    raise self.refused
                 if self.total is not None and self.next > self.total:
                     return None
                 if self.error is not None and self.next > self.queued:
@@ -197,6 +200,12 @@ class MapRun:
         if rest:
             self.executor.cancel_queued(self.arrays)
         self.executor.forget_map(self)
+
+    def refuse(self, error):
+        """A results file was refused (UnsafeFile): the generator raises error."""
+        with self.cond:
+            self.refused = error
+            self.cond.notify_all()
 
     def cancel_rest(self):
         """shutdown(cancel_futures=True): the tasks still queued are cancelled."""

@@ -22,6 +22,7 @@ from . import frames
 from .payload import CallFailed, Context, check_owner, one_line, pack_outcome
 
 RESULTS_PREFIX = "results-"
+WINDOW = 1 << 16  # bytes read ahead in a map's index and items files
 
 
 class Payloads:
@@ -31,7 +32,7 @@ class Payloads:
         self.root = root
         self.uids = uids
         self.fds = {}
-        self.headers = {}
+        self.windows = {}  # path -> (offset, bytes read there)
         self.folders_checked = set()
 
     def folder(self, relative):
@@ -55,11 +56,30 @@ class Payloads:
 
     def entry(self, folder, block, index):
         """The bytes of entry index of a map's items file (0: its header)."""
-        idx = self.open(os.path.join(folder, "map-%d.idx" % block))
-        offset, length = frames.INDEX_ENTRY.unpack(frames.read_at(
-            idx, index * frames.INDEX_ENTRY.size, frames.INDEX_ENTRY.size))
-        return frames.read_at(self.open(os.path.join(folder, "map-%d.items" % block)),
-                              offset, length)
+        offset, length = frames.INDEX_ENTRY.unpack(self.read(
+            os.path.join(folder, "map-%d.idx" % block), index * frames.INDEX_ENTRY.size,
+            frames.INDEX_ENTRY.size))
+        return self.read(os.path.join(folder, "map-%d.items" % block), offset, length)
+
+    def read(self, path, offset, length):
+        """length bytes at offset of an append-only file, through a window read WINDOW
+        bytes at a time: a map's tasks come in order, so one read (one request to the
+        file server on a shared mount) serves many of them."""
+        start, data = self.windows.get(path, (0, b""))
+        if start <= offset and offset + length <= start + len(data):
+            return data[offset - start:offset - start + length]
+        try:
+            data = frames.read_at(self.open(path), offset, length)
+        except OSError:
+            # a descriptor kept open may see the size the file had (a shared mount's
+            # attribute cache): an open asks the server again
+            os.close(self.fds.pop(path))
+            data = frames.read_at(self.open(path), offset, length)
+        more = os.pread(self.open(path), WINDOW, offset + length)
+        self.windows[path] = (offset, data + more)
+        if len(self.windows) > 8:
+            self.windows = {path: self.windows[path]}
+        return data
 
 
 class CallRunner:
@@ -93,8 +113,7 @@ class CallRunner:
         """(the result's key, a function running the call: (ok, body, reason))."""
         kind, first, second = words[0], int(words[1]), int(words[2])
         if kind == "call":
-            data = frames.read_at(self.payloads.open(os.path.join(folder, "calls.pkl")),
-                                  first, second)
+            data = self.payloads.read(os.path.join(folder, "calls.pkl"), first, second)
             function, args, kwargs = self.context.unpack(data)
             return frames.call_key(first), lambda: run_call(function, args, kwargs)
         if kind == "map":
