@@ -4,8 +4,8 @@
 A submitted call is one frame appended to ``calls.pkl`` and one single job (marked plain,
 so the dispatcher hands it out unread); a map is one items file with its index and a few
 product arrays of ``[params] i: FIRST..LAST``, each task running the entry i of the items.
-Every job runs ``python3 -m fjd.executor.serve FOLDER ...``: a worker that knows
-``[control] python: calls`` runs it in its call runner, any other runs that command.
+Every job's command is ``python3 -m fjd.executor.serve FOLDER ...``; a worker runs it in
+its call runner (``[control] python: calls``), a person can run it by hand.
 """
 import os
 import re
@@ -21,6 +21,7 @@ from .payload import check_owner
 
 CALLS = "calls"
 SERVE = "python3 -m fjd.executor.serve"
+BATCH = 1 << 20  # bytes of a map's items written at once
 _LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -133,17 +134,27 @@ class Items:
         self.items_fd = os.open(base + ".items", flags, 0o644)
         self.index_fd = os.open(base + ".idx", flags, 0o644)
         self.size = 0
-        self.pending = []
+        self.pending = []  # index entries not written yet
+        self.waiting, self.waiting_size = [], 0  # entries not written yet
         self.add(header)  # (entry 0)
 
     def add(self, data):
-        """Append one entry (its index entry is written at flush)."""
-        write_all(self.items_fd, data)
+        """Append one entry (written in batches; its index entry at flush)."""
+        self.waiting.append(data)
+        self.waiting_size += len(data)
         self.pending.append(frames.INDEX_ENTRY.pack(self.size, len(data)))
         self.size += len(data)
+        if self.waiting_size >= BATCH:
+            self.write_waiting()
+
+    def write_waiting(self):
+        if self.waiting:
+            write_all(self.items_fd, b"".join(self.waiting))
+            self.waiting, self.waiting_size = [], 0
 
     def flush(self):
-        """Write the index entries of what was added, before its tasks are queued."""
+        """Write what was added, then its index entries, before its tasks are queued."""
+        self.write_waiting()
         if self.pending:
             write_all(self.index_fd, b"".join(self.pending))
             self.pending = []

@@ -10,7 +10,7 @@ module once), runs it, appends the outcome to its results file and replies ``ok`
 one-line reason. A failed attempt that will be retried writes no outcome.
 
 Run as a command (``python3 -m fjd.executor.serve FOLDER call ...``, the job's own
-executable, for a worker that does not know Python calls) it runs that one call.
+executable, by hand with FJD_ROOT set) it runs that one call.
 """
 import json
 import os
