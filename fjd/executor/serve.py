@@ -16,12 +16,15 @@ import json
 import os
 import pickle
 import sys
+import time
 import traceback
 
 from . import frames
 from .payload import CallFailed, Context, check_owner, one_line, pack_outcome
 
 RESULTS_PREFIX = "results-"
+ANSWERS_AT_ONCE = 16  # replies to quick calls sent in one write
+ANSWERS_HELD = 0.002  # seconds a reply may wait for others
 WINDOW = 1 << 16  # bytes read ahead in a map's index and items files
 
 
@@ -169,12 +172,20 @@ def run_chunk(function, items):
 # -- the process ------------------------------------------------------------------------------
 
 def serve(root, worker_id, uids, requests, replies):
-    """Answer requests (a binary file of JSON lines) until it ends."""
+    """Answer requests (JSON lines on the descriptor requests) until they end. Replies to
+    quick calls are sent together (Replies), never held while the runner would wait."""
     runner = CallRunner(root, worker_id, uids)
+    answers = Answers(replies)
+    pending = b""
     while True:
-        line = requests.readline()
-        if not line:
-            return 0
+        if b"\n" not in pending:
+            answers.send()  # (before waiting: the worker may be waiting for them)
+            data = os.read(requests, 1 << 16)
+            if not data:
+                return 0
+            pending += data
+            continue
+        line, pending = pending.split(b"\n", 1)
         request = json.loads(line)
         os.environ.update(request.get("env") or {})
         ok, reason = runner.handle(request["words"], request.get("final", True))
@@ -183,13 +194,38 @@ def serve(root, worker_id, uids, requests, replies):
                 stream.flush()
             except (OSError, ValueError):
                 pass
-        os.write(replies, (json.dumps({"ok": ok, "reason": reason}) + "\n").encode())
+        answers.add({"ok": ok, "reason": reason})
+
+
+class Answers:
+    """Replies not sent yet: sent when the runner would wait for requests, when
+    ANSWERS_AT_ONCE are together, or when the oldest is ANSWERS_HELD old."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.lines = []
+        self.since = None
+
+    def add(self, reply):
+        self.lines.append(json.dumps(reply) + "\n")
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        if len(self.lines) >= ANSWERS_AT_ONCE or now - self.since >= ANSWERS_HELD:
+            self.send()
+
+    def send(self):
+        if self.lines:
+            data = "".join(self.lines).encode()
+            self.lines, self.since = [], None
+            while data:
+                data = data[os.write(self.fd, data):]
 
 
 def main(argv):
     if argv[:1] == ["--runner"]:
         root, worker_id, uids = argv[1], argv[2], {int(u) for u in argv[3].split(",")}
-        return serve(root, worker_id, uids, sys.stdin.buffer, int(argv[4]))
+        return serve(root, worker_id, uids, sys.stdin.fileno(), int(argv[4]))
     root = os.environ.get("FJD_ROOT") or os.getcwd()
     runner = CallRunner(root, os.environ.get("FJD_WORKER_ID") or "command", {os.geteuid()})
     ok, reason = runner.handle(argv, True)

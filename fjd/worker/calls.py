@@ -18,7 +18,7 @@ from ..executor import frames
 from ..executor.payload import CallFailed, pack_outcome
 from ..executor.serve import RESULTS_PREFIX, key_of
 
-AHEAD = 8  # requests of a range's next tasks kept with the runner
+AHEAD = 32  # requests of a range's next tasks kept with the runner
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -61,6 +61,7 @@ class CallHost:
         self.replies = None
         self.journal_fds = None
         self.sent = collections.deque()  # requests whose replies are still to come
+        self.unsent = []  # request lines not written yet (flush)
         self.range_name = self.range_end = None
 
     def run(self, argv, env, timeout, final, ahead=False):
@@ -77,6 +78,7 @@ class CallHost:
             self.send(words, env, final)
         if ahead:
             self.send_ahead(words, env, final)
+        self.flush()
         outcome = self.wait(timeout)
         if outcome.get("exit_status") != 0 and outcome.get("written") is False and final:
             self.write_failure(words, outcome["reason"])
@@ -86,16 +88,22 @@ class CallHost:
         request = {"words": words, "final": final,
                    "env": {k: env[k] for k in ("FJD_JOB_NAME", "FJD_ATTEMPT", "FJD_ARRAY",
                                                "FJD_TASK", "FJD_TASKS") if k in env}}
+        self.unsent.append(json.dumps(request) + "\n")
+        self.sent.append(words)
+
+    def flush(self):
+        """Write the requests made since the last flush, in one write."""
+        data, self.unsent = "".join(self.unsent).encode(), []
         try:
-            os.write(self.proc.stdin.fileno(), (json.dumps(request) + "\n").encode())
+            while data:
+                data = data[os.write(self.proc.stdin.fileno(), data):]
         except OSError:
             pass  # (dead: the wait finds out)
-        self.sent.append(words)
 
     def send_ahead(self, words, env, final):
         """Keep up to AHEAD requests of the range's next tasks with the runner."""
-        if words[1] != "map" or "FJD_TASK" not in env or len(self.sent) >= AHEAD:
-            return
+        if words[1] != "map" or "FJD_TASK" not in env or len(self.sent) > AHEAD // 2:
+            return  # (refilled by halves: one write, one wake-up of the runner, for many)
         last = self.current_range_end()
         task, index = int(env["FJD_TASK"]), int(words[3])
         following = task + len(self.sent)
@@ -226,6 +234,7 @@ class CallHost:
             self.proc.wait()
             self.proc = None
         self.sent.clear()
+        self.unsent = []
         if self.replies is not None:
             os.close(self.replies.fd)
             self.replies = None
