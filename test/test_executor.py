@@ -196,3 +196,13 @@ def test_a_call_cancelled_from_outside_fails(queue):
         queue.dispatcher()
         with pytest.raises(CallFailed, match="cancelled"):
             list(results)
+
+
+def test_map_timeout_and_early_close_cancel_queued_tasks(queue):
+    with fjd.Executor(root=queue.root) as ex:  # (no workers: the tasks stay queued)
+        results = ex.map(funcs.square, range(5), timeout=0.3)
+        with pytest.raises(concurrent.futures.TimeoutError):
+            next(results)
+        results.close()
+        wait_for(lambda: len(queue.names("cancelled")) == 1, message="the array cancelled")
+        assert queue.queued() == []
