@@ -12,7 +12,6 @@ executor's folder, which the collector thread reads back by offset.
 import atexit
 import concurrent.futures
 import logging
-import os
 import threading
 import time
 

@@ -115,8 +115,7 @@ class Folder:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644,
                      dir_fd=self.queue_fd)
         try:
-            write_all(fd, data)
-            self.sync(fd)
+            write_all(fd, data)  # (no sync: the close sends it, before the rename)
         finally:
             os.close(fd)
         os.rename(tmp, name, src_dir_fd=self.queue_fd, dst_dir_fd=self.queue_fd)

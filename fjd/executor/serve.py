@@ -64,10 +64,11 @@ class Payloads:
             frames.INDEX_ENTRY.size))
         return self.read(os.path.join(folder, "map-%d.items" % block), offset, length)
 
-    def read(self, path, offset, length):
+    def read(self, path, offset, length, ahead=True):
         """length bytes at offset of an append-only file, through a window read WINDOW
         bytes at a time: a map's tasks come in order, so one read (one request to the
-        file server on a shared mount) serves many of them."""
+        file server on a shared mount) serves many of them. ahead=False: no window (a
+        submitted call's payload: the next one is rarely written yet)."""
         start, data = self.windows.get(path, (0, b""))
         if start <= offset and offset + length <= start + len(data):
             return data[offset - start:offset - start + length]
@@ -78,6 +79,8 @@ class Payloads:
             # attribute cache): an open asks the server again
             os.close(self.fds.pop(path))
             data = frames.read_at(self.open(path), offset, length)
+        if not ahead:
+            return data
         more = os.pread(self.open(path), WINDOW, offset + length)
         self.windows[path] = (offset, data + more)
         if len(self.windows) > 8:
@@ -116,7 +119,8 @@ class CallRunner:
         """(the result's key, a function running the call: (ok, body, reason))."""
         kind, first, second = words[0], int(words[1]), int(words[2])
         if kind == "call":
-            data = self.payloads.read(os.path.join(folder, "calls.pkl"), first, second)
+            data = self.payloads.read(os.path.join(folder, "calls.pkl"), first, second,
+                                      ahead=False)
             function, args, kwargs = self.context.unpack(data)
             return frames.call_key(first), lambda: run_call(function, args, kwargs)
         if kind == "map":
