@@ -3,6 +3,8 @@
 
     python bench/executor.py                 # full sizes: 100,000 calls, a 1,000,000-call map
     python bench/executor.py --quick         # a smoke run of a few seconds
+    python bench/executor.py --root /mnt/q   # round trips on a root whose daemons run
+                                             # already (e.g. over sshfs: target 150 ms)
 
 Prints, each with its target:
   * ex.map(f, range(N)) with 2 local workers vs ProcessPoolExecutor(2).map(f, ...,
@@ -95,6 +97,20 @@ def big_map_child(root, calls, workers):
                       "seconds": seconds}))
 
 
+def round_trips(root, samples):
+    """The median round trip of a call on a root whose daemons run already."""
+    with fjd.Executor(root=root) as ex:
+        ex.submit(trivial, 0).result()
+        trips = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            ex.submit(trivial, 1).result()
+            trips.append(time.perf_counter() - started)
+    print("round trip of one call on %s: median %.1f ms of %d" % (root, statistics.median(
+        trips) * 1000, samples))
+    return 0
+
+
 def verdict(ok):
     return "PASS" if ok else "MISS"
 
@@ -108,8 +124,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="2,000 calls, a 20,000-call "
                         "big map, 10 round trips")
     parser.add_argument("--tmp", default=None, help="where the queue roots go")
+    parser.add_argument("--root", help="only the round trip, on this root with its daemons "
+                        "already running (an sshfs mount with hints: target 150 ms)")
     parser.add_argument("--child-big", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.root:
+        return round_trips(args.root, args.samples)
     if args.child_big:
         root, calls, workers = args.child_big
         return big_map_child(root, int(calls), int(workers))

@@ -57,6 +57,13 @@ def test_calls_run_on_another_host(hosts):  # noqa: F811
         assert list(ex.map(funcs.square, range(200))) == [i * i for i in range(200)]
         with pytest.raises(ZeroDivisionError):
             ex.submit(funcs.divide, 1, 0).result(timeout=60)
+        trips = []
+        for _ in range(10):
+            started = time.monotonic()
+            ex.submit(funcs.square, 2).result(timeout=60)
+            trips.append(time.monotonic() - started)
+        print("round trip over sshfs (worker on beta): median %.0f ms"
+              % (sorted(trips)[5] * 1000))
     with open(os.path.join(shared, "caller.py"), "w") as handle:
         handle.write(CALLER % hosts.mountpoint)
     caller = hosts.start(

@@ -115,6 +115,8 @@ class Collector(threading.Thread):
         files were read after their jobs were seen finished."""
         calls, arrays = self.lost.finished_calls(), self.lost.finished_arrays()
         if calls or arrays:
+            if self.shared:
+                self.reopen()
             self.open_new()
             self.read_all()
             self.lost.fail(calls, arrays)

@@ -53,6 +53,15 @@ class LostCalls:
         self.executor = executor
         self.layout = executor.layout
         self.every = CHECK_EVERY_SHARED if self.layout.shared else CHECK_EVERY
+        self.seen = set()  # names seen finished at the look before
+
+    def second_sighting(self, name):
+        """Whether name was seen finished at the look before too: an outcome written just
+        before its job was filed has had a whole look's time to be read."""
+        if name in self.seen:
+            return True
+        self.seen.add(name)
+        return False
 
     def finished_calls(self):
         """(future, folder) of the oldest submitted calls whose jobs are finished."""
@@ -61,7 +70,7 @@ class LostCalls:
         found = []
         for future in oldest:
             folder = final_folder(self.layout, future.queue_name)
-            if folder is not None:
+            if folder is not None and self.second_sighting(future.queue_name):
                 found.append((future, folder))
         return found
 
@@ -73,7 +82,7 @@ class LostCalls:
             block = run.block_of(run.next)
             if block is not None:
                 folder = final_folder(self.layout, block[0])
-                if folder is not None:
+                if folder is not None and self.second_sighting(block[0]):
                     found.append((run,) + block + (folder,))
         return found
 
