@@ -113,7 +113,7 @@ class Collector(threading.Thread):
     def check_lost(self):
         """Calls whose jobs finished without an outcome fail (lost.py), once the results
         files were read after their jobs were seen finished."""
-        calls, arrays = self.lost.finished_calls(), self.lost.finished_arrays()
+        calls, arrays = self.lost.look()
         if calls or arrays:
             if self.shared:
                 self.reopen()

@@ -54,14 +54,19 @@ class LostCalls:
         self.layout = executor.layout
         self.every = CHECK_EVERY_SHARED if self.layout.shared else CHECK_EVERY
         self.seen = set()  # names seen finished at the look before
+        self.seeing = set()  # ... and at this one
 
     def second_sighting(self, name):
         """Whether name was seen finished at the look before too: an outcome written just
         before its job was filed has had a whole look's time to be read."""
-        if name in self.seen:
-            return True
-        self.seen.add(name)
-        return False
+        self.seeing.add(name)
+        return name in self.seen
+
+    def look(self):
+        """(calls, arrays) found finished at this look and the one before."""
+        found = self.finished_calls(), self.finished_arrays()
+        self.seen, self.seeing = self.seeing, set()
+        return found
 
     def finished_calls(self):
         """(future, folder) of the oldest submitted calls whose jobs are finished."""
