@@ -206,3 +206,14 @@ def test_map_timeout_and_early_close_cancel_queued_tasks(queue):
         results.close()
         wait_for(lambda: len(queue.names("cancelled")) == 1, message="the array cancelled")
         assert queue.queued() == []
+
+
+@pytest.mark.slow
+def test_workers_beside_a_running_dispatcher(queue):
+    queue.dispatcher()
+    wait_for(lambda: os.path.exists(queue.path("dispatcher.lock")), message="the lock")
+    with fjd.Executor(root=queue.root, workers=1) as ex:
+        assert ex.daemons.dispatcher is None  # (the running one serves the calls)
+        assert list(ex.map(funcs.square, range(20))) == [i * i for i in range(20)]
+        worker = ex.daemons.workers[0]
+    assert worker.poll() is not None
