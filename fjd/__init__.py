@@ -4,7 +4,7 @@ import sys
 import types
 
 __version__ = "0.3.0"
-__all__ = ["submit", "params", "SubmitError", "QueueError", "__version__"]
+__all__ = ["submit", "params", "Executor", "SubmitError", "QueueError", "__version__"]
 
 # fjd.submit(...) queues jobs from Python (see fjd/submit.py); the module itself stays
 # importable as ``from fjd.submit import ...``. What this package offers is loaded when first
@@ -12,7 +12,8 @@ __all__ = ["submit", "params", "SubmitError", "QueueError", "__version__"]
 # `fjd cancel` run once per job of a workflow, so they import only what they use.
 # name -> (module, attribute)
 LAZY = {"submit": ("submit", "submit"), "SubmitError": ("errors", "SubmitError"),
-        "QueueError": ("errors", "QueueError"), "params": ("context", "params")}
+        "QueueError": ("errors", "QueueError"), "params": ("context", "params"),
+        "Executor": ("executor.executor", "Executor")}
 
 
 def __getattr__(name):

@@ -50,7 +50,8 @@ class JobSpec:
 class Settings:
     """The [control] keys that say how a job (or each task of an array) runs."""
 
-    __slots__ = ("logfile", "workdir", "timeout", "retries", "jobfile", "output", "request")
+    __slots__ = ("logfile", "workdir", "timeout", "retries", "jobfile", "output", "request",
+                 "python")
 
     def __init__(self, control):
         """control: a mapping of [control] keys (lower case) to their raw text."""
@@ -65,6 +66,7 @@ class Settings:
             self.request = resources.request_of_control(control)
         except ValueError as error:
             raise JobError(str(error))
+        self.python = control.get("python", "").strip().lower() == "calls"
 
 
 def _choice(control, key, allowed):
@@ -252,7 +254,8 @@ def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES, keep_open=False, splice=False):
 CONTROL_KEYS = ("executable", "logfile", "workdir", "timeout", "retries", "jobfile", "output",
                 "priority", "tasks", "repeat",
                 "after", "after_finished", "after_each",  # (the dispatcher's: dependencies.py)
-                "cpus", "gpus", "memory")  # (resources.py)
+                "cpus", "gpus", "memory",  # (resources.py)
+                "python")  # (python: calls, fjd.Executor's jobs: worker/calls.py)
 
 CONTROL_KEYS += (ARGV_KEY,)  # the exact words of `fjd submit -- COMMAND` (command_job.py)
 

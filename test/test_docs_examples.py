@@ -125,7 +125,13 @@ def check_workflows(work, outputs):
     assert "queued\nwaiting\n" in "".join(outputs) and "done\ndone\n" in "".join(outputs)
 
 
+def check_python(work, outputs):
+    assert "1024" in outputs[0] and "raised remotely: division by zero" in outputs[0]
+    assert "ZeroDivisionError: division by zero" in outputs[0]  # (fjd status's line)
+
+
 CHECKS = {
+    "docs/python.md": check_python,
     "README.md": check_readme,
     "docs/resources.md": check_resources,
     "docs/commands.md": check_commands,

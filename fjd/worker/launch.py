@@ -11,6 +11,7 @@ from ..jobfile import JobError
 from ..layout import display, user_name
 from ..errors import QueueError
 from ..resources import Resources
+from .calls import CallHost
 from .outcomes import RunResult, with_runs
 
 log = logging.getLogger("fjd.worker")
@@ -58,6 +59,7 @@ class Launcher:
         self.base_env = dict(os.environ)
         self.runner = None  # an execute.Runner, made when the worker starts
         self.resources = Resources()  # what the worker owns (the worker sets it)
+        self.calls = CallHost(self)  # ([control] python: calls; its runner starts lazily)
 
     def check_owner(self, uid):
         if uid not in self.allowed_uids:
@@ -97,6 +99,8 @@ class Launcher:
         """Run argv, again up to [control] retries times while it fails (and can start);
         the last RunResult, with the summaries of all runs when there were several. name:
         the job's, to log each retry."""
+        if settings.python:
+            return self.run_calls(argv, env, settings)
         results = []
         env = self.resources.environment(env, settings.request)
         for number in range(1, settings.retries + 2):
@@ -108,6 +112,21 @@ class Launcher:
             if name is not None and number <= settings.retries:
                 log.info("%s: %s; retry %d of %d", display(name), result.reason, number,
                          settings.retries)
+        return with_runs(results)
+
+    def run_calls(self, argv, env, settings):
+        """A Python call ([control] python: calls), by the worker's call runner."""
+        out, err = self.journals.out, self.journals.err
+        out.fileno(), err.fileno()
+        results = []
+        for number in range(1, settings.retries + 2):
+            out_start, err_start = out.size, err.size
+            outcome = self.calls.run(argv, env, settings.timeout, number > settings.retries,
+                                     ahead=not settings.retries)
+            results.append(RunResult.of(outcome, {"stdout": out.span(out_start),
+                                                  "stderr": err.span(err_start)}))
+            if outcome["exit_status"] == 0:
+                break
         return with_runs(results)
 
     def execute(self, argv, workdir, env, timeout, files, memory=None):
