@@ -180,6 +180,16 @@ def rate_of(ends, sample=defaults.STATUS_RATE_SAMPLE):
     return (len(ends) - 1) / (ends[-1] - ends[0])
 
 
+def newest_failures(layout, journals, legacy_failures, failed_limit):
+    """The newest failure entries, with each one's params and command (all: a limit < 0)."""
+    limit = None if failed_limit is None or failed_limit < 0 else failed_limit
+    found = journals.failures(limit) + [dict(r, k=record_kinds.JOB) for r in legacy_failures]
+    failed = [failure_entry(r) for r in found]
+    add_details(layout, found, failed)
+    failed.sort(key=lambda r: (r["end_ts"] or 0, r["name"] or ""), reverse=True)
+    return failed if limit is None else failed[:limit]
+
+
 def snapshot(layout, failed_limit=10, with_rate=True):
     """The whole status as a dict (what --json prints)."""
     now = time.time()
@@ -193,13 +203,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
     inboxes = list_names(layout.jobpod)
     resources = resource_status.summary(layout, queued_names, inboxes)
     idle = list_names(layout.workerqueue)
-    limit = None if failed_limit is None or failed_limit < 0 else failed_limit
-    found = journals.failures(limit) + [dict(r, k=record_kinds.JOB) for r in legacy_failures]
-    failed = [failure_entry(r) for r in found]
-    add_details(layout, found, failed)  # each failure's params and command
-    failed.sort(key=lambda r: (r["end_ts"] or 0, r["name"] or ""), reverse=True)
-    if limit is not None:
-        failed = failed[:limit]
+    failed = newest_failures(layout, journals, legacy_failures, failed_limit)
     rate = rate_of(journals.ends + legacy_ends) if with_rate else None
     in_flight = sum(r["tasks"] for r in running)
     remaining = queued + in_flight
@@ -307,22 +311,27 @@ def render(state, failed_total=None):
                                                       display(b["why"]))
               for b in state.get("blocked") or ()]
     lines += resource_status.lines(state)
-    if state["running"]:
-        lines.append("")
-        lines.append("running:")
-        shown = [display(names.plain_name(job["job"])) for job in state["running"]]
-        width = max(3, min(RUNNING_NAME_WIDTH, max(len(text) for text in shown)))
-        lines.append("  %-*s %-8s %-28s %-16s %9s" % (width, "JOB", "STATE", "WORKER", "HOST",
-                                                       "ELAPSED"))
-        for job, text in zip(state["running"], shown):
-            lines.append("  %-*s %-8s %-28s %-16s %9s"
-                         % (width, keep_the_end(text, width), job["state"],
-                            shorten(job["worker"], 28), shorten(job["host"], 16),
-                            duration(job["elapsed"])))
+    lines += running_lines(state["running"])
     lines += waiting_lines(state.get("waiting"))
     lines += failed_lines(state["failed"], counts["failed"] if failed_total is None
                           else failed_total)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def running_lines(running):
+    """The table of what runs where, each job by its plain name (ARRAY#5-6)."""
+    if not running:
+        return []
+    shown = [display(names.plain_name(job["job"])) for job in running]
+    width = max(3, min(RUNNING_NAME_WIDTH, max(len(text) for text in shown)))
+    lines = ["", "running:", "  %-*s %-8s %-28s %-16s %9s"
+             % (width, "JOB", "STATE", "WORKER", "HOST", "ELAPSED")]
+    for job, text in zip(running, shown):
+        lines.append("  %-*s %-8s %-28s %-16s %9s"
+                     % (width, keep_the_end(text, width), job["state"],
+                        shorten(job["worker"], 28), shorten(job["host"], 16),
+                        duration(job["elapsed"])))
+    return lines
 
 
 def failed_lines(failed, total):
