@@ -28,6 +28,7 @@ class Handout:
         self.idle = idle
         self.live = live
         self.readiness = readiness  # ReadinessChecker: is a job file complete
+        self.shared_readiness = None  # settling.SharedReadiness on a shared mount
         self.sharing = sharing  # RangeSharing: the ranges handed out
         self.assigned = 0  # jobs and tasks handed out
         self.range_given_at = None  # when a range of tasks was last handed out
@@ -46,7 +47,8 @@ class Handout:
             self.rejects.reject_odd(listing.take_odd())
             if not listing.pending:
                 return False
-        idle = [w for w in sorted(self.idle.find(now)) if self.live.looks_alive(w)]
+        idle = self.live.proofs.first_choice(  # proven workers first (proving.py)
+            [w for w in sorted(self.idle.find(now)) if self.live.looks_alive(w)])
         self.waiting_for_workers = not idle and bool(listing.pending)
         if not idle and not listing.odd:
             return False
@@ -81,6 +83,7 @@ class Handout:
         """The worker has its batch: its announcement parked, a hint sent, noted."""
         self.idle.take(worker_id)
         self.live.tell_jobs(worker_id)
+        self.live.handed(worker_id, given, now)
         if self.waiting is not None:
             self.waiting.handed(worker_id, given)
         if "@" in given[0]:
@@ -98,6 +101,8 @@ class Handout:
         """Hand one worker its batch: up to its batch size of single jobs, or one range of
         an array's tasks. Returns (names given, jobs or tasks given)."""
         want = self.batches.next_size(worker_id, now)
+        if self.live.proofs.unproven(worker_id):
+            want = 1  # never seen alive: one job, back soon if it is not taken up
         floor = self.batches.floor_of(worker_id)
         share = max(share, min(want, floor))
         given, count = [], 0
@@ -117,8 +122,8 @@ class Handout:
                 if name is None:
                     continue
                 queue_name = names.parse(name)
-            outcome = self.assign(name, worker_id, unique=not queue_name.is_tasks and
-                                  names.submitted(name))
+            outcome = self.assign(name, worker_id, unique=not queue_name.is_tasks and (
+                names.submitted(name) or self.live.proofs.inbox_clear_of(worker_id, name)))
             if outcome == "assigned":
                 given.append(name)
                 count += queue_name.size
@@ -173,6 +178,8 @@ class Handout:
                 return READY, kinds[name], None
             head = read_head(path)
             return READY, head_info(head)[1], head
+        if self.shared_readiness is not None:
+            return self.shared_readiness.check(name, path)  # settling.py: one look
         state, detail = self.readiness.check(path, name, head=arrays.MAX_HEADER)
         return state, arrays.declared_kind(detail) if state == READY else None, detail
 

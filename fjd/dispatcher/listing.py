@@ -75,6 +75,7 @@ class JobListing:
         self.last_fresh = None
         self.kinds = {}  # name -> array kind (None: a single job), read with the priority
         self.dependent = set()  # names in kinds whose head may declare after keys
+        self.readiness = None  # settling.SharedReadiness on a shared mount: heads with sightings
         # on a shared mount an idle poll asks one stat before it lists (changes.py)
         self.gate = ChangeGate(lambda: folder_signature(path, folders.stat_folder)) \
             if shared else None
@@ -126,6 +127,11 @@ class JobListing:
         window = queued[:defaults.PRIORITY_WINDOW]
         known, kinds, dependent = self.priorities, self.kinds, self.dependent
         self.priorities, self.kinds, self.dependent = {}, {}, set()
+        readiness = self.readiness
+        if readiness is not None:
+            readiness.settle.keep(set(window))
+            if any(n not in kinds and not complete_on_arrival(n) for n in window):
+                readiness.before_reading()
         for name in window:
             if name in known and name in kinds:
                 self.priorities[name], self.kinds[name] = known[name], kinds[name]
@@ -134,7 +140,9 @@ class JobListing:
             elif names.plain_submitted(name):
                 self.priorities[name], self.kinds[name] = 0, None  # no need to read it
             else:
-                head = read_head(os.path.join(self.path, name))
+                path = os.path.join(self.path, name)
+                head = readiness.read_window(path, name) if readiness is not None and \
+                    not complete_on_arrival(name) else read_head(path)
                 self.priorities[name], self.kinds[name] = head_info(head)
                 if may_declare(head):
                     self.dependent.add(name)
