@@ -2,6 +2,7 @@
 ServerClock and ServerSettle, dispatcher/settling.py), and which workers get work first
 (dispatcher/proving.py): issue 27. The sshfs tests are in test_settle_sshfs.py."""
 import os
+import time
 
 from fjd.dispatcher.listing import JobListing
 from fjd.dispatcher.proving import Proofs
@@ -171,3 +172,21 @@ def test_a_file_renamed_in_is_ready_at_the_first_look_a_fresh_one_waits(tmp_path
     os.mkdir(str(tmp_path / "folder.conf"))
     assert readiness.check("folder.conf", str(tmp_path / "folder.conf"))[0] == NOT_REGULAR
     clock.close()
+
+
+def test_without_the_servers_clock_a_file_is_watched_stat_after_stat(tmp_path):
+    """A clock file that cannot be written (here: a folder in its place) costs hand-written
+    jobs the old settle wait, not the hand-out."""
+    os.mkdir(str(tmp_path / CLOCK_FILE))
+    fresh = put(tmp_path / "fresh.conf", "[control]\nexecutable: true\n")
+    listing, readiness, clock = shared_readiness(tmp_path, settle_seconds=0.3)
+    listing.relist(0.0)
+    started = time.monotonic()
+    assert readiness.check("fresh.conf", fresh)[0] == WRITING  # our own clock, from now
+    while True:
+        state, _, head = readiness.check("fresh.conf", fresh)
+        if state == READY or time.monotonic() - started > 5:
+            break
+        time.sleep(0.01)
+    assert state == READY and head.startswith(b"[control]")
+    assert time.monotonic() - started >= 0.3

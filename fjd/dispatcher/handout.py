@@ -47,8 +47,8 @@ class Handout:
             self.rejects.reject_odd(listing.take_odd())
             if not listing.pending:
                 return False
-        idle = self.live.proofs.first_choice(  # proven workers first (proving.py)
-            [w for w in sorted(self.idle.find(now)) if self.live.looks_alive(w)])
+        found = [w for w in sorted(self.idle.find(now)) if self.live.looks_alive(w)]
+        idle = self.live.proofs.first_choice(found)  # proven workers first (proving.py)
         self.waiting_for_workers = not idle and bool(listing.pending)
         if not idle and not listing.odd:
             return False
@@ -57,17 +57,18 @@ class Handout:
             self.rejects.reject_odd(listing.take_odd())
         if not idle:
             return False
-        return self.serve(idle, now) > 0
+        return self.serve(idle, now, found) > 0
 
-    def serve(self, idle, now):
-        """Give each idle worker its batch; the number of jobs and tasks given."""
+    def serve(self, idle, now, found=None):
+        """Give each idle worker its batch; the number of jobs and tasks given. found: all
+        the idle workers seen (those passed over stay known as idle, not given anything)."""
         # never more than a fair share of what is left, counting the busy workers too (they
         # come back soon): the last batches shrink, and all workers finish at about one time
         workers = max(len(idle), self.live.count, 1)
         share = fair_share(len(self.listing.pending), workers)
         deferred = []
         handed = 0
-        spare = self.idle.remember_spare(now, idle)
+        spare = self.idle.remember_spare(now, found or idle)
         for worker_id in idle:
             spare.discard(worker_id)
             given, count = self.fill_batch(worker_id, now, share, workers, deferred)

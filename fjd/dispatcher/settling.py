@@ -88,7 +88,11 @@ class SharedReadiness:
         if name not in settle.seen or name not in kinds:
             return self.first_look(name, path)
         if not settle.settled(name):
-            if settle.clock.reach(settle.waiting_for(name)) is None:
+            try:
+                reached = settle.clock.reach(settle.waiting_for(name))
+            except OSError:
+                return self.by_our_clock(name, path)
+            if reached is None:
                 return WRITING, None, None
             seen = look(path)
             if seen is None:
@@ -104,6 +108,15 @@ class SharedReadiness:
                 return WRITING, None, None
         settle.forget(name)
         return READY, kinds[name], None
+
+    def by_our_clock(self, name, path):
+        """The server's clock cannot be read (a full disk, a folder we may not write):
+        the file is watched stat after stat over the settle time, as before (ready.py)."""
+        state, detail = self.fallback.check(path, name, head=arrays.MAX_HEADER)
+        if state == READY:
+            self.settle.forget(name)
+            return READY, arrays.declared_kind(detail), detail
+        return state, None, (detail if state == NOT_REGULAR else None)
 
     def first_look(self, name, path):
         """A name whose head was not read with the listing's window (or changed since)."""
