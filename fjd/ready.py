@@ -199,6 +199,14 @@ class ServerSettle:
             return True  # --settle 0: whatever is there is complete
         return sighting.reference is not None and sighting.reference >= self.due(sighting)
 
+    def ahead(self, name):
+        """Whether the file's mtime is later than the server's time when it was looked at
+        (set by a writer, `cp -p` or `touch -d` from a host whose clock is ahead): the
+        server's clock cannot tell when such a file settles."""
+        sighting = self.seen.get(name)
+        return sighting is not None and sighting.reference is not None and \
+            sighting.mtime > sighting.reference + SECOND
+
     def waiting_for(self, name):
         """The server's time this file waits for (ns), None if never seen."""
         sighting = self.seen.get(name)

@@ -190,3 +190,22 @@ def test_without_the_servers_clock_a_file_is_watched_stat_after_stat(tmp_path):
         time.sleep(0.01)
     assert state == READY and head.startswith(b"[control]")
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_file_from_the_future_is_watched_stat_after_stat(tmp_path):
+    """A file whose mtime is ahead of the server's clock (copied with its times from a
+    host whose clock is ahead) would wait for ever by the server's clock: it is watched
+    over the settle time on ours instead."""
+    future = put(tmp_path / "future.conf", "[control]\nexecutable: true\n")
+    ahead = os.stat(future).st_mtime_ns + 3600 * SECOND
+    os.utime(future, ns=(ahead, ahead))
+    listing, readiness, clock = shared_readiness(tmp_path, settle_seconds=0.2)
+    listing.relist(0.0)
+    started = time.monotonic()
+    while True:
+        state = readiness.check("future.conf", future)[0]
+        if state == READY or time.monotonic() - started > 5:
+            break
+        time.sleep(0.01)
+    assert state == READY and time.monotonic() - started >= 0.2
+    clock.close()

@@ -88,6 +88,8 @@ class SharedReadiness:
         if name not in settle.seen or name not in kinds:
             return self.first_look(name, path)
         if not settle.settled(name):
+            if settle.ahead(name):
+                return self.by_our_clock(name, path)
             try:
                 reached = settle.clock.reach(settle.waiting_for(name))
             except OSError:
