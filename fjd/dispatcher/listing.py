@@ -130,8 +130,6 @@ class JobListing:
         readiness = self.readiness
         if readiness is not None:
             readiness.settle.keep(set(window))
-            if any(n not in kinds and not complete_on_arrival(n) for n in window):
-                readiness.before_reading()
         for name in window:
             if name in known and name in kinds:
                 self.priorities[name], self.kinds[name] = known[name], kinds[name]
@@ -142,7 +140,7 @@ class JobListing:
             else:
                 path = os.path.join(self.path, name)
                 head = readiness.read_window(path, name) if readiness is not None and \
-                    not complete_on_arrival(name) else read_head(path)
+                    not complete_on_arrival(name) else read_head(path)  # (settling.py)
                 self.priorities[name], self.kinds[name] = head_info(head)
                 if may_declare(head):
                     self.dependent.add(name)

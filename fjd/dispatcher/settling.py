@@ -7,6 +7,7 @@ clock says it should have settled. Each look is a request to the file server (ru
 import errno
 import os
 import stat
+import time
 
 from .. import arrays, defaults, folders
 from ..dependencies import may_declare
@@ -64,18 +65,25 @@ class SharedReadiness:
         self.settle = settle  # ready.ServerSettle
         self.fallback = fallback  # ready.ReadinessChecker: what is not a regular file
         self.splice = splice
+        self.clock_failed_at = None  # when reading the server's clock last failed
 
     def before_reading(self):
-        """A listing is about to read heads: a recent reading of the server's clock first,
-        so that what was written long ago is taken at once."""
+        """A head is about to be read: a recent reading of the server's clock first (one
+        at most every CLOCK_WITHIN seconds), so that what was written long ago is taken
+        at once."""
+        now = time.monotonic()
+        if self.clock_failed_at is not None and now - self.clock_failed_at < CLOCK_WITHIN:
+            return
         try:
             self.settle.clock.fresh(CLOCK_WITHIN)
+            self.clock_failed_at = None
         except OSError:
-            pass  # without it each file is looked at once more, later
+            self.clock_failed_at = now  # each file is looked at once more, later
 
     def read_window(self, path, name):
         """The head of a name in the listing's window, its sighting noted; b"" when it
         cannot be read (the hand-out finds out why)."""
+        self.before_reading()
         head, seen = read_head_seen(path, self.splice)
         if head is None:
             return b""
