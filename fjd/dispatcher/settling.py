@@ -98,9 +98,13 @@ class SharedReadiness:
         if not settle.settled(name):
             if settle.ahead(name):
                 return self.by_our_clock(name, path)
+            if self.clock_failed_at is not None and \
+                    time.monotonic() - self.clock_failed_at < CLOCK_WITHIN:
+                return self.by_our_clock(name, path)
             try:
                 reached = settle.clock.reach(settle.waiting_for(name))
             except OSError:
+                self.clock_failed_at = time.monotonic()
                 return self.by_our_clock(name, path)
             if reached is None:
                 return WRITING, None, None
