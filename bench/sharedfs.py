@@ -46,9 +46,9 @@ import time
 
 from harness import JOB, BenchError, Scenario, count_names, fjd_env, say
 from journals import job_record, read_records
-from sharedfs_figures import (SHARED_CASES, host_rates, idle_figures, latency_text,
-                              median_ratio, num, round_ratios, throughput_round)
-from sharedfs_prequeued import CASES as PREQUEUED, run_case
+from sharedfs_figures import (host_rates, idle_figures, latency_text, median_ratio, num,
+                              round_ratios, throughput_round)
+from sharedfs_prequeued import CASES as PREQUEUED, chosen_cases, run_case
 from sharedfs_hosts import (ADDED_PER_HOST, UDP_RULE, WORKER_HOSTS, WORKERS_PER_HOST,
                             SharedRun, UdpBlocked, cpu_percent, hosts, per, tally)
 
@@ -339,15 +339,6 @@ def run_local(opts):
         % (opts.shared_jobs, num(jobs["per_s"], 1), opts.shared_tasks,
            num(array["per_s"], 1)))
     return {"jobs": jobs, "array": array, "workers": workers}
-
-
-def chosen_cases(opts):
-    wanted = [c.strip() for c in getattr(opts, "shared_cases", ",".join(SHARED_CASES)).split(",")]
-    unknown = [c for c in wanted if c not in SHARED_CASES]
-    if unknown:
-        raise BenchError("--shared-cases: unknown %s (known: %s)"
-                         % (", ".join(unknown), ",".join(SHARED_CASES)))
-    return set(wanted)
 
 
 def chosen_variants(opts):

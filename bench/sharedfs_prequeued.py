@@ -10,7 +10,7 @@
 For each: requests per job from the daemons' start to the last job in done/ (start-up
 included: that is what a queue filled beforehand costs), jobs/s from the journals (first
 start to last end), and the same jobs run the same way on a local disk with the same 1 + 4
-daemons (for stale, two of its workers SIGKILLed first) for the ratio. stale also says how
+daemons (without stale announcements) for the ratio. stale also says how
 many jobs a burial put back and how long after the dispatcher's start the last one began.
 """
 import os
@@ -20,10 +20,21 @@ import time
 
 from harness import JOB, BenchError, Scenario, fjd_env, say
 from journals import read_records
-from sharedfs_figures import num
+from sharedfs_figures import SHARED_CASES, num
 from sharedfs_hosts import WORKER_HOSTS, WORKERS_PER_HOST, SharedRun, per, tally
 
 CASES = ("hand", "stale")
+
+
+def chosen_cases(opts):
+    """The parts of the shared scenario --shared-cases asks for (sharedfs_figures)."""
+    wanted = [c.strip() for c in
+              getattr(opts, "shared_cases", ",".join(SHARED_CASES)).split(",")]
+    unknown = [c for c in wanted if c not in SHARED_CASES]
+    if unknown:
+        raise BenchError("--shared-cases: unknown %s (known: %s)"
+                         % (", ".join(unknown), ",".join(SHARED_CASES)))
+    return set(wanted)
 
 
 def hand_write(root, count):
@@ -118,16 +129,10 @@ def on_sshfs(opts, variant, options, kind):
 
 
 def on_local_disk(opts, kind):
+    """The same jobs queued the same way before the same daemons start on a local disk
+    (without stale announcements: the ratio is what sshfs and the dead workers cost)."""
     workers = WORKERS_PER_HOST * len(WORKER_HOSTS)
     with Scenario(opts, "shared-local-%s" % kind) as sc:
-        if kind == "stale":
-            sc.dispatcher()
-            doomed = [sc.worker() for _ in range(workers)]
-            sc.wait_announced(workers)
-            for daemon in doomed[:WORKERS_PER_HOST]:
-                daemon.signal(signal.SIGKILL)
-            sc.stop()
-            sc.daemons = []  # a new allocation from here on
         names = queue(opts, sc.root, kind, opts.shared_jobs)
         started = time.time()
         sc.dispatcher()
