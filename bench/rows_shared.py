@@ -121,10 +121,14 @@ def prequeued_rows(label, got):
                                                  fmt_ratio(case.get("ratio_vs_local"))),
                      judge("shared_prequeued_ratio", case.get("ratio_vs_local"), sized)))
         if kind == "stale":
-            rows.append(("%s: the last job started after the dispatcher's start (%d put "
-                         "back by burials)" % (label, shared.get("requeued", 0)),
-                         "<= %g s + the run" % TARGETS["shared_stale_wait_s"],
-                         "%s s" % fmt_num(shared.get("last_start_after_s"), 1), ""))
+            wait = shared.get("requeued_wait_s")
+            rows.append(("%s: jobs given to dead workers: the last of them started after "
+                         "the first job (%d put back by burials)"
+                         % (label, shared.get("requeued", 0)),
+                         "<= %g s" % TARGETS["shared_stale_wait_s"],
+                         "%s s (the last job: %s s after the daemons' start)"
+                         % (fmt_num(wait, 1), fmt_num(shared.get("last_start_after_s"), 1)),
+                         judge("shared_stale_wait_s", wait, sized)))
     return rows
 
 

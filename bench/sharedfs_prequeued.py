@@ -72,10 +72,14 @@ def rates(root, started):
     starts = [r["start"] for r in records if isinstance(r.get("start"), (int, float))]
     ends = [r["end"] for r in records if isinstance(r.get("end"), (int, float))]
     span = max(ends) - min(starts) if starts and ends else None
-    requeued = sum(1 for r in records if "@" in str(r.get("queue", "")))
+    requeued = [r["start"] for r in records if "@" in str(r.get("queue", "")) and
+                isinstance(r.get("start"), (int, float))]
     return {"records": len(records), "per_s": len(records) / span if span else None,
             "last_start_after_s": max(starts) - started if starts else None,
-            "requeued": requeued}
+            "requeued": len(requeued),
+            # a job given to a dead worker in the first hand-out: how long after the first
+            # job's start it started after all
+            "requeued_wait_s": max(requeued) - min(starts) if requeued else None}
 
 
 def wait_done(root, count, timeout, check_alive):
@@ -154,7 +158,8 @@ def run_case(opts, variant, options, kind):
            " (fjd submit --split), stale announcements of 2 killed workers",
            num(shared.get("per_unit"), 1), num(shared.get("per_s"), 1),
            num(local.get("per_s"), 1), num(ratio, 2),
-           "; %d put back by burials, the last job started %.1f s after the start"
-           % (shared["requeued"], shared["last_start_after_s"] or 0) if kind == "stale"
-           else ""))
+           "; %d put back by burials, the last of them started %s s after the first job, "
+           "the last job %s s after the daemons' start" % (
+               shared["requeued"], num(shared.get("requeued_wait_s"), 1),
+               num(shared.get("last_start_after_s"), 1)) if kind == "stale" else ""))
     return {"sshfs": shared, "local": local, "ratio_vs_local": ratio}
