@@ -6,12 +6,13 @@ mounts, which a restarted dispatcher must not let hold jobs for more than a few 
 Hosts are namespaces with their own hostname and sshfs mount (test/hosts.py). Needs root,
 /dev/fuse, openssh-server and sshfs; skipped otherwise."""
 import os
-import subprocess
+import signal
 import sys
 import time
 
 import pytest
 
+import infra
 from hosts import hosts  # noqa: F401  (the fixture)
 from test_multihost import RECOMMENDED, listing, read_records, start_fjd, wait_until
 
@@ -71,9 +72,11 @@ def test_written_in_place_is_never_taken_half_written_renamed_in_is_taken_at_onc
     assert dispatcher.stop() == 0 and worker.stop() == 0
 
 
-def test_stale_announcements_of_killed_workers_hold_no_job_long(hosts):  # noqa: F811
-    """Two workers killed with their mount (SIGKILL of the host) leave their announcements
-    and inboxes; 20 jobs queued, then a new dispatcher and one new worker start. The batch
+@pytest.mark.parametrize("killed", ["workers and mount", "workers"])
+def test_stale_announcements_of_killed_workers_hold_no_job_long(hosts, killed):  # noqa: F811
+    """Two workers killed with their mount (SIGKILL of the host), or alone, leave their
+    announcements and inboxes; 20 jobs queued, then a new dispatcher and one new worker
+    start. The batch
     the new dispatcher gives a dead worker (one job each: it never saw them alive) comes
     back after a few seconds, not after the 30 s worker timeout: every job is done within
     8 s of the dispatcher's start."""
@@ -85,7 +88,14 @@ def test_stale_announcements_of_killed_workers_hold_no_job_long(hosts):  # noqa:
     workerqueue = os.path.join(shared, "workerqueue")
     assert wait_until(lambda: len(listing(workerqueue)) == 2, 30)
     assert dispatcher.stop() == 0
-    doomed.kill()  # workers and their mount, at once: announcements and inboxes stay
+    if killed == "workers":
+        workers = [pid for pid in infra.descendants(doomed.proc.pid)
+                   if b"worker.py" in command_line(pid)]
+        assert len(workers) == 2
+        infra.kill(workers, signal.SIGKILL)
+        doomed.proc.wait(15)  # its shim unmounts once its commands are gone
+    else:
+        doomed.kill()  # workers and their mount, at once: announcements and inboxes stay
     assert len(listing(workerqueue)) == 2
     for n in range(20):
         with open(os.path.join(shared, "jobqueue", ".tmp"), "w") as handle:
@@ -105,6 +115,14 @@ def test_stale_announcements_of_killed_workers_hold_no_job_long(hosts):  # noqa:
     print("all 20 jobs done %.1f s after the dispatcher's start" % took)
     assert took < 8.0 + HOST_START, (took, log[-3000:])
     assert len(read_records(shared)) == 20
+
+
+def command_line(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
 
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
