@@ -163,7 +163,9 @@ class ServerClock:
             self.fd = None
 
 
-Sighting = collections.namedtuple("Sighting", "mtime size reference")
+# a look at a file: its mtime and size, the server's time read before the look, and on our
+# own clock when these mtime and size were first seen, by how many looks
+Sighting = collections.namedtuple("Sighting", "mtime size reference first_at looks")
 
 
 class ServerSettle:
@@ -172,11 +174,16 @@ class ServerSettle:
     (ServerClock). A file older than the settle time is ready at once: one written
     elsewhere and renamed in (a rename keeps the mtime), or queued before the dispatcher
     started. A newer one is looked at again (one lookup) once the server's clock has
-    passed its mtime by the settle time; if it changed meanwhile, it waits again."""
+    passed its mtime by the settle time, or once it has been watched that long on our
+    own clock (the stat-after-stat rule, which takes a file written just before its
+    rename a second sooner where mtimes are whole seconds); if it changed meanwhile, it
+    waits again."""
 
-    def __init__(self, clock, settle_seconds=1.0):
+    def __init__(self, clock, settle_seconds=1.0, own_clock=time.monotonic):
         self.clock = clock
+        self.settle_seconds = settle_seconds
         self.settle_ns = int(settle_seconds * SECOND)
+        self.own_clock = own_clock
         self.seen = {}  # name -> Sighting
 
     def due(self, sighting):
@@ -188,7 +195,13 @@ class ServerSettle:
 
     def note(self, name, mtime, size):
         """What a look at the file (an open, or a lookup) has just seen."""
-        sighting = self.seen[name] = Sighting(mtime, size, self.clock.reference)
+        before = self.seen.get(name)
+        if before is not None and (before.mtime, before.size) == (mtime, size):
+            first_at, looks = before.first_at, before.looks + 1
+        else:
+            first_at, looks = self.own_clock(), 1
+        sighting = self.seen[name] = Sighting(mtime, size, self.clock.reference, first_at,
+                                              looks)
         return sighting
 
     def settled(self, name):
@@ -197,7 +210,15 @@ class ServerSettle:
             return False
         if self.settle_ns <= 0:
             return True  # --settle 0: whatever is there is complete
-        return sighting.reference is not None and sighting.reference >= self.due(sighting)
+        if sighting.reference is not None and sighting.reference >= self.due(sighting):
+            return True
+        return sighting.looks >= 2 and self.watched_long_enough(name)
+
+    def watched_long_enough(self, name):
+        """Seen unchanged since settle seconds ago on our own clock (a look now decides)."""
+        sighting = self.seen.get(name)
+        return sighting is not None and \
+            self.own_clock() - sighting.first_at >= self.settle_seconds
 
     def ahead(self, name):
         """Whether the file's mtime is later than the server's time when it was looked at

@@ -88,6 +88,23 @@ def test_settle_zero_takes_whatever_is_there():
     assert settle.settled("job.conf")
 
 
+def test_two_looks_settle_seconds_apart_on_our_clock_settle_too():
+    """The stat-after-stat rule as well: seen unchanged over the settle time on our own
+    clock (a second sooner than the server's whole-second times allow); a change starts
+    the wait again."""
+    ours = FakeClock()
+    settle = ServerSettle(StubClock(2000 * SECOND), settle_seconds=1.0, own_clock=ours)
+    settle.note("job.conf", 2000 * SECOND, 10)  # written this second
+    assert not settle.settled("job.conf") and not settle.watched_long_enough("job.conf")
+    ours.advance(1.0)
+    assert settle.watched_long_enough("job.conf") and not settle.settled("job.conf")
+    settle.note("job.conf", 2000 * SECOND, 11)  # it grew: the wait begins again
+    assert not settle.watched_long_enough("job.conf")
+    ours.advance(1.0)
+    settle.note("job.conf", 2000 * SECOND, 11)
+    assert settle.settled("job.conf")
+
+
 def test_keep_and_forget():
     settle = ServerSettle(StubClock(5), settle_seconds=1.0)
     for name in ("a", "b", "c"):
@@ -176,7 +193,7 @@ def test_a_file_renamed_in_is_ready_at_the_first_look_a_fresh_one_waits(tmp_path
 
 def test_without_the_servers_clock_a_file_is_watched_stat_after_stat(tmp_path):
     """A clock file that cannot be written (here: a folder in its place) costs hand-written
-    jobs the old settle wait, not the hand-out."""
+    jobs the old settle wait on our own clock (two looks), not the hand-out."""
     os.mkdir(str(tmp_path / CLOCK_FILE))
     fresh = put(tmp_path / "fresh.conf", "[control]\nexecutable: true\n")
     listing, readiness, clock = shared_readiness(tmp_path, settle_seconds=0.3)
@@ -184,11 +201,11 @@ def test_without_the_servers_clock_a_file_is_watched_stat_after_stat(tmp_path):
     started = time.monotonic()
     assert readiness.check("fresh.conf", fresh)[0] == WRITING  # our own clock, from now
     while True:
-        state, _, head = readiness.check("fresh.conf", fresh)
+        state, kind, _ = readiness.check("fresh.conf", fresh)
         if state == READY or time.monotonic() - started > 5:
             break
         time.sleep(0.01)
-    assert state == READY and head.startswith(b"[control]")
+    assert state == READY and kind is None
     assert time.monotonic() - started >= 0.3
 
 

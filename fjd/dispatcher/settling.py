@@ -96,17 +96,7 @@ class SharedReadiness:
         if name not in settle.seen or name not in kinds:
             return self.first_look(name, path)
         if not settle.settled(name):
-            if settle.ahead(name):
-                return self.by_our_clock(name, path)
-            if self.clock_failed_at is not None and \
-                    time.monotonic() - self.clock_failed_at < CLOCK_WITHIN:
-                return self.by_our_clock(name, path)
-            try:
-                reached = settle.clock.reach(settle.waiting_for(name))
-            except OSError:
-                self.clock_failed_at = time.monotonic()
-                return self.by_our_clock(name, path)
-            if reached is None:
+            if not settle.watched_long_enough(name) and not self.server_clock_passed(name):
                 return WRITING, None, None
             seen = look(path)
             if seen is None:
@@ -123,14 +113,21 @@ class SharedReadiness:
         settle.forget(name)
         return READY, kinds[name], None
 
-    def by_our_clock(self, name, path):
-        """The server's clock cannot be read (a full disk, a folder we may not write):
-        the file is watched stat after stat over the settle time, as before (ready.py)."""
-        state, detail = self.fallback.check(path, name, head=arrays.MAX_HEADER)
-        if state == READY:
-            self.settle.forget(name)
-            return READY, arrays.declared_kind(detail), detail
-        return state, None, (detail if state == NOT_REGULAR else None)
+    def server_clock_passed(self, name):
+        """Whether the server's clock has passed the time the file waits for, reading it
+        again if it should have by our clock. Not for a file whose mtime is ahead of the
+        server's clock, nor within a second of a failed reading (a full disk, a folder we
+        may not write): those are left to our own clock."""
+        settle = self.settle
+        now = time.monotonic()
+        if settle.ahead(name) or (self.clock_failed_at is not None and
+                                  now - self.clock_failed_at < CLOCK_WITHIN):
+            return False
+        try:
+            return settle.clock.reach(settle.waiting_for(name)) is not None
+        except OSError:
+            self.clock_failed_at = now
+            return False
 
     def first_look(self, name, path):
         """A name whose head was not read with the listing's window (or changed since)."""
