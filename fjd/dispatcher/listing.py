@@ -78,6 +78,7 @@ class JobListing:
         self.kinds = {}  # name -> array kind (None: a single job), read with the priority
         self.dependent = set()  # names in kinds whose head may declare after keys
         self.requests = {}  # names in kinds whose head asks for resources -> the request
+        self.readiness = None  # settling.SharedReadiness on a shared mount: heads with sightings
         # on a shared mount an idle poll asks one stat before it lists (changes.py)
         self.gate = ChangeGate(lambda: folder_signature(path, folders.stat_folder)) \
             if shared else None
@@ -130,6 +131,9 @@ class JobListing:
         known, kinds, dependent = self.priorities, self.kinds, self.dependent
         requests = self.requests
         self.priorities, self.kinds, self.dependent, self.requests = {}, {}, set(), {}
+        readiness = self.readiness
+        if readiness is not None:
+            readiness.settle.keep(set(window))
         for name in window:
             if name in known and name in kinds:
                 self.priorities[name], self.kinds[name] = known[name], kinds[name]
@@ -140,7 +144,9 @@ class JobListing:
             elif names.plain_submitted(name):
                 self.priorities[name], self.kinds[name] = 0, None  # no need to read it
             else:
-                head = read_head(os.path.join(self.path, name))
+                path = os.path.join(self.path, name)
+                head = readiness.read_window(path, name) if readiness is not None and \
+                    not complete_on_arrival(name) else read_head(path)  # (settling.py)
                 self.priorities[name], self.kinds[name] = head_info(head)
                 if may_declare(head):
                     self.dependent.add(name)
