@@ -218,8 +218,8 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
     name        a label for the job names (default: "job", or the job file's name).
     logfile, timeout, retries, workdir, control
                 ``[control]`` keys of each job (control: {key: value} for any other key);
-                placeholders work in logfile and workdir too (not quoted). An executable
-                runs where this call was made, or in workdir taken from there.
+                placeholders work in logfile and workdir too (not quoted); workdir is
+                relative to the worker's (`fjd submit --exe` writes where it ran instead).
     root        the queue root (default: $FJD_ROOT, else the current directory).
     after, after_finished, after_each
                 names (a list, or a string with blanks or commas between them) of jobs or
@@ -236,8 +236,7 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
     control = with_requests(control, cpus=cpus, gpus=gpus, memory=memory)
     template = JobTemplate(executable=executable, files=files, repeat=repeat, params=params,
                            name=name, logfile=logfile, timeout=timeout, retries=retries,
-                           workdir=workdir, control=control, split=split,
-                           submitted_from=os.getcwd())
+                           workdir=workdir, control=control, split=split)
     layout = Layout(root)
     if not os.path.isdir(layout.root):
         raise QueueError("the queue root %s does not exist" % display(layout.root))
