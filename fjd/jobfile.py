@@ -13,6 +13,7 @@ import stat
 
 from . import folders, ini, resources
 from .defaults import MAX_JOB_BYTES as DEFAULT_MAX_JOB_BYTES
+from .durations import parse_duration
 from .fsops import read_spliced
 from .statx import cached_stat
 
@@ -61,6 +62,17 @@ class Settings:
             self.request = resources.request_of_control(control)
         except ValueError as error:
             raise JobError(str(error))
+        check_time_request(control)
+
+
+def check_time_request(control):
+    """[control] time_request must be a duration (durations.py); JobError."""
+    raw = control.get("time_request", "").strip()
+    if raw:
+        try:
+            parse_duration(raw)
+        except ValueError as error:
+            raise JobError("[control] time_request: %s" % error)
 
 
 def _choice(control, key, allowed):
@@ -248,7 +260,8 @@ def load(path, max_bytes=DEFAULT_MAX_JOB_BYTES, keep_open=False, splice=False):
 CONTROL_KEYS = ("executable", "logfile", "workdir", "timeout", "retries", "jobfile", "output",
                 "priority", "tasks", "repeat",
                 "after", "after_finished", "after_each",  # (the dispatcher's: dependencies.py)
-                "cpus", "gpus", "memory")  # (resources.py)
+                "cpus", "gpus", "memory",  # (resources.py)
+                "time_request")  # (time_request.py)
 
 
 def unknown_control_key(keys):
