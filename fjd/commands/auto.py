@@ -45,6 +45,17 @@ def duration(text):
         raise argparse.ArgumentTypeError(str(error))
 
 
+def seconds(text):
+    """--idle-timeout: seconds (a bare number), or a duration such as 5m."""
+    try:
+        value = float(text)
+    except ValueError:
+        return duration(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("%r is negative" % text)
+    return value
+
+
 def cmd_auto(args):
     if args.action == "stop":
         return cmd_stop(args)
@@ -165,8 +176,9 @@ def register_auto(actions):
     auto.add_argument("--nodes", type=positive_int, metavar="M", help="nodes per allocation")
     auto.add_argument("--cores-per-node", type=positive_int, metavar="C",
                       help="workers per node (with --nodes)")
-    auto.add_argument("--idle-timeout", type=duration, default=300, metavar="DURATION",
-                      help="a worker with nothing to do this long exits (default 5m)")
+    auto.add_argument("--idle-timeout", type=seconds, default=300.0, metavar="SECONDS",
+                      help="a worker with nothing to do this long exits, and its allocation "
+                           "ends with its last worker (seconds, or 5m; default 300)")
     auto.add_argument("--margin", type=nonnegative, metavar="SECONDS",
                       help="workers stop this long before the time limit (default: 10%% of "
                            "it, 30 s to 5 min)")
