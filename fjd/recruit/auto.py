@@ -202,6 +202,7 @@ class Controller:
         demand = self.demand.count()
         self.waiting = [text for _, text in demand.reasons]
         self.check_dispatcher(demand)
+        self.withdraw_unneeded(demand)
         self.submit_for(demand)
         self.save(running=True, demand=demand)
         if self.exit_when_done and not demand.queued and self.queue_empty() and \
@@ -225,7 +226,7 @@ class Controller:
                 continue
             del self.known[job_id]
             self.forget_mark(job_id)
-            if info["registered"]:
+            if info["registered"] or info.get("withdrawn"):
                 continue
             self.no_worker += 1
             log.warning("allocation %s ended before any of its workers came up (%d in a row)",
@@ -276,6 +277,27 @@ class Controller:
         for _ in range(max(0, room)):
             if not self.submit_one():
                 return
+
+    def withdraw_unneeded(self, demand):
+        """Allocations still queued in Slurm when no queued job needs them are cancelled:
+        their workers would only wait out --idle-timeout."""
+        if demand.runnable:
+            return
+        ids = [a.job_id for a in self.allocations if a.pending]
+        if not ids:
+            return
+        try:
+            cancel(ids)
+        except SlurmError as error:
+            log.warning("%s", error)
+            return
+        for job_id in ids:
+            self.known.setdefault(job_id, {"submitted": None, "registered": False})
+            self.known[job_id]["withdrawn"] = True
+        self.allocations = [a for a in self.allocations if a.job_id not in ids]
+        log.info("cancelled allocation%s %s, still queued in Slurm: no queued job needs "
+                 "%s", "" if len(ids) == 1 else "s", ", ".join(ids),
+                 "it" if len(ids) == 1 else "them")
 
     def submit_one(self):
         try:
