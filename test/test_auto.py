@@ -145,6 +145,12 @@ def test_a_queue_brings_allocations_up_to_the_limit_and_they_end_when_idle(fleet
     status = fleet.status()
     assert status["running"] and status["blocked"] is None
     assert controller.alive()
+    # the queue grows again: allocations come back
+    before = fleet.count("sbatch")
+    fleet.submit("--exe", "sleep 0.5", "--no-jobfile", "--repeat", "10", "--split")
+    wait_for(lambda: len(queue.done()) >= 130, 90, interval=0.3,
+             message="the next 10 jobs to be done\n%s" % fleet.logs())
+    assert before < fleet.count("sbatch") <= before + 3
     assert controller.stop(signal.SIGINT, timeout=15) == 0
     assert "stopped by SIGINT" in fleet.status()["stopped"]
 
@@ -216,11 +222,25 @@ def test_an_allocation_at_its_time_limit_hands_jobs_back_to_the_next(fleet):
     # allocation runs it
     fleet.submit("--exe", "sleep 9", "--no-jobfile", "--name", "first")
     fleet.submit("--exe", "sleep 9", "--no-jobfile", "--name", "second")
-    fleet.start("--time", "1", "--margin", "45", "--max-allocations", "1",
-                "--idle-timeout", "3")
+    controller = fleet.start("--time", "1", "--margin", "45", "--max-allocations", "1",
+                             "--idle-timeout", "3", "--exit-when-done")
     wait_for(lambda: any("@w" in name for name in queue.queued()) or
              any("@w" in name for name in queue.in_inboxes()), 60, interval=0.3,
              message="a job to be handed back at the end of the first allocation")
     queue.wait_finished(2, timeout=90)
     assert len(queue.done()) == 2 and queue.failed() == []
     assert fleet.count("sbatch") == 2, fleet.logs()
+    # --exit-when-done: the queue is empty and the last allocation ends once idle
+    assert controller.proc.wait(60) == 0
+    assert "the queue is empty" in fleet.status()["stopped"]
+
+
+def test_allocations_without_workers_stop_submissions_after_three(fleet):
+    fleet.submit("--exe", "true", "--repeat", "5", "--split")
+    controller = fleet.start("--time", "10", "--python", "/nonexistent/python3")
+    wait_for(lambda: "not submitting" in fleet.logs(), 90, interval=0.3,
+             message="the controller to give up\n%s" % fleet.logs())
+    assert fleet.count("sbatch") == 3, fleet.logs()
+    auto = fleet.status()
+    assert "3 allocations in a row ended before any worker came up" in auto["blocked"]
+    assert controller.alive()
