@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-import conftest
 from conftest import PYTHON, Daemon, fjd_cli, wait_for
 from slurm_fixture import SlurmCluster, Unavailable
 from fjd.recruit.allocations import allocation_name

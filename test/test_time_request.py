@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import fjd_cli, wait_for
+from conftest import fjd_cli
 from fjd import resources, time_request
 from fjd.durations import parse_duration, slurm_time, words
 from fjd.recruit.allocations import allocation_name, parse_squeue

@@ -198,11 +198,15 @@ def register_auto(actions):
     auto.add_argument("--log-dir", metavar="DIR", help="where logs go (default: <root>/logs)")
     auto.add_argument("--python", metavar="PATH", help="Python for the workers (default: "
                                                         "this one)")
+    add_allocation_resources(auto)
+    add_worker_options(auto, forwarded=True)
+    add_common(auto)
+
+
+def add_allocation_resources(auto):
     group = auto.add_argument_group("each worker's resources (Slurm: --cpus-per-task, "
                                     "--gpus-per-task, --mem-per-cpu)")
     group.add_argument("--cpus", type=cpus, metavar="C", help="cores per worker (default 1)")
     group.add_argument("--gpus", type=gpu_count, metavar="K", help="GPUs per worker")
     group.add_argument("--memory", type=memory, metavar="SIZE", help="memory per worker")
-    add_worker_options(auto, forwarded=True)
-    add_common(auto)
 

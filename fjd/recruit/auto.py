@@ -28,7 +28,7 @@ import os
 import signal
 import time
 
-from ..durations import slurm_time, words
+from ..durations import slurm_time
 from ..errors import RecruitError
 from ..fsops import list_names
 from ..layout import hostname
@@ -368,8 +368,4 @@ def _submitted(job_id, seconds):
     """What squeue will say of an allocation just submitted."""
     return Allocation(job_id, "PENDING", seconds, 0, "", "submitted")
 
-
-def describe_plan(plan):
-    return "%d worker%s of %s for %s" % (plan.workers, "" if plan.workers == 1 else "s",
-                                         plan.shape.describe(), words(plan.seconds))
 
