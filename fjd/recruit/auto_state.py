@@ -111,14 +111,23 @@ def status_lines(auto):
     for reason in auto.get("waiting") or ():
         lines.append("  ! %s" % reason)
     if auto["allocations"]:
-        lines.append("  %-12s %-11s %7s  %s" % ("SLURM JOB", "STATE", "WORKERS", "TIME LEFT"))
+        lines.append("  %-12s %-24s %7s  %s" % ("SLURM JOB", "STATE", "WORKERS", "TIME LEFT"))
         for allocation in auto["allocations"]:
             left = allocation.get("time_left")
-            workers = "%s%s" % (allocation.get("workers", "?"),
-                                "" if allocation.get("registered") else "?")
-            lines.append("  %-12s %-11s %7s  %s" % (
-                allocation.get("job_id"), allocation.get("state"), workers,
+            lines.append("  %-12s %-24s %7s  %s" % (
+                allocation.get("job_id"), state_text(allocation), allocation.get("workers"),
                 words(left) if isinstance(left, (int, float)) else "-"))
     elif auto["running"]:
         lines.append("  no allocations")
     return lines
+
+
+def state_text(allocation):
+    """RUNNING, STARTING (running, no worker up yet), PENDING (Slurm's reason)."""
+    state = str(allocation.get("state"))
+    if state == "RUNNING" and not allocation.get("registered"):
+        return "STARTING"
+    reason = allocation.get("reason")
+    if state == "PENDING" and reason and reason not in ("None", "submitted"):
+        return ("PENDING (%s)" % reason)[:24]
+    return state
