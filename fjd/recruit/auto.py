@@ -205,9 +205,11 @@ class Controller:
         self.withdraw_unneeded(demand)
         self.submit_for(demand)
         self.save(running=True, demand=demand)
-        if self.exit_when_done and not demand.queued and self.queue_empty() and \
+        if self.exit_when_done and not demand.runnable and self.queue_empty() and \
                 not any(a.active for a in self.allocations):
-            self.stopping = "the queue is empty and every allocation has ended"
+            self.stopping = ("the queue is empty" if not demand.queued else
+                             "no queued job can run in an allocation") + \
+                " and every allocation has ended"
             return True
         return False
 
