@@ -51,6 +51,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 CONFIG = json.loads(%(config)r)
 
@@ -72,7 +73,11 @@ def seconds(text):
 
 
 def time_left():
-    """The controller's view of the time left in this job (no clocks compared here)."""
+    """The controller's view of the time left in this job: SLURM_JOB_END_TIME where Slurm
+    sets it (23.02 and later), else one squeue."""
+    end = os.environ.get("SLURM_JOB_END_TIME", "")
+    if end.isdigit() and int(end) > 0:
+        return max(0, int(end) - int(time.time()))
     job = os.environ.get("SLURM_JOB_ID")
     if not job:
         return None
