@@ -197,6 +197,8 @@ def test_a_restarted_controller_does_not_double_its_allocations(fleet):
     first.kill()  # SIGKILL: no state written on the way out
     submitted = fleet.count("sbatch")
     assert submitted == 2
+    result = fleet.cli("workers", "auto", "stop")  # a stale lock: nobody to stop
+    assert result.returncode == 0 and "no `fjd workers auto` runs" in result.out, result.out
     again = fleet.start("--time", "10", "--max-allocations", "2", "--backlog", "2",
                         "--idle-timeout", "120")
     squeues = fleet.count("squeue", "--me")

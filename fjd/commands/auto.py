@@ -8,6 +8,7 @@ import time
 from ..durations import parse_duration, words
 from ..layout import display, hostname
 from ..liveness import decode_beat, read_beat
+from ..lock import holder_process_gone
 from ..recruit import auto_state
 from ..recruit.allocations import SlurmError, allocation_name, cancel, list_allocations
 from ..recruit.auto import DEFAULT_POLL, MIN_POLL, Controller, Plan
@@ -120,6 +121,10 @@ def cmd_stop(args):
         print("no `fjd workers auto` runs on %s" % display(layout.root))
         return cancel_directly(layout) if args.cancel else 0
     holder = decode_beat(raw) or {}
+    if holder_process_gone(holder):
+        print("no `fjd workers auto` runs on %s (its lock names pid %s on this host, which "
+              "is gone)" % (display(layout.root), holder.get("pid")))
+        return cancel_directly(layout) if args.cancel else 0
     auto_state.request_stop(layout, args.cancel)
     pid = holder.get("pid")
     if holder.get("host") == hostname() and isinstance(pid, int):

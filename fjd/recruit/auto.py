@@ -118,6 +118,7 @@ class Controller:
         signal.signal(signal.SIGINT, self.on_signal)
         signal.signal(signal.SIGTERM, self.on_signal)
         try:
+            auto_state.take_stop_request(self.layout)  # (one its predecessor never saw)
             self.restore()
             log.info("fjd workers auto: allocations named %s, %d worker%s each, --time %s, "
                      "at most %d (%d queued)", self.name, self.plan.workers,
