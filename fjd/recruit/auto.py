@@ -124,6 +124,10 @@ class Controller:
                      "at most %d (%d queued)", self.name, self.plan.workers,
                      "" if self.plan.workers == 1 else "s", slurm_time(self.plan.seconds),
                      self.plan.max_allocations, self.plan.backlog)
+            if self.plan.poll < DEFAULT_POLL:
+                log.warning("--poll %g: Slurm sites expect a client to ask no more often than "
+                            "every %g s (shorter cycles are for tests)", self.plan.poll,
+                            DEFAULT_POLL)
             while not self.stopping:
                 started = time.monotonic()
                 if self.cycle():
