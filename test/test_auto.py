@@ -120,8 +120,8 @@ def fleet(queue, cluster, tmp_path):
 def test_a_queue_brings_allocations_up_to_the_limit_and_they_end_when_idle(fleet):
     queue = fleet.queue
     queue.dispatcher()
-    # (jobs of half a second go one at a time: a worker's batch is a quarter of a second's work)
-    fleet.submit("--exe", "sleep 0.5", "--no-jobfile", "--repeat", "120", "--split")
+    # (jobs of 0.3 s go one at a time: a worker's batch is a quarter of a second's work)
+    fleet.submit("--exe", "sleep 0.3", "--no-jobfile", "--repeat", "200", "--split")
     started = time.monotonic()
     controller = fleet.start("--time", "5", "--max-allocations", "3", "--backlog", "1",
                              "--idle-timeout", "4")
@@ -129,8 +129,8 @@ def test_a_queue_brings_allocations_up_to_the_limit_and_they_end_when_idle(fleet
 
     def finished():
         most[0] = max(most[0], len(fleet.allocations()))
-        return len(queue.done()) >= 120
-    wait_for(finished, 150, interval=0.3, message="the 120 jobs to be done (done: %d)\n%s"
+        return len(queue.done()) >= 200
+    wait_for(finished, 150, interval=0.3, message="the 200 jobs to be done (done: %d)\n%s"
              % (len(queue.done()), fleet.logs()))
     assert most[0] == 3, fleet.logs()
     assert queue.failed() == []
@@ -147,7 +147,7 @@ def test_a_queue_brings_allocations_up_to_the_limit_and_they_end_when_idle(fleet
     # the queue grows again: allocations come back
     before = fleet.count("sbatch")
     fleet.submit("--exe", "sleep 0.5", "--no-jobfile", "--repeat", "10", "--split")
-    wait_for(lambda: len(queue.done()) >= 130, 90, interval=0.3,
+    wait_for(lambda: len(queue.done()) >= 210, 90, interval=0.3,
              message="the next 10 jobs to be done\n%s" % fleet.logs())
     assert before < fleet.count("sbatch") <= before + 3
     assert controller.stop(signal.SIGINT, timeout=15) == 0
