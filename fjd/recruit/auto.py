@@ -161,6 +161,10 @@ class Controller:
         state = auto_state.load(self.layout) or {}
         self.failed_sbatch = int(state.get("failed_sbatch_in_a_row") or 0)
         self.no_worker = int(state.get("ended_without_worker_in_a_row") or 0)
+        if self.failed_sbatch >= FAILED_SBATCH_LIMIT or self.no_worker >= NO_WORKER_LIMIT:
+            log.info("the last controller had stopped submitting (%s); counting afresh",
+                     state.get("blocked") or "its failure counters")
+            self.failed_sbatch = self.no_worker = 0  # (started again: presumably fixed)
         for allocation in state.get("allocations") or ():
             if allocation.get("job_id"):
                 self.known[str(allocation["job_id"])] = {
@@ -174,9 +178,12 @@ class Controller:
         cancelling = self.cancel_on_stop or bool(request and request.get("cancel"))
         reason = self.stopping or "done"
         if cancelling:
-            ids = [a.job_id for a in self.allocations if a.active]
             try:
+                self.allocations = list_allocations(self.name)  # (as they are now)
+                ids = [a.job_id for a in self.allocations if a.active]
                 cancel(ids)
+                self.allocations = [a._replace(state="CANCELLED") if a.active else a
+                                    for a in self.allocations]
                 if ids:
                     log.info("cancelled %s", ", ".join(ids))
                 reason += "; cancelled %d allocation%s" % (len(ids), "" if len(ids) == 1
@@ -192,9 +199,12 @@ class Controller:
 
     def cycle(self):
         """One pass of the checklist; True when the controller is done."""
-        if not self.lock.renew():
-            self.stopping = "another controller took the lock"
-            return True
+        try:
+            if not self.lock.renew():
+                self.stopping = "another controller took the lock"
+                return True
+        except OSError as error:
+            log.warning("cannot renew %s: %s", self.paths["lock"], error.strerror)
         if os.path.exists(self.paths["stop"]):
             self.stopping = "stop requested"
             return True
