@@ -19,6 +19,7 @@ from . import (arrays, defaults, journal, names, record_kinds, record_search, re
                serving)
 from .dependency_state import waiting_summary
 from .recruit.roster import host_from_id
+from .recruit import auto_state
 from .serving import running_jobs  # noqa: F401 (fjd run reads it here too)
 from .layout import display
 from .fsops import list_names
@@ -235,6 +236,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
         "requests": resources["requests"],  # queued jobs asking for more than the default
         "waiting_for_resources": resources["stuck"],  # ... that no live worker can run
         "worker_shapes": resources["workers"],
+        "allocations": auto_state.for_status(layout),  # fjd workers auto (None: never ran)
     }
 
 
@@ -313,6 +315,8 @@ def render(state, failed_total=None):
     lines += resource_status.lines(state)
     lines += running_lines(state["running"])
     lines += waiting_lines(state.get("waiting"))
+    lines += [""] + auto_state.status_lines(state["allocations"]) \
+        if state.get("allocations") else []
     lines += failed_lines(state["failed"], counts["failed"] if failed_total is None
                           else failed_total)
     return "\n".join(line.rstrip() for line in lines)

@@ -36,6 +36,7 @@ from .fsops import write_all
 from .hints import hint_dispatcher
 from .jobfile import priority_of
 from .job_request import request_of_bytes
+from .time_request import request_text, seconds_of_bytes
 from .job_template import JobTemplate
 from .layout import Layout, display
 from .names import PLAIN_MARK, REQUEST_MARK
@@ -67,7 +68,7 @@ def is_plain(data):
 def request_mark(data):
     """What goes after the sequence number for a job's request (resources.py): "" for
     the default, so that every job that asks for nothing keeps its name."""
-    text = request_of_bytes(data).text
+    text = request_of_bytes(data).text + request_text(seconds_of_bytes(data))
     return REQUEST_MARK + text if text else ""
 
 

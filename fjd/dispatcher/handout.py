@@ -5,7 +5,7 @@ import logging
 import os
 import time
 
-from .. import arrays, folders, names
+from .. import arrays, folders, names, time_request
 from ..layout import display
 from ..fsops import try_rename
 from ..ready import GONE, NOT_REGULAR, READY
@@ -15,6 +15,8 @@ from .fitting import Fitting
 from .listing import complete_on_arrival, head_info, read_head
 
 log = logging.getLogger("fjd.dispatcher")
+
+MAX_DEFERRED = 64  # names a worker passes over (too long for its time left) in one batch
 
 
 class Handout:
@@ -127,6 +129,11 @@ class Handout:
             name = self.next_ready_job(deferred, shape)
             if name is None:
                 break
+            if not time_request.fits(worker_id, name):
+                deferred.append(name)  # it would outlast the worker (time_request.py)
+                if len(deferred) > MAX_DEFERRED:
+                    break
+                continue
             queue_name = names.parse(name)
             if queue_name.is_tasks:
                 if given:
