@@ -8,9 +8,8 @@ running jobs come from the folders and the workers' heartbeats. Roots written by
 (one records/NAME.json per job) are read too.
 
 Nothing is asked of the workers, so the command is as cheap as a few directory listings.
-Elapsed times of running jobs count since the job file was renamed into its worker's inbox
-(its ctime), read with this host's clock: on a shared file system whose server clock
-differs, they are approximate.
+Elapsed times of running jobs count since the job file came into its worker's inbox (its
+ctime, on this host's clock: approximate where the file server's clock differs).
 """
 import os
 import time
@@ -315,8 +314,8 @@ def render(state, failed_total=None):
     lines += resource_status.lines(state)
     lines += running_lines(state["running"])
     lines += waiting_lines(state.get("waiting"))
-    lines += [""] + auto_state.status_lines(state["allocations"]) \
-        if state.get("allocations") else []
+    lines += auto_state.status_lines(state["allocations"]) if state.get("allocations") \
+        else []
     lines += failed_lines(state["failed"], counts["failed"] if failed_total is None
                           else failed_total)
     return "\n".join(line.rstrip() for line in lines)

@@ -62,7 +62,7 @@ def test_squeue_lines_and_the_allocation_name():
                           "blocked": "10 sbatch calls in a row failed", "waiting": [],
                           "allocations": [{"job_id": "12", "state": "RUNNING", "workers": 2,
                                            "registered": True, "time_left": 290}]})
-    assert "stopped by SIGINT" in lines[0]
+    assert lines[0] == "" and "stopped by SIGINT" in lines[1]
     assert any("not submitting: 10 sbatch" in line for line in lines)
     assert any(line.split()[:3] == ["12", "RUNNING", "2"] for line in lines)
 

@@ -105,7 +105,7 @@ def status_lines(auto):
             words(auto["age_seconds"]))
     else:
         head = "elastic Slurm fleet: stopped (%s)" % (auto.get("stopped") or "no reason given")
-    lines = [head]
+    lines = ["", head]
     if auto.get("blocked"):
         lines.append("  ! not submitting: %s" % auto["blocked"])
     for reason in auto.get("waiting") or ():

@@ -152,14 +152,10 @@ def start_slurm(layout, worker, count=None, nodes=None, cores_per_node=None, tim
               "per_task": per_task, "marks": marks}
     sbatch = ["sbatch", "--parsable", "--job-name", job_name,
               "--output", os.path.join(log_dir, "slurm-%j.out"), "--chdir", cwd] + per_task
-    if nodes:
-        sbatch += ["--nodes", str(nodes)]
-    if count:
-        sbatch += ["--ntasks", str(count)]
-    if cores_per_node:
-        sbatch += ["--ntasks-per-node", str(cores_per_node)]
-    if time_limit:
-        sbatch += ["--time", time_limit]
+    for option, value in (("--nodes", nodes), ("--ntasks", count),
+                          ("--ntasks-per-node", cores_per_node), ("--time", time_limit)):
+        if value:
+            sbatch += [option, str(value)]
     sbatch += list(sbatch_options)
     script = BATCH_SCRIPT % {"python": python or sys.executable, "config": json.dumps(config)}
     try:
