@@ -107,11 +107,12 @@ def worker_id_with_end(worker_id, end):
     return "%s%s%s%d" % (worker_id, ID_MARK, END_MARK, int(end))
 
 
-def fits(worker_id, name, now=None):
+def fits(worker_id, name, now=None, asked=None):
     """Whether the worker has the time the queued job asks for (what the hand-out asks;
-    True whenever either says nothing)."""
+    True whenever either says nothing). asked: the seconds a hand-written job's head asks
+    for (its name cannot say)."""
     end = worker_end(worker_id)
     if end is None:
         return True
-    seconds = job_seconds(name)
+    seconds = job_seconds(name) if asked is None else asked
     return seconds is None or (time.time() if now is None else now) + seconds <= end

@@ -96,6 +96,21 @@ def test_a_worker_gets_only_jobs_it_has_time_for(queue):
     assert worker.alive()
 
 
+def test_a_hand_written_job_asks_for_time_in_its_head(queue):
+    """A job file dropped into jobqueue/ whose [control] asks for 20 minutes is not given
+    to a worker with 10 minutes left, while one asking for 5 minutes is; a worker without an
+    end then takes the long one."""
+    queue.job("long.conf", "true", jobfile="none", time_request="20m")
+    queue.job("short.conf", "true", jobfile="none", time_request="5m")
+    queue.dispatcher()
+    queue.worker("--lifetime", "600")
+    queue.wait_finished(1)
+    assert queue.done() == ["short.conf"] and queue.queued() == ["long.conf"]
+    queue.worker()
+    queue.wait_finished(2)
+    assert sorted(queue.done()) == ["long.conf", "short.conf"]
+
+
 def test_a_worker_exits_when_idle_for_idle_exit(queue):
     worker = queue.worker("--idle-exit", "0.5")
     assert worker.proc.wait(15) == 0

@@ -5,13 +5,14 @@ import logging
 import os
 import time
 
-from .. import arrays, folders, names, time_request
+from .. import arrays, folders, names
 from ..layout import display
 from ..fsops import try_rename
 from ..ready import GONE, NOT_REGULAR, READY
 from ..resources import DEFAULT, worker_shape
 from .batching import fair_share, piece_size
 from .fitting import Fitting
+from .time_fit import TimeFit
 from .listing import complete_on_arrival, head_info, read_head
 
 log = logging.getLogger("fjd.dispatcher")
@@ -39,6 +40,7 @@ class Handout:
         self.waiting_for_workers = False  # the last cycle had jobs but no idle worker
         self.waiting = None  # waiting.Waiting: jobs with dependencies go there
         self.fitting = Fitting(layout, listing)  # workers' resources, jobs' requests
+        self.time_fit = TimeFit(listing)  # workers' ends, jobs' time requests
         sharing.fits = self.fitting.could_run
 
     def cycle(self):
@@ -80,18 +82,18 @@ class Handout:
         # come back soon): the last batches shrink, and all workers finish at about one time
         workers = max(len(idle), self.live.count, 1)
         share = fair_share(len(self.listing.pending) + self.fitting.held_total, workers)
-        deferred = []
         handed = 0
         spare = self.idle.remember_spare(now, found or idle)
         for worker_id in idle:
             spare.discard(worker_id)
+            deferred = []  # passed over by this worker: back in front for the next one
             given, count = self.fill_batch(worker_id, now, share, workers, deferred)
+            self.listing.pending.extendleft(reversed(deferred))
             if given:
                 self.handed(worker_id, given, count, now)
                 handed += count
             if not self.listing.pending and not self.fitting.held_total:
                 break
-        self.listing.pending.extendleft(reversed(deferred))
         self.fitting.report(now, self.live.observer.keys())
         return handed
 
@@ -129,7 +131,7 @@ class Handout:
             name = self.next_ready_job(deferred, shape)
             if name is None:
                 break
-            if not time_request.fits(worker_id, name):
+            if not self.time_fit.fits(worker_id, name):
                 deferred.append(name)  # it would outlast the worker (time_request.py)
                 if len(deferred) > MAX_DEFERRED:
                     break
