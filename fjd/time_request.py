@@ -69,7 +69,7 @@ _job_seconds = {}
 
 def job_seconds(name):
     """The seconds a queued name says its job asks for (None: no request, or a name that
-    is not one `fjd submit` gave: hand-written jobs are not matched by time)."""
+    is not one `fjd submit` gave: a hand-written job's head says, dispatcher/time_fit.py)."""
     found = _job_seconds.get(name)
     if found is None:
         submitted, text = names.submitted_request(name)
