@@ -113,8 +113,8 @@ class Burial:
                 self.take_over_running(name, finished)
             elif name in recorded:
                 self.take_over_running(name, finished)
-            elif name in self.untouched:
-                self.requeue(name, crashed=False)
+            elif name in self.untouched and name != self.running:
+                self.requeue(name, crashed=False)  # (its heartbeat names no start of it)
             elif not crash_counted and self.running and name >= self.running and \
                     not queue_name.is_tasks:
                 crash_counted = True
