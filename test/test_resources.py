@@ -210,6 +210,9 @@ def test_three_gpu_job_waits_is_reported_and_blocks_nobody(queue):
 def test_smallest_fit(queue):
     # the workers go idle first, then the jobs arrive: each goes to the smallest that fits
     queue.dispatcher()
+    # (workers that register once the dispatcher is up are known alive at once; one that
+    # was there before it may be a dead one's leftover until its heartbeat moves: proving.py)
+    wait_for(lambda: os.path.exists(queue.path("dispatcher.lock")), message="the dispatcher")
     queue.worker("--cpus", "4", *WORKER_OPTS)
     queue.worker("--cpus", "2", *WORKER_OPTS)
     queue.worker(*WORKER_OPTS)

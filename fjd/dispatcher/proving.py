@@ -4,8 +4,9 @@ started after that death cannot tell it from a live one until a heartbeat change
 the worker takes up a batch.
 
 So a worker is *proven* once its heartbeat has changed under this dispatcher's eyes
-(DESIGN.md rule 5: content, on our own clock) or its announcement came back after a
-batch (only the worker moves it back). Unproven workers get work only when no proven
+(DESIGN.md rule 5: content, on our own clock), or appeared (its inbox was not there at our
+first look at jobpod/), or its announcement came back after a batch (only the worker moves
+it back). Unproven workers get work only when no proven
 one is idle, a batch of one at a time, and a batch that such a worker does not take up
 within TAKE_UP seconds (its heartbeat unchanged, its announcement not back) comes back
 at once: the worker is buried (burial.py) instead of after the whole worker timeout.
@@ -30,6 +31,12 @@ class Proofs:
         self.awaited = {}  # worker id -> Awaited: an unproven worker's batch
         self.recent = {}  # worker id -> deque of the name sets of its last batches
         self.round_trips = set()  # workers that came back from a batch of ours
+        self.before_us = None  # the workers of our first look at jobpod/ (None: not yet)
+
+    def first_look(self, present):
+        """The inboxes at our first look: only those may be dead workers' leftovers."""
+        if self.before_us is None:
+            self.before_us = set(present)
 
     def beat(self, worker_id, raw):
         """A reading of the worker's heartbeat: a change since our first proves it."""
@@ -47,7 +54,11 @@ class Proofs:
         self.awaited.pop(worker_id, None)
 
     def unproven(self, worker_id):
-        return worker_id not in self.proven
+        return worker_id not in self.proven and not self.came_after_us(worker_id)
+
+    def came_after_us(self, worker_id):
+        """Its inbox was not there at our first look: it registered under our eyes."""
+        return self.before_us is not None and worker_id not in self.before_us
 
     def first_choice(self, idle):
         """The idle workers to serve: the proven ones, or if none is idle the others.
@@ -56,7 +67,7 @@ class Proofs:
             if worker_id in self.recent:
                 self.round_trips.add(worker_id)
                 self.prove(worker_id)
-        proven = [w for w in idle if w in self.proven]
+        proven = [w for w in idle if not self.unproven(w)]
         return proven or idle
 
     def handed(self, worker_id, given, now):
@@ -65,7 +76,7 @@ class Proofs:
         beat = self.latest.get(worker_id)
         recent = self.recent.setdefault(worker_id, collections.deque(maxlen=RECENT_BATCHES))
         recent.append(set(given))
-        if worker_id not in self.proven:
+        if self.unproven(worker_id):
             self.awaited[worker_id] = Awaited(now + self.take_up, beat, tuple(given))
 
     def inbox_clear_of(self, worker_id, name):

@@ -108,6 +108,10 @@ class LiveWorkers:
         self.tags = DeathTags()
         self.observer = HeartbeatWatch(timings.worker_timeout)
         self.proofs = Proofs(min(TAKE_UP, timings.worker_timeout))  # proving.py
+        try:  # the inboxes there before us: only those may be dead workers' leftovers
+            self.proofs.first_look(layout.list_names(layout.jobpod))
+        except OSError:
+            pass
         self.sender = None  # a HintSender on shared mounts
         self.addresses = {}  # worker id -> where it takes hints (from its heartbeat)
         self.count = 0  # workers with a beating heart at the last check, idle or busy
@@ -126,6 +130,7 @@ class LiveWorkers:
                 self.addresses[worker_id] = decode_beat(raw).get("hints")
             if self.observer.is_dead(worker_id, raw):
                 self.bury(worker_id, raw)
+        self.proofs.first_look(present)  # (where the look at start could not be made)
         for worker_id in self.observer.keys():
             if worker_id not in present:
                 self.observer.forget(worker_id)
