@@ -41,6 +41,7 @@ venv="${FJD_TEST_VENV:-${TMPDIR:-/tmp}/fjd-test-venv-$(id -u)-$("$PYTHON" -c \
 if [ "$venv" != none ]; then
   if [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv" >/dev/null 2>&1; then
     PYTHON="$venv/bin/python"
+    export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"  # (activated: jobs' python3 too)
   else
     echo "run_tests.sh: cannot make a virtual environment in $venv; using $PYTHON" >&2
   fi
