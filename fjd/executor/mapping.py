@@ -52,6 +52,10 @@ class MapRun:
         self.items = Items(executor.folder, number, header)
         self.feeder = threading.Thread(target=self.feed, args=(iterables, chunksize),
                                        name="fjd-executor-map-%d" % number, daemon=True)
+
+    def start(self):
+        """Start feeding: only once the executor knows the map (deliver finds it), since
+        the first result may come back before the constructor's caller goes on."""
         self.feeder.start()
 
     # -- the feeder ---------------------------------------------------------------------------
