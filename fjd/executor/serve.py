@@ -14,6 +14,7 @@ executable, by hand with FJD_ROOT set) it runs that one call.
 """
 import json
 import os
+from os import environ
 import pickle
 import sys
 import time
@@ -96,6 +97,8 @@ class CallRunner:
         self.context = Context()
         self.worker_id = worker_id
         self.functions = {}  # (folder, map) -> (function, chunked)
+        self.unwritten = {}  # results file descriptor -> frames not written yet
+
 
     def handle(self, words, final):
         """Run the call words name; (ok, one-line reason or None)."""
@@ -136,9 +139,17 @@ class CallRunner:
         raise CallFailed("not a Python call: %s" % " ".join(words))
 
     def write(self, folder, key, body):
+        """Keep an outcome to write (write_kept: before the call's reply is sent)."""
         fd = self.payloads.open(os.path.join(folder, RESULTS_PREFIX + self.worker_id),
                                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        frames.append_frame(fd, key, body)
+        self.unwritten.setdefault(fd, []).append(frames.frame(key, body))
+
+    def write_kept(self):
+        """The outcomes kept, each results file's in one append (whole frames, so a
+        reader sees each outcome whole or not yet)."""
+        unwritten, self.unwritten = self.unwritten, {}
+        for fd, kept in unwritten.items():
+            frames.append_bytes(fd, b"".join(kept))
 
 
 def key_of(words):
@@ -179,7 +190,7 @@ def serve(root, worker_id, uids, requests, replies):
     """Answer requests (JSON lines on the descriptor requests) until they end. Replies to
     quick calls are sent together (Replies), never held while the runner would wait."""
     runner = CallRunner(root, worker_id, uids)
-    answers = Answers(replies)
+    answers = Answers(replies, runner.write_kept)
     pending = b""
     while True:
         if b"\n" not in pending:
@@ -191,7 +202,9 @@ def serve(root, worker_id, uids, requests, replies):
             continue
         line, pending = pending.split(b"\n", 1)
         request = json.loads(line)
-        os.environ.update(request.get("env") or {})
+        for name, value in (request.get("env") or {}).items():
+            if environ.get(name) != value:  # (a putenv only for what changed)
+                environ[name] = value
         ok, reason = runner.handle(request["words"], request.get("final", True))
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -203,10 +216,12 @@ def serve(root, worker_id, uids, requests, replies):
 
 class Answers:
     """Replies not sent yet: sent when the runner would wait for requests, when
-    ANSWERS_AT_ONCE are together, or when the oldest is ANSWERS_HELD old."""
+    ANSWERS_AT_ONCE are together, or when the oldest is ANSWERS_HELD old; the outcomes
+    they answer for are written first (before_sending), all in one append."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, before_sending):
         self.fd = fd
+        self.before_sending = before_sending
         self.lines = []
         self.since = None
 
@@ -219,6 +234,7 @@ class Answers:
             self.send()
 
     def send(self):
+        self.before_sending()
         if self.lines:
             data = "".join(self.lines).encode()
             self.lines, self.since = [], None
@@ -233,6 +249,7 @@ def main(argv):
     root = os.environ.get("FJD_ROOT") or os.getcwd()
     runner = CallRunner(root, os.environ.get("FJD_WORKER_ID") or "command", {os.geteuid()})
     ok, reason = runner.handle(argv, True)
+    runner.write_kept()
     if not ok:
         sys.stderr.write("%s\n" % reason)
     return 0 if ok else 1

@@ -19,6 +19,7 @@ from ..executor.payload import CallFailed, pack_outcome
 from ..executor.serve import RESULTS_PREFIX, key_of
 
 AHEAD = 32  # requests of a range's next tasks kept with the runner
+CALL_ENV = ("FJD_JOB_NAME", "FJD_ATTEMPT", "FJD_ARRAY", "FJD_TASK", "FJD_TASKS")  # sent along
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -84,10 +85,13 @@ class CallHost:
             self.write_failure(words, outcome["reason"])
         return outcome
 
+    def reply_ready(self):
+        """Whether a reply was read and not taken yet (the next task's wait is none)."""
+        return self.replies is not None and b"\n" in self.replies.buffer
+
     def send(self, words, env, final):
         request = {"words": words, "final": final,
-                   "env": {k: env[k] for k in ("FJD_JOB_NAME", "FJD_ATTEMPT", "FJD_ARRAY",
-                                               "FJD_TASK", "FJD_TASKS") if k in env}}
+                   "env": {k: env[k] for k in CALL_ENV if k in env}}
         self.unsent.append(json.dumps(request) + "\n")
         self.sent.append(words)
 

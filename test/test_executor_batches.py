@@ -1,0 +1,59 @@
+"""Done Python calls recorded together (worker/done_runs.py) and outcomes written together
+(executor/serve.py): every call still recorded once, and a SIGKILL loses nothing."""
+import json
+import os
+import signal
+
+import pytest
+
+import fjd
+from conftest import fjd_cli, wait_for
+import executor_funcs as funcs
+from fjd import journal, record_kinds
+
+
+def task_lines(root):
+    """(task record lines, tasks they stand for) over every journal of the root."""
+    lines = covered = 0
+    for path in journal.journal_paths(os.path.join(root, "records")):
+        for _, record in journal.all_records(path):
+            if record.get("k") == record_kinds.TASK:
+                lines, covered = lines + 1, covered + 1
+            elif record.get("k") == record_kinds.TASKS and record.get("state") == "done":
+                lines, covered = lines + 1, covered + record["last"] - record["first"] + 1
+    return lines, covered
+
+
+def tasks_done(root):
+    out = fjd_cli(root, "status", "--json")
+    return json.loads(out.stdout)["tasks"]["done"]
+
+
+def test_done_calls_recorded_together_and_each_shown(queue):
+    queue.dispatcher()
+    queue.worker()
+    with fjd.Executor(root=queue.root) as ex:
+        assert list(ex.map(funcs.square, range(600))) == [i * i for i in range(600)]
+    lines, covered = task_lines(queue.root)
+    assert covered == 600 and lines < 600
+    assert tasks_done(queue.root) == 600
+    wait_for(lambda: queue.done(), message="the array filed")
+    shown = fjd_cli(queue.root, "show", queue.done()[0] + "#300").stdout
+    assert b"state: done" in shown
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_mid_map_each_result_once(queue):
+    queue.dispatcher("--worker-timeout", "2")
+    workers = [queue.worker() for _ in range(2)]
+    count = 3000
+    with fjd.Executor(root=queue.root) as ex:
+        results = ex.map(funcs.square_slowly, range(count))
+        got = [next(results) for _ in range(300)]
+        workers[0].proc.send_signal(signal.SIGKILL)
+        workers[0].proc.wait()
+        got += list(results)
+    assert got == [i * i for i in range(count)]
+    wait_for(lambda: tasks_done(queue.root) >= count, 30, message="every task recorded")
+    assert tasks_done(queue.root) == count
+    assert task_lines(queue.root)[1] == count
