@@ -81,6 +81,7 @@ class Presence:
         self.faults = faults_  # (the worker's, shared with its main loop)
         self.following = following  # the dispatcher's lock: how often to beat; hints
         self.lifetime = lifetime
+        self.exit_with = None  # an exit_with.ExitWith (--exit-with PID)
         self.started = time.monotonic()
         self.requested_id = requested_id
         self.shape = DEFAULT  # what the worker owns: said in its id (resources.py)
@@ -308,6 +309,9 @@ class Presence:
             return
         if self.lifetime is not None and now - self.started >= self.lifetime:
             log.info("lifetime of %g s is over: stopping", self.lifetime)
+            self.waker.request_stop()
+        elif self.exit_with is not None and self.exit_with.gone(now):
+            log.info("process %d (--exit-with) is gone: stopping", self.exit_with.pid)
             self.waker.request_stop()
         elif self.layout.shared and (forced or self.idle_since is not None and self.beats % 2):
             return
