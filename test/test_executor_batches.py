@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import time
 
 import pytest
 
@@ -10,6 +11,7 @@ import fjd
 from conftest import fjd_cli, wait_for
 import executor_funcs as funcs
 from fjd import journal, record_kinds
+from fjd.executor import CallFailed
 
 
 def task_lines(root):
@@ -57,3 +59,17 @@ def test_sigkilled_worker_mid_map_each_result_once(queue):
     wait_for(lambda: tasks_done(queue.root) >= count, 30, message="every task recorded")
     assert tasks_done(queue.root) == count
     assert task_lines(queue.root)[1] == count
+
+
+@pytest.mark.slow
+def test_a_slow_call_does_not_hold_the_quick_ones_before_it(queue):
+    queue.dispatcher()
+    queue.worker()
+    with fjd.Executor(root=queue.root, timeout=2) as ex:
+        list(ex.map(funcs.square, range(3)))  # (the runner started)
+        results = ex.map(funcs.slow, [0, 0, 4], ["a", "b", "c"])
+        started = time.monotonic()
+        assert next(results) == "a" and next(results) == "b"
+        assert time.monotonic() - started < 1.5
+        with pytest.raises(CallFailed, match="timed out"):
+            next(results)

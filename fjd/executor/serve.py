@@ -17,6 +17,7 @@ import os
 from os import environ
 import pickle
 import sys
+import threading
 import time
 import traceback
 
@@ -98,6 +99,7 @@ class CallRunner:
         self.worker_id = worker_id
         self.functions = {}  # (folder, map) -> (function, chunked)
         self.unwritten = {}  # results file descriptor -> frames not written yet
+        self.lock = threading.Lock()  # (serve: the Answers' lock, whose thread writes them)
 
 
     def handle(self, words, final):
@@ -142,7 +144,9 @@ class CallRunner:
         """Keep an outcome to write (write_kept: before the call's reply is sent)."""
         fd = self.payloads.open(os.path.join(folder, RESULTS_PREFIX + self.worker_id),
                                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        self.unwritten.setdefault(fd, []).append(frames.frame(key, body))
+        data = frames.frame(key, body)
+        with self.lock:
+            self.unwritten.setdefault(fd, []).append(data)
 
     def write_kept(self):
         """The outcomes kept, each results file's in one append (whole frames, so a
@@ -191,6 +195,7 @@ def serve(root, worker_id, uids, requests, replies):
     quick calls are sent together (Replies), never held while the runner would wait."""
     runner = CallRunner(root, worker_id, uids)
     answers = Answers(replies, runner.write_kept)
+    runner.lock = answers.lock
     pending = b""
     while True:
         if b"\n" not in pending:
@@ -216,7 +221,9 @@ def serve(root, worker_id, uids, requests, replies):
 
 class Answers:
     """Replies not sent yet: sent when the runner would wait for requests, when
-    ANSWERS_AT_ONCE are together, or when the oldest is ANSWERS_HELD old; the outcomes
+    ANSWERS_AT_ONCE are together, or when the oldest is ANSWERS_HELD old, also while a
+    call runs (a thread of its own: a slow call must not hold back the outcomes and
+    replies of the quick ones before it, nor make the worker time them out). The outcomes
     they answer for are written first (before_sending), all in one append."""
 
     def __init__(self, fd, before_sending):
@@ -224,22 +231,46 @@ class Answers:
         self.before_sending = before_sending
         self.lines = []
         self.since = None
+        self.lock = threading.Condition()  # (the runner's kept outcomes are under it too)
+        threading.Thread(target=self.send_late, name="fjd-answers", daemon=True).start()
 
     def add(self, reply):
-        self.lines.append(json.dumps(reply) + "\n")
-        now = time.monotonic()
-        if self.since is None:
-            self.since = now
-        if len(self.lines) >= ANSWERS_AT_ONCE or now - self.since >= ANSWERS_HELD:
-            self.send()
+        line = json.dumps(reply) + "\n"
+        with self.lock:
+            self.lines.append(line)
+            now = time.monotonic()
+            if self.since is None:
+                self.since = now
+                self.lock.notify()
+            if len(self.lines) >= ANSWERS_AT_ONCE or now - self.since >= ANSWERS_HELD:
+                self.send_locked()
 
     def send(self):
+        with self.lock:
+            self.send_locked()
+
+    def send_locked(self):
         self.before_sending()
         if self.lines:
             data = "".join(self.lines).encode()
             self.lines, self.since = [], None
             while data:
                 data = data[os.write(self.fd, data):]
+
+    def send_late(self):
+        with self.lock:
+            while True:
+                if self.since is None:
+                    self.lock.wait()
+                    continue
+                left = self.since + ANSWERS_HELD - time.monotonic()
+                if left > 0:
+                    self.lock.wait(left)
+                    continue
+                try:
+                    self.send_locked()
+                except OSError:
+                    return  # (the main thread meets the same error and ends)
 
 
 def main(argv):

@@ -128,8 +128,9 @@ class CallHost:
     def ensure_runner(self):
         launcher = self.launcher
         fds = (launcher.journals.out.fileno(), launcher.journals.err.fileno())
-        if self.proc is not None and self.proc.poll() is None and fds == self.journal_fds:
-            return
+        if self.proc is not None and fds == self.journal_fds and (
+                self.sent or self.proc.poll() is None):
+            return  # (with requests sent, a death shows as the end of its replies)
         self.stop()
         read, write = os.pipe()
         os.set_blocking(read, False)
