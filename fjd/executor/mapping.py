@@ -17,7 +17,7 @@ from .payload import PROTOCOL, pack_outcome, unpack_outcome
 from .queueing import Items
 
 FIRST_BLOCK = 1000  # tasks of the first array of a map
-BLOCK = 100000  # tasks of each later array
+BLOCK = 250000  # tasks of each later array (a million calls: 5 or 6 arrays, files counted)
 BLOCK_AFTER = 0.2  # seconds a block waits for more items before it is queued, if starving
 STARVING = 64  # queued tasks without a result, below which the workers are about to idle
 
