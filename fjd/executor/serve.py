@@ -28,6 +28,8 @@ RESULTS_PREFIX = "results-"
 ANSWERS_AT_ONCE = 16  # replies to quick calls sent in one write
 ANSWERS_HELD = 0.002  # seconds a reply may wait for others
 WINDOW = 1 << 16  # bytes read ahead in a map's index and items files
+OK_REPLY = {"ok": True, "reason": None}  # the reply of a call that went well
+OK_LINE = json.dumps(OK_REPLY) + "\n"
 
 
 class Payloads:
@@ -235,7 +237,7 @@ class Answers:
         threading.Thread(target=self.send_late, name="fjd-answers", daemon=True).start()
 
     def add(self, reply):
-        line = json.dumps(reply) + "\n"
+        line = OK_LINE if reply == OK_REPLY else json.dumps(reply) + "\n"
         with self.lock:
             self.lines.append(line)
             now = time.monotonic()

@@ -16,10 +16,11 @@ from .. import names
 from ..execute import Interrupted, JobSignalled, signal_name
 from ..executor import frames
 from ..executor.payload import CallFailed, pack_outcome
-from ..executor.serve import RESULTS_PREFIX, key_of
+from ..executor.serve import OK_LINE, OK_REPLY, RESULTS_PREFIX, key_of
 
 AHEAD = 32  # requests of a range's next tasks kept with the runner
 CALL_ENV = ("FJD_JOB_NAME", "FJD_ATTEMPT", "FJD_ARRAY", "FJD_TASK", "FJD_TASKS")  # sent along
+OK_BYTES = OK_LINE.rstrip("\n").encode()  # (the reply of almost every call: not parsed)
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -50,7 +51,7 @@ class Replies:
         if b"\n" not in self.buffer:
             return None
         line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
+        return OK_REPLY if line == OK_BYTES else json.loads(line)
 
 
 class CallHost:
