@@ -50,9 +50,8 @@ class Journals:
             for index, value in enumerate(tot[:len(self.totals)]):
                 if isinstance(value, int):
                     self.totals[index] += value
-            self.ends += [r["end"] for _, r in lines
-                          if r.get("k") in (record_kinds.JOB, record_kinds.TASK)
-                          and isinstance(r.get("end"), (int, float))]
+            for _, record in lines:
+                self.ends += record_ends(record)
 
     def retried(self):
         """(writer, offset) of every failure record that `fjd retry` put back in the queue,
@@ -171,6 +170,23 @@ def worker_of_journal(writer):
             host_from_id(writer) is None:
         return None
     return writer
+
+
+def record_ends(record):
+    """The end times a record stands for: a job's or task's end; for a run of done Python
+    calls recorded as one (worker/done_runs.py), one per call, spread over the run."""
+    end, kind = record.get("end"), record.get("k")
+    if not isinstance(end, (int, float)):
+        return []
+    if kind in (record_kinds.JOB, record_kinds.TASK):
+        return [end]
+    start, first, last = record.get("start"), record.get("first"), record.get("last")
+    if kind != record_kinds.TASKS or record.get("state") != record_kinds.DONE or \
+            not isinstance(start, (int, float)) or not isinstance(first, int) or \
+            not isinstance(last, int) or not 0 < last - first + 1 <= 4096:
+        return []
+    count = last - first + 1
+    return [start + (end - start) * (n + 1) / count for n in range(count)]
 
 
 def rate_of(ends, sample=defaults.STATUS_RATE_SAMPLE):

@@ -39,6 +39,8 @@ def test_done_calls_recorded_together_and_each_shown(queue):
     lines, covered = task_lines(queue.root)
     assert covered == 600 and lines < 600
     assert tasks_done(queue.root) == 600
+    status = json.loads(fjd_cli(queue.root, "status", "--json").stdout)
+    assert status["throughput"]["jobs_per_second"] > 50  # (each call counts, not each line)
     wait_for(lambda: queue.done(), message="the array filed")
     shown = fjd_cli(queue.root, "show", queue.done()[0] + "#300").stdout
     assert b"state: done" in shown
