@@ -27,6 +27,7 @@ from .payload import CallFailed, Context, check_owner, one_line, pack_outcome
 RESULTS_PREFIX = "results-"
 ANSWERS_AT_ONCE = 16  # replies to quick calls sent in one write
 ANSWERS_HELD = 0.002  # seconds a reply may wait for others
+ANSWERS_LATE = 0.02  # seconds, while a call runs, before the replies held are sent anyway
 WINDOW = 1 << 16  # bytes read ahead in a map's index and items files
 OK_REPLY = {"ok": True, "reason": None}  # the reply of a call that went well
 OK_LINE = json.dumps(OK_REPLY) + "\n"
@@ -223,16 +224,18 @@ def serve(root, worker_id, uids, requests, replies):
 
 class Answers:
     """Replies not sent yet: sent when the runner would wait for requests, when
-    ANSWERS_AT_ONCE are together, or when the oldest is ANSWERS_HELD old, also while a
-    call runs (a thread of its own: a slow call must not hold back the outcomes and
-    replies of the quick ones before it, nor make the worker time them out). The outcomes
-    they answer for are written first (before_sending), all in one append."""
+    ANSWERS_AT_ONCE are together, or when the oldest is ANSWERS_HELD old; and, while a
+    call runs, by a thread of their own once the oldest is ANSWERS_LATE old (a slow call
+    must not hold back the outcomes and replies of the quick ones before it, nor make the
+    worker time them out). The outcomes they answer for are written first
+    (before_sending), all in one append."""
 
     def __init__(self, fd, before_sending):
         self.fd = fd
         self.before_sending = before_sending
         self.lines = []
         self.since = None
+        self.sleeping = False  # the thread waits for add() (no answers were held)
         self.lock = threading.Condition()  # (the runner's kept outcomes are under it too)
         threading.Thread(target=self.send_late, name="fjd-answers", daemon=True).start()
 
@@ -243,7 +246,8 @@ class Answers:
             now = time.monotonic()
             if self.since is None:
                 self.since = now
-                self.lock.notify()
+                if self.sleeping:
+                    self.lock.notify()
             if len(self.lines) >= ANSWERS_AT_ONCE or now - self.since >= ANSWERS_HELD:
                 self.send_locked()
 
@@ -263,9 +267,11 @@ class Answers:
         with self.lock:
             while True:
                 if self.since is None:
+                    self.sleeping = True
                     self.lock.wait()
+                    self.sleeping = False
                     continue
-                left = self.since + ANSWERS_HELD - time.monotonic()
+                left = self.since + ANSWERS_LATE - time.monotonic()
                 if left > 0:
                     self.lock.wait(left)
                     continue
