@@ -30,6 +30,9 @@ TARGETS = {
     "shared_tasks_ratio": 0.8,          # array tasks/s on sshfs / on a local disk
     "shared_latency_hints": 0.100,      # s, rename into jobqueue/ -> start, max of 10 samples
     "shared_latency_no_udp": 3.0,       # s, the same with UDP on loopback dropped
+    "shared_prequeued_requests_per_job": 20.0,  # queued before the daemons start (issue 27)
+    "shared_prequeued_ratio": 0.3,      # the same, jobs/s on sshfs / on a local disk
+    "shared_stale_wait_s": 5.0,         # s a job may wait for a dead worker's announcement
 }
 
 
@@ -49,7 +52,8 @@ def ms(value):
 AT_MOST = {"latency_median", "latency_p99", "idle_cpu", "million_rss_mb", "submit_s",
            "submit_array_s", "files_left", "status_s", "bigarray_rss_mb", "shared_idle_rps",
            "shared_idle_rps_per_worker", "shared_requests_per_job", "shared_requests_per_task",
-           "shared_latency_hints", "shared_latency_no_udp"}
+           "shared_latency_hints", "shared_latency_no_udp",
+           "shared_prequeued_requests_per_job", "shared_stale_wait_s"}
 
 
 def judge(key, value, sized=True):

@@ -88,11 +88,47 @@ def shared_rows(sh, results=None):
                          "median %s, max %s" % (ms(lat["median"]), ms(lat["max"])),
                          status(lat["max"] <= TARGETS[target] and not lat["lost"],
                                 sized=lat["samples"] >= full("shared_latency_samples"))))
+        rows.extend(prequeued_rows(label, got))
     if local:
         rows.append(("local disk, dispatcher + %d workers: single-file jobs/s, array tasks/s"
                      % local["workers"], "",
                      "%s, %s" % (fmt_num((local.get("jobs") or {}).get("per_s")),
                                  fmt_num((local.get("array") or {}).get("per_s"))), ""))
+    return rows
+
+
+def prequeued_rows(label, got):
+    """The queued-before cases (sharedfs_prequeued.py): requests per job, the ratio to the
+    local disk, and for stale how long the jobs a dead worker was given waited."""
+    rows = []
+    for kind, what in (("hand", "hand-written files renamed in"),
+                       ("stale", "fjd submit --split, stale announcements")):
+        case = got.get(kind)
+        if not case:
+            continue
+        shared, local = case["sshfs"], case["local"]
+        sized = shared.get("jobs", 0) >= full("shared_jobs")
+        rows.append(("%s: requests per job, %s jobs queued before the daemons start (%s)"
+                     % (label, fmt_num(shared.get("jobs")), what),
+                     "<= %g" % TARGETS["shared_prequeued_requests_per_job"],
+                     fmt_num(shared.get("per_unit"), 1),
+                     judge("shared_prequeued_requests_per_job", shared.get("per_unit"),
+                           sized)))
+        rows.append(("%s: jobs/s, ratio to the local disk (%s)" % (label, what),
+                     ">= %g" % TARGETS["shared_prequeued_ratio"],
+                     "%s/s against %s/s = %s" % (fmt_num(shared.get("per_s"), 1),
+                                                 fmt_num(local.get("per_s"), 1),
+                                                 fmt_ratio(case.get("ratio_vs_local"))),
+                     judge("shared_prequeued_ratio", case.get("ratio_vs_local"), sized)))
+        if kind == "stale":
+            wait = shared.get("requeued_wait_s")
+            rows.append(("%s: jobs given to dead workers: the last of them started after "
+                         "the first job (%d put back by burials)"
+                         % (label, shared.get("requeued", 0)),
+                         "<= %g s" % TARGETS["shared_stale_wait_s"],
+                         "%s s (the last job: %s s after the daemons' start)"
+                         % (fmt_num(wait, 1), fmt_num(shared.get("last_start_after_s"), 1)),
+                         judge("shared_stale_wait_s", wait, sized)))
     return rows
 
 

@@ -34,6 +34,7 @@ from compare import MEASURES, compare
 from harness import HERE, REPO, BenchError, remove_leftovers, say, warn_if_slow_create
 from machine import machine_info
 from report import TARGETS, machine_line, markdown, text_table
+from sharedfs_figures import SHARED_CASES
 from profiling import scenario_profile
 from table import NAMES, TABLE, listing, report_rows, summary_lines
 
@@ -70,6 +71,11 @@ def parse_args(argv):
                         help="give up on a latency sample after this long (default 60)")
     shared.add_argument("--shared-timeout", type=float, default=300.0, metavar="S",
                         help="give up on the jobs or the array after this long (default 300)")
+    shared.add_argument("--shared-cases", default=",".join(SHARED_CASES), metavar="LIST",
+                        help="which parts of the shared scenario to run, comma-separated, "
+                             "of %s (default all). udp-blocked drops UDP on loopback "
+                             "machine-wide with iptables: leave it out on a machine others "
+                             "use" % ",".join(SHARED_CASES))
     shared.add_argument("--shared-keep-logs", metavar="DIR",
                         help="keep the sftp-server's log lines of the jobs and the array "
                              "windows in DIR, one file per variant, window and host "

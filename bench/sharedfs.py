@@ -48,6 +48,7 @@ from harness import JOB, BenchError, Scenario, count_names, fjd_env, say
 from journals import job_record, read_records
 from sharedfs_figures import (host_rates, idle_figures, latency_text, median_ratio, num,
                               round_ratios, throughput_round)
+from sharedfs_prequeued import CASES as PREQUEUED, chosen_cases, run_case
 from sharedfs_hosts import (ADDED_PER_HOST, UDP_RULE, WORKER_HOSTS, WORKERS_PER_HOST,
                             SharedRun, UdpBlocked, cpu_percent, hosts, per, tally)
 
@@ -204,6 +205,67 @@ def busy(opts, root, kind, size, timeout, check_alive, run=None, keep=True):
     return out
 
 
+def measure_idle(run, opts, out):
+    """Requests/s of the idle daemons."""
+    run.wait_idle_for(opts.shared_settle)
+    counts = run.window(opts.shared_idle_seconds)
+    out["idle"] = idle_figures(counts, 1 + run.workers())
+    say("  idle, 1 dispatcher + %d workers: %.1f requests/s (%s)"
+        % (run.workers(), out["idle"]["per_s"], host_rates(out["idle"]["by_host_per_s"])))
+
+
+def measure_more_workers(run, opts, out):
+    """Requests/s again with two more idle workers on each worker host."""
+    run.add_workers()
+    run.wait_idle_for(opts.shared_settle)
+    counts = run.window(opts.shared_idle_seconds)
+    more = idle_figures(counts, 1 + run.workers())
+    more["added_workers"] = len(run.added)
+    more["increase_per_added_worker"] = (more["per_s"] - out["idle"]["per_s"]) / len(
+        run.added)
+    # the same on the workers' hosts only: the dispatcher's rate may change for other
+    # reasons (today it polls as fast as sshfs answers, so it slows when others poll)
+    more["increase_per_added_worker_on_worker_hosts"] = sum(
+        more["by_host_per_s"].get(h, 0.0) - out["idle"]["by_host_per_s"].get(h, 0.0)
+        for h in WORKER_HOSTS) / len(run.added)
+    out["idle_more"] = more
+    say("  idle, 1 dispatcher + %d workers: %.1f requests/s (%s), %+.1f per added worker "
+        "(%+.1f on the workers' hosts)"
+        % (run.workers(), more["per_s"], host_rates(more["by_host_per_s"]),
+           more["increase_per_added_worker"],
+           more["increase_per_added_worker_on_worker_hosts"]))
+    run.remove_added_workers()
+
+
+def measure_throughput(run, opts, out, first_local):
+    """Submitted single-file jobs and an array into the idle cluster, --shared-rounds
+    times, each round after a local run."""
+    timeout = opts.shared_timeout
+    out["jobs"] = busy(opts, run.shared, "jobs", opts.shared_jobs, timeout,
+                       run.check_alive, run)
+    say("  %d single-file jobs: %s requests/job, %s jobs/s"
+        % (opts.shared_jobs, num(out["jobs"].get("per_unit"), 1),
+           num(out["jobs"]["per_s"], 1)))
+    out["array"] = busy(opts, run.shared, "array", opts.shared_tasks, timeout,
+                        run.check_alive, run)
+    say("  array of %d tasks: %s requests/task, %s tasks/s"
+        % (opts.shared_tasks, num(out["array"].get("per_unit"), 2),
+           num(out["array"]["per_s"], 1)))
+    out["rounds"] = [throughput_round(first_local, out)]
+    for number in range(2, opts.shared_rounds + 1):
+        local = run_local(opts)
+        here = {kind: busy(opts, run.shared, kind, size, timeout, run.check_alive, run,
+                           keep=False)
+                for kind, size in (("jobs", opts.shared_jobs),
+                                   ("array", opts.shared_tasks))}
+        out["rounds"].append(throughput_round(local, here))
+        say("  round %d on sshfs: %s jobs/s, %s tasks/s (%s requests/job, %s "
+            "requests/task)" % (number, num(here["jobs"]["per_s"], 1),
+                                num(here["array"]["per_s"], 1),
+                                num(here["jobs"].get("per_unit"), 1),
+                                num(here["array"].get("per_unit"), 2)))
+
+
 def run_variant(opts, variant, options, blocker, block_why, first_local):
     """Everything measured on one set of mount options; the results dict. first_local: the
     local run made before all variants, the first round's denominator."""
@@ -212,23 +274,25 @@ def run_variant(opts, variant, options, blocker, block_why, first_local):
     out = {"options": options,
            "hosts": {"alpha": "dispatcher", "beta": "%d workers" % WORKERS_PER_HOST,
                      "gamma": "%d workers" % WORKERS_PER_HOST}}
+    cases = chosen_cases(opts)
+    if not cases & {"idle", "latency", "udp-blocked", "jobs", "array"}:
+        return run_prequeued(opts, variant, options, cases, out)
     run = SharedRun(opts, variant, options)
     problems = []
     try:
         run.start()
-        run.wait_idle_for(opts.shared_settle)
-        counts = run.window(opts.shared_idle_seconds)
-        out["idle"] = idle_figures(counts, 1 + run.workers())
-        say("  idle, 1 dispatcher + %d workers: %.1f requests/s (%s)"
-            % (run.workers(), out["idle"]["per_s"], host_rates(out["idle"]["by_host_per_s"])))
-
-        # the idle window counts as idle time before the first sample
+        if "idle" in cases:
+            measure_idle(run, opts, out)
         rng = random.Random("fjd-bench-shared-" + variant)
         n = opts.shared_latency_samples
-        out["latency"] = latency_samples(run, n, "udp", rng)
-        say("  latency, %d samples, each after %g s idle: %s"
-            % (n, opts.shared_latency_idle, latency_text(out["latency"])))
-        if block_why:
+        if "latency" in cases:
+            # the idle window counts as idle time before the first sample
+            out["latency"] = latency_samples(run, n, "udp", rng)
+            say("  latency, %d samples, each after %g s idle: %s"
+                % (n, opts.shared_latency_idle, latency_text(out["latency"])))
+        if "udp-blocked" not in cases:
+            out["latency_udp_blocked"] = {"skipped": "not among --shared-cases"}
+        elif block_why:
             out["latency_udp_blocked"] = {"skipped": block_why}
             say("  latency with UDP on loopback blocked: skipped: %s" % block_why)
         else:
@@ -236,56 +300,23 @@ def run_variant(opts, variant, options, blocker, block_why, first_local):
                 out["latency_udp_blocked"] = latency_samples(run, n, "noudp", rng)
             say("  latency with UDP on loopback dropped (iptables): %s"
                 % latency_text(out["latency_udp_blocked"]))
-
-        run.add_workers()
-        run.wait_idle_for(opts.shared_settle)
-        counts = run.window(opts.shared_idle_seconds)
-        more = idle_figures(counts, 1 + run.workers())
-        more["added_workers"] = len(run.added)
-        more["increase_per_added_worker"] = (more["per_s"] - out["idle"]["per_s"]) / len(
-            run.added)
-        # the same on the workers' hosts only: the dispatcher's rate may change for other
-        # reasons (today it polls as fast as sshfs answers, so it slows when others poll)
-        more["increase_per_added_worker_on_worker_hosts"] = sum(
-            more["by_host_per_s"].get(h, 0.0) - out["idle"]["by_host_per_s"].get(h, 0.0)
-            for h in WORKER_HOSTS) / len(run.added)
-        out["idle_more"] = more
-        say("  idle, 1 dispatcher + %d workers: %.1f requests/s (%s), %+.1f per added worker "
-            "(%+.1f on the workers' hosts)"
-            % (run.workers(), more["per_s"], host_rates(more["by_host_per_s"]),
-               more["increase_per_added_worker"],
-               more["increase_per_added_worker_on_worker_hosts"]))
-        run.remove_added_workers()
-
-        timeout = opts.shared_timeout
-        out["jobs"] = busy(opts, run.shared, "jobs", opts.shared_jobs, timeout,
-                           run.check_alive, run)
-        say("  %d single-file jobs: %s requests/job, %s jobs/s"
-            % (opts.shared_jobs, num(out["jobs"].get("per_unit"), 1),
-               num(out["jobs"]["per_s"], 1)))
-        out["array"] = busy(opts, run.shared, "array", opts.shared_tasks, timeout,
-                            run.check_alive, run)
-        say("  array of %d tasks: %s requests/task, %s tasks/s"
-            % (opts.shared_tasks, num(out["array"].get("per_unit"), 2),
-               num(out["array"]["per_s"], 1)))
-        out["rounds"] = [throughput_round(first_local, out)]
-        for number in range(2, opts.shared_rounds + 1):
-            local = run_local(opts)
-            here = {kind: busy(opts, run.shared, kind, size, timeout, run.check_alive, run,
-                               keep=False)
-                    for kind, size in (("jobs", opts.shared_jobs),
-                                       ("array", opts.shared_tasks))}
-            out["rounds"].append(throughput_round(local, here))
-            say("  round %d on sshfs: %s jobs/s, %s tasks/s (%s requests/job, %s "
-                "requests/task)" % (number, num(here["jobs"]["per_s"], 1),
-                                    num(here["array"]["per_s"], 1),
-                                    num(here["jobs"].get("per_unit"), 1),
-                                    num(here["array"].get("per_unit"), 2)))
+        if "idle" in cases:
+            measure_more_workers(run, opts, out)
+        if "jobs" in cases and "array" in cases:
+            measure_throughput(run, opts, out, first_local)
     finally:
         problems = run.stop()
         for problem in problems:
             say("  ! %s: %s" % (variant, problem))
     out["problems"] = problems
+    return run_prequeued(opts, variant, options, cases, out)
+
+
+def run_prequeued(opts, variant, options, cases, out):
+    """The queued-before cases (sharedfs_prequeued.py), each on a fresh folder."""
+    for kind in PREQUEUED:
+        if kind in cases:
+            out[kind] = run_case(opts, variant, options, kind)
     return out
 
 
@@ -330,7 +361,8 @@ def scenario_shared(opts, results):
         say("shared: skipped: %s" % reason)
         return
     blocker = UdpBlocked(opts)
-    block_why = blocker.prepare()
+    block_why = blocker.prepare() if "udp-blocked" in chosen_cases(opts) else \
+        "not among --shared-cases"
     out["udp_block"] = ("skipped: " + block_why) if block_why else (
         "iptables -I %s" % " ".join(UDP_RULE))
     previous = signal.getsignal(signal.SIGTERM)
@@ -341,11 +373,13 @@ def scenario_shared(opts, results):
     signal.signal(signal.SIGTERM, terminate)  # so that every finally: cleans up
     failed = []
     try:
-        out["local"] = run_local(opts)
+        cases = chosen_cases(opts)
+        if "jobs" in cases and "array" in cases:
+            out["local"] = run_local(opts)
         for variant, options in chosen_variants(opts):
             try:
                 out["variants"][variant] = run_variant(opts, variant, options, blocker,
-                                                       block_why, out["local"])
+                                                       block_why, out.get("local"))
             except (BenchError, OSError, RuntimeError, AssertionError,
                     subprocess.SubprocessError) as error:
                 say("shared/%s: FAILED: %s" % (variant, error))

@@ -3,6 +3,9 @@ the rounds' ratios, and their text for the report (see sharedfs.py). Standard li
 """
 import statistics
 
+# the parts of the shared scenario, in the order they run (--shared-cases)
+SHARED_CASES = ("idle", "latency", "udp-blocked", "jobs", "array", "hand", "stale")
+
 
 def idle_figures(counts, daemons):
     seconds = counts["seconds"]

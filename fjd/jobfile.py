@@ -14,6 +14,7 @@ import stat
 
 from . import folders, ini, resources
 from .defaults import MAX_JOB_BYTES as DEFAULT_MAX_JOB_BYTES
+from .durations import parse_duration
 from .fsops import read_spliced
 from .statx import cached_stat
 
@@ -67,6 +68,17 @@ class Settings:
         except ValueError as error:
             raise JobError(str(error))
         self.python = control.get("python", "").strip().lower() == "calls"
+        check_time_request(control)
+
+
+def check_time_request(control):
+    """[control] time_request must be a duration (durations.py); JobError."""
+    raw = control.get("time_request", "").strip()
+    if raw:
+        try:
+            parse_duration(raw)
+        except ValueError as error:
+            raise JobError("[control] time_request: %s" % error)
 
 
 def _choice(control, key, allowed):
@@ -255,7 +267,8 @@ CONTROL_KEYS = ("executable", "logfile", "workdir", "timeout", "retries", "jobfi
                 "priority", "tasks", "repeat",
                 "after", "after_finished", "after_each",  # (the dispatcher's: dependencies.py)
                 "cpus", "gpus", "memory",  # (resources.py)
-                "python")  # (python: calls, fjd.Executor's jobs: worker/calls.py)
+                "python",  # (python: calls, fjd.Executor's jobs: worker/calls.py)
+                "time_request")  # (time_request.py)
 
 CONTROL_KEYS += (ARGV_KEY,)  # the exact words of `fjd submit -- COMMAND` (command_job.py)
 

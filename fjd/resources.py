@@ -24,7 +24,8 @@ from .errors import QueueError
 KIB = 1024
 UNITS = {"": KIB ** 2, "K": KIB, "M": KIB ** 2, "G": KIB ** 3, "T": KIB ** 4}
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([KMGT]?)(?:I?B)?\s*\Z", re.I)
-_TEXT = re.compile(r"(?:c([0-9]{1,6}))?(?:g([0-9]{1,6}))?(?:m([0-9]{1,15})([KMGT]?))?\Z")
+_TEXT = re.compile(r"(?:c([0-9]{1,6}))?(?:g([0-9]{1,6}))?(?:m([0-9]{1,15})([KMGT]?))?"
+                   r"(?:[te][0-9]{1,12})?\Z")  # (a time request, a worker's end: time_request.py)
 ID_MARK = "_"  # between a worker's id and its shape (never in a host name: layout.py)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 

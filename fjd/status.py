@@ -8,9 +8,8 @@ running jobs come from the folders and the workers' heartbeats. Roots written by
 (one records/NAME.json per job) are read too.
 
 Nothing is asked of the workers, so the command is as cheap as a few directory listings.
-Elapsed times of running jobs count since the job file was renamed into its worker's inbox
-(its ctime), read with this host's clock: on a shared file system whose server clock
-differs, they are approximate.
+Elapsed times of running jobs count since the job file came into its worker's inbox (its
+ctime, on this host's clock: approximate where the file server's clock differs).
 """
 import os
 import time
@@ -19,6 +18,7 @@ from . import (arrays, defaults, journal, names, record_kinds, record_search, re
                serving)
 from .dependency_state import waiting_summary
 from .recruit.roster import host_from_id
+from .recruit import auto_state
 from .serving import running_jobs  # noqa: F401 (fjd run reads it here too)
 from .layout import display
 from .fsops import list_names
@@ -196,6 +196,16 @@ def rate_of(ends, sample=defaults.STATUS_RATE_SAMPLE):
     return (len(ends) - 1) / (ends[-1] - ends[0])
 
 
+def newest_failures(layout, journals, legacy_failures, failed_limit):
+    """The newest failure entries, with each one's params and command (all: a limit < 0)."""
+    limit = None if failed_limit is None or failed_limit < 0 else failed_limit
+    found = journals.failures(limit) + [dict(r, k=record_kinds.JOB) for r in legacy_failures]
+    failed = [failure_entry(r) for r in found]
+    add_details(layout, found, failed)
+    failed.sort(key=lambda r: (r["end_ts"] or 0, r["name"] or ""), reverse=True)
+    return failed if limit is None else failed[:limit]
+
+
 def snapshot(layout, failed_limit=10, with_rate=True):
     """The whole status as a dict (what --json prints)."""
     now = time.time()
@@ -209,13 +219,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
     inboxes = list_names(layout.jobpod)
     resources = resource_status.summary(layout, queued_names, inboxes)
     idle = list_names(layout.workerqueue)
-    limit = None if failed_limit is None or failed_limit < 0 else failed_limit
-    found = journals.failures(limit) + [dict(r, k=record_kinds.JOB) for r in legacy_failures]
-    failed = [failure_entry(r) for r in found]
-    add_details(layout, found, failed)  # each failure's params and command
-    failed.sort(key=lambda r: (r["end_ts"] or 0, r["name"] or ""), reverse=True)
-    if limit is not None:
-        failed = failed[:limit]
+    failed = newest_failures(layout, journals, legacy_failures, failed_limit)
     rate = rate_of(journals.ends + legacy_ends) if with_rate else None
     in_flight = sum(r["tasks"] for r in running)
     remaining = queued + in_flight
@@ -247,6 +251,7 @@ def snapshot(layout, failed_limit=10, with_rate=True):
         "requests": resources["requests"],  # queued jobs asking for more than the default
         "waiting_for_resources": resources["stuck"],  # ... that no live worker can run
         "worker_shapes": resources["workers"],
+        "allocations": auto_state.for_status(layout),  # fjd workers auto (None: never ran)
     }
 
 
@@ -323,22 +328,29 @@ def render(state, failed_total=None):
                                                       display(b["why"]))
               for b in state.get("blocked") or ()]
     lines += resource_status.lines(state)
-    if state["running"]:
-        lines.append("")
-        lines.append("running:")
-        shown = [display(names.plain_name(job["job"])) for job in state["running"]]
-        width = max(3, min(RUNNING_NAME_WIDTH, max(len(text) for text in shown)))
-        lines.append("  %-*s %-8s %-28s %-16s %9s" % (width, "JOB", "STATE", "WORKER", "HOST",
-                                                       "ELAPSED"))
-        for job, text in zip(state["running"], shown):
-            lines.append("  %-*s %-8s %-28s %-16s %9s"
-                         % (width, keep_the_end(text, width), job["state"],
-                            shorten(job["worker"], 28), shorten(job["host"], 16),
-                            duration(job["elapsed"])))
+    lines += running_lines(state["running"])
     lines += waiting_lines(state.get("waiting"))
+    lines += auto_state.status_lines(state["allocations"]) if state.get("allocations") \
+        else []
     lines += failed_lines(state["failed"], counts["failed"] if failed_total is None
                           else failed_total)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def running_lines(running):
+    """The table of what runs where, each job by its plain name (ARRAY#5-6)."""
+    if not running:
+        return []
+    shown = [display(names.plain_name(job["job"])) for job in running]
+    width = max(3, min(RUNNING_NAME_WIDTH, max(len(text) for text in shown)))
+    lines = ["", "running:", "  %-*s %-8s %-28s %-16s %9s"
+             % (width, "JOB", "STATE", "WORKER", "HOST", "ELAPSED")]
+    for job, text in zip(running, shown):
+        lines.append("  %-*s %-8s %-28s %-16s %9s"
+                     % (width, keep_the_end(text, width), job["state"],
+                        shorten(job["worker"], 28), shorten(job["host"], 16),
+                        duration(job["elapsed"])))
+    return lines
 
 
 def failed_lines(failed, total):

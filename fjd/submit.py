@@ -36,6 +36,7 @@ from .fsops import write_all
 from .hints import hint_dispatcher
 from .jobfile import priority_of
 from .job_request import request_of_bytes
+from .time_request import request_text, seconds_of_bytes
 from .job_template import JobTemplate
 from .layout import Layout, display
 from .names import PLAIN_MARK, REQUEST_MARK
@@ -67,7 +68,7 @@ def is_plain(data):
 def request_mark(data):
     """What goes after the sequence number for a job's request (resources.py): "" for
     the default, so that every job that asks for nothing keeps its name."""
-    text = request_of_bytes(data).text
+    text = request_of_bytes(data).text + request_text(seconds_of_bytes(data))
     return REQUEST_MARK + text if text else ""
 
 
@@ -187,6 +188,15 @@ def check_dependencies(layout, template, after):
                                                          template.count()))
 
 
+def with_requests(control, **requests):
+    """control ({key: value} or pairs) with the resource requests that are given."""
+    asked = [(key, value) for key, value in requests.items() if value is not None]
+    if not asked:
+        return control
+    return (list(control.items()) if hasattr(control, "items") else list(control or ())) + \
+        asked
+
+
 def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=None,
            timeout=None, retries=None, workdir=None, control=None, root=None, split=False,
            after=None, after_finished=None, after_each=None, cpus=None, gpus=None,
@@ -209,9 +219,8 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
     name        a label for the job names (default: "job", or the job file's name).
     logfile, timeout, retries, workdir, control
                 ``[control]`` keys of each job (control: {key: value} for any other key);
-                placeholders work in logfile and workdir too (not quoted). A job with an
-                executable runs in the directory this call was made from, or in workdir
-                taken from there (job files keep theirs: relative to the worker's).
+                placeholders work in logfile and workdir too (not quoted); workdir is
+                relative to the worker's (`fjd submit --exe` writes where it ran instead).
     root        the queue root (default: $FJD_ROOT, else the current directory).
     after, after_finished, after_each
                 names (a list, or a string with blanks or commas between them) of jobs or
@@ -220,21 +229,15 @@ def submit(executable=None, files=(), repeat=1, params=None, name=None, logfile=
                 (DESIGN.md, "Dependencies"). Such jobs wait in waiting/.
     cpus, gpus, memory
                 what each job (or task) asks for: cores, GPUs, memory ("512M", "4G"); it
-                goes only to a worker that has them (``[control] cpus``, ``gpus``,
-                ``memory``).
+                goes only to a worker that has them (``[control]`` keys of these names).
 
     Raises SubmitError for bad options (nothing is queued then) and OSError when the queue
     cannot be written.
     """
-    requests = [(key, value) for key, value in (("cpus", cpus), ("gpus", gpus),
-                                                ("memory", memory)) if value is not None]
-    if requests:
-        control = (list(control.items()) if hasattr(control, "items")
-                   else list(control or ())) + requests
+    control = with_requests(control, cpus=cpus, gpus=gpus, memory=memory)
     template = JobTemplate(executable=executable, files=files, repeat=repeat, params=params,
                            name=name, logfile=logfile, timeout=timeout, retries=retries,
-                           workdir=workdir, control=control, split=split,
-                           submitted_from=os.getcwd())
+                           workdir=workdir, control=control, split=split)
     layout = Layout(root)
     if not os.path.isdir(layout.root):
         raise QueueError("the queue root %s does not exist" % display(layout.root))

@@ -31,16 +31,32 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
-"$PYTHON" -m pip install -q --disable-pip-version-check pytest pytest-timeout pytest-xdist \
-  2>&1 | grep -v -i "running pip as the 'root' user" || true
+# The tests run in a virtual environment of their own, made once and kept
+# (FJD_TEST_VENV=DIR to choose where, FJD_TEST_VENV=none for $PYTHON itself): isolated from
+# the machine's site-packages, whose .pth files every Python start runs. The suite starts
+# a few thousand Pythons (commands, daemons, jobs); on a machine whose site-packages import
+# a package at start-up (certifi, say), that is over a minute of CPU on 2 cores.
+venv="${FJD_TEST_VENV:-${TMPDIR:-/tmp}/fjd-test-venv-$(id -u)-$("$PYTHON" -c \
+  'import sys; print("%d.%d" % sys.version_info[:2])')}"
+if [ "$venv" != none ]; then
+  if [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv" >/dev/null 2>&1; then
+    PYTHON="$venv/bin/python"
+  else
+    echo "run_tests.sh: cannot make a virtual environment in $venv; using $PYTHON" >&2
+  fi
+fi
+quiet_pip() {
+  "$PYTHON" -m pip install -q --disable-pip-version-check "$@" 2>&1 | \
+    grep -v -i -e "running pip as the 'root' user" -e "^WARNING: Location" || true
+}
+"$PYTHON" -c "import pytest, pytest_timeout, xdist" 2>/dev/null || \
+  quiet_pip pytest pytest-timeout pytest-xdist
 
 # Snakemake and its generic cluster executor, for test_snakemake.py only (fjd itself needs
 # neither); skipped when present already, and on Pythons older than Snakemake 8 wants
 if "$PYTHON" -c "import sys; sys.exit(sys.version_info < (3, 11))" && \
     ! "$PYTHON" -c "import snakemake, snakemake_executor_plugin_cluster_generic" 2>/dev/null; then
-  "$PYTHON" -m pip install -q --disable-pip-version-check snakemake \
-    snakemake-executor-plugin-cluster-generic 2>&1 | \
-    grep -v -i -e "running pip as the 'root' user" -e "^WARNING: Location" || true
+  quiet_pip snakemake snakemake-executor-plugin-cluster-generic
 fi
 
 processes="${FJD_TEST_PROCESSES:-6}"

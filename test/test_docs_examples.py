@@ -233,10 +233,10 @@ def test_links_between_pages_lead_somewhere():
 COMMANDS = [[], ["submit"], ["run"], ["status"], ["show"], ["records"], ["report"],
             ["retry"], ["cancel"],
             ["dispatcher"], ["worker"], ["workers"], ["workers", "start"],
-            ["workers", "list"], ["workers", "stop"]]
+            ["workers", "list"], ["workers", "stop"], ["workers", "auto"]]
 # options in the pages that are not fjd's: the stand-in program's, sbatch's
-FOREIGN = {"--alpha", "--seed", "--partition", "--account", "--ntasks", "--x", "--cpus-per-task",
-           "--gpus-per-task", "--mem-per-cpu"}
+FOREIGN = {"--alpha", "--seed", "--partition", "--account", "--ntasks", "--x",
+           "--cpus-per-task", "--gpus-per-task", "--mem-per-cpu", "--me", "--name"}
 
 
 def help_text(command):

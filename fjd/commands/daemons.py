@@ -24,7 +24,8 @@ def run_worker(args):
     return Worker(root=layout.root, interval=args.interval, grace=args.grace,
                   max_job_bytes=args.max_job_size, allow_users=args.allow_user,
                   worker_id=args.worker_id, lifetime=args.lifetime,
-                  resources=worker_resources(args), exit_with=args.exit_with).run()
+                  resources=worker_resources(args), idle_exit=args.idle_exit,
+                  exit_with=args.exit_with).run()
 
 
 def register(subparsers):
@@ -87,6 +88,9 @@ def register_worker(subparsers):
                                          defaults.SHARED.idle_poll))
     worker.add_argument("--id", dest="worker_id", metavar="ID",
                         help="worker id (default: host-pid-random)")
+    worker.add_argument("--idle-exit", type=nonnegative, metavar="SECONDS",
+                        help="stop after this many seconds with nothing to do (the workers "
+                             "of `fjd workers auto` give their allocation back so)")
     add_worker_options(worker)
     add_worker_resources(worker)
     add_exit_with(worker)

@@ -6,6 +6,7 @@ import time
 
 from .. import dependencies, serving
 from .submit_command import submit_command, take_command_after_dashes
+from ..durations import parse_duration
 from ..layout import display
 from ..job_template import CONTROL_KEYS_WITH_OPTIONS, JobTemplate, parse_param
 from ..submit import write_jobs
@@ -24,6 +25,14 @@ Job names sort in submission order: <UTC time>.<usec>-<nonce>-<number>-<label>. 
 printed one per line (the count goes to stderr). The queue root must exist (fjd run and the
 daemons create one). Exit status: 0 queued, 1 the queue root is missing or could not be
 written, 2 bad options (nothing queued)."""
+
+
+def duration(text):
+    try:
+        parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error))
+    return text.strip()
 
 
 def key_value(text):
@@ -79,14 +88,17 @@ def add_job_options(parser, files_help):
     group.add_argument("--after-each", action="append", default=[], metavar="ARRAY",
                        help="(an array) task N starts once task N of ARRAY is done; it is "
                             "cancelled if that one fails ([control] after_each)")
-    add_job_requests(parser)
+    add_job_requests(parser).add_argument(
+        "--time-request", type=duration, metavar="DURATION",
+        help="how long each job (or task) may take, e.g. 20m, 1h30m, 1-00:00:00 ([control] "
+             "time_request): it goes only to a worker with that much time left")
 
 
 def has_job_options(args):
     return bool(args.files or args.exe is not None or args.param or args.control or
                 args.repeat != 1 or args.name or args.no_jobfile or args.split or
                 args.after or args.after_finished or args.after_each or
-                bool(request_control(args)) or
+                bool(request_control(args)) or args.time_request is not None or
                 any(getattr(args, k) is not None for k in CONTROL_KEYS_WITH_OPTIONS))
 
 
@@ -94,6 +106,8 @@ def template_from_args(args):
     """The JobTemplate of a command line; SubmitError (exit status 2) for bad options."""
     params = [parse_param(text, position) for position, text in enumerate(args.param, 1)]
     control = list(args.control) + request_control(args)
+    if args.time_request is not None:
+        control.append(("time_request", args.time_request))
     if args.no_jobfile:
         control.append(("jobfile", "none"))
     return JobTemplate(executable=args.exe, files=args.files, repeat=args.repeat,
@@ -102,16 +116,22 @@ def template_from_args(args):
                        control=control, split=args.split, submitted_from=os.getcwd())
 
 
-def warn_unused_params(template, command, no_jobfile):
+def check_unused_params(template, command, no_jobfile):
     """A --param that no placeholder names reaches the program only through the job file's
-    [params] and $FJD_PARAM_<name>: say so (most often a shell replaced "$alpha")."""
-    for name in template.unused_params():
-        where = "$FJD_PARAM_%s" % name if no_jobfile else \
-            "the job file's [params] and $FJD_PARAM_%s" % name
+    [params] and $FJD_PARAM_<name> (most often a shell replaced "$alpha"): with the job
+    file appended, a warning; without it, every task would run the same command: refused."""
+    unused = template.unused_params()
+    if unused and no_jobfile:
+        raise CommandError("no placeholder in the command uses --param %s, and --no-jobfile "
+                           "gives the program no job file: every task would run the same "
+                           "command (in double quotes, your shell replaces $%s before fjd "
+                           "sees it: use single quotes, or place it with {%s})"
+                           % (unused[0], unused[0], unused[0]), 2)
+    for name in unused:
         sys.stderr.write("fjd %s: warning: no placeholder in the command uses --param %s, so "
-                         "the program gets it only from %s (in double quotes, your shell "
-                         "replaces $%s before fjd sees it: use single quotes)\n"
-                         % (command, name, where, name))
+                         "the program gets it only from the job file's [params] and "
+                         "$FJD_PARAM_%s (in double quotes, your shell replaces $%s before fjd "
+                         "sees it: use single quotes)\n" % (command, name, name, name))
 
 
 def queue_from_args(args, command, layout, echo, announce=True):
@@ -120,7 +140,7 @@ def queue_from_args(args, command, layout, echo, announce=True):
     The template is checked before anything is written (bad options queue nothing). When
     writing fails part-way, CommandError says how many jobs were queued."""
     template = template_from_args(args)
-    warn_unused_params(template, command, args.no_jobfile)
+    check_unused_params(template, command, args.no_jobfile)
     out = sys.stdout
     on_name = (lambda n: out.write(n + "\n")) if echo else None
     started = time.monotonic()

@@ -10,6 +10,7 @@ from ..recruit.roster import request_stop, select_workers, survey, wait_until_st
 from ..recruit.slurm import start_slurm
 from ..recruit.shapes import forwarded, plan
 from ..recruit.ssh import read_hosts, start_over_ssh
+from .auto import register_auto
 from .common import (CommandError, add_command, add_common, add_worker_options,
                      nonnegative, open_queue, positive_int, worker_option_argv)
 from .resource_options import add_start_resources, start_resources_given
@@ -163,12 +164,14 @@ def register(subparsers):
         subparsers, "workers", usage,
         help="start, list and stop workers (here, over ssh, or with Slurm)",
         description="Recruit workers: `fjd workers start`, `fjd workers list`, "
-                    "`fjd workers stop`.\nEach has its own --help.")
+                    "`fjd workers stop`, `fjd workers auto` (elastic Slurm allocations).\n"
+                    "Each has its own --help.")
     add_common(workers)
     actions = workers.add_subparsers(dest="workers_command", metavar="ACTION")
     register_start(actions)
     register_list(actions)
     register_stop(actions)
+    register_auto(actions)
 
 
 START_EPILOG = ("hosts file (INI, like the 2012 remote.conf), one section per host:\n"

@@ -54,7 +54,7 @@ class Burial:
     the dispatcher's journal, its rejects (filings that wait, jobs that used up their
     attempts) and a maker of unique tags; bury() says how many it put back in the queue."""
 
-    def __init__(self, layout, journal, rejects, tags, worker_id, raw_beat):
+    def __init__(self, layout, journal, rejects, tags, worker_id, raw_beat, untouched=()):
         self.layout = layout
         self.journal = journal
         self.rejects = rejects
@@ -65,6 +65,7 @@ class Burial:
         if not self.beat:  # a burial cut short: the heartbeat it put aside
             self.beat = decode_beat(read_beat(os.path.join(self.inbox, BURIED_HEARTBEAT)))
         self.running = self.beat.get("job")
+        self.untouched = set(untouched)  # handed after its last beat: never started
         self.run = self.beat.get("run")
         self.requeued = 0
 
@@ -112,6 +113,8 @@ class Burial:
                 self.take_over_running(name, finished)
             elif name in recorded:
                 self.take_over_running(name, finished)
+            elif name in self.untouched and name != self.running:
+                self.requeue(name, crashed=False)  # (its heartbeat names no start of it)
             elif not crash_counted and self.running and name >= self.running and \
                     not queue_name.is_tasks:
                 crash_counted = True

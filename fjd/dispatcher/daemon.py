@@ -26,6 +26,7 @@ from .keyed_journal import DispatcherJournal
 from .listing import JobListing
 from .ranges import ArrayRanges
 from .rejects import Claims, Rejects
+from .settling import install as install_shared_readiness
 from .sharing import RangeSharing
 from .timers import due
 from .waiting import Waiting
@@ -66,6 +67,7 @@ class Dispatcher:
             self.idle, self.live,
             ReadinessChecker(settle_seconds=settle, use_leases=not layout.shared),
             self.sharing)
+        self.server_clock = install_shared_readiness(layout, self.listing, self.handout, settle)
         self.waiting = self.handout.waiting = Waiting(layout, self.journal, self.listing)
         self.completion.on_filed = self.waiting.array_filed
         self.faults = faults.Faults(log)
@@ -92,7 +94,7 @@ class Dispatcher:
             self.lock.release()
             self.journal.close()
             folders.stop()
-            for closable in (self.idle.hints, self.live.sender):
+            for closable in (self.idle.hints, self.live.sender, self.server_clock):
                 if closable is not None:
                     closable.close()
             self.waker.close()
@@ -246,6 +248,8 @@ class Dispatcher:
         if due(self.last_check, now, self.timings.liveness):
             self.guarded("check the workers' heartbeats", self.live.check)
             self.last_check = now
+        if self.live.proofs.awaited:
+            self.guarded("check the workers' heartbeats", self.live.check_unproven, now)
         for filing in list(self.rejects.waiting):
             self.guarded("file what was rejected", filing.advance)
             self.rejects.waiting.remove(filing)

@@ -12,9 +12,12 @@ from ..ready import GONE, NOT_REGULAR, READY
 from ..resources import DEFAULT, worker_shape
 from .batching import fair_share, piece_size
 from .fitting import Fitting
+from .time_fit import TimeFit
 from .listing import complete_on_arrival, head_info, read_head
 
 log = logging.getLogger("fjd.dispatcher")
+
+MAX_DEFERRED = 64  # names a worker passes over (too long for its time left) in one batch
 
 
 class Handout:
@@ -30,12 +33,14 @@ class Handout:
         self.idle = idle
         self.live = live
         self.readiness = readiness  # ReadinessChecker: is a job file complete
+        self.shared_readiness = None  # settling.SharedReadiness on a shared mount
         self.sharing = sharing  # RangeSharing: the ranges handed out
         self.assigned = 0  # jobs and tasks handed out
         self.range_given_at = None  # when a range of tasks was last handed out
         self.waiting_for_workers = False  # the last cycle had jobs but no idle worker
         self.waiting = None  # waiting.Waiting: jobs with dependencies go there
         self.fitting = Fitting(layout, listing)  # workers' resources, jobs' requests
+        self.time_fit = TimeFit(listing)  # workers' ends, jobs' time requests
         sharing.fits = self.fitting.could_run
 
     def cycle(self):
@@ -49,7 +54,8 @@ class Handout:
             self.refresh(now)
             if not listing.pending and not self.fitting.runnable(self.live.observer.keys()):
                 return False  # (held jobs nobody live can run cost no look for workers)
-        idle = [w for w in sorted(self.idle.find(now)) if self.live.looks_alive(w)]
+        found = [w for w in sorted(self.idle.find(now)) if self.live.looks_alive(w)]
+        idle = self.live.proofs.first_choice(found)  # proven workers first (proving.py)
         self.waiting_for_workers = not idle and bool(listing.pending)
         if not idle and not listing.odd:
             return False
@@ -57,7 +63,7 @@ class Handout:
             self.refresh(now)
         if not idle:
             return False
-        return self.serve(self.fitting.order(idle), now) > 0
+        return self.serve(self.fitting.order(idle), now, found) > 0
 
     def refresh(self, now):
         """List the queue again if due. Names held for bigger workers (fitting.py) are
@@ -69,24 +75,25 @@ class Handout:
             self.rejects.reject_odd(listing.take_odd())
         self.fitting.sync()
 
-    def serve(self, idle, now):
-        """Give each idle worker its batch; the number of jobs and tasks given."""
+    def serve(self, idle, now, found=None):
+        """Give each idle worker its batch; the number of jobs and tasks given. found: all
+        the idle workers seen (those passed over stay known as idle, not given anything)."""
         # never more than a fair share of what is left, counting the busy workers too (they
         # come back soon): the last batches shrink, and all workers finish at about one time
         workers = max(len(idle), self.live.count, 1)
         share = fair_share(len(self.listing.pending) + self.fitting.held_total, workers)
-        deferred = []
         handed = 0
-        spare = self.idle.remember_spare(now, idle)
+        spare = self.idle.remember_spare(now, found or idle)
         for worker_id in idle:
             spare.discard(worker_id)
+            deferred = []  # passed over by this worker: back in front for the next one
             given, count = self.fill_batch(worker_id, now, share, workers, deferred)
+            self.listing.pending.extendleft(reversed(deferred))
             if given:
                 self.handed(worker_id, given, count, now)
                 handed += count
             if not self.listing.pending and not self.fitting.held_total:
                 break
-        self.listing.pending.extendleft(reversed(deferred))
         self.fitting.report(now, self.live.observer.keys())
         return handed
 
@@ -94,6 +101,7 @@ class Handout:
         """The worker has its batch: its announcement parked, a hint sent, noted."""
         self.idle.take(worker_id)
         self.live.tell_jobs(worker_id)
+        self.live.handed(worker_id, given, now)
         if self.waiting is not None:
             self.waiting.handed(worker_id, given)
         if "@" in given[0]:
@@ -111,6 +119,8 @@ class Handout:
         """Hand one worker its batch: up to its batch size of single jobs, or one range of
         an array's tasks. Returns (names given, jobs or tasks given)."""
         want = self.batches.next_size(worker_id, now)
+        if self.live.proofs.unproven(worker_id):
+            want = 1  # never seen alive: one job, back soon if it is not taken up
         floor = self.batches.floor_of(worker_id)
         share = max(share, min(want, floor))
         shape = worker_shape(worker_id)
@@ -121,6 +131,11 @@ class Handout:
             name = self.next_ready_job(deferred, shape)
             if name is None:
                 break
+            if not self.time_fit.fits(worker_id, name):
+                deferred.append(name)  # it would outlast the worker (time_request.py)
+                if len(deferred) > MAX_DEFERRED:
+                    break
+                continue
             queue_name = names.parse(name)
             if queue_name.is_tasks:
                 if given:
@@ -131,8 +146,8 @@ class Handout:
                 if name is None:
                     continue
                 queue_name = names.parse(name)
-            outcome = self.assign(name, worker_id, unique=not queue_name.is_tasks and
-                                  names.submitted(name))
+            outcome = self.assign(name, worker_id, unique=not queue_name.is_tasks and (
+                names.submitted(name) or self.live.proofs.inbox_clear_of(worker_id, name)))
             if outcome == "assigned":
                 given.append(name)
                 count += queue_name.size
@@ -196,6 +211,8 @@ class Handout:
                 return READY, kinds[name], None
             head = read_head(path)
             return READY, head_info(head)[1], head
+        if self.shared_readiness is not None:
+            return self.shared_readiness.check(name, path)  # settling.py: one look
         state, detail = self.readiness.check(path, name, head=arrays.MAX_HEADER)
         return state, arrays.declared_kind(detail) if state == READY else None, detail
 

@@ -11,6 +11,7 @@ from ..dependencies import may_declare
 from ..jobfile import priority_of
 from ..job_request import request_of_bytes
 from ..resources import may_ask
+from ..time_request import seconds_of_bytes
 from ..layout import display
 from ..fsops import refresh_listing
 from ..names import is_ignored
@@ -78,6 +79,8 @@ class JobListing:
         self.kinds = {}  # name -> array kind (None: a single job), read with the priority
         self.dependent = set()  # names in kinds whose head may declare after keys
         self.requests = {}  # names in kinds whose head asks for resources -> the request
+        self.time_requests = {}  # names in kinds whose head asks for time -> the seconds
+        self.readiness = None  # settling.SharedReadiness on a shared mount: heads with sightings
         # on a shared mount an idle poll asks one stat before it lists (changes.py)
         self.gate = ChangeGate(lambda: folder_signature(path, folders.stat_folder)) \
             if shared else None
@@ -128,8 +131,12 @@ class JobListing:
         it is an array."""
         window = queued[:defaults.PRIORITY_WINDOW]
         known, kinds, dependent = self.priorities, self.kinds, self.dependent
-        requests = self.requests
+        requests, times = self.requests, self.time_requests
         self.priorities, self.kinds, self.dependent, self.requests = {}, {}, set(), {}
+        self.time_requests = {}
+        readiness = self.readiness
+        if readiness is not None:
+            readiness.settle.keep(set(window))
         for name in window:
             if name in known and name in kinds:
                 self.priorities[name], self.kinds[name] = known[name], kinds[name]
@@ -137,15 +144,20 @@ class JobListing:
                     self.dependent.add(name)
                 if name in requests:
                     self.requests[name] = requests[name]
+                if name in times:
+                    self.time_requests[name] = times[name]
             elif names.plain_submitted(name):
                 self.priorities[name], self.kinds[name] = 0, None  # no need to read it
             else:
-                head = read_head(os.path.join(self.path, name))
+                path = os.path.join(self.path, name)
+                head = readiness.read_window(path, name) if readiness is not None and \
+                    not complete_on_arrival(name) else read_head(path)  # (settling.py)
                 self.priorities[name], self.kinds[name] = head_info(head)
                 if may_declare(head):
                     self.dependent.add(name)
                 if may_ask(head):
                     self.requests[name] = request_of_bytes(head)
+                self.time_requests[name] = seconds_of_bytes(head)  # (None: none)
         if not any(self.priorities.values()):
             return queued
         window.sort(key=lambda name: -self.priorities[name])  # stable: name order within

@@ -9,6 +9,7 @@ from ..layout import HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, display
 from ..fsops import list_names, refresh_listing
 from ..liveness import HeartbeatWatch, decode_beat, read_beat
 from .burial import Burial, DeathTags
+from .proving import TAKE_UP, Proofs
 from .timers import due
 
 log = logging.getLogger("fjd.dispatcher")
@@ -106,6 +107,7 @@ class LiveWorkers:
         self.journal = journal
         self.tags = DeathTags()
         self.observer = HeartbeatWatch(timings.worker_timeout)
+        self.proofs = Proofs(min(TAKE_UP, timings.worker_timeout))  # proving.py
         self.sender = None  # a HintSender on shared mounts
         self.addresses = {}  # worker id -> where it takes hints (from its heartbeat)
         self.count = 0  # workers with a beating heart at the last check, idle or busy
@@ -119,33 +121,65 @@ class LiveWorkers:
             if raw is None and not os.path.isdir(inbox):
                 continue
             present.add(worker_id)
+            self.proofs.beat(worker_id, raw)
             if self.sender is not None:
                 self.addresses[worker_id] = decode_beat(raw).get("hints")
             if self.observer.is_dead(worker_id, raw):
                 self.bury(worker_id, raw)
-                self.observer.forget(worker_id)
-                self.batches.forget(worker_id)
         for worker_id in self.observer.keys():
             if worker_id not in present:
                 self.observer.forget(worker_id)
+                self.proofs.forget(worker_id)
                 self.addresses.pop(worker_id, None)
         self.count = sum(1 for worker_id in present if self.looks_alive(worker_id))
 
-    def bury(self, worker_id, raw):
-        burial = Burial(self.layout, self.journal, self.rejects, self.tags, worker_id, raw)
+    def bury(self, worker_id, raw, untouched=(), why=None):
+        """Take over a dead worker's inbox (burial.py); untouched: names it never started."""
+        burial = Burial(self.layout, self.journal, self.rejects, self.tags, worker_id, raw,
+                        untouched)
         beat = burial.beat
-        log.warning("worker %s (host %s, pid %s) has not renewed its heartbeat for %g s: "
-                    "presumed dead", display(worker_id), display(str(beat.get("host", "?"))),
-                    beat.get("pid", "?"), self.timings.worker_timeout)
+        log.warning("worker %s (host %s, pid %s) %s: presumed dead", display(worker_id),
+                    display(str(beat.get("host", "?"))), beat.get("pid", "?"),
+                    why or "has not renewed its heartbeat for %g s"
+                    % self.timings.worker_timeout)
         self.idle.drop(worker_id)
         self.requeued += burial.bury()
+        self.observer.forget(worker_id)
+        self.batches.forget(worker_id)
+        self.proofs.forget(worker_id)
+
+    def handed(self, worker_id, given, now):
+        """A batch went to the worker (proving.py)."""
+        self.proofs.handed(worker_id, given, now)
+
+    def check_unproven(self, now):
+        """Workers never seen alive that have not taken up their batch in time (proving.py)
+        are buried now, their batch back in the queue: a heartbeat read (and a lookup of
+        the announcement) each, only when one is due."""
+        proofs = self.proofs
+        for worker_id, awaited in proofs.overdue(now):
+            raw = self.beat_of(worker_id)
+            proofs.beat(worker_id, raw)
+            if not proofs.unproven(worker_id):
+                continue
+            if awaited.beat is None and raw is not None:
+                proofs.extend(worker_id, now, raw)  # first reading: the baseline
+                continue
+            if folders.lexists(os.path.join(self.layout.workerqueue, worker_id)):
+                proofs.prove(worker_id)  # its announcement came back: only it moves that
+                continue
+            self.bury(worker_id, raw, untouched=awaited.names,
+                      why="did not take up its batch within %g s, and this dispatcher never "
+                      "saw its heartbeat change" % proofs.take_up)
 
     def hint_addresses(self, worker_id):
         """Where the worker takes hints. Heartbeats are read every 10 s on a shared mount:
         a worker that started since is asked once, through its heartbeat, rather than
         left to find its first batches by polling for up to that long."""
         if worker_id not in self.addresses:
-            self.addresses[worker_id] = decode_beat(self.beat_of(worker_id)).get("hints")
+            raw = self.beat_of(worker_id)
+            self.proofs.beat(worker_id, raw)
+            self.addresses[worker_id] = decode_beat(raw).get("hints")
         return self.addresses[worker_id]
 
     def tell_jobs(self, worker_id):

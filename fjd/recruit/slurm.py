@@ -51,6 +51,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 CONFIG = json.loads(%(config)r)
 
@@ -72,7 +73,11 @@ def seconds(text):
 
 
 def time_left():
-    """The controller's view of the time left in this job (no clocks compared here)."""
+    """The controller's view of the time left in this job: SLURM_JOB_END_TIME where Slurm
+    sets it (23.02 and later), else one squeue."""
+    end = os.environ.get("SLURM_JOB_END_TIME", "")
+    if end.isdigit() and int(end) > 0:
+        return max(0, int(end) - int(time.time()))
     job = os.environ.get("SLURM_JOB_ID")
     if not job:
         return None
@@ -96,6 +101,9 @@ def main():
         argv += ["--lifetime", "%%g" %% lifetime]
         print("fjd: %%s s left in this allocation; workers stop after %%g s"
               %% (left, lifetime), flush=True)
+    if CONFIG.get("marks"):  # each worker marks that it came up (fjd/allocation_marks.py)
+        os.environ["FJD_REGISTERED_MARK"] = os.path.join(
+            CONFIG["marks"], os.environ.get("SLURM_JOB_ID", "unknown"))
     srun = ["srun", "--kill-on-bad-exit=0"] + CONFIG["per_task"] + [
             "--output", CONFIG["task_log"], "--error", CONFIG["task_log"]] + argv
     print("fjd: running %%s" %% " ".join(srun), flush=True)
@@ -118,11 +126,12 @@ def allocation(cpus, gpus, memory):
 
 def start_slurm(layout, worker, count=None, nodes=None, cores_per_node=None, time_limit=None,
                 margin=None, sbatch_options=(), python=None, log_dir=None, cwd=None,
-                job_name="fjd-workers", shape=(1, 0, None)):
+                job_name="fjd-workers", shape=(1, 0, None), marks=None):
     """Submit the workers; returns (job id, margin in seconds). worker: the `fjd worker`
     command line each task runs; shape: (cores, GPUs, memory in bytes or None) of each
     task (`--cpus-per-task`, `--gpus-per-task`, `--mem-per-cpu`). RecruitError (status 2
-    for bad options) otherwise."""
+    for bad options) otherwise. marks: a folder where the workers mark that they came up
+    (allocation_marks.py)."""
     limit = slurm_seconds(time_limit) if time_limit else None
     if time_limit and limit is None:
         raise RecruitError("--time %s is not a Slurm time (MINUTES, HH:MM:SS or D-HH:MM:SS)"
@@ -140,17 +149,13 @@ def start_slurm(layout, worker, count=None, nodes=None, cores_per_node=None, tim
     per_task = allocation(*shape)
     config = {"worker": list(worker), "limit": limit, "margin": margin,
               "task_log": os.path.join(log_dir, "slurm-%j-worker-%t.log"),
-              "per_task": per_task}
+              "per_task": per_task, "marks": marks}
     sbatch = ["sbatch", "--parsable", "--job-name", job_name,
               "--output", os.path.join(log_dir, "slurm-%j.out"), "--chdir", cwd] + per_task
-    if nodes:
-        sbatch += ["--nodes", str(nodes)]
-    if count:
-        sbatch += ["--ntasks", str(count)]
-    if cores_per_node:
-        sbatch += ["--ntasks-per-node", str(cores_per_node)]
-    if time_limit:
-        sbatch += ["--time", time_limit]
+    for option, value in (("--nodes", nodes), ("--ntasks", count),
+                          ("--ntasks-per-node", cores_per_node), ("--time", time_limit)):
+        if value:
+            sbatch += [option, str(value)]
     sbatch += list(sbatch_options)
     script = BATCH_SCRIPT % {"python": python or sys.executable, "config": json.dumps(config)}
     try:

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 
-from .. import defaults, faults, folders, names
+from .. import allocation_marks, defaults, faults, folders, names
 from ..execute import Cancelled, Withdrawn
 from ..layout import (HEARTBEAT_FILE, PARKED_ANNOUNCEMENT, STOP_FILE, cancel_request, display,
                       hostname, safe_hostname)
@@ -18,6 +18,7 @@ from ..errors import QueueError
 from ..fsops import write_file_atomic
 from ..liveness import write_beat, write_beat_fd
 from ..resources import DEFAULT, worker_id_with_shape
+from ..time_request import worker_id_with_end
 from .outcomes import Heartbeat
 
 log = logging.getLogger("fjd.worker")
@@ -75,7 +76,8 @@ class HeartbeatFile:
 class Presence:
     """The worker as the queue sees it: inbox, heartbeat, announcement, stop requests."""
 
-    def __init__(self, layout, timings, faults_, following, lifetime=None, requested_id=None):
+    def __init__(self, layout, timings, faults_, following, lifetime=None, requested_id=None,
+                 idle_exit=None):
         self.layout = layout
         self.timings = timings
         self.faults = faults_  # (the worker's, shared with its main loop)
@@ -83,6 +85,10 @@ class Presence:
         self.lifetime = lifetime
         self.exit_with = None  # an exit_with.ExitWith (--exit-with PID)
         self.started = time.monotonic()
+        # when --lifetime ends, by the wall clock: in our id, so the dispatcher hands us no
+        # job that asks for more time than we have (time_request.py)
+        self.ends_at = None if lifetime is None else time.time() + lifetime
+        self.idle_exit = idle_exit  # stop after this long idle (an elastic allocation's)
         self.requested_id = requested_id
         self.shape = DEFAULT  # what the worker owns: said in its id (resources.py)
         self.worker_id = self.inbox = self.root_id = None
@@ -116,8 +122,9 @@ class Presence:
     def register(self):
         """Make our inbox under a new id (the asked one, or a fresh one) and beat in it."""
         while True:
-            self.worker_id = worker_id_with_shape(self.requested_id or new_worker_id(),
-                                                  self.shape)
+            self.worker_id = worker_id_with_end(
+                worker_id_with_shape(self.requested_id or new_worker_id(), self.shape),
+                self.ends_at)
             self.inbox = self.layout.inbox(self.worker_id)
             try:
                 os.mkdir(self.inbox, 0o755)
@@ -131,6 +138,7 @@ class Presence:
         self.heartbeat.size = 0
         self.close_heartbeat()
         self.beat(force=True, create=True)
+        allocation_marks.mark_registered()
 
     def forget_id(self):
         """Registering again after a burial takes a fresh id."""
@@ -309,6 +317,10 @@ class Presence:
             return
         if self.lifetime is not None and now - self.started >= self.lifetime:
             log.info("lifetime of %g s is over: stopping", self.lifetime)
+            self.waker.request_stop()
+        elif self.idle_exit is not None and self.idle_since is not None and \
+                now - self.idle_since >= self.idle_exit:
+            log.info("idle for %g s (--idle-exit): stopping", self.idle_exit)
             self.waker.request_stop()
         elif self.exit_with is not None and self.exit_with.gone(now):
             log.info("process %d (--exit-with) is gone: stopping", self.exit_with.pid)
