@@ -294,6 +294,23 @@ def tasks_done(record, last, end, spans):
     return done
 
 
+def end_times(record):
+    """The end times a record stands for: a job's or task's end; for a run of done Python
+    calls recorded as one (worker/done_runs.py), one per call, spread over the run."""
+    end, kind = record.get("end"), record.get("k")
+    if not isinstance(end, (int, float)):
+        return []
+    if kind in (JOB, TASK):
+        return [end]
+    start, first, last = record.get("start"), record.get("first"), record.get("last")
+    if kind != TASKS or record.get("state") != DONE or \
+            not isinstance(start, (int, float)) or not isinstance(first, int) or \
+            not isinstance(last, int) or not 0 < last - first + 1 <= 4096:
+        return []
+    count = last - first + 1
+    return [start + (end - start) * (n + 1) / count for n in range(count)]
+
+
 def task_exhausted(array, uid, index, reason, attempt, end, key):
     """A task cut short --max-attempts times, failed by the dispatcher (key:
     exhausted_key)."""

@@ -51,7 +51,7 @@ class Journals:
                 if isinstance(value, int):
                     self.totals[index] += value
             for _, record in lines:
-                self.ends += record_ends(record)
+                self.ends += record_kinds.end_times(record)
 
     def retried(self):
         """(writer, offset) of every failure record that `fjd retry` put back in the queue,
@@ -170,23 +170,6 @@ def worker_of_journal(writer):
             host_from_id(writer) is None:
         return None
     return writer
-
-
-def record_ends(record):
-    """The end times a record stands for: a job's or task's end; for a run of done Python
-    calls recorded as one (worker/done_runs.py), one per call, spread over the run."""
-    end, kind = record.get("end"), record.get("k")
-    if not isinstance(end, (int, float)):
-        return []
-    if kind in (record_kinds.JOB, record_kinds.TASK):
-        return [end]
-    start, first, last = record.get("start"), record.get("first"), record.get("last")
-    if kind != record_kinds.TASKS or record.get("state") != record_kinds.DONE or \
-            not isinstance(start, (int, float)) or not isinstance(first, int) or \
-            not isinstance(last, int) or not 0 < last - first + 1 <= 4096:
-        return []
-    count = last - first + 1
-    return [start + (end - start) * (n + 1) / count for n in range(count)]
 
 
 def rate_of(ends, sample=defaults.STATUS_RATE_SAMPLE):
