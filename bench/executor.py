@@ -6,7 +6,8 @@
     python bench/executor.py --root /mnt/q   # round trips on a root whose daemons run
                                              # already (e.g. over sshfs: target 150 ms)
 
-Prints, each with its target:
+Prints, each with its target (and the load average before and after: the ratios mean
+something only on a quiet machine):
   * ex.map(f, range(N)) with 2 local workers vs ProcessPoolExecutor(2).map(f, ...,
     chunksize=1): calls per second and their ratio (target >= 1.0); the same with
     chunksize=100 for both (target >= 0.5);
@@ -143,7 +144,15 @@ def main(argv=None):
     return 0
 
 
+def load_average():
+    try:
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "load average unknown"
+
+
 def report(args, base):
+    print("%d cores, %s at the start" % (os.cpu_count() or 0, load_average()))
     pool_one = pool_rate(args.calls, 1, args.workers)
     pool_hundred = pool_rate(args.calls, 100, args.workers)
     one, hundred, trip = fjd_rates(os.path.join(base, "q"), args.calls, args.workers,
@@ -165,6 +174,7 @@ def report(args, base):
           "memory %.0f MB (target < 200 MB) %s; %.0f calls/s"
           % (args.big, big["files"], verdict(big["files"] <= 20), big["peak_mb"],
              verdict(big["peak_mb"] < 200), rate(big["seconds"], big["results"])))
+    print("%s at the end" % load_average())
 
 
 if __name__ == "__main__":

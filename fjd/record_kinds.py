@@ -12,7 +12,8 @@ Kinds (the ``k`` key):
 
     journal        the first line of a journal: who writes it
     job            a single job's result (filed under "name" in the "state" folder)
-    task           one task of an array; tasks: a range of them (failed or cancelled whole)
+    task           one task of an array; tasks: a range of them (failed or cancelled whole,
+                   or a run of done Python calls)
     array          an array whose tasks all ended, filed by the dispatcher
     moved, output  a job filed under another name than first recorded / its output file
     retried, retry-undone   `fjd retry`, and its retraction when the job moved meanwhile
@@ -278,6 +279,36 @@ def task_ran(record, exit_status, signal, reason, end, spans, runs=None, timed_o
     if timed_out:
         record["timed_out"] = True
     return record
+
+
+def tasks_done(record, last, end, spans):
+    """A run of done tasks recorded as one line (Python calls, DESIGN.md "Python calls"):
+    the first task's record (attempt 1) standing for tasks i..last, their output spans
+    joined."""
+    done = {"k": TASKS, "array": record["array"], "u": record["u"], "first": record["i"],
+            "last": last, "state": DONE, "reason": None}
+    done.update((key, value) for key, value in record.items()
+                if key not in ("k", "array", "u", "i", "state", "reason", "end", "stdout",
+                               "stderr"))
+    done.update(end=end, stdout=spans["stdout"], stderr=spans["stderr"])
+    return done
+
+
+def end_times(record):
+    """The end times a record stands for: a job's or task's end; for a run of done Python
+    calls recorded as one (worker/done_runs.py), one per call, spread over the run."""
+    end, kind = record.get("end"), record.get("k")
+    if not isinstance(end, (int, float)):
+        return []
+    if kind in (JOB, TASK):
+        return [end]
+    start, first, last = record.get("start"), record.get("first"), record.get("last")
+    if kind != TASKS or record.get("state") != DONE or \
+            not isinstance(start, (int, float)) or not isinstance(first, int) or \
+            not isinstance(last, int) or not 0 < last - first + 1 <= 4096:
+        return []
+    count = last - first + 1
+    return [start + (end - start) * (n + 1) / count for n in range(count)]
 
 
 def task_exhausted(array, uid, index, reason, attempt, end, key):

@@ -50,9 +50,8 @@ class Journals:
             for index, value in enumerate(tot[:len(self.totals)]):
                 if isinstance(value, int):
                     self.totals[index] += value
-            self.ends += [r["end"] for _, r in lines
-                          if r.get("k") in (record_kinds.JOB, record_kinds.TASK)
-                          and isinstance(r.get("end"), (int, float))]
+            for _, record in lines:
+                self.ends += record_kinds.end_times(record)
 
     def retried(self):
         """(writer, offset) of every failure record that `fjd retry` put back in the queue,

@@ -55,3 +55,8 @@ class Custom(Exception):
 def big(size):
     """A result larger than the collector keeps with its frame (read back by offset)."""
     return b"x" * size
+
+
+def square_slowly(x, seconds=0.002):
+    time.sleep(seconds)
+    return x * x

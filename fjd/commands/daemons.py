@@ -15,7 +15,7 @@ def run_dispatcher(args):
     return Dispatcher(root=layout.root, interval=args.interval, settle=args.settle,
                       exit_when_done=args.exit_when_done,
                       worker_timeout=args.worker_timeout,
-                      max_attempts=args.max_attempts).run()
+                      max_attempts=args.max_attempts, exit_with=args.exit_with).run()
 
 
 def run_worker(args):
@@ -24,7 +24,8 @@ def run_worker(args):
     return Worker(root=layout.root, interval=args.interval, grace=args.grace,
                   max_job_bytes=args.max_job_size, allow_users=args.allow_user,
                   worker_id=args.worker_id, lifetime=args.lifetime,
-                  resources=worker_resources(args), idle_exit=args.idle_exit).run()
+                  resources=worker_resources(args), idle_exit=args.idle_exit,
+                  exit_with=args.exit_with).run()
 
 
 def register(subparsers):
@@ -67,6 +68,7 @@ def register_dispatcher(subparsers):
                                  % defaults.MAX_ATTEMPTS)
     dispatcher.add_argument("--exit-when-done", action="store_true",
                             help="exit once jobqueue/ and all inboxes are empty")
+    add_exit_with(dispatcher)
     add_common(dispatcher)
 
 
@@ -91,4 +93,11 @@ def register_worker(subparsers):
                              "of `fjd workers auto` give their allocation back so)")
     add_worker_options(worker)
     add_worker_resources(worker)
+    add_exit_with(worker)
     add_common(worker)
+
+
+def add_exit_with(parser):
+    parser.add_argument("--exit-with", type=positive_int, metavar="PID",
+                        help="stop as on SIGTERM once process PID is gone (fjd.Executor's "
+                             "daemons: they end with the program that started them)")

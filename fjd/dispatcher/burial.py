@@ -175,6 +175,10 @@ class Burial:
         the worker held (recorded here) among them."""
         done = {r.get("i"): r for _, r in finished if r.get("k") == record_kinds.TASK and
                 r.get("u") == queue_name.uid}
+        for _, r in finished:  # (done Python calls recorded together: worker/done_runs.py)
+            if r.get("k") == record_kinds.TASKS and r.get("u") == queue_name.uid and \
+                    r.get("state") == record_kinds.DONE:
+                done.update((i, r) for i in range(r.get("first", 1), r.get("last", 0) + 1))
         if held and held.get("k") == record_kinds.TASK and held.get("u") == queue_name.uid \
                 and held.get("i") not in done:
             record = record_kinds.held_task(held, record_kinds.held_key(

@@ -12,6 +12,7 @@ import time
 
 from .. import defaults, faults, folders, names, record_kinds
 from ..completion import Completion
+from ..exit_with import ExitWith
 from ..hints import HintListener, HintSender
 from ..layout import Layout, display, hostname, safe_hostname
 from ..lock import DispatcherLock, LockRefused
@@ -40,11 +41,13 @@ class Dispatcher:
 
     def __init__(self, root=None, interval=defaults.DISPATCHER_INTERVAL, settle=defaults.SETTLE,
                  exit_when_done=False, worker_timeout=None,
-                 max_attempts=defaults.MAX_ATTEMPTS, max_job_bytes=defaults.MAX_JOB_BYTES):
+                 max_attempts=defaults.MAX_ATTEMPTS, max_job_bytes=defaults.MAX_JOB_BYTES,
+                 exit_with=None):
         layout = self.layout = Layout(root)
         self.timings = defaults.timings(layout.shared, worker_timeout)
         self.poll = defaults.Backoff(interval, self.timings.queue_poll, time.monotonic)
         self.exit_when_done = exit_when_done
+        self.exit_with = ExitWith(exit_with) if exit_with else None
         self.lock = DispatcherLock(layout.root, dead_after=self.timings.worker_timeout)
         writer_id = "dispatcher-%s-%d-%s" % (safe_hostname(), os.getpid(), names.nonce(3))
         self.journal = DispatcherJournal(layout, writer_id, record_kinds.writer_info(
@@ -234,6 +237,9 @@ class Dispatcher:
         retry filings that failed. On a shared mount, where each of these costs
         the file server requests, less often. False when the lock was lost."""
         now = time.monotonic()
+        if self.exit_with is not None and self.exit_with.gone(now):
+            log.info("process %d (--exit-with) is gone: stopping", self.exit_with.pid)
+            self.waker.request_stop()
         if due(self.last_renewal, now, self.timings.lock_renew):
             if not self.guarded("renew %s" % display(self.lock.path), self.lock.renew,
                                 lambda: self.layout.present(self.root_id)):

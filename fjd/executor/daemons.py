@@ -1,6 +1,7 @@
 """Executor(workers=N): a dispatcher (unless one serves the root already) and N local
 workers for the executor's lifetime, started as `fjd run` starts them and stopped the same
-way (SIGTERM: a worker hands back what it has not finished)."""
+way (SIGTERM: a worker hands back what it has not finished). They are told to stop by
+themselves once this process is gone (--exit-with: a caller SIGKILLed leaves no daemons)."""
 import os
 import signal
 import subprocess
@@ -50,9 +51,10 @@ class Daemons:
         cwd = os.getcwd()
         if not dispatcher_serves(layout):
             self.dispatcher = start_logged_process(
-                fjd_argv() + ["dispatcher", "--root", layout.root, "--log-level", log_level],
+                fjd_argv() + ["dispatcher", "--root", layout.root, "--log-level", log_level,
+                              "--exit-with", str(os.getpid())],
                 os.path.join(self.log_dir, "dispatcher.log"), cwd, detached=True, env=env)
-        argv = worker_argv(layout.root, log_level)
+        argv = worker_argv(layout.root, log_level, ["--exit-with", str(os.getpid())])
         self.workers = [start_logged_process(argv, os.path.join(self.log_dir,
                                                                 "worker-%d.log" % n),
                                              cwd, detached=True, env=env)

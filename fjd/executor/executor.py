@@ -120,6 +120,7 @@ class Executor(concurrent.futures.Executor):
             self.map_count += 1
             run = MapRun(self, self.map_count, header, iterables, chunksize, label_of(fn))
             self.maps[run.number] = run
+        run.start()
         self.collector.poke()
         return run.results(end_time)
 

@@ -28,7 +28,11 @@ def frame(key, body):
 def append_frame(fd, key, body):
     """Append one frame with one write (fd opened with O_APPEND); (offset of the body,
     length of the body) are not known to the writer, the reader finds them."""
-    data = frame(key, body)
+    append_bytes(fd, frame(key, body))
+
+
+def append_bytes(fd, data):
+    """Append whole frames with one write (fd opened with O_APPEND)."""
     written = os.write(fd, data)
     while written < len(data):  # (a short write to a regular file: out of space, say)
         more = os.write(fd, data[written:])

@@ -17,7 +17,7 @@ from .payload import PROTOCOL, pack_outcome, unpack_outcome
 from .queueing import Items
 
 FIRST_BLOCK = 1000  # tasks of the first array of a map
-BLOCK = 100000  # tasks of each later array
+BLOCK = 250000  # tasks of each later array (a million calls: 5 or 6 arrays, files counted)
 BLOCK_AFTER = 0.2  # seconds a block waits for more items before it is queued, if starving
 STARVING = 64  # queued tasks without a result, below which the workers are about to idle
 
@@ -52,6 +52,10 @@ class MapRun:
         self.items = Items(executor.folder, number, header)
         self.feeder = threading.Thread(target=self.feed, args=(iterables, chunksize),
                                        name="fjd-executor-map-%d" % number, daemon=True)
+
+    def start(self):
+        """Start feeding: only once the executor knows the map (deliver finds it), since
+        the first result may come back before the constructor's caller goes on."""
         self.feeder.start()
 
     # -- the feeder ---------------------------------------------------------------------------

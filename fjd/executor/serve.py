@@ -14,8 +14,10 @@ executable, by hand with FJD_ROOT set) it runs that one call.
 """
 import json
 import os
+from os import environ
 import pickle
 import sys
+import threading
 import time
 import traceback
 
@@ -25,7 +27,10 @@ from .payload import CallFailed, Context, check_owner, one_line, pack_outcome
 RESULTS_PREFIX = "results-"
 ANSWERS_AT_ONCE = 16  # replies to quick calls sent in one write
 ANSWERS_HELD = 0.002  # seconds a reply may wait for others
+ANSWERS_LATE = 0.02  # seconds, while a call runs, before the replies held are sent anyway
 WINDOW = 1 << 16  # bytes read ahead in a map's index and items files
+OK_REPLY = {"ok": True, "reason": None}  # the reply of a call that went well
+OK_LINE = json.dumps(OK_REPLY) + "\n"
 
 
 class Payloads:
@@ -96,6 +101,9 @@ class CallRunner:
         self.context = Context()
         self.worker_id = worker_id
         self.functions = {}  # (folder, map) -> (function, chunked)
+        self.unwritten = {}  # results file descriptor -> frames not written yet
+        self.lock = threading.Lock()  # (serve: the Answers' lock, whose thread writes them)
+
 
     def handle(self, words, final):
         """Run the call words name; (ok, one-line reason or None)."""
@@ -136,9 +144,19 @@ class CallRunner:
         raise CallFailed("not a Python call: %s" % " ".join(words))
 
     def write(self, folder, key, body):
+        """Keep an outcome to write (write_kept: before the call's reply is sent)."""
         fd = self.payloads.open(os.path.join(folder, RESULTS_PREFIX + self.worker_id),
                                 os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        frames.append_frame(fd, key, body)
+        data = frames.frame(key, body)
+        with self.lock:
+            self.unwritten.setdefault(fd, []).append(data)
+
+    def write_kept(self):
+        """The outcomes kept, each results file's in one append (whole frames, so a
+        reader sees each outcome whole or not yet)."""
+        unwritten, self.unwritten = self.unwritten, {}
+        for fd, kept in unwritten.items():
+            frames.append_bytes(fd, b"".join(kept))
 
 
 def key_of(words):
@@ -179,7 +197,8 @@ def serve(root, worker_id, uids, requests, replies):
     """Answer requests (JSON lines on the descriptor requests) until they end. Replies to
     quick calls are sent together (Replies), never held while the runner would wait."""
     runner = CallRunner(root, worker_id, uids)
-    answers = Answers(replies)
+    answers = Answers(replies, runner.write_kept)
+    runner.lock = answers.lock
     pending = b""
     while True:
         if b"\n" not in pending:
@@ -191,7 +210,9 @@ def serve(root, worker_id, uids, requests, replies):
             continue
         line, pending = pending.split(b"\n", 1)
         request = json.loads(line)
-        os.environ.update(request.get("env") or {})
+        for name, value in (request.get("env") or {}).items():
+            if environ.get(name) != value:  # (a putenv only for what changed)
+                environ[name] = value
         ok, reason = runner.handle(request["words"], request.get("final", True))
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -203,27 +224,61 @@ def serve(root, worker_id, uids, requests, replies):
 
 class Answers:
     """Replies not sent yet: sent when the runner would wait for requests, when
-    ANSWERS_AT_ONCE are together, or when the oldest is ANSWERS_HELD old."""
+    ANSWERS_AT_ONCE are together, or when the oldest is ANSWERS_HELD old; and, while a
+    call runs, by a thread of their own once the oldest is ANSWERS_LATE old (a slow call
+    must not hold back the outcomes and replies of the quick ones before it, nor make the
+    worker time them out). The outcomes they answer for are written first
+    (before_sending), all in one append."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, before_sending):
         self.fd = fd
+        self.before_sending = before_sending
         self.lines = []
         self.since = None
+        self.sleeping = False  # the thread waits for add() (no answers were held)
+        self.lock = threading.Condition()  # (the runner's kept outcomes are under it too)
+        threading.Thread(target=self.send_late, name="fjd-answers", daemon=True).start()
 
     def add(self, reply):
-        self.lines.append(json.dumps(reply) + "\n")
-        now = time.monotonic()
-        if self.since is None:
-            self.since = now
-        if len(self.lines) >= ANSWERS_AT_ONCE or now - self.since >= ANSWERS_HELD:
-            self.send()
+        line = OK_LINE if reply == OK_REPLY else json.dumps(reply) + "\n"
+        with self.lock:
+            self.lines.append(line)
+            now = time.monotonic()
+            if self.since is None:
+                self.since = now
+                if self.sleeping:
+                    self.lock.notify()
+            if len(self.lines) >= ANSWERS_AT_ONCE or now - self.since >= ANSWERS_HELD:
+                self.send_locked()
 
     def send(self):
+        with self.lock:
+            self.send_locked()
+
+    def send_locked(self):
+        self.before_sending()
         if self.lines:
             data = "".join(self.lines).encode()
             self.lines, self.since = [], None
             while data:
                 data = data[os.write(self.fd, data):]
+
+    def send_late(self):
+        with self.lock:
+            while True:
+                if self.since is None:
+                    self.sleeping = True
+                    self.lock.wait()
+                    self.sleeping = False
+                    continue
+                left = self.since + ANSWERS_LATE - time.monotonic()
+                if left > 0:
+                    self.lock.wait(left)
+                    continue
+                try:
+                    self.send_locked()
+                except OSError:
+                    return  # (the main thread meets the same error and ends)
 
 
 def main(argv):
@@ -233,6 +288,7 @@ def main(argv):
     root = os.environ.get("FJD_ROOT") or os.getcwd()
     runner = CallRunner(root, os.environ.get("FJD_WORKER_ID") or "command", {os.geteuid()})
     ok, reason = runner.handle(argv, True)
+    runner.write_kept()
     if not ok:
         sys.stderr.write("%s\n" % reason)
     return 0 if ok else 1

@@ -16,9 +16,11 @@ from .. import names
 from ..execute import Interrupted, JobSignalled, signal_name
 from ..executor import frames
 from ..executor.payload import CallFailed, pack_outcome
-from ..executor.serve import RESULTS_PREFIX, key_of
+from ..executor.serve import OK_LINE, OK_REPLY, RESULTS_PREFIX, key_of
 
 AHEAD = 32  # requests of a range's next tasks kept with the runner
+CALL_ENV = ("FJD_JOB_NAME", "FJD_ATTEMPT", "FJD_ARRAY", "FJD_TASK", "FJD_TASKS")  # sent along
+OK_BYTES = OK_LINE.rstrip("\n").encode()  # (the reply of almost every call: not parsed)
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -49,7 +51,7 @@ class Replies:
         if b"\n" not in self.buffer:
             return None
         line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
+        return OK_REPLY if line == OK_BYTES else json.loads(line)
 
 
 class CallHost:
@@ -84,10 +86,13 @@ class CallHost:
             self.write_failure(words, outcome["reason"])
         return outcome
 
+    def reply_ready(self):
+        """Whether a reply was read and not taken yet (the next task's wait is none)."""
+        return self.replies is not None and b"\n" in self.replies.buffer
+
     def send(self, words, env, final):
         request = {"words": words, "final": final,
-                   "env": {k: env[k] for k in ("FJD_JOB_NAME", "FJD_ATTEMPT", "FJD_ARRAY",
-                                               "FJD_TASK", "FJD_TASKS") if k in env}}
+                   "env": {k: env[k] for k in CALL_ENV if k in env}}
         self.unsent.append(json.dumps(request) + "\n")
         self.sent.append(words)
 
@@ -124,8 +129,9 @@ class CallHost:
     def ensure_runner(self):
         launcher = self.launcher
         fds = (launcher.journals.out.fileno(), launcher.journals.err.fileno())
-        if self.proc is not None and self.proc.poll() is None and fds == self.journal_fds:
-            return
+        if self.proc is not None and fds == self.journal_fds and (
+                self.sent or self.proc.poll() is None):
+            return  # (with requests sent, a death shows as the end of its replies)
         self.stop()
         read, write = os.pipe()
         os.set_blocking(read, False)

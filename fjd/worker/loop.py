@@ -8,6 +8,7 @@ import time
 
 from .. import defaults, faults, folders, names, spawn
 from ..execute import Runner
+from ..exit_with import ExitWith
 from ..layout import Layout, display
 from ..notify import IN_MOVED_TO, DirWatcher
 from ..resources import Resources
@@ -31,7 +32,8 @@ class Worker:
 
     def __init__(self, root=None, interval=defaults.WORKER_INTERVAL, heartbeat=None,
                  grace=defaults.GRACE, max_job_bytes=defaults.MAX_JOB_BYTES, allow_users=(),
-                 worker_id=None, lifetime=None, resources=None, idle_exit=None):
+                 worker_id=None, lifetime=None, resources=None, idle_exit=None,
+                 exit_with=None):
         self.layout = Layout(root)
         self.timings = defaults.timings(self.layout.shared)
         self.grace = grace
@@ -40,6 +42,7 @@ class Worker:
         self.following = Following(self.layout, self.timings, heartbeat)
         self.presence = Presence(self.layout, self.timings, self.faults, self.following,
                                  lifetime, worker_id, idle_exit)
+        self.presence.exit_with = ExitWith(exit_with) if exit_with else None
         self.journals = Journals(self.layout)
         self.holder = ResultHolder(self.presence, self.journals)
         self.launcher = Launcher(self.layout, self.presence, self.journals, allow_users)

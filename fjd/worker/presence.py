@@ -83,6 +83,7 @@ class Presence:
         self.faults = faults_  # (the worker's, shared with its main loop)
         self.following = following  # the dispatcher's lock: how often to beat; hints
         self.lifetime = lifetime
+        self.exit_with = None  # an exit_with.ExitWith (--exit-with PID)
         self.started = time.monotonic()
         # when --lifetime ends, by the wall clock: in our id, so the dispatcher hands us no
         # job that asks for more time than we have (time_request.py)
@@ -320,6 +321,9 @@ class Presence:
         elif self.idle_exit is not None and self.idle_since is not None and \
                 now - self.idle_since >= self.idle_exit:
             log.info("idle for %g s (--idle-exit): stopping", self.idle_exit)
+            self.waker.request_stop()
+        elif self.exit_with is not None and self.exit_with.gone(now):
+            log.info("process %d (--exit-with) is gone: stopping", self.exit_with.pid)
             self.waker.request_stop()
         elif self.layout.shared and (forced or self.idle_since is not None and self.beats % 2):
             return

@@ -18,6 +18,7 @@ from ..layout import SHARE_FILE, cancel_request, display
 from ..fsops import try_rename
 from ..resources import with_resources
 from ..statx import cached_stat
+from .done_runs import DoneRun
 
 log = logging.getLogger("fjd.worker")
 
@@ -170,6 +171,7 @@ class TaskRange:
         self.ran = 0
         self.started = None  # on the monotonic clock, as near_the_end measures
         self.current = None  # the task started last
+        self.done_run = DoneRun() if settings.python else None  # (recorded together)
 
     def run(self, fd):
         """Run the tasks in turn (sharing the rest when asked: share_if_asked); stops early
@@ -190,6 +192,7 @@ class TaskRange:
             now = time.monotonic()
             if now - last_check >= self.ranges.launcher.runner.tick_every:
                 last_check = now
+                self.record_done_run()  # (before a cancel or a withdrawal is acted on)
                 why = presence.tick()
                 if isinstance(why, Cancelled):
                     return self.cancel_rest(task)
@@ -216,9 +219,11 @@ class TaskRange:
                 except Cancelled:
                     return self.cancel_rest(task)
                 except Withdrawn as why:
+                    self.record_done_run()
                     log.warning("%s: %s", display(self.name), why)
                     return None
             self.file_task(task, record)
+        self.record_done_run()
         self.ranges.finish_range(self.name, self.queue_name, self.failures)
         return None
 
@@ -265,18 +270,36 @@ class TaskRange:
 
     def file_task(self, task, record):
         """The task's record into the journal (until it is there), and ask for more work
-        when the batch nears its end."""
+        when the batch nears its end. A done Python call's record may wait to be written
+        with those of the next ones (done_runs.py)."""
+        ranges = self.ranges
+        if self.done_run is not None and self.done_run.takes(record):
+            self.done_run.add(record)
+            if self.done_run.full() or not ranges.launcher.calls.reply_ready():
+                self.record_done_run()
+        else:
+            self.record_done_run()
+            self.append_record(task, record, record, 1)
+        ranges.holder.count_finished()
+        self.ran += 1
+        ranges.ask_near_the_end(self.started, self.ran, self.queue_name.last - task)
+
+    def record_done_run(self):
+        """Record the done Python calls kept back (before anything that files, splits or
+        gives back the range, and before waiting)."""
+        if self.done_run is not None and len(self.done_run):
+            record, size = self.done_run.take()
+            self.append_record(record.get("i", record.get("first")), record, record, size)
+
+    def append_record(self, task, record, held, size):
         shown = display(names.task_name(self.array, task))
         if record["state"] == record_kinds.FAILED:
             self.failures = True
             log.warning("%s failed: %s", shown, record["reason"])
         ranges = self.ranges
         ranges.holder.retry_until_filed(
-            lambda: ranges.journals.records.append(record),
-            "record %s in %s" % (shown, display(ranges.journals.records.path)), held=record)
-        ranges.holder.count_finished()
-        self.ran += 1
-        ranges.ask_near_the_end(self.started, self.ran, self.queue_name.last - task)
+            lambda: ranges.journals.records.append(record, size=size),
+            "record %s in %s" % (shown, display(ranges.journals.records.path)), held=held)
 
     def run_task(self, task, values, record):
         """Run one task (with its retries); record with its result."""
@@ -290,10 +313,13 @@ class TaskRange:
             argv.append(view_path)
         if self.view:
             ranges.write_view(spec, task, values, self.array, argv)
-        env = launcher.job_env(names.task_name(self.array, task), record["attempt"], view_path,
-                               dict(zip(spec.names, values)),
-                               {"FJD_ARRAY": self.array, "FJD_TASK": str(task),
-                                "FJD_TASKS": str(spec.count)})
+        extra = {"FJD_ARRAY": self.array, "FJD_TASK": str(task), "FJD_TASKS": str(spec.count)}
+        if settings.python:  # (the call runner's environment is the worker's: these only)
+            env = dict(extra, FJD_JOB_NAME=names.task_name(self.array, task),
+                       FJD_ATTEMPT=str(record["attempt"]))
+        else:
+            env = launcher.job_env(names.task_name(self.array, task), record["attempt"],
+                                   view_path, dict(zip(spec.names, values)), extra)
         result = launcher.run_with_retries(argv, workdir, env, settings)
         ended = time.time()
         reason = launcher.with_path_hint(result.reason, settings, spec.command.uses_jobfile,
@@ -305,6 +331,7 @@ class TaskRange:
     def give_back_rest(self, task, row_offset, interrupted, signalled=False):
         """Stopping in the middle of a range: the finished tasks go to arrays/, the one cut
         short (interrupted: it counts an attempt) and the rest back to jobqueue/."""
+        self.record_done_run()
         queue_name, layout = self.queue_name, self.ranges.layout
         pieces = moves.given_back(queue_name, task, self.failures, row_offset, interrupted,
                                   self.ranges.inbox.handback_tag(signalled))
@@ -318,6 +345,7 @@ class TaskRange:
 
     def cancel_rest(self, task):
         """`fjd cancel` of a range we are running: tasks not finished are cancelled."""
+        self.record_done_run()
         queue_name, name, inbox = self.queue_name, self.name, self.ranges.inbox.path
         if task > queue_name.first:
             made = tickets.split(inbox, name,
