@@ -209,7 +209,7 @@ def test_a_restarted_controller_does_not_double_its_allocations(fleet):
     assert len(fleet.status()["allocations"]) == 2
     result = fleet.cli("workers", "auto", "stop", "--cancel")
     assert result.returncode == 0, result.out + result.err
-    assert not again.alive()
+    wait_for(lambda: not again.alive(), 30, message="the controller to stop")
     wait_for(lambda: not fleet.allocations(), 30, interval=0.3,
              message="the allocations to be cancelled")
     assert "cancelled 2 allocations" in fleet.status()["stopped"]
