@@ -1,7 +1,7 @@
 """Shared fixtures: a queue root in a temp folder and real dispatcher/worker processes.
 
-Under pytest-xdist (test/run_tests.sh runs ``-n 6 --dist worksteal``) most tests share the
-machine, since they mostly wait. Tests marked ``exclusive`` (their assertions are bounds
+Under pytest-xdist (test/run_tests.sh runs ``-n 6 --dist load``, the longest tests first)
+most tests share the machine, since they mostly wait. Tests marked ``exclusive`` (their assertions are bounds
 on speed, or counts that load can change) run alone: every test holds a shared lock on one
 file of the run, an exclusive test holds it exclusively (run_lock below).
 """
@@ -85,6 +85,30 @@ def pytest_sessionfinish(session):
         subprocess.run([infra.which("userdel"), name], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     os.unlink(path)
+
+
+def known_durations():
+    """{test id: seconds} of test/durations.txt (the longest tests of a whole run)."""
+    found = {}
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "durations.txt")) as handle:
+            for line in handle:
+                if line.strip() and not line.startswith("#"):
+                    seconds, test_id = line.split(None, 1)
+                    found[test_id.strip()] = float(seconds)
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The longest tests first (test/durations.txt), the rest in their order: under
+    `--dist load` (run_tests.sh) each process starts with a long one and short ones fill
+    the gaps, so the run is not left waiting for a long test that started last."""
+    durations = known_durations()
+    if durations:
+        items.sort(key=lambda item: -durations.get(item.nodeid, 0.0))
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
