@@ -132,7 +132,7 @@ def test_cancel_speaks_of_tasks_by_their_plain_names(queue):
     queue.dispatcher()
     queue.worker()
     submit = fjd_cli(queue.root, "submit", "-q", "--no-jobfile", "--name", "sweep", "--exe",
-                     py("import time; time.sleep(60)"), "--param", "i=1..6")
+                     py("import time; time.sleep(60)", "{i}"), "--param", "i=1..6")
     assert submit.returncode == 0, submit.err
     wait_for(lambda: any("@t" in n for n in queue.in_inboxes()), message="a range handed out")
     result = fjd_cli(queue.root, "cancel", "--all")

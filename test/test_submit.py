@@ -291,9 +291,16 @@ def test_a_param_no_placeholder_uses_is_warned_about(tmp_path):
     assert result.err.count("warning") == 1, result.err  # seed is used, by the logfile
     assert "no placeholder in the command uses --param alpha" in result.err
     assert "use single quotes" in result.err
-    quiet = fjd_cli(tmp_path, "submit", "-q", "--no-jobfile", "--exe", "sim $seed",
-                    "--param", "alpha=1,2", "--param", "seed=1..2")
-    assert "gets it only from $FJD_PARAM_alpha" in quiet.err
+    queued = os.listdir(str(tmp_path / "jobqueue"))
+    refused = fjd_cli(tmp_path, "submit", "-q", "--no-jobfile", "--exe", "sim $seed",
+                      "--param", "alpha=1,2", "--param", "seed=1..2")
+    assert refused.returncode == 2 and "every task would run the same command" in refused.err
+    assert "no placeholder in the command uses --param alpha" in refused.err
+    assert os.listdir(str(tmp_path / "jobqueue")) == queued  # nothing more queued
+    # a command that visibly reads fjd's variables gets its values there: a warning
+    env = fjd_cli(tmp_path, "submit", "-q", "--no-jobfile", "--exe",
+                  "sh -c 'echo $$FJD_PARAM_alpha'", "--param", "alpha=1,2")
+    assert env.returncode == 0 and "gets it only from $FJD_PARAM_alpha" in env.err
 
 
 def test_submit_says_when_no_dispatcher_serves_the_root(tmp_path):

@@ -116,10 +116,19 @@ def template_from_args(args):
                        control=control, split=args.split, submitted_from=os.getcwd())
 
 
-def warn_unused_params(template, command, no_jobfile):
+def check_unused_params(template, command, no_jobfile):
     """A --param that no placeholder names reaches the program only through the job file's
-    [params] and $FJD_PARAM_<name>: say so (most often a shell replaced "$alpha")."""
-    for name in template.unused_params():
+    [params] and $FJD_PARAM_<name> (most often a shell replaced "$alpha"): with the job
+    file appended, a warning; with --no-jobfile, refused (every task would run the same
+    command), unless the command reads fjd's variables where one can see it ($$FJD_...)."""
+    unused = template.unused_params()
+    if unused and no_jobfile and "FJD_" not in (template.executable or ""):
+        raise CommandError("no placeholder in the command uses --param %s, and --no-jobfile "
+                           "gives the program no job file: every task would run the same "
+                           "command (in double quotes, your shell replaces $%s before fjd "
+                           "sees it: use single quotes; or pass it as an argument, {%s})"
+                           % (unused[0], unused[0], unused[0]), 2)
+    for name in unused:
         where = "$FJD_PARAM_%s" % name if no_jobfile else \
             "the job file's [params] and $FJD_PARAM_%s" % name
         sys.stderr.write("fjd %s: warning: no placeholder in the command uses --param %s, so "
@@ -134,7 +143,7 @@ def queue_from_args(args, command, layout, echo, announce=True):
     The template is checked before anything is written (bad options queue nothing). When
     writing fails part-way, CommandError says how many jobs were queued."""
     template = template_from_args(args)
-    warn_unused_params(template, command, args.no_jobfile)
+    check_unused_params(template, command, args.no_jobfile)
     out = sys.stdout
     on_name = (lambda n: out.write(n + "\n")) if echo else None
     started = time.monotonic()
