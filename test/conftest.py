@@ -1,7 +1,7 @@
 """Shared fixtures: a queue root in a temp folder and real dispatcher/worker processes.
 
-Under pytest-xdist (test/run_tests.sh runs ``-n 6 --dist load``, the longest tests first)
-most tests share the machine, since they mostly wait. Tests marked ``exclusive`` (their assertions are bounds
+Under pytest-xdist (test/run_tests.sh runs ``-n 6 --dist worksteal``, each process starting
+with long tests) most tests share the machine, since they mostly wait. Tests marked ``exclusive`` (their assertions are bounds
 on speed, or counts that load can change) run alone: every test holds a shared lock on one
 file of the run, an exclusive test holds it exclusively (run_lock below).
 """
@@ -103,12 +103,27 @@ def known_durations():
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The longest tests first (test/durations.txt), the rest in their order: under
-    `--dist load` (run_tests.sh) each process starts with a long one and short ones fill
-    the gaps, so the run is not left waiting for a long test that started last."""
+    """The longest tests (test/durations.txt) at the head of each process's share. Under
+    `--dist worksteal` (run_tests.sh) the processes start with equal runs of the list, in
+    order, and an idle one steals from the tail of another's: so the long tests are dealt
+    round the runs' heads, and none is left to start last."""
     durations = known_durations()
-    if durations:
-        items.sort(key=lambda item: -durations.get(item.nodeid, 0.0))
+    processes = config.getoption("numprocesses", None) if \
+        config.getoption("dist", "no") == "worksteal" else None
+    if not durations or not isinstance(processes, int) or processes < 2:
+        return
+    long_ones = sorted((item for item in items if item.nodeid in durations),
+                       key=lambda item: -durations[item.nodeid])
+    rest = [item for item in items if item.nodeid not in durations]
+    heads = [long_ones[n::processes] for n in range(processes)]
+    ordered, left = [], len(items)
+    for n in range(processes):
+        size = left // (processes - n)  # (what the scheduler gives each, in turn)
+        left -= size
+        fill = max(0, size - len(heads[n]))
+        ordered += heads[n] + rest[:fill]
+        del rest[:fill]
+    items[:] = ordered + rest
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -63,6 +63,6 @@ fi
 processes="${FJD_TEST_PROCESSES:-6}"
 parallel=()
 if [ "$processes" != 0 ] && "$PYTHON" -c "import xdist" 2>/dev/null; then
-  parallel=(-n "$processes" --dist load)  # (conftest.py hands out the longest tests first)
+  parallel=(-n "$processes" --dist worksteal)  # (conftest.py: long tests at each one's head)
 fi
 exec "$PYTHON" -m pytest -ra ${parallel[@]+"${parallel[@]}"} "$@"
