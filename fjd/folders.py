@@ -199,6 +199,21 @@ def must_exist(path):
         lstat(path)
 
 
+def read_head(path, size):
+    """The first size bytes of a queued file, as the daemons read one (b"" when unreadable;
+    never follows a link, never blocks on a FIFO)."""
+    try:
+        fd = open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, size)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
 def open_at(path, flags, mode=0o777):
     dir_fd, name = at(path)
     fd = os.open(name, flags, mode, dir_fd=dir_fd)

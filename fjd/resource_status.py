@@ -5,24 +5,14 @@ requests of submitted jobs) and the inboxes' names (the workers' shapes); the he
 hand-written jobs."""
 import os
 
-from . import arrays, defaults, names
+from . import arrays, defaults, folders, names
 from .job_request import request_of_bytes
 from .resources import DEFAULT, Shape, parse_text, stuck, worker_shape
 
 
 def read_head(path):
-    """The first bytes of a queued job file, as the dispatcher reads them (b"" when
-    unreadable; never follows a link, never blocks on a FIFO)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
-    except OSError:
-        return b""
-    try:
-        return os.read(fd, defaults.PRIORITY_HEAD)
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
+    """The first bytes of a queued job file, as the dispatcher reads them."""
+    return folders.read_head(path, defaults.PRIORITY_HEAD)
 
 
 def request_of_name(layout, name, reads):

@@ -22,16 +22,7 @@ log = logging.getLogger("fjd.dispatcher")
 
 def read_head(path):
     """The first PRIORITY_HEAD bytes of a queued job file (b"" when unreadable)."""
-    try:
-        fd = folders.open_at(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
-    except OSError:
-        return b""
-    try:
-        return os.read(fd, defaults.PRIORITY_HEAD)
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
+    return folders.read_head(path, defaults.PRIORITY_HEAD)
 
 
 def read_priority(path):

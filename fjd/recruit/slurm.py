@@ -6,32 +6,14 @@ allocation's workers pick it up.
 """
 import json
 import os
-import re
 import subprocess
 import sys
 
+from ..durations import slurm_seconds
 from ..errors import RecruitError
 from .local import child_env, log_dir_for
 
 SBATCH_TIMEOUT = 120  # seconds
-
-
-def slurm_seconds(text):
-    """Seconds in a Slurm time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS; else None."""
-    text = (text or "").strip()
-    match = re.match(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?\Z", text)
-    if not match:
-        return None
-    days, first, second, third = match.groups()
-    numbers = [int(first)] + [int(x) for x in (second, third) if x is not None]
-    if days is not None:
-        hours, minutes, seconds = (numbers + [0, 0])[:3]
-        return int(days) * 86400 + hours * 3600 + minutes * 60 + seconds
-    if len(numbers) == 1:
-        return numbers[0] * 60
-    if len(numbers) == 2:
-        return numbers[0] * 60 + numbers[1]
-    return numbers[0] * 3600 + numbers[1] * 60 + numbers[2]
 
 
 def default_margin(limit):
