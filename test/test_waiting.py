@@ -312,6 +312,9 @@ def test_a_job_after_one_task_of_an_array(queue):
     queue.dispatcher()
     queue.worker()
     queue.worker()
+    # both idle first, so that the 3 tasks are shared out (tasks 1-2 and 3): a task's
+    # dependants are released once the range that holds it is filed
+    wait_for(lambda: len(queue.names("workerqueue")) == 2, message="two idle workers")
     sweep = submit(queue, "--exe", py(ONE_TASK, "$i"), "--param", "i=1..3")[0]
     after_two = step(queue, "two", "--after", sweep + "#2")
     after_one = step(queue, "one", "--after", sweep + "#1")
