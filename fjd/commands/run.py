@@ -17,7 +17,7 @@ import time
 from ..layout import display
 from ..fsops import list_names
 from ..progress import RecentRate
-from ..recruit.local import (child_env, cpu_count, fjd_argv, stamp,
+from ..recruit.local import (child_env, cpu_count, fjd_argv, stamp, stop_processes,
                              start_logged_process, tail, worker_argv)
 from .. import names, reruns
 from ..dependency_state import waiting_summary
@@ -193,22 +193,7 @@ class Run:
                                                       detached=False, env=env), log_path))
 
     def stop_daemons(self, timeout=30.0):
-        procs = [self.dispatcher] + [p for p, _ in self.workers]
-        for proc in procs:
-            if proc is not None and proc.poll() is None:
-                try:
-                    proc.send_signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + timeout
-        for proc in procs:
-            if proc is None:
-                continue
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes([self.dispatcher] + [p for p, _ in self.workers], timeout)
 
     def run(self):
         args = self.args

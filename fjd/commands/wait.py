@@ -26,7 +26,7 @@ SHARED_SLOWEST = 5.0  # seconds between looks on a shared mount after 50 s of wa
 
 def poll_pause(layout, waited, watched=False):
     """Seconds until the next look, a tenth of the time waited so far: on a local disk
-    from the dispatcher's pace while there is work (0.05 s) up to its idle pace (2 s), or
+    between the dispatcher's pace while there is work (0.05 s) and its idle pace (2 s), or
     that at once when inotify wakes us (watched); on a shared mount, where a look lists
     the queue's short folders (a few requests to the file server each), never faster than
     an idle dispatcher looks there (0.6 s)."""

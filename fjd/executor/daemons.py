@@ -3,8 +3,6 @@ workers for the executor's lifetime, started as `fjd run` starts them and stoppe
 way (SIGTERM: a worker hands back what it has not finished). They are told to stop by
 themselves once this process is gone (--exit-with: a caller SIGKILLed leaves no daemons)."""
 import os
-import signal
-import subprocess
 import time
 
 from ..liveness import decode_beat, read_beat
@@ -12,8 +10,8 @@ from ..lock import LOCK_NAME, holder_process_gone
 from ..layout import hostname
 from ..names import nonce
 from ..errors import RecruitError
-from ..recruit.local import (child_env, find_registered, fjd_argv, start_logged_process,
-                             stamp, tail, worker_argv)
+from ..recruit.local import (child_env, find_registered, fjd_argv, stamp,
+                             start_logged_process, stop_processes, tail, worker_argv)
 
 
 def dispatcher_serves(layout):
@@ -80,18 +78,5 @@ class Daemons:
 
     def stop(self, timeout=30.0):
         """SIGTERM to the workers, then to the dispatcher; SIGKILL after timeout."""
-        order = self.workers + ([self.dispatcher] if self.dispatcher else [])
-        for proc in order:
-            if proc.poll() is None:
-                try:
-                    proc.send_signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + timeout
-        for proc in order:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.workers + [self.dispatcher], timeout)
         self.workers, self.dispatcher = [], None

@@ -4,6 +4,7 @@ The same helpers start the daemons of `fjd run` and, through `fjd workers start`
 that ssh and Slurm start on other hosts.
 """
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -58,6 +59,25 @@ def start_logged_process(argv, log_path, cwd, detached, env=None):
                                 start_new_session=detached)
     finally:
         os.close(fd)
+
+
+def stop_processes(procs, timeout=30.0):
+    """SIGTERM to each child that still runs, in the order given, then wait for them all;
+    SIGKILL to those still there after timeout (None entries are skipped)."""
+    procs = [proc for proc in procs if proc is not None]
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def tail(path, lines=5):
